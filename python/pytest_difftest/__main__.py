@@ -1,0 +1,5 @@
+"""``python -m pytest_difftest``: the command-line interface."""
+
+from pytest_difftest.cli import main
+
+raise SystemExit(main())

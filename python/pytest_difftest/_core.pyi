@@ -1,0 +1,101 @@
+"""Rust core of pytest-difftest: parsing, checksums, the dependency database and selection."""
+
+from os import PathLike
+
+__version__: str
+SCHEMA_VERSION: int
+
+class DifftestError(Exception):
+    """A problem with the database or inputs; the message names the file and what to do."""
+
+class ChangedFile:
+    """A stored file whose blocks are outdated."""
+
+    @property
+    def path(self) -> str:
+        """Path relative to the project root, with ``/`` separators."""
+    @property
+    def blocks(self) -> list[str]:
+        """Names of the outdated blocks: ``<module>``, ``Order.total``, ``=TIMEOUT``."""
+    @property
+    def parse_error(self) -> str | None:
+        """Why the file could not be parsed (it then counts as changed as a whole)."""
+    @property
+    def deleted(self) -> bool:
+        """The file no longer exists."""
+
+class Selection:
+    """What `Engine.select` found. Read each attribute once: every access copies."""
+
+    @property
+    def selected(self) -> list[str]:
+        """Node ids of stored tests that must run."""
+    @property
+    def known_tests(self) -> list[str]:
+        """Node ids of every stored test."""
+    @property
+    def known_files(self) -> list[str]:
+        """Files stored tests were collected from."""
+    @property
+    def collect_files(self) -> list[str]:
+        """Files holding at least one selected test."""
+    @property
+    def changed(self) -> list[ChangedFile]:
+        """Stored files with outdated blocks."""
+    @property
+    def new_files(self) -> list[str]:
+        """Python files under the project that the database does not know."""
+    @property
+    def deselected_duration(self) -> float:
+        """Recorded seconds of the stored tests that were not selected."""
+
+class Engine:
+    """The dependency database of one project plus what this session learned of its files.
+
+    Raises `DifftestError` when the database is corrupt, foreign or from another schema version,
+    and `OSError` when its directory cannot be created.
+    """
+
+    def __init__(
+        self, db_path: str | PathLike[str], root: str | PathLike[str], cache_size: int = 100000
+    ) -> None: ...
+    def select(self, test_patterns: list[str], skip_dirs: list[str]) -> Selection:
+        """Compare the project on disk with the database.
+
+        `test_patterns` are pytest's ``python_files`` globs, `skip_dirs` its ``norecursedirs``.
+        """
+    def set_modules(self, modules: list[tuple[str, str]]) -> None:
+        """Tell the engine which module names map to which project files (from `sys.modules`)."""
+    def mark_import_time(self, code: list[tuple[str, int]]) -> None:
+        """Functions (file, first line) that ran while modules were imported."""
+    def record(
+        self,
+        tests: list[
+            tuple[str, str, str, float, list[tuple[str, int]], list[str], list[str]]
+        ],
+    ) -> None:
+        """Store finished tests in one transaction.
+
+        Each is ``(nodeid, file, outcome, duration, code, roots, names)``: `code` lists
+        ``(file, first line)`` of what the test executed or requested, `roots` the files it
+        depends on by import (its own file, the conftest files above it), `names` extra names
+        it uses (its class).
+        """
+    def add_pending(self, tests: list[tuple[str, str]]) -> None:
+        """Store ``(nodeid, file)`` of collected tests that have not run yet."""
+    def remove_tests(self, nodeids: list[str]) -> None:
+        """Forget tests that no longer exist."""
+    def finish(self, meta: list[tuple[str, str]]) -> None:
+        """End a baseline: settle file fingerprints, drop unused block versions, store `meta`."""
+    def clear(self) -> None:
+        """Empty the database for a full rebuild."""
+    def meta(self, key: str) -> str | None:
+        """A stored fact about the baseline (``created``, ``commit``, ``tool_version``)."""
+    def test_count(self) -> int:
+        """How many tests the database knows."""
+
+def parse_blocks(
+    source: bytes,
+) -> tuple[list[tuple[str, str, int, int, int]], str | None]:
+    """The blocks of a source: ``(name, kind, first line, last line, checksum)`` and the parse
+    error, if any. `kind` is ``module``, ``binding`` or ``function``."""

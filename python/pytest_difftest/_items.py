@@ -1,0 +1,66 @@
+"""What a pytest item depends on without executing it: its function, its fixtures, its class."""
+
+from __future__ import annotations
+
+import inspect
+from types import CodeType
+from typing import Any
+
+import pytest
+
+from pytest_difftest._paths import ProjectFiles
+
+
+def code_of(obj: Any) -> CodeType | None:
+    """The code object behind a function, bound method or decorated function."""
+    try:
+        obj = inspect.unwrap(obj)
+    except (ValueError, TypeError):  # a cycle, or an object that lies about __wrapped__
+        pass
+    obj = getattr(obj, "__func__", obj)
+    code = getattr(obj, "__code__", None)
+    return code if isinstance(code, CodeType) else None
+
+
+def static_code(item: pytest.Item, files: ProjectFiles) -> list[tuple[str, int]]:
+    """``(file, first line)`` of the item's own function and of every fixture it requests,
+    transitively and whatever their scope: it depends on them even when they ran for another
+    test (a session fixture) or did not run at all (a skipped test)."""
+    found: list[tuple[str, int]] = []
+
+    def add(code: CodeType | None) -> None:
+        if code is not None:
+            relative = files.relative(code.co_filename)
+            if relative is not None:
+                found.append((relative, code.co_firstlineno))
+
+    add(code_of(getattr(item, "obj", None)))
+    fixture_info = getattr(item, "_fixtureinfo", None)
+    if fixture_info is not None:
+        for definitions in fixture_info.name2fixturedefs.values():
+            for definition in definitions:
+                add(code_of(getattr(definition, "func", None)))
+    doctest = getattr(item, "dtest", None)
+    if doctest is not None and doctest.filename and doctest.lineno is not None:
+        relative = files.relative(doctest.filename)
+        if relative is not None:
+            found.append((relative, doctest.lineno + 1))
+    return found
+
+
+def names_used(item: pytest.Item) -> list[str]:
+    """Names the item relies on that no executed code mentions: its test class."""
+    cls = getattr(item, "cls", None)
+    return [cls.__name__] if cls is not None else []
+
+
+def executed_code(codes: set[CodeType], files: ProjectFiles) -> list[tuple[str, int]]:
+    """``(file, first line)`` of the project code objects in `codes`. A module's own code object
+    is reported as line 0, which stands for the module's import-time code."""
+    found = []
+    for code in codes:
+        relative = files.relative(code.co_filename)
+        if relative is not None:
+            line = 0 if code.co_name == "<module>" else code.co_firstlineno
+            found.append((relative, line))
+    return found

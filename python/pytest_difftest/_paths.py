@@ -1,0 +1,75 @@
+"""Which files belong to the project, and their paths relative to its root."""
+
+from __future__ import annotations
+
+import os
+import site
+import sys
+import sysconfig
+from pathlib import Path
+
+
+class ProjectFiles:
+    """Maps absolute file names to root-relative, ``/``-separated paths, or None for files
+    outside the project (the standard library, installed packages, a virtualenv inside the
+    project). Results are cached: this runs for every code object a test executes."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = os.path.realpath(root)
+        self._prefix = self.root.rstrip(os.sep) + os.sep
+        outside = {sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages()}
+        for key in ("purelib", "platlib", "stdlib"):
+            outside.add(sysconfig.get_path(key))
+        user_site = site.getusersitepackages()
+        if isinstance(user_site, str):
+            outside.add(user_site)
+        # Only directories inside the project need excluding; the rest fail the prefix test.
+        self._excluded = tuple(
+            os.path.realpath(path).rstrip(os.sep) + os.sep
+            for path in outside
+            if path and os.path.realpath(path).startswith(self._prefix)
+        )
+        self._cache: dict[str, str | None] = {}
+        self._conftests: dict[str, list[str]] = {}
+
+    def relative(self, filename: str) -> str | None:
+        """`filename` relative to the root, or None if it is not a project source file."""
+        try:
+            return self._cache[filename]
+        except KeyError:
+            pass
+        result: str | None = None
+        if filename.endswith(".py"):
+            full = os.path.realpath(filename)
+            if full.startswith(self._prefix) and not full.startswith(self._excluded):
+                relative = full[len(self._prefix) :]
+                parts = relative.split(os.sep)
+                if "site-packages" not in parts and "__pycache__" not in parts:
+                    result = "/".join(parts)
+        self._cache[filename] = result
+        return result
+
+    def conftests_above(self, relative_file: str) -> list[str]:
+        """The ``conftest.py`` files in the directories from the root down to `relative_file`."""
+        return self._conftests_in(relative_file.rpartition("/")[0])
+
+    def _conftests_in(self, directory: str) -> list[str]:
+        found = self._conftests.get(directory)
+        if found is None:
+            found = self._conftests_in(directory.rpartition("/")[0]) if directory else []
+            candidate = f"{directory}/conftest.py" if directory else "conftest.py"
+            if os.path.isfile(os.path.join(self.root, candidate)):
+                found = [*found, candidate]
+            self._conftests[directory] = found
+        return found
+
+    def module_map(self) -> list[tuple[str, str]]:
+        """``(module name, relative path)`` of every loaded project module."""
+        modules = []
+        for name, module in list(sys.modules.items()):
+            filename = getattr(module, "__file__", None)
+            if isinstance(filename, str):
+                relative = self.relative(filename)
+                if relative is not None:
+                    modules.append((name, relative))
+        return modules

@@ -1,0 +1,109 @@
+"""Command-line options and ini keys → one validated, frozen `Settings`."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+DB_DIRECTORY = "pytest-difftest"
+DB_NAME = "pytest_difftest.db"
+
+
+def positive_int(text: str) -> int:
+    """argparse `type=` for counts: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
+    return value
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Registers the ``--diff*`` options and ``diff_*`` ini keys."""
+    group = parser.getgroup("difftest", "run only the tests affected by a change (pytest-difftest)")
+    group.addoption(
+        "--diff",
+        action="store_true",
+        help="run only the tests affected by changes since the baseline, plus failing ones",
+    )
+    group.addoption(
+        "--diff-baseline",
+        action="store_true",
+        help="record which code each test depends on (incremental after the first run)",
+    )
+    group.addoption(
+        "--diff-force",
+        action="store_true",
+        help="with --diff-baseline: discard the database and rebuild it from a full run",
+    )
+    group.addoption(
+        "--diff-v", action="store_true", help="list the changed files and blocks"
+    )
+    group.addoption(
+        "--diff-batch-size",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="tests written to the database per transaction (default 20; ini diff_batch_size)",
+    )
+    group.addoption(
+        "--diff-cache-size",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="files kept parsed in memory (default 100000; ini diff_cache_size)",
+    )
+    parser.addini("diff_batch_size", "tests written to the database per transaction", default="20")
+    parser.addini("diff_cache_size", "files kept parsed in memory", default="100000")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the user asked for, validated once."""
+
+    mode: str  # "diff" or "baseline"
+    force: bool
+    verbose: bool
+    batch_size: int
+    cache_size: int
+    db_path: Path
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> Settings | None:
+        """None when the plugin is inactive (neither --diff nor --diff-baseline)."""
+        option = config.option
+        if option.diff and option.diff_baseline:
+            raise pytest.UsageError(
+                "--diff and --diff-baseline exclude each other: --diff-baseline already runs "
+                "only the affected tests and updates the baseline"
+            )
+        if option.diff_force and not option.diff_baseline:
+            raise pytest.UsageError("--diff-force rebuilds the baseline: use it with --diff-baseline")
+        if not (option.diff or option.diff_baseline):
+            return None
+        cache_dir = Path(config.getini("cache_dir"))
+        if not cache_dir.is_absolute():
+            cache_dir = config.rootpath / cache_dir
+        return cls(
+            mode="baseline" if option.diff_baseline else "diff",
+            force=option.diff_force,
+            verbose=option.diff_v,
+            batch_size=_setting(config, option.diff_batch_size, "diff_batch_size"),
+            cache_size=_setting(config, option.diff_cache_size, "diff_cache_size"),
+            db_path=cache_dir / DB_DIRECTORY / DB_NAME,
+        )
+
+
+def _setting(config: pytest.Config, from_command_line: int | None, ini_key: str) -> int:
+    if from_command_line is not None:
+        return from_command_line
+    text = str(config.getini(ini_key)).strip()
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError as error:
+        raise pytest.UsageError(f"ini key {ini_key}: {error}") from None

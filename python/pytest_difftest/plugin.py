@@ -1,0 +1,306 @@
+"""The pytest hooks of pytest-difftest: options, configuration, and the session plugin.
+
+Module-level hooks decide whether the plugin is active; `DifftestPlugin`, registered only then,
+holds the session's state and does the selecting and recording.
+"""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_difftest._items import executed_code, names_used, static_code
+from pytest_difftest._paths import ProjectFiles
+from pytest_difftest._recorder import Recorder, start_recorder
+from pytest_difftest._settings import Settings, add_options
+
+_EARLY_RECORDER = pytest.StashKey[Recorder]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    # Start recording before conftest.py files are imported: functions they call while loading
+    # (and hooks they run during collection) are import-time dependencies of every test.
+    namespace = early_config.known_args_namespace
+    if getattr(namespace, "diff_baseline", False) and not getattr(namespace, "diff", False):
+        early_config.stash[_EARLY_RECORDER] = start_recorder()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    recorder = config.stash.get(_EARLY_RECORDER, None)
+    settings = Settings.from_config(config)
+    if settings is None:
+        if recorder is not None:
+            recorder.close()
+        return
+    if settings.mode == "baseline" and recorder is None:
+        recorder = start_recorder()
+    plugin = DifftestPlugin(config, settings, recorder)
+    config.pluginmanager.register(plugin, "difftest-session")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    plugin = config.pluginmanager.get_plugin("difftest-session")
+    if isinstance(plugin, DifftestPlugin):
+        plugin.close()
+
+
+class DifftestPlugin:
+    """One session of ``--diff`` or ``--diff-baseline``.
+
+    Lifecycle: configure opens the database and computes the selection; collection skips files
+    with nothing selected and deselects unaffected tests; in baseline mode each test's executed
+    code is recorded and written in batches; session finish settles the database.
+    If the database cannot be used, every test runs and nothing is written.
+    """
+
+    def __init__(self, config: pytest.Config, settings: Settings, recorder: Recorder | None):
+        from pytest_difftest import DifftestError, DifftestWarning
+        from pytest_difftest._core import Engine
+
+        self.config = config
+        self.settings = settings
+        self.recorder = recorder
+        self.files = ProjectFiles(config.rootpath)
+        self.warning_class = DifftestWarning
+        # Problems worth one line each in the summary (unparsable files, an unusable database).
+        self.notes: list[str] = []
+        self.engine: Any = None
+        self.selection: Any = None
+        self.selected: set[str] = set()
+        self.known_tests: set[str] = set()
+        self.known_files: set[str] = set()
+        self.collect_files: set[str] = set()
+        self.items: dict[str, pytest.Item] = {}
+        self.outcomes: dict[str, tuple[str, float]] = {}
+        self.batch: list[Any] = []
+        self.modules_seen = -1
+        self.ran = 0
+        self.total = 0
+        try:
+            self.engine = Engine(settings.db_path, config.rootpath, settings.cache_size)
+            if settings.force:
+                self.engine.clear()
+            self._select()
+        except (DifftestError, OSError) as error:
+            self.engine = None
+            self.selection = None
+            self.notes.append(f"cannot use the database, running every test: {error}")
+            if recorder is not None:
+                recorder.close()
+                self.recorder = None
+
+    def _select(self) -> None:
+        skip_dirs = [str(pattern) for pattern in self.config.getini("norecursedirs")]
+        patterns = [str(pattern) for pattern in self.config.getini("python_files")]
+        selection = self.engine.select(patterns, skip_dirs)
+        self.selection = selection
+        self.known_tests = set(selection.known_tests)
+        if not self.known_tests:
+            return  # first run: everything runs
+        self.selected = set(selection.selected)
+        self.known_files = set(selection.known_files)
+        self.collect_files = set(selection.collect_files)
+        for changed in selection.changed:
+            if changed.parse_error:
+                self.notes.append(f"{changed.path} does not parse ({changed.parse_error}): "
+                                  "every test that imports it is selected")
+
+    def close(self) -> None:
+        if self.recorder is not None:
+            self.recorder.close()
+            self.recorder = None
+
+    # -- reporting ---------------------------------------------------------------------------
+
+    def pytest_report_header(self) -> str:
+        mode = "--diff-baseline" if self.settings.mode == "baseline" else "--diff"
+        line = f"difftest: {mode}, database {self.settings.db_path}"
+        if self.engine is not None:
+            created = self.engine.meta("created")
+            if created:
+                line += f", baseline from {_age(float(created))} ago"
+                commit = self.engine.meta("commit")
+                if commit:
+                    line += f" at {commit[:10]}"
+            elif self.settings.mode == "diff":
+                line += ", no baseline yet: running every test"
+        return line
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        write = terminalreporter.write_line
+        for note in self.notes:
+            write(f"difftest: {note}")
+        if self.selection is None or not self.known_tests:
+            return
+        changed = [c for c in self.selection.changed if c.blocks]
+        blocks = sum(len(c.blocks) for c in changed)
+        deselected = self.total - self.ran
+        line = (
+            f"difftest: {self.ran:,} of {self.total:,} tests selected "
+            f"({blocks} changed block{'s' * (blocks != 1)} in {len(changed)} "
+            f"file{'s' * (len(changed) != 1)}); {deselected:,} deselected"
+        )
+        write(line)
+        if self.settings.verbose:
+            for file in changed:
+                state = " (deleted)" if file.deleted else ""
+                write(f"difftest:   {file.path}{state}: {', '.join(file.blocks)}")
+            for path in self.selection.new_files:
+                write(f"difftest:   {path} (new)")
+
+    # -- collection ----------------------------------------------------------------------------
+
+    def pytest_ignore_collect(self, collection_path: Path) -> bool | None:
+        if not self.known_files or collection_path.name in ("conftest.py", "__init__.py"):
+            return None
+        relative = self.files.relative(str(collection_path))
+        if relative in self.known_files and relative not in self.collect_files:
+            return True
+        return None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        self.items = {item.nodeid: item for item in items}
+        if self.selection is None:
+            return
+        if self.settings.mode == "baseline" and self.engine is not None:
+            self._track_collected(items)
+        if not self.known_tests:
+            return
+        keep = [i for i in items if i.nodeid in self.selected or i.nodeid not in self.known_tests]
+        if len(keep) != len(items):
+            kept = {item.nodeid for item in keep}
+            self.config.hook.pytest_deselected(items=[i for i in items if i.nodeid not in kept])
+            items[:] = keep
+
+    def _track_collected(self, items: list[pytest.Item]) -> None:
+        """Stores new tests as pending (so that deselection by -k or an interrupted run cannot
+        hide them), and forgets stored tests that are gone from the files just collected."""
+        pending = []
+        for item in items:
+            if item.nodeid not in self.known_tests:
+                pending.append((item.nodeid, self._file_of(item)))
+        if pending:
+            self.engine.add_pending(pending)
+        if any("::" in arg for arg in self.config.args):
+            return  # collected by node id: other tests of those files were not looked at
+        collected_files = {self._file_of(item) for item in items}
+        present = set(self.items)
+        gone = [
+            nodeid
+            for nodeid in self.known_tests
+            if nodeid not in present and nodeid.partition("::")[0] in collected_files
+        ]
+        if gone:
+            self.engine.remove_tests(gone)
+
+    def _file_of(self, item: pytest.Item) -> str:
+        relative = self.files.relative(str(item.path))
+        return relative if relative is not None else item.nodeid.partition("::")[0]
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.ran = len(session.items)
+        self.total = len(self.known_tests | set(self.items))
+
+    # -- running and recording ------------------------------------------------------------------
+
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        if self.recorder is None:
+            return
+        before = self.recorder.start_test()
+        if self.modules_seen < 0:
+            # What ran before the first test ran while modules were being imported.
+            self._refresh_modules()
+            self.engine.mark_import_time(executed_code(before, self.files))
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        outcome, duration = self.outcomes.get(report.nodeid, ("passed", 0.0))
+        if report.failed:
+            outcome = "failed"
+        elif report.skipped and outcome == "passed":
+            outcome = "skipped"
+        self.outcomes[report.nodeid] = (outcome, duration + report.duration)
+
+    def pytest_runtest_logfinish(self, nodeid: str) -> None:
+        if self.recorder is None:
+            return
+        executed = self.recorder.stop_test()
+        item = self.items.get(nodeid)
+        if item is None:
+            return
+        outcome, duration = self.outcomes.pop(nodeid, ("failed", 0.0))
+        test_file = self._file_of(item)
+        code = executed_code(executed, self.files) + static_code(item, self.files)
+        roots = [test_file, *self.files.conftests_above(test_file)]
+        self.batch.append((nodeid, test_file, outcome, duration, code, roots, names_used(item)))
+        if len(self.batch) >= self.settings.batch_size:
+            self._flush()
+
+    def _refresh_modules(self) -> None:
+        if len(sys.modules) != self.modules_seen:
+            self.modules_seen = len(sys.modules)
+            self.engine.set_modules(self.files.module_map())
+
+    def _flush(self) -> None:
+        if self.batch:
+            self._refresh_modules()
+            batch, self.batch = self.batch, []
+            self.engine.record(batch)
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> Generator[None]:
+        if self.engine is not None and self.settings.mode == "baseline":
+            self.close()
+            self._flush()
+            self.engine.finish(_baseline_facts(self.config.rootpath))
+        if session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and self.known_tests:
+            # Nothing was affected: that is success, not a mistake in the command line.
+            session.exitstatus = pytest.ExitCode.OK
+        return (yield)
+
+
+def _baseline_facts(root: Path) -> list[tuple[str, str]]:
+    from pytest_difftest import __version__
+
+    facts = [
+        ("created", str(time.time())),
+        ("tool_version", __version__),
+        ("python", platform.python_version()),
+        ("platform", sys.platform),
+    ]
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        facts.append(("commit", commit))
+    except (OSError, subprocess.SubprocessError):
+        pass  # not a git checkout, or no git: the baseline simply has no commit
+    return facts
+
+
+def _age(created: float) -> str:
+    seconds = max(0, int(time.time() - created))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+__all__ = ["DifftestPlugin"]

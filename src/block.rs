@@ -1,0 +1,124 @@
+//! What a parsed file is made of: blocks with checksums, its imports, and the names its
+//! import-time code uses. No I/O and no parsing here; `parse` builds these values.
+
+use std::collections::HashSet;
+
+/// The name of the block that stands for a module's import-time shape: the ordered list of its
+/// top-level statements plus the full text of every statement that may have side effects.
+pub const MODULE_BLOCK: &str = "<module>";
+
+/// How a block takes part in selection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockKind {
+    /// The `<module>` block of a file. Every test whose import closure holds the file depends on
+    /// it.
+    Module,
+    /// A top-level statement that only binds names (an import, an assignment without calls, a
+    /// `def` or `class` header without side-effecting decorators or bases). A test depends on it
+    /// when the test's code mentions one of the names it binds.
+    Binding,
+    /// A function or method: decorators, signature and body. A test depends on it when the test
+    /// executed it, requested it as a fixture, or is it.
+    Function,
+}
+
+/// One unit of change detection.
+#[derive(Clone, Debug)]
+pub struct Block {
+    /// Position-independent identity within the file: `<module>`, `Order.total`, `=TIMEOUT`.
+    pub name: String,
+    /// How the block takes part in selection.
+    pub kind: BlockKind,
+    /// First line (1-based, decorators included).
+    pub start_line: u32,
+    /// Last line (inclusive).
+    pub end_line: u32,
+    /// See `checksum` for the stability contract.
+    pub checksum: i64,
+    /// Names bound by a `Binding` block.
+    pub binds: Vec<String>,
+    /// Names mentioned inside a `Function` block (a superset of the globals it reads).
+    pub uses: Vec<String>,
+    /// A `Function` block that looks like it keeps state between calls (a cache decorator,
+    /// `global`, writes into module- or class-level containers). Every test that imports its
+    /// module depends on it, since a later test may read what an earlier call stored.
+    pub stateful: bool,
+}
+
+/// An import statement, unresolved: `from ..pkg import a, b` is `{level: 2, module: "pkg",
+/// names: [a, b]}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Import {
+    /// Number of leading dots.
+    pub level: u32,
+    /// The dotted module after the dots, possibly empty.
+    pub module: String,
+    /// For `from` imports, the imported names (which may be submodules); empty for `import x`.
+    pub names: Vec<String>,
+}
+
+/// Everything selection and recording need to know about one file's current contents.
+#[derive(Clone, Debug)]
+pub struct FileModel {
+    /// Hash of the raw bytes.
+    pub content_hash: i64,
+    /// Blocks in source order; `blocks[0]` is always the `<module>` block.
+    pub blocks: Vec<Block>,
+    /// Every import statement anywhere in the file, including inside functions.
+    pub imports: Vec<Import>,
+    /// Names mentioned by code that runs at import time, excluding the names that binding
+    /// statements bind.
+    pub import_uses: HashSet<String>,
+    /// Why the file could not be parsed. Such a file is a single `<module>` block whose checksum
+    /// is the hash of its bytes, so any edit selects every test that imports it.
+    pub parse_error: Option<String>,
+}
+
+impl FileModel {
+    /// A file that could not be read as Python.
+    #[must_use]
+    pub fn unparsable(content_hash: i64, reason: String) -> Self {
+        Self {
+            content_hash,
+            blocks: vec![Block {
+                name: MODULE_BLOCK.to_owned(),
+                kind: BlockKind::Module,
+                start_line: 1,
+                end_line: u32::MAX,
+                checksum: content_hash,
+                binds: Vec::new(),
+                uses: Vec::new(),
+                stateful: false,
+            }],
+            imports: Vec::new(),
+            import_uses: HashSet::new(),
+            parse_error: Some(reason),
+        }
+    }
+
+    /// The index of the block that owns `line`: the innermost function, else the binding
+    /// statement around it, else the `<module>` block.
+    #[must_use]
+    pub fn block_at_line(&self, line: u32) -> usize {
+        let mut best: Option<usize> = None;
+        for (index, block) in self.blocks.iter().enumerate().skip(1) {
+            if block.start_line <= line && line <= block.end_line {
+                let better = match best {
+                    None => true,
+                    Some(current) => {
+                        let current = &self.blocks[current];
+                        // Prefer functions over bindings, then the narrower span.
+                        (block.kind == BlockKind::Function && current.kind != BlockKind::Function)
+                            || (block.kind == current.kind
+                                && block.end_line - block.start_line
+                                    < current.end_line - current.start_line)
+                    }
+                };
+                if better {
+                    best = Some(index);
+                }
+            }
+        }
+        best.unwrap_or(0)
+    }
+}

@@ -1,0 +1,147 @@
+//! The engine: one open database plus what a session learns about the project's files.
+//! Selection lives in `select.rs`, recording in `record.rs`.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+use crate::block::FileModel;
+use crate::error::Result;
+use crate::graph::ModuleMap;
+use crate::parse::parse_bytes;
+use crate::store::Store;
+
+/// Stack for parser threads: the parser and our walks recurse, and deeply nested source must not
+/// overflow the (often 8 MiB, sometimes 1 MiB) stack of the calling thread.
+pub(crate) const PARSER_STACK: usize = 256 * 1024 * 1024;
+
+/// A file's stat fingerprint and content hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fingerprint {
+    pub mtime_ns: i64,
+    pub size: i64,
+    pub hash: i64,
+}
+
+/// A file as it is on disk now.
+#[derive(Clone, Debug)]
+pub struct Current {
+    pub model: Arc<FileModel>,
+    pub fingerprint: Fingerprint,
+}
+
+/// Open database + per-session caches. Not thread-safe; Python holds it behind a lock.
+pub struct Engine {
+    pub(crate) root: PathBuf,
+    pub(crate) store: Store,
+    cache_size: usize,
+    files: HashMap<String, Option<Current>>,
+    pub(crate) modules: ModuleMap,
+    pub(crate) edges: HashMap<String, Vec<String>>,
+    /// (file, function name) executed while modules were being imported.
+    pub(crate) import_time: HashSet<(String, String)>,
+    /// Files whose stored state must be settled at the end of a baseline.
+    pub(crate) touched: HashSet<String>,
+    pub(crate) file_ids: HashMap<String, i64>,
+    pub(crate) block_ids: HashMap<(i64, String, i64), i64>,
+}
+
+impl Engine {
+    /// Opens the database at `db_path` for the project rooted at `root`.
+    ///
+    /// # Errors
+    /// See `Store::open`.
+    pub fn open(db_path: &Path, root: &Path, cache_size: usize) -> Result<Self> {
+        Ok(Self {
+            root: root.to_owned(),
+            store: Store::open(db_path)?,
+            cache_size: cache_size.max(1),
+            files: HashMap::new(),
+            modules: ModuleMap::default(),
+            edges: HashMap::new(),
+            import_time: HashSet::new(),
+            touched: HashSet::new(),
+            file_ids: HashMap::new(),
+            block_ids: HashMap::new(),
+        })
+    }
+
+    /// The store, for reads that need no session state.
+    #[must_use]
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The current model of a project file (relative path), or `None` if it does not exist.
+    pub(crate) fn current(&mut self, path: &str) -> Option<Current> {
+        if let Some(found) = self.files.get(path) {
+            return found.clone();
+        }
+        if self.files.len() >= self.cache_size {
+            self.files.clear();
+        }
+        let found = read_current(&self.root, path);
+        self.files.insert(path.to_owned(), found.clone());
+        found
+    }
+
+    /// Seeds the cache with a model computed elsewhere (by the parallel selection scan).
+    pub(crate) fn remember(&mut self, path: &str, current: Option<Current>) {
+        if self.files.len() < self.cache_size {
+            self.files.insert(path.to_owned(), current);
+        }
+    }
+
+    /// Replaces the module map (from `sys.modules`); import edges are recomputed lazily.
+    pub fn set_modules(&mut self, modules: Vec<(String, String)>) {
+        self.modules = ModuleMap::new(modules);
+        self.edges.clear();
+    }
+
+    /// Notes functions that ran while modules were imported (collection, conftest loading):
+    /// every test that imports their file depends on them, as on module-level code.
+    pub fn mark_import_time(&mut self, refs: &[(String, u32)]) {
+        for (path, line) in refs {
+            if let Some(current) = self.current(path) {
+                let block = &current.model.blocks[current.model.block_at_line(*line)];
+                self.import_time.insert((path.clone(), block.name.clone()));
+            }
+        }
+    }
+}
+
+/// Reads, hashes and parses one file.
+pub(crate) fn read_current(root: &Path, path: &str) -> Option<Current> {
+    let full = root.join(path);
+    let (mtime_ns, size) = stat(&full)?;
+    let bytes = std::fs::read(&full).ok()?;
+    let model = parse_on_big_stack(bytes);
+    let hash = model.content_hash;
+    Some(Current { model: Arc::new(model), fingerprint: Fingerprint { mtime_ns, size, hash } })
+}
+
+/// `(mtime in ns, size)`, or `None` if the file is gone.
+pub(crate) fn stat(path: &Path) -> Option<(i64, i64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |age| i64::try_from(age.as_nanos()).unwrap_or(i64::MAX));
+    Some((mtime, i64::try_from(meta.len()).unwrap_or(i64::MAX)))
+}
+
+/// Parses on a thread with a large stack, so that no nesting depth overflows the caller's.
+pub(crate) fn parse_on_big_stack(bytes: Vec<u8>) -> FileModel {
+    let hash = crate::checksum::hash_bytes(&bytes);
+    std::thread::Builder::new()
+        .stack_size(PARSER_STACK)
+        .spawn(move || parse_bytes(&bytes))
+        .ok()
+        .and_then(|handle| handle.join().ok())
+        .unwrap_or_else(|| FileModel::unparsable(hash, "the parser failed on this file".to_owned()))
+}

@@ -1,0 +1,47 @@
+//! The crate's one error type. `python.rs` turns it into Python exceptions in one place.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the core.
+#[derive(Debug)]
+pub enum Error {
+    /// Reading or writing a file failed.
+    Io { path: PathBuf, source: std::io::Error },
+    /// SQLite failed on the database at `path` (corrupt, locked, not a database, read-only).
+    Db { path: PathBuf, source: rusqlite::Error },
+    /// The database was written by a different schema version.
+    SchemaMismatch { path: PathBuf, found: i64, expected: i64 },
+}
+
+/// The crate's result type.
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Self::Db { path, source } => write!(
+                f,
+                "{}: database error: {source} (run with --diff-force to rebuild it)",
+                path.display()
+            ),
+            Self::SchemaMismatch { path, found, expected } => write!(
+                f,
+                "{}: database schema version {found}, this version of pytest-difftest uses \
+                 {expected} (run with --diff-force to rebuild it)",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io { source, .. } => Some(source),
+            Self::Db { source, .. } => Some(source),
+            Self::SchemaMismatch { .. } => None,
+        }
+    }
+}

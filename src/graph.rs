@@ -1,0 +1,139 @@
+//! Module names ↔ files, and the import closure of a set of files.
+//!
+//! Module-level code runs once, at import, before most tests, so per-test tracing never sees it.
+//! A test therefore depends on the module-level code of every project file it may have imported,
+//! transitively: its import closure. Imports are read statically (every `import` in a file, at
+//! any depth, including inside functions), and names are resolved against the modules that were
+//! really loaded in this session (`sys.modules`), so only project files take part.
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::block::Import;
+
+/// What Python reported from `sys.modules`: project modules and their files.
+#[derive(Default)]
+pub struct ModuleMap {
+    by_name: HashMap<String, String>,
+    by_path: HashMap<String, String>,
+}
+
+impl ModuleMap {
+    /// Builds the map from `(module name, relative path)` pairs.
+    #[must_use]
+    pub fn new(modules: Vec<(String, String)>) -> Self {
+        let mut map = Self::default();
+        for (name, path) in modules {
+            map.by_path.entry(path.clone()).or_insert_with(|| name.clone());
+            map.by_name.insert(name, path);
+        }
+        map
+    }
+
+    /// Files that importing from `path` executes, per its `imports`: the imported modules, every
+    /// package on their dotted path, and the packages holding `path` itself.
+    #[must_use]
+    pub fn edges(&self, path: &str, imports: &[Import]) -> Vec<String> {
+        let own_name = self.by_path.get(path);
+        let mut targets = BTreeSet::new();
+        let add_with_parents = |targets: &mut BTreeSet<String>, dotted: &str| {
+            let mut end = 0;
+            for (index, ch) in dotted.char_indices().chain(std::iter::once((dotted.len(), '.'))) {
+                if ch == '.' && index > end {
+                    if let Some(file) = self.by_name.get(&dotted[..index]) {
+                        targets.insert(file.clone());
+                    }
+                    end = index;
+                }
+            }
+        };
+        if let Some(name) = own_name {
+            add_with_parents(&mut targets, name);
+        }
+        for import in imports {
+            let base = if import.level == 0 {
+                import.module.clone()
+            } else {
+                let Some(name) = own_name else { continue };
+                let mut package: Vec<&str> = name.split('.').collect();
+                if !path.ends_with("__init__.py") {
+                    package.pop();
+                }
+                for _ in 1..import.level {
+                    package.pop();
+                }
+                if !import.module.is_empty() {
+                    package.push(&import.module);
+                }
+                package.join(".")
+            };
+            if !base.is_empty() {
+                add_with_parents(&mut targets, &base);
+            }
+            for imported in &import.names {
+                let dotted = if base.is_empty() { imported.clone() } else { format!("{base}.{imported}") };
+                if let Some(file) = self.by_name.get(&dotted) {
+                    targets.insert(file.clone());
+                }
+            }
+        }
+        targets.remove(path);
+        targets.into_iter().collect()
+    }
+}
+
+/// Every file reachable from `roots` through `edges` (roots included), sorted.
+pub fn closure(roots: &[String], mut edges: impl FnMut(&str) -> Vec<String>) -> Vec<String> {
+    let mut seen: BTreeSet<String> = roots.iter().cloned().collect();
+    let mut queue: Vec<String> = roots.to_vec();
+    while let Some(file) = queue.pop() {
+        for next in edges(&file) {
+            if seen.insert(next.clone()) {
+                queue.push(next);
+            }
+        }
+    }
+    seen.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map() -> ModuleMap {
+        ModuleMap::new(vec![
+            ("pkg".into(), "src/pkg/__init__.py".into()),
+            ("pkg.config".into(), "src/pkg/config.py".into()),
+            ("pkg.sub".into(), "src/pkg/sub/__init__.py".into()),
+            ("pkg.sub.mod".into(), "src/pkg/sub/mod.py".into()),
+            ("test_x".into(), "tests/test_x.py".into()),
+        ])
+    }
+
+    #[test]
+    fn absolute_from_import_reaches_module_and_packages() {
+        let imports = [Import { level: 0, module: "pkg.sub".into(), names: vec!["mod".into()] }];
+        assert_eq!(
+            map().edges("tests/test_x.py", &imports),
+            vec!["src/pkg/__init__.py", "src/pkg/sub/__init__.py", "src/pkg/sub/mod.py"]
+        );
+    }
+
+    #[test]
+    fn relative_import_resolves_against_the_package() {
+        let imports = [Import { level: 2, module: "config".into(), names: vec!["TIMEOUT".into()] }];
+        assert_eq!(
+            map().edges("src/pkg/sub/mod.py", &imports),
+            vec!["src/pkg/__init__.py", "src/pkg/config.py", "src/pkg/sub/__init__.py"]
+        );
+    }
+
+    #[test]
+    fn closure_is_transitive() {
+        let edges = |file: &str| match file {
+            "a" => vec!["b".to_owned()],
+            "b" => vec!["c".to_owned(), "a".to_owned()],
+            _ => vec![],
+        };
+        assert_eq!(closure(&["a".to_owned()], edges), vec!["a", "b", "c"]);
+    }
+}

@@ -1,0 +1,15 @@
+//! The core of pytest-difftest: Python files → blocks → checksums → a SQLite database of which
+//! tests depend on which block versions → the tests a change affects.
+//!
+//! Only `python.rs` knows PyO3; everything else is plain Rust, tested with `cargo test`.
+
+pub mod block;
+pub mod checksum;
+pub mod engine;
+pub mod error;
+pub mod graph;
+pub mod parse;
+pub mod record;
+pub mod select;
+pub mod store;
+pub mod python;

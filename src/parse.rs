@@ -1,0 +1,528 @@
+//! Python source → `FileModel`. The only module that knows the Python parser crate.
+//!
+//! Blocks, and why they are cut this way:
+//! * every function and method (not functions nested in functions, which belong to their
+//!   enclosing function) is a `Function` block covering decorators, signature and body;
+//! * every top-level statement that only binds names is a `Binding` block, so that a test that
+//!   reads `TIMEOUT` does not depend on `RETRIES` in the same file;
+//! * everything else at module level (calls, `if`/`try`/`for` blocks, star imports, classes with
+//!   bases that may run `__init_subclass__` or a metaclass, decorators that may register things)
+//!   may have effects that no name lookup reveals, so it is folded, with the ordered list of all
+//!   statements, into the file's single `<module>` block, on which every importer depends.
+
+use std::collections::{HashMap, HashSet};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use ruff_python_ast::token::{Token, TokenKind};
+use ruff_python_ast::visitor::{self, Visitor};
+use ruff_python_ast::{self as ast, Expr, PySourceType, Stmt};
+use ruff_python_parser::parse_unchecked_source;
+use ruff_text_size::{Ranged, TextRange, TextSize};
+
+use crate::block::{Block, BlockKind, FileModel, Import, MODULE_BLOCK};
+use crate::checksum::{Fnv64, hash_bytes, hash_tokens};
+
+/// Decorators that neither register the function anywhere nor keep state.
+const PURE_DECORATORS: &[&str] = &[
+    "staticmethod",
+    "classmethod",
+    "property",
+    "dataclass",
+    "abstractmethod",
+    "total_ordering",
+    "final",
+    "override",
+    "overload",
+    "runtime_checkable",
+    "wraps",
+    "setter",
+    "getter",
+    "deleter",
+];
+
+/// Base classes known not to run code when subclassed.
+const PURE_BASES: &[&str] = &[
+    "object",
+    "Exception",
+    "BaseException",
+    "ValueError",
+    "TypeError",
+    "KeyError",
+    "LookupError",
+    "RuntimeError",
+    "AttributeError",
+    "NotImplementedError",
+    "Enum",
+    "IntEnum",
+    "StrEnum",
+    "Flag",
+    "IntFlag",
+    "NamedTuple",
+    "TypedDict",
+    "Protocol",
+    "ABC",
+    "Generic",
+];
+
+/// Method names that mutate the container they are called on.
+const MUTATORS: &[&str] = &[
+    "append",
+    "extend",
+    "insert",
+    "add",
+    "update",
+    "setdefault",
+    "pop",
+    "popitem",
+    "remove",
+    "discard",
+    "clear",
+    "register",
+    "__setitem__",
+];
+
+/// Parses `bytes` (a file's contents) into a model. Never panics: a file that is not UTF-8, does
+/// not parse, or trips the parser becomes a single opaque block.
+#[must_use]
+pub fn parse_bytes(bytes: &[u8]) -> FileModel {
+    let content_hash = hash_bytes(bytes);
+    let Ok(source) = std::str::from_utf8(bytes) else {
+        return FileModel::unparsable(content_hash, "not valid UTF-8".to_owned());
+    };
+    match catch_unwind(AssertUnwindSafe(|| parse_source(source, content_hash))) {
+        Ok(model) => model,
+        Err(_) => FileModel::unparsable(content_hash, "the parser failed on this file".to_owned()),
+    }
+}
+
+fn parse_source(source: &str, content_hash: i64) -> FileModel {
+    let parsed = parse_unchecked_source(source, PySourceType::Python);
+    if let Some(error) = parsed.errors().first() {
+        let line = LineIndex::new(source).line_of(error.location.start());
+        return FileModel::unparsable(content_hash, format!("syntax error on line {line}: {}", error.error));
+    }
+    let mut builder = ModelBuilder {
+        source,
+        tokens: parsed.tokens(),
+        lines: LineIndex::new(source),
+        blocks: Vec::new(),
+        shape: Fnv64::default(),
+        import_uses: HashSet::new(),
+        seen_names: HashMap::new(),
+    };
+    let body = &parsed.syntax().body;
+    for (index, stmt) in body.iter().enumerate() {
+        builder.top_level(stmt, index == 0);
+    }
+    let mut imports = ImportCollector::default();
+    imports.visit_body(body);
+    let module = Block {
+        name: MODULE_BLOCK.to_owned(),
+        kind: BlockKind::Module,
+        start_line: 1,
+        end_line: u32::MAX,
+        checksum: builder.shape.finish(),
+        binds: Vec::new(),
+        uses: Vec::new(),
+        stateful: false,
+    };
+    let mut blocks = Vec::with_capacity(builder.blocks.len() + 1);
+    blocks.push(module);
+    blocks.append(&mut builder.blocks);
+    FileModel {
+        content_hash,
+        blocks,
+        imports: imports.imports,
+        import_uses: builder.import_uses,
+        parse_error: None,
+    }
+}
+
+/// Byte offset → 1-based line number.
+struct LineIndex {
+    starts: Vec<TextSize>,
+}
+
+impl LineIndex {
+    fn new(source: &str) -> Self {
+        let mut starts = vec![TextSize::new(0)];
+        for (offset, byte) in source.bytes().enumerate() {
+            if byte == b'\n' {
+                starts.push(TextSize::try_from(offset + 1).unwrap_or(TextSize::new(u32::MAX)));
+            }
+        }
+        Self { starts }
+    }
+
+    fn line_of(&self, offset: TextSize) -> u32 {
+        u32::try_from(self.starts.partition_point(|&start| start <= offset)).unwrap_or(u32::MAX)
+    }
+}
+
+struct ModelBuilder<'a> {
+    source: &'a str,
+    tokens: &'a [Token],
+    lines: LineIndex,
+    blocks: Vec<Block>,
+    /// Hash of the ordered statement list plus the text of every non-binding statement.
+    shape: Fnv64,
+    import_uses: HashSet<String>,
+    /// How often a block name was used, to give repeated names (`@property` / `@x.setter`) a
+    /// stable `#2` suffix.
+    seen_names: HashMap<String, u32>,
+}
+
+impl<'a> ModelBuilder<'a> {
+    fn top_level(&mut self, stmt: &'a Stmt, first: bool) {
+        match stmt {
+            Stmt::FunctionDef(function) => {
+                self.function(function, "");
+                let header = header_range(function);
+                let pure = function.decorator_list.iter().all(|d| is_pure_decorator(&d.expression))
+                    && !function.parameters.iter_non_variadic_params().any(|p| p.default.as_deref().is_some_and(has_effects));
+                self.statement(stmt, &format!("def:{}", function.name), vec![function.name.to_string()], pure, header, &[function.name.range]);
+            }
+            Stmt::ClassDef(class) => {
+                let mut holes = Vec::new();
+                self.class(class, "", &mut holes);
+                let pure = class.decorator_list.iter().all(|d| is_pure_decorator(&d.expression))
+                    && class.arguments.as_ref().is_none_or(|arguments| {
+                        arguments.keywords.is_empty() && arguments.args.iter().all(is_pure_base)
+                    });
+                let mut excluded = holes.clone();
+                excluded.push(class.name.range);
+                self.statement_with_holes(stmt, &format!("class:{}", class.name), vec![class.name.to_string()], pure, class.range, &holes, &excluded);
+            }
+            Stmt::Import(import) => {
+                let binds = import
+                    .names
+                    .iter()
+                    .map(|alias| match &alias.asname {
+                        Some(asname) => asname.to_string(),
+                        None => alias.name.split('.').next().unwrap_or_default().to_owned(),
+                    })
+                    .collect::<Vec<_>>();
+                let key = format!("import:{}", binds.join(","));
+                self.statement(stmt, &key, binds, true, stmt.range(), &[stmt.range()]);
+            }
+            Stmt::ImportFrom(import) if !import.names.iter().any(|alias| &alias.name == "*") => {
+                let binds = import
+                    .names
+                    .iter()
+                    .map(|alias| alias.asname.as_ref().unwrap_or(&alias.name).to_string())
+                    .collect::<Vec<_>>();
+                // Importing a name reads it from the other module: count the original names as
+                // uses, so tests that import this module depend on those bindings there.
+                for alias in &import.names {
+                    self.import_uses.insert(alias.name.to_string());
+                }
+                let key = format!("from:{}", binds.join(","));
+                self.statement(stmt, &key, binds, true, stmt.range(), &[stmt.range()]);
+            }
+            Stmt::Assign(ast::StmtAssign { targets, value, .. }) => {
+                let binds = targets.iter().map(bound_names).collect::<Option<Vec<_>>>();
+                self.assignment(stmt, binds.map(|names| names.concat()), value, targets.iter().map(Ranged::range).collect());
+            }
+            Stmt::AnnAssign(ast::StmtAnnAssign { target, value: Some(value), .. })
+            | Stmt::AugAssign(ast::StmtAugAssign { target, value, .. }) => {
+                self.assignment(stmt, bound_names(target), value, vec![target.range()]);
+            }
+            Stmt::AnnAssign(ast::StmtAnnAssign { target, value: None, .. }) => {
+                self.statement(stmt, "annotation", Vec::new(), true, stmt.range(), &[target.range()]);
+            }
+            Stmt::Expr(ast::StmtExpr { value, .. }) if first && value.is_string_literal_expr() => {
+                self.statement(stmt, "=__doc__", vec!["__doc__".to_owned()], true, stmt.range(), &[]);
+            }
+            _ => self.statement(stmt, "stmt", Vec::new(), false, stmt.range(), &[]),
+        }
+    }
+
+    fn assignment(&mut self, stmt: &Stmt, binds: Option<Vec<String>>, value: &Expr, targets: Vec<TextRange>) {
+        match binds {
+            Some(binds) if !has_effects(value) => {
+                let key = format!("={}", binds.join(","));
+                self.statement(stmt, &key, binds, true, stmt.range(), &targets);
+            }
+            _ => self.statement(stmt, "stmt", Vec::new(), false, stmt.range(), &[]),
+        }
+    }
+
+    fn statement(&mut self, stmt: &Stmt, key: &str, binds: Vec<String>, pure: bool, range: TextRange, not_uses: &[TextRange]) {
+        self.statement_with_holes(stmt, key, binds, pure, range, &[], not_uses);
+    }
+
+    /// Records one top-level statement: its key always goes into the module shape; its text goes
+    /// into a `Binding` block when it is pure, into the shape otherwise.
+    #[allow(clippy::too_many_arguments)] // Each argument is a distinct fact about the statement.
+    fn statement_with_holes(
+        &mut self,
+        stmt: &Stmt,
+        key: &str,
+        binds: Vec<String>,
+        pure: bool,
+        range: TextRange,
+        holes: &[TextRange],
+        not_uses: &[TextRange],
+    ) {
+        let name = self.unique_name(key);
+        self.shape.write(name.as_bytes());
+        self.shape.write(b"\0");
+        for token in self.tokens_in(range) {
+            if token.kind() == TokenKind::Name
+                && !holes.iter().chain(not_uses).any(|hole| hole.contains_range(token.range()))
+            {
+                self.import_uses.insert(self.source[token.range()].to_owned());
+            }
+        }
+        let mut hasher = Fnv64::default();
+        hash_tokens(&mut hasher, self.source, self.tokens, range, holes);
+        if pure {
+            self.blocks.push(Block {
+                name,
+                kind: BlockKind::Binding,
+                start_line: self.lines.line_of(stmt.start()),
+                end_line: self.lines.line_of(stmt.end()),
+                checksum: hasher.finish(),
+                binds,
+                uses: Vec::new(),
+                stateful: false,
+            });
+        } else {
+            self.shape.write_u64(hasher.finish().cast_unsigned());
+        }
+    }
+
+    fn class(&mut self, class: &'a ast::StmtClassDef, prefix: &str, holes: &mut Vec<TextRange>) {
+        let qualname = format!("{prefix}{}.", class.name);
+        for stmt in &class.body {
+            match stmt {
+                Stmt::FunctionDef(function) => {
+                    self.function(function, &qualname);
+                    if let Some(first) = function.body.first() {
+                        holes.push(TextRange::new(first.start(), function.end()));
+                    }
+                }
+                Stmt::ClassDef(inner) => self.class(inner, &qualname, holes),
+                _ => {}
+            }
+        }
+    }
+
+    fn function(&mut self, function: &'a ast::StmtFunctionDef, prefix: &str) {
+        let name = self.unique_name(&format!("{prefix}{}", function.name));
+        let mut hasher = Fnv64::default();
+        hash_tokens(&mut hasher, self.source, self.tokens, function.range, &[]);
+        let mut uses: Vec<String> = self
+            .tokens_in(function.range)
+            .filter(|token| token.kind() == TokenKind::Name)
+            .map(|token| self.source[token.range()].to_owned())
+            .collect();
+        uses.sort_unstable();
+        uses.dedup();
+        self.blocks.push(Block {
+            name,
+            kind: BlockKind::Function,
+            start_line: self.lines.line_of(function.start()),
+            end_line: self.lines.line_of(function.end()),
+            checksum: hasher.finish(),
+            binds: Vec::new(),
+            uses,
+            stateful: is_stateful(self.source, function),
+        });
+    }
+
+    fn tokens_in(&self, range: TextRange) -> impl Iterator<Item = &'a Token> + use<'a> {
+        let tokens = self.tokens;
+        let start = tokens.partition_point(|token| token.start() < range.start());
+        tokens[start..].iter().take_while(move |token| token.start() < range.end())
+    }
+
+    fn unique_name(&mut self, key: &str) -> String {
+        let count = self.seen_names.entry(key.to_owned()).or_insert(0);
+        *count += 1;
+        if *count == 1 { key.to_owned() } else { format!("{key}#{count}") }
+    }
+}
+
+/// Decorators and signature: what runs when the `def` statement itself runs.
+fn header_range(function: &ast::StmtFunctionDef) -> TextRange {
+    let end = function.body.first().map_or(function.end(), Ranged::start);
+    TextRange::new(function.start(), end)
+}
+
+/// The names an assignment target binds, or `None` when it stores into something else
+/// (`x.attr = …`, `d[k] = …`), which is a side effect.
+fn bound_names(target: &Expr) -> Option<Vec<String>> {
+    match target {
+        Expr::Name(name) => Some(vec![name.id.to_string()]),
+        Expr::Tuple(ast::ExprTuple { elts, .. }) | Expr::List(ast::ExprList { elts, .. }) => {
+            elts.iter().map(bound_names).collect::<Option<Vec<_>>>().map(|names| names.concat())
+        }
+        Expr::Starred(ast::ExprStarred { value, .. }) => bound_names(value),
+        _ => None,
+    }
+}
+
+/// The last dotted component of a decorator or base, ignoring call arguments and subscripts.
+fn terminal_name(expr: &Expr) -> Option<&str> {
+    match expr {
+        Expr::Name(name) => Some(name.id.as_str()),
+        Expr::Attribute(attribute) => Some(attribute.attr.as_str()),
+        Expr::Call(call) => terminal_name(&call.func),
+        Expr::Subscript(subscript) => terminal_name(&subscript.value),
+        _ => None,
+    }
+}
+
+fn is_pure_decorator(expr: &Expr) -> bool {
+    let arguments_pure = match expr {
+        Expr::Call(call) => {
+            call.arguments.args.iter().all(|arg| !has_effects(arg))
+                && call.arguments.keywords.iter().all(|keyword| !has_effects(&keyword.value))
+        }
+        _ => true,
+    };
+    arguments_pure && terminal_name(expr).is_some_and(|name| PURE_DECORATORS.contains(&name))
+}
+
+fn is_pure_base(expr: &Expr) -> bool {
+    !matches!(expr, Expr::Call(_)) && terminal_name(expr).is_some_and(|name| PURE_BASES.contains(&name))
+}
+
+/// Whether evaluating `expr` may run arbitrary code: any call, await, yield or walrus.
+fn has_effects(expr: &Expr) -> bool {
+    struct Finder(bool);
+    impl<'a> Visitor<'a> for Finder {
+        fn visit_expr(&mut self, expr: &'a Expr) {
+            if matches!(
+                expr,
+                Expr::Call(_) | Expr::Await(_) | Expr::Yield(_) | Expr::YieldFrom(_) | Expr::Named(_)
+            ) {
+                self.0 = true;
+            } else if !self.0 {
+                visitor::walk_expr(self, expr);
+            }
+        }
+    }
+    let mut finder = Finder(false);
+    finder.visit_expr(expr);
+    finder.0
+}
+
+/// Whether a function looks like it keeps state between calls. A heuristic, biased towards yes:
+/// a caching decorator, `global`/`nonlocal`, or a write or mutating call on a name that is
+/// neither a parameter nor a local (or is `cls`).
+fn is_stateful(source: &str, function: &ast::StmtFunctionDef) -> bool {
+    let caches = function.decorator_list.iter().any(|decorator| {
+        let text = source[decorator.range()].to_ascii_lowercase();
+        ["cache", "memo", "lru", "once"].iter().any(|word| text.contains(word))
+    });
+    if caches {
+        return true;
+    }
+    let mut locals = HashSet::new();
+    for parameter in function.parameters.iter() {
+        locals.insert(parameter.name().to_string());
+    }
+    let mut collector = LocalNames(&mut locals);
+    collector.visit_body(&function.body);
+    locals.remove("cls");
+    let mut finder = StateWrites { locals: &locals, found: false };
+    finder.visit_body(&function.body);
+    finder.found
+}
+
+/// Collects the plain names a function body assigns to (its locals).
+struct LocalNames<'s>(&'s mut HashSet<String>);
+
+impl<'a> Visitor<'a> for LocalNames<'_> {
+    fn visit_expr(&mut self, expr: &'a Expr) {
+        if let Expr::Name(name) = expr {
+            if name.ctx == ast::ExprContext::Store {
+                self.0.insert(name.id.to_string());
+            }
+        }
+        visitor::walk_expr(self, expr);
+    }
+}
+
+struct StateWrites<'s> {
+    locals: &'s HashSet<String>,
+    found: bool,
+}
+
+impl StateWrites<'_> {
+    fn is_shared(&self, expr: &Expr) -> bool {
+        let mut root = expr;
+        loop {
+            root = match root {
+                Expr::Attribute(attribute) => &attribute.value,
+                Expr::Subscript(subscript) => &subscript.value,
+                Expr::Call(call) => &call.func,
+                Expr::Name(name) => return !self.locals.contains(name.id.as_str()),
+                _ => return false,
+            };
+        }
+    }
+}
+
+impl<'a> Visitor<'a> for StateWrites<'_> {
+    fn visit_stmt(&mut self, stmt: &'a Stmt) {
+        if matches!(stmt, Stmt::Global(_) | Stmt::Nonlocal(_)) {
+            self.found = true;
+        }
+        if !self.found {
+            visitor::walk_stmt(self, stmt);
+        }
+    }
+
+    fn visit_expr(&mut self, expr: &'a Expr) {
+        match expr {
+            Expr::Attribute(ast::ExprAttribute { value, ctx: ast::ExprContext::Store | ast::ExprContext::Del, .. })
+            | Expr::Subscript(ast::ExprSubscript { value, ctx: ast::ExprContext::Store | ast::ExprContext::Del, .. })
+                if self.is_shared(value) =>
+            {
+                self.found = true;
+            }
+            Expr::Call(call) => {
+                if let Expr::Attribute(attribute) = call.func.as_ref() {
+                    if MUTATORS.contains(&attribute.attr.as_str()) && self.is_shared(&attribute.value) {
+                        self.found = true;
+                    }
+                }
+            }
+            _ => {}
+        }
+        if !self.found {
+            visitor::walk_expr(self, expr);
+        }
+    }
+}
+
+/// Collects every import statement in a file, at any depth.
+#[derive(Default)]
+struct ImportCollector {
+    imports: Vec<Import>,
+}
+
+impl<'a> Visitor<'a> for ImportCollector {
+    fn visit_stmt(&mut self, stmt: &'a Stmt) {
+        match stmt {
+            Stmt::Import(import) => {
+                for alias in &import.names {
+                    self.imports.push(Import { level: 0, module: alias.name.to_string(), names: Vec::new() });
+                }
+            }
+            Stmt::ImportFrom(import) => self.imports.push(Import {
+                level: import.level,
+                module: import.module.as_ref().map(ToString::to_string).unwrap_or_default(),
+                names: import.names.iter().map(|alias| alias.name.to_string()).collect(),
+            }),
+            _ => visitor::walk_stmt(self, stmt),
+        }
+    }
+
+    fn visit_expr(&mut self, _expr: &'a Expr) {
+        // Imports are statements; skipping expressions keeps the walk shallow.
+    }
+}

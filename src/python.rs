@@ -1,0 +1,195 @@
+//! The Python face of the core: thin wrappers, GIL released around file and database work, and
+//! the one place where `Error` becomes a Python exception.
+
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+
+use pyo3::create_exception;
+use pyo3::exceptions::{PyException, PyFileNotFoundError, PyOSError, PyPermissionError};
+use pyo3::prelude::*;
+
+use crate::block::BlockKind;
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::record::TestRecord;
+use crate::select::{ChangedFile, Selection};
+
+create_exception!(
+    pytest_difftest,
+    DifftestError,
+    PyException,
+    "A problem with pytest-difftest's database or inputs; the message says what to do."
+);
+
+impl From<Error> for PyErr {
+    fn from(error: Error) -> Self {
+        let message = error.to_string();
+        match &error {
+            Error::Io { source, .. } => match source.kind() {
+                std::io::ErrorKind::NotFound => PyFileNotFoundError::new_err(message),
+                std::io::ErrorKind::PermissionDenied => PyPermissionError::new_err(message),
+                _ => PyOSError::new_err(message),
+            },
+            Error::Db { .. } | Error::SchemaMismatch { .. } => DifftestError::new_err(message),
+        }
+    }
+}
+
+/// A stored file with outdated blocks.
+#[pyclass(name = "ChangedFile", module = "pytest_difftest._core", frozen, get_all)]
+pub struct ChangedFilePy {
+    path: String,
+    blocks: Vec<String>,
+    parse_error: Option<String>,
+    deleted: bool,
+}
+
+impl From<ChangedFile> for ChangedFilePy {
+    fn from(file: ChangedFile) -> Self {
+        Self { path: file.path, blocks: file.blocks, parse_error: file.parse_error, deleted: file.deleted }
+    }
+}
+
+/// What `Engine.select` found.
+#[pyclass(name = "Selection", module = "pytest_difftest._core", frozen, get_all)]
+pub struct SelectionPy {
+    selected: Vec<String>,
+    known_tests: Vec<String>,
+    known_files: Vec<String>,
+    collect_files: Vec<String>,
+    changed: Vec<Py<ChangedFilePy>>,
+    new_files: Vec<String>,
+    deselected_duration: f64,
+}
+
+impl SelectionPy {
+    fn new(py: Python<'_>, selection: Selection) -> PyResult<Self> {
+        Ok(Self {
+            selected: selection.selected,
+            known_tests: selection.known_tests,
+            known_files: selection.known_files,
+            collect_files: selection.collect_files,
+            changed: selection
+                .changed
+                .into_iter()
+                .map(|file| Py::new(py, ChangedFilePy::from(file)))
+                .collect::<PyResult<_>>()?,
+            new_files: selection.new_files,
+            deselected_duration: selection.deselected_duration,
+        })
+    }
+}
+
+/// `(nodeid, file, outcome, duration, code, roots, names)`, see `TestRecord`.
+type RecordTuple = (String, String, String, f64, Vec<(String, u32)>, Vec<String>, Vec<String>);
+
+/// The database of one project, plus what this session learned about its files.
+#[pyclass(name = "Engine", module = "pytest_difftest._core", frozen)]
+pub struct EnginePy {
+    inner: Mutex<Engine>,
+}
+
+impl EnginePy {
+    fn lock(&self) -> MutexGuard<'_, Engine> {
+        // A panic while holding the lock cannot leave the engine half-updated in a way that
+        // matters: every database write is its own transaction.
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[pymethods]
+impl EnginePy {
+    #[new]
+    #[pyo3(signature = (db_path, root, cache_size = 100_000))]
+    fn new(py: Python<'_>, db_path: PathBuf, root: PathBuf, cache_size: usize) -> PyResult<Self> {
+        let engine = py.detach(|| Engine::open(&db_path, &root, cache_size))?;
+        Ok(Self { inner: Mutex::new(engine) })
+    }
+
+    fn select(&self, py: Python<'_>, test_patterns: Vec<String>, skip_dirs: Vec<String>) -> PyResult<SelectionPy> {
+        let selection = py.detach(|| self.lock().select(&test_patterns, &skip_dirs))?;
+        SelectionPy::new(py, selection)
+    }
+
+    fn set_modules(&self, modules: Vec<(String, String)>) {
+        self.lock().set_modules(modules);
+    }
+
+    fn mark_import_time(&self, py: Python<'_>, code: Vec<(String, u32)>) {
+        py.detach(|| self.lock().mark_import_time(&code));
+    }
+
+    fn record(&self, py: Python<'_>, tests: Vec<RecordTuple>) -> PyResult<()> {
+        let tests: Vec<TestRecord> = tests
+            .into_iter()
+            .map(|(nodeid, file, outcome, duration, code, roots, names)| TestRecord {
+                nodeid,
+                file,
+                outcome,
+                duration,
+                code,
+                roots,
+                names,
+            })
+            .collect();
+        Ok(py.detach(|| self.lock().record(&tests))?)
+    }
+
+    fn add_pending(&self, py: Python<'_>, tests: Vec<(String, String)>) -> PyResult<()> {
+        Ok(py.detach(|| self.lock().add_pending(&tests))?)
+    }
+
+    fn remove_tests(&self, py: Python<'_>, nodeids: Vec<String>) -> PyResult<()> {
+        Ok(py.detach(|| self.lock().remove_tests(&nodeids))?)
+    }
+
+    fn finish(&self, py: Python<'_>, meta: Vec<(String, String)>) -> PyResult<()> {
+        Ok(py.detach(|| self.lock().finish(&meta))?)
+    }
+
+    fn clear(&self, py: Python<'_>) -> PyResult<()> {
+        Ok(py.detach(|| self.lock().clear())?)
+    }
+
+    fn meta(&self, key: &str) -> PyResult<Option<String>> {
+        Ok(self.lock().store().meta(key)?)
+    }
+
+    fn test_count(&self) -> PyResult<usize> {
+        Ok(self.lock().store().tests()?.len())
+    }
+}
+
+/// The blocks of a Python source: `(name, kind, first line, last line, checksum)`, plus the
+/// parse error if the source did not parse.
+#[pyfunction]
+fn parse_blocks(py: Python<'_>, source: Vec<u8>) -> (Vec<(String, &'static str, u32, u32, i64)>, Option<String>) {
+    let model = py.detach(|| crate::engine::parse_on_big_stack(source));
+    let blocks = model
+        .blocks
+        .iter()
+        .map(|block| {
+            let kind = match block.kind {
+                BlockKind::Module => "module",
+                BlockKind::Binding => "binding",
+                BlockKind::Function => "function",
+            };
+            (block.name.clone(), kind, block.start_line, block.end_line, block.checksum)
+        })
+        .collect();
+    (blocks, model.parse_error)
+}
+
+/// The extension module. This list is everything Python sees.
+#[pymodule]
+pub mod _core {
+    #[pymodule_export]
+    use super::{ChangedFilePy, DifftestError, EnginePy, SelectionPy, parse_blocks};
+
+    #[pymodule_init]
+    fn init(module: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {
+        use pyo3::types::PyModuleMethods;
+        module.add("__version__", env!("CARGO_PKG_VERSION"))?;
+        module.add("SCHEMA_VERSION", crate::store::SCHEMA_VERSION)
+    }
+}

@@ -1,0 +1,253 @@
+//! Selection: which stored block versions are outdated, and so which tests must run.
+//!
+//! A test is selected when any block version it depends on is no longer current (its file
+//! changed that block, or the file is gone), when it did not pass last time (failed, or never
+//! finished), or when a new file may change what it sees (a new `conftest.py` above it, a new
+//! module in a package it imports). Everything else is provably unaffected.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::Path;
+
+use crate::block::MODULE_BLOCK;
+use crate::engine::{Current, Engine, Fingerprint, PARSER_STACK, read_current, stat};
+use crate::error::Result;
+use crate::store::FileRow;
+
+/// A stored file whose blocks are outdated.
+#[derive(Clone, Debug)]
+pub struct ChangedFile {
+    /// Relative path.
+    pub path: String,
+    /// Names of the outdated blocks (`<module>`, `Order.total`, `=TIMEOUT`).
+    pub blocks: Vec<String>,
+    /// Why the file could not be parsed, if it could not.
+    pub parse_error: Option<String>,
+    /// The file no longer exists.
+    pub deleted: bool,
+}
+
+/// The outcome of a selection.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    /// Node ids of the stored tests that must run.
+    pub selected: Vec<String>,
+    /// Node ids of every stored test.
+    pub known_tests: Vec<String>,
+    /// Files stored tests come from.
+    pub known_files: Vec<String>,
+    /// Files that hold at least one selected test.
+    pub collect_files: Vec<String>,
+    /// Files with outdated blocks.
+    pub changed: Vec<ChangedFile>,
+    /// Python files not in the database yet.
+    pub new_files: Vec<String>,
+    /// Recorded seconds of the stored tests that were not selected.
+    pub deselected_duration: f64,
+}
+
+enum Scan {
+    Unchanged(Option<Fingerprint>),
+    Changed(Current),
+    Missing,
+}
+
+impl Engine {
+    /// Compares the project on disk with the database.
+    ///
+    /// `test_patterns` are pytest's `python_files` globs; `skip_dirs` its `norecursedirs`.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn select(&mut self, test_patterns: &[String], skip_dirs: &[String]) -> Result<Selection> {
+        let rows = self.store.files()?;
+        let scans = scan_parallel(&self.root, &rows);
+        let mut stale_ids = Vec::new();
+        let mut fingerprints = Vec::new();
+        let mut selection = Selection::default();
+        for (row, scan) in rows.iter().zip(scans) {
+            let current = match scan {
+                Scan::Unchanged(update) => {
+                    if let Some(fp) = update {
+                        fingerprints.push((row.id, fp.mtime_ns, fp.size, fp.hash));
+                    }
+                    continue;
+                }
+                Scan::Changed(current) => {
+                    let fp = current.fingerprint;
+                    fingerprints.push((row.id, fp.mtime_ns, fp.size, fp.hash));
+                    Some(current)
+                }
+                Scan::Missing => None,
+            };
+            let checksums: HashMap<&str, i64> = current
+                .as_ref()
+                .map(|c| c.model.blocks.iter().map(|b| (b.name.as_str(), b.checksum)).collect())
+                .unwrap_or_default();
+            let mut names = BTreeSet::new();
+            for block in self.store.blocks_of(row.id)? {
+                if checksums.get(block.name.as_str()) != Some(&block.checksum) {
+                    stale_ids.push(block.id);
+                    names.insert(block.name);
+                }
+            }
+            self.touched.insert(row.path.clone());
+            selection.changed.push(ChangedFile {
+                path: row.path.clone(),
+                blocks: names.into_iter().collect(),
+                parse_error: current.as_ref().and_then(|c| c.model.parse_error.clone()),
+                deleted: current.is_none(),
+            });
+            self.remember(&row.path, current);
+        }
+        self.store.set_fingerprints(&fingerprints)?;
+
+        let tests = self.store.tests()?;
+        let mut selected: HashSet<i64> = self.store.dependents(&stale_ids)?.into_iter().collect();
+        selected.extend(tests.iter().filter(|(_, t)| t.outcome == "failed" || t.outcome == "pending").map(|(id, _)| *id));
+
+        if !rows.is_empty() {
+            let known: HashSet<&str> = rows.iter().map(|row| row.path.as_str()).collect();
+            let mut new_files = Vec::new();
+            walk_python_files(&self.root, "", skip_dirs, &mut new_files);
+            new_files.retain(|path| !known.contains(path.as_str()));
+            new_files.sort();
+            for path in &new_files {
+                let (dir, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
+                if name == "conftest.py" {
+                    let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
+                    selected.extend(tests.iter().filter(|(_, t)| t.file.starts_with(&prefix)).map(|(id, _)| *id));
+                } else if !test_patterns.iter().any(|pattern| glob_match(pattern, name)) {
+                    // A new module can be found by whoever scans its package (plugin registries,
+                    // `pkgutil.iter_modules`): rerun the importers of the package.
+                    let init = if dir.is_empty() { String::new() } else { format!("{dir}/__init__.py") };
+                    if let Some(row) = rows.iter().find(|row| row.path == init) {
+                        let ids: Vec<i64> = self
+                            .store
+                            .blocks_of(row.id)?
+                            .into_iter()
+                            .filter(|block| block.name == MODULE_BLOCK)
+                            .map(|block| block.id)
+                            .collect();
+                        selected.extend(self.store.dependents(&ids)?);
+                    }
+                }
+            }
+            selection.new_files = new_files;
+        }
+
+        let mut known_files = BTreeSet::new();
+        let mut collect_files = BTreeSet::new();
+        for (id, test) in &tests {
+            known_files.insert(test.file.clone());
+            selection.known_tests.push(test.nodeid.clone());
+            if selected.contains(id) {
+                selection.selected.push(test.nodeid.clone());
+                collect_files.insert(test.file.clone());
+            } else {
+                selection.deselected_duration += test.duration;
+            }
+        }
+        selection.known_files = known_files.into_iter().collect();
+        selection.collect_files = collect_files.into_iter().collect();
+        Ok(selection)
+    }
+}
+
+/// Stats, and where needed reads and parses, every stored file, on all cores.
+fn scan_parallel(root: &Path, rows: &[FileRow]) -> Vec<Scan> {
+    let workers = std::thread::available_parallelism().map_or(2, std::num::NonZero::get).min(8);
+    let chunk = rows.len().div_ceil(workers).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = rows
+            .chunks(chunk)
+            .map(|part| {
+                std::thread::Builder::new()
+                    .stack_size(PARSER_STACK)
+                    .spawn_scoped(scope, move || part.iter().map(|row| scan(root, row)).collect::<Vec<_>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .zip(rows.chunks(chunk))
+            .flat_map(|(handle, part)| match handle.ok().and_then(|h| h.join().ok()) {
+                Some(scans) => scans,
+                // A worker that could not start or panicked: look at its files one by one here.
+                None => part.iter().map(|row| scan(root, row)).collect(),
+            })
+            .collect()
+    })
+}
+
+fn scan(root: &Path, row: &FileRow) -> Scan {
+    let full = root.join(&row.path);
+    let Some((mtime_ns, size)) = stat(&full) else { return Scan::Missing };
+    if row.mtime_ns == Some(mtime_ns) && row.size == Some(size) && row.content_hash.is_some() && row.content_hash == row.clean_hash {
+        return Scan::Unchanged(None);
+    }
+    if row.clean_hash.is_some() {
+        // Hash before parsing: a touched but unchanged file costs one read, no parse.
+        if let Ok(bytes) = std::fs::read(&full) {
+            let hash = crate::checksum::hash_bytes(&bytes);
+            if Some(hash) == row.clean_hash {
+                return Scan::Unchanged(Some(Fingerprint { mtime_ns, size, hash }));
+            }
+        }
+    }
+    match read_current(root, &row.path) {
+        Some(current) => Scan::Changed(current),
+        None => Scan::Missing,
+    }
+}
+
+/// Collects the `.py` files under `root/dir`, skipping hidden directories, caches, virtual
+/// environments and `skip_dirs` globs.
+fn walk_python_files(root: &Path, dir: &str, skip_dirs: &[String], out: &mut Vec<String>) {
+    let full = if dir.is_empty() { root.to_owned() } else { root.join(dir) };
+    let Ok(entries) = std::fs::read_dir(&full) else { return };
+    for entry in entries.flatten() {
+        let Ok(name) = entry.file_name().into_string() else { continue };
+        let Ok(kind) = entry.file_type() else { continue };
+        let relative = if dir.is_empty() { name.clone() } else { format!("{dir}/{name}") };
+        if kind.is_dir() {
+            let skipped = name.starts_with('.')
+                || name == "__pycache__"
+                || name == "node_modules"
+                || name == "site-packages"
+                || skip_dirs.iter().any(|pattern| glob_match(pattern, &name))
+                || entry.path().join("pyvenv.cfg").exists();
+            if !skipped {
+                walk_python_files(root, &relative, skip_dirs, out);
+            }
+        } else if kind.is_file() && name.ends_with(".py") {
+            out.push(relative);
+        }
+    }
+}
+
+/// `fnmatch` with `*` and `?`, as pytest's `python_files` and `norecursedirs` use.
+fn glob_match(pattern: &str, name: &str) -> bool {
+    fn matches(pattern: &[u8], name: &[u8]) -> bool {
+        match (pattern.first(), name.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => matches(&pattern[1..], name) || (!name.is_empty() && matches(pattern, &name[1..])),
+            (Some(b'?'), Some(_)) => matches(&pattern[1..], &name[1..]),
+            (Some(p), Some(n)) if p == n => matches(&pattern[1..], &name[1..]),
+            _ => false,
+        }
+    }
+    matches(pattern.as_bytes(), name.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_match;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("test_*.py", "test_a.py"));
+        assert!(glob_match("*_test.py", "a_test.py"));
+        assert!(!glob_match("test_*.py", "helpers.py"));
+        assert!(glob_match("*.egg", "x.egg"));
+        assert!(glob_match("{arch}", "{arch}"));
+    }
+}

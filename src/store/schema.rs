@@ -1,0 +1,23 @@
+//! Schema version and creation.
+//!
+//! Version history (bump `SCHEMA_VERSION` on any change to `schema.sql` or to the checksum
+//! contract in `checksum.rs`, and say what changed here):
+//! * 1: first version.
+
+use rusqlite::Connection;
+
+/// Stored in SQLite's `user_version`; 0 means a fresh, empty file.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = include_str!("schema.sql");
+
+/// Creates the tables in an empty database and stamps the version.
+pub(crate) fn create(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(SCHEMA)?;
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+}
+
+/// The version stamped in the database (0 for a new file).
+pub(crate) fn version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+}

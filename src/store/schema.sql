@@ -1,0 +1,61 @@
+-- The pytest-difftest database. Every path is relative to pytest's rootdir with '/' separators,
+-- so a baseline moves between machines and operating systems.
+-- Checksums and content hashes are 64-bit FNV-1a values stored as signed integers.
+
+-- Facts about the baseline as a whole: 'created' (unix seconds), 'commit', 'tool_version'.
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- Every file some stored block lives in.
+CREATE TABLE file (
+    id           INTEGER PRIMARY KEY,
+    path         TEXT NOT NULL UNIQUE,
+    -- Stat fingerprint (nanoseconds, bytes) of the contents `content_hash` was taken from: when
+    -- both still match, the file is not read again.
+    mtime_ns     INTEGER,
+    size         INTEGER,
+    -- Hash of the file's bytes the last time it was read.
+    content_hash INTEGER,
+    -- The content hash at which every stored block of this file is current. NULL when some test
+    -- still depends on an older version of a block (it is owed a rerun), so the file must be
+    -- parsed on every run until that test has run again.
+    clean_hash   INTEGER
+);
+
+-- A version of a block: one row per (file, block name, checksum) that some test depends on.
+-- Older versions stay while a test still depends on them.
+CREATE TABLE block (
+    id       INTEGER PRIMARY KEY,
+    file_id  INTEGER NOT NULL REFERENCES file (id),
+    -- '<module>', a function's qualified name ('Order.total'), or a binding ('=TIMEOUT').
+    name     TEXT NOT NULL,
+    checksum INTEGER NOT NULL,
+    UNIQUE (file_id, name, checksum)
+);
+
+-- Every test the baseline knows.
+CREATE TABLE test (
+    id       INTEGER PRIMARY KEY,
+    nodeid   TEXT NOT NULL UNIQUE,
+    -- The file pytest collects the test from, so unaffected files are not even collected.
+    file     TEXT NOT NULL,
+    -- 'passed', 'skipped' (xfail included), 'failed', or 'pending' (collected, never finished).
+    -- Failed and pending tests are selected on every run until they pass.
+    outcome  TEXT NOT NULL,
+    -- Seconds spent in setup, call and teardown.
+    duration REAL NOT NULL DEFAULT 0,
+    -- The ids of the block versions the test depends on, ascending, delta- and varint-encoded.
+    -- The same facts as the `dep` rows; kept so that replacing a test's rows needs no index on
+    -- test_id.
+    deps     BLOB NOT NULL DEFAULT x''
+);
+CREATE INDEX test_file ON test (file);
+
+-- block version → tests that depend on it: selection reads only the rows of changed blocks.
+CREATE TABLE dep (
+    block_id INTEGER NOT NULL,
+    test_id  INTEGER NOT NULL,
+    PRIMARY KEY (block_id, test_id)
+) WITHOUT ROWID;
