@@ -118,7 +118,14 @@ pub(crate) fn read_current(root: &Path, path: &str) -> Option<Current> {
     let bytes = std::fs::read(&full).ok()?;
     let model = parse_on_big_stack(bytes);
     let hash = model.content_hash;
-    Some(Current { model: Arc::new(model), fingerprint: Fingerprint { mtime_ns, size, hash } })
+    Some(Current {
+        model: Arc::new(model),
+        fingerprint: Fingerprint {
+            mtime_ns,
+            size,
+            hash,
+        },
+    })
 }
 
 /// `(mtime in ns, size)`, or `None` if the file is gone.

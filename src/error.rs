@@ -7,11 +7,21 @@ use std::path::PathBuf;
 #[derive(Debug)]
 pub enum Error {
     /// Reading or writing a file failed.
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// SQLite failed on the database at `path` (corrupt, locked, not a database, read-only).
-    Db { path: PathBuf, source: rusqlite::Error },
+    Db {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
     /// The database was written by a different schema version.
-    SchemaMismatch { path: PathBuf, found: i64, expected: i64 },
+    SchemaMismatch {
+        path: PathBuf,
+        found: i64,
+        expected: i64,
+    },
 }
 
 /// The crate's result type.
@@ -26,7 +36,11 @@ impl fmt::Display for Error {
                 "{}: database error: {source} (run with --diff-force to rebuild it)",
                 path.display()
             ),
-            Self::SchemaMismatch { path, found, expected } => write!(
+            Self::SchemaMismatch {
+                path,
+                found,
+                expected,
+            } => write!(
                 f,
                 "{}: database schema version {found}, this version of pytest-difftest uses \
                  {expected} (run with --diff-force to rebuild it)",

@@ -23,7 +23,9 @@ impl ModuleMap {
     pub fn new(modules: Vec<(String, String)>) -> Self {
         let mut map = Self::default();
         for (name, path) in modules {
-            map.by_path.entry(path.clone()).or_insert_with(|| name.clone());
+            map.by_path
+                .entry(path.clone())
+                .or_insert_with(|| name.clone());
             map.by_name.insert(name, path);
         }
         map
@@ -37,7 +39,10 @@ impl ModuleMap {
         let mut targets = BTreeSet::new();
         let add_with_parents = |targets: &mut BTreeSet<String>, dotted: &str| {
             let mut end = 0;
-            for (index, ch) in dotted.char_indices().chain(std::iter::once((dotted.len(), '.'))) {
+            for (index, ch) in dotted
+                .char_indices()
+                .chain(std::iter::once((dotted.len(), '.')))
+            {
                 if ch == '.' && index > end {
                     if let Some(file) = self.by_name.get(&dotted[..index]) {
                         targets.insert(file.clone());
@@ -70,7 +75,11 @@ impl ModuleMap {
                 add_with_parents(&mut targets, &base);
             }
             for imported in &import.names {
-                let dotted = if base.is_empty() { imported.clone() } else { format!("{base}.{imported}") };
+                let dotted = if base.is_empty() {
+                    imported.clone()
+                } else {
+                    format!("{base}.{imported}")
+                };
                 if let Some(file) = self.by_name.get(&dotted) {
                     targets.insert(file.clone());
                 }
@@ -111,19 +120,35 @@ mod tests {
 
     #[test]
     fn absolute_from_import_reaches_module_and_packages() {
-        let imports = [Import { level: 0, module: "pkg.sub".into(), names: vec!["mod".into()] }];
+        let imports = [Import {
+            level: 0,
+            module: "pkg.sub".into(),
+            names: vec!["mod".into()],
+        }];
         assert_eq!(
             map().edges("tests/test_x.py", &imports),
-            vec!["src/pkg/__init__.py", "src/pkg/sub/__init__.py", "src/pkg/sub/mod.py"]
+            vec![
+                "src/pkg/__init__.py",
+                "src/pkg/sub/__init__.py",
+                "src/pkg/sub/mod.py"
+            ]
         );
     }
 
     #[test]
     fn relative_import_resolves_against_the_package() {
-        let imports = [Import { level: 2, module: "config".into(), names: vec!["TIMEOUT".into()] }];
+        let imports = [Import {
+            level: 2,
+            module: "config".into(),
+            names: vec!["TIMEOUT".into()],
+        }];
         assert_eq!(
             map().edges("src/pkg/sub/mod.py", &imports),
-            vec!["src/pkg/__init__.py", "src/pkg/config.py", "src/pkg/sub/__init__.py"]
+            vec![
+                "src/pkg/__init__.py",
+                "src/pkg/config.py",
+                "src/pkg/sub/__init__.py"
+            ]
         );
     }
 

@@ -9,7 +9,7 @@ pub mod engine;
 pub mod error;
 pub mod graph;
 pub mod parse;
+pub mod python;
 pub mod record;
 pub mod select;
 pub mod store;
-pub mod python;

@@ -36,7 +36,12 @@ impl From<Error> for PyErr {
 }
 
 /// A stored file with outdated blocks.
-#[pyclass(name = "ChangedFile", module = "pytest_difftest._core", frozen, get_all)]
+#[pyclass(
+    name = "ChangedFile",
+    module = "pytest_difftest._core",
+    frozen,
+    get_all
+)]
 pub struct ChangedFilePy {
     path: String,
     blocks: Vec<String>,
@@ -46,7 +51,12 @@ pub struct ChangedFilePy {
 
 impl From<ChangedFile> for ChangedFilePy {
     fn from(file: ChangedFile) -> Self {
-        Self { path: file.path, blocks: file.blocks, parse_error: file.parse_error, deleted: file.deleted }
+        Self {
+            path: file.path,
+            blocks: file.blocks,
+            parse_error: file.parse_error,
+            deleted: file.deleted,
+        }
     }
 }
 
@@ -81,7 +91,15 @@ impl SelectionPy {
 }
 
 /// `(nodeid, file, outcome, duration, code, roots, names)`, see `TestRecord`.
-type RecordTuple = (String, String, String, f64, Vec<(String, u32)>, Vec<String>, Vec<String>);
+type RecordTuple = (
+    String,
+    String,
+    String,
+    f64,
+    Vec<(String, u32)>,
+    Vec<String>,
+    Vec<String>,
+);
 
 /// The database of one project, plus what this session learned about its files.
 #[pyclass(name = "Engine", module = "pytest_difftest._core", frozen)]
@@ -93,7 +111,9 @@ impl EnginePy {
     fn lock(&self) -> MutexGuard<'_, Engine> {
         // A panic while holding the lock cannot leave the engine half-updated in a way that
         // matters: every database write is its own transaction.
-        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -103,10 +123,17 @@ impl EnginePy {
     #[pyo3(signature = (db_path, root, cache_size = 100_000))]
     fn new(py: Python<'_>, db_path: PathBuf, root: PathBuf, cache_size: usize) -> PyResult<Self> {
         let engine = py.detach(|| Engine::open(&db_path, &root, cache_size))?;
-        Ok(Self { inner: Mutex::new(engine) })
+        Ok(Self {
+            inner: Mutex::new(engine),
+        })
     }
 
-    fn select(&self, py: Python<'_>, test_patterns: Vec<String>, skip_dirs: Vec<String>) -> PyResult<SelectionPy> {
+    fn select(
+        &self,
+        py: Python<'_>,
+        test_patterns: Vec<String>,
+        skip_dirs: Vec<String>,
+    ) -> PyResult<SelectionPy> {
         let selection = py.detach(|| self.lock().select(&test_patterns, &skip_dirs))?;
         SelectionPy::new(py, selection)
     }
@@ -122,15 +149,17 @@ impl EnginePy {
     fn record(&self, py: Python<'_>, tests: Vec<RecordTuple>) -> PyResult<()> {
         let tests: Vec<TestRecord> = tests
             .into_iter()
-            .map(|(nodeid, file, outcome, duration, code, roots, names)| TestRecord {
-                nodeid,
-                file,
-                outcome,
-                duration,
-                code,
-                roots,
-                names,
-            })
+            .map(
+                |(nodeid, file, outcome, duration, code, roots, names)| TestRecord {
+                    nodeid,
+                    file,
+                    outcome,
+                    duration,
+                    code,
+                    roots,
+                    names,
+                },
+            )
             .collect();
         Ok(py.detach(|| self.lock().record(&tests))?)
     }
@@ -160,10 +189,13 @@ impl EnginePy {
     }
 }
 
+/// `(name, kind, first line, last line, checksum)` of a block.
+type BlockTuple = (String, &'static str, u32, u32, i64);
+
 /// The blocks of a Python source: `(name, kind, first line, last line, checksum)`, plus the
 /// parse error if the source did not parse.
 #[pyfunction]
-fn parse_blocks(py: Python<'_>, source: Vec<u8>) -> (Vec<(String, &'static str, u32, u32, i64)>, Option<String>) {
+fn parse_blocks(py: Python<'_>, source: Vec<u8>) -> (Vec<BlockTuple>, Option<String>) {
     let model = py.detach(|| crate::engine::parse_on_big_stack(source));
     let blocks = model
         .blocks
@@ -174,7 +206,13 @@ fn parse_blocks(py: Python<'_>, source: Vec<u8>) -> (Vec<(String, &'static str, 
                 BlockKind::Binding => "binding",
                 BlockKind::Function => "function",
             };
-            (block.name.clone(), kind, block.start_line, block.end_line, block.checksum)
+            (
+                block.name.clone(),
+                kind,
+                block.start_line,
+                block.end_line,
+                block.checksum,
+            )
         })
         .collect();
     (blocks, model.parse_error)

@@ -37,7 +37,13 @@ impl Engine {
         for test in tests {
             resolved.push(self.dependencies(test));
         }
-        let Self { store, file_ids, block_ids, touched, .. } = self;
+        let Self {
+            store,
+            file_ids,
+            block_ids,
+            touched,
+            ..
+        } = self;
         let mut new_ids = Vec::new();
         let result = store.transaction(|conn| {
             for (test, deps) in tests.iter().zip(&resolved) {
@@ -64,7 +70,14 @@ impl Engine {
                 }
                 ids.sort_unstable();
                 ids.dedup();
-                write::test(conn, &test.nodeid, &test.file, &test.outcome, test.duration, &ids)?;
+                write::test(
+                    conn,
+                    &test.nodeid,
+                    &test.file,
+                    &test.outcome,
+                    test.duration,
+                    &ids,
+                )?;
             }
             Ok(())
         });
@@ -91,7 +104,9 @@ impl Engine {
         let mut used: HashSet<String> = test.names.iter().cloned().collect();
         let mut files: BTreeSet<String> = BTreeSet::new();
         for (path, line) in &test.code {
-            let Some(current) = self.current(path) else { continue };
+            let Some(current) = self.current(path) else {
+                continue;
+            };
             let block = &current.model.blocks[current.model.block_at_line(*line)];
             if block.kind == BlockKind::Function {
                 used.extend(block.uses.iter().cloned());
@@ -104,8 +119,10 @@ impl Engine {
         }
         let roots: Vec<String> = files.into_iter().collect();
         let reachable = closure(&roots, |file| self.edges_of(file));
-        let models: Vec<(String, Current)> =
-            reachable.into_iter().filter_map(|file| self.current(&file).map(|current| (file, current))).collect();
+        let models: Vec<(String, Current)> = reachable
+            .into_iter()
+            .filter_map(|file| self.current(&file).map(|current| (file, current)))
+            .collect();
         for (_, current) in &models {
             used.extend(current.model.import_uses.iter().cloned());
         }
@@ -115,7 +132,10 @@ impl Engine {
                     BlockKind::Module => true,
                     BlockKind::Binding => block.binds.iter().any(|name| used.contains(name)),
                     BlockKind::Function => {
-                        block.stateful || self.import_time.contains(&(path.clone(), block.name.clone()))
+                        block.stateful
+                            || self
+                                .import_time
+                                .contains(&(path.clone(), block.name.clone()))
                     }
                 };
                 if depends {
@@ -181,10 +201,23 @@ impl Engine {
         let rows = self.store.files()?;
         self.store.transaction(|conn| {
             for (path, current) in &settled {
-                let Some(row) = rows.iter().find(|row| &row.path == path) else { continue };
-                let fingerprint = current.as_ref().map(|c| (c.fingerprint.mtime_ns, c.fingerprint.size, c.fingerprint.hash));
+                let Some(row) = rows.iter().find(|row| &row.path == path) else {
+                    continue;
+                };
+                let fingerprint = current.as_ref().map(|c| {
+                    (
+                        c.fingerprint.mtime_ns,
+                        c.fingerprint.size,
+                        c.fingerprint.hash,
+                    )
+                });
                 let is_current = |name: &str, checksum: i64| {
-                    current.as_ref().is_some_and(|c| c.model.blocks.iter().any(|b| b.name == name && b.checksum == checksum))
+                    current.as_ref().is_some_and(|c| {
+                        c.model
+                            .blocks
+                            .iter()
+                            .any(|b| b.name == name && b.checksum == checksum)
+                    })
                 };
                 write::settle_file(conn, row.id, fingerprint, &is_current)?;
             }

@@ -81,7 +81,13 @@ impl Engine {
             };
             let checksums: HashMap<&str, i64> = current
                 .as_ref()
-                .map(|c| c.model.blocks.iter().map(|b| (b.name.as_str(), b.checksum)).collect())
+                .map(|c| {
+                    c.model
+                        .blocks
+                        .iter()
+                        .map(|b| (b.name.as_str(), b.checksum))
+                        .collect()
+                })
                 .unwrap_or_default();
             let mut names = BTreeSet::new();
             for block in self.store.blocks_of(row.id)? {
@@ -103,7 +109,12 @@ impl Engine {
 
         let tests = self.store.tests()?;
         let mut selected: HashSet<i64> = self.store.dependents(&stale_ids)?.into_iter().collect();
-        selected.extend(tests.iter().filter(|(_, t)| t.outcome == "failed" || t.outcome == "pending").map(|(id, _)| *id));
+        selected.extend(
+            tests
+                .iter()
+                .filter(|(_, t)| t.outcome == "failed" || t.outcome == "pending")
+                .map(|(id, _)| *id),
+        );
 
         if !rows.is_empty() {
             let known: HashSet<&str> = rows.iter().map(|row| row.path.as_str()).collect();
@@ -114,12 +125,28 @@ impl Engine {
             for path in &new_files {
                 let (dir, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
                 if name == "conftest.py" {
-                    let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
-                    selected.extend(tests.iter().filter(|(_, t)| t.file.starts_with(&prefix)).map(|(id, _)| *id));
-                } else if !test_patterns.iter().any(|pattern| glob_match(pattern, name)) {
+                    let prefix = if dir.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{dir}/")
+                    };
+                    selected.extend(
+                        tests
+                            .iter()
+                            .filter(|(_, t)| t.file.starts_with(&prefix))
+                            .map(|(id, _)| *id),
+                    );
+                } else if !test_patterns
+                    .iter()
+                    .any(|pattern| glob_match(pattern, name))
+                {
                     // A new module can be found by whoever scans its package (plugin registries,
                     // `pkgutil.iter_modules`): rerun the importers of the package.
-                    let init = if dir.is_empty() { String::new() } else { format!("{dir}/__init__.py") };
+                    let init = if dir.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{dir}/__init__.py")
+                    };
                     if let Some(row) = rows.iter().find(|row| row.path == init) {
                         let ids: Vec<i64> = self
                             .store
@@ -155,7 +182,9 @@ impl Engine {
 
 /// Stats, and where needed reads and parses, every stored file, on all cores.
 fn scan_parallel(root: &Path, rows: &[FileRow]) -> Vec<Scan> {
-    let workers = std::thread::available_parallelism().map_or(2, std::num::NonZero::get).min(8);
+    let workers = std::thread::available_parallelism()
+        .map_or(2, std::num::NonZero::get)
+        .min(8);
     let chunk = rows.len().div_ceil(workers).max(1);
     std::thread::scope(|scope| {
         let handles: Vec<_> = rows
@@ -163,25 +192,35 @@ fn scan_parallel(root: &Path, rows: &[FileRow]) -> Vec<Scan> {
             .map(|part| {
                 std::thread::Builder::new()
                     .stack_size(PARSER_STACK)
-                    .spawn_scoped(scope, move || part.iter().map(|row| scan(root, row)).collect::<Vec<_>>())
+                    .spawn_scoped(scope, move || {
+                        part.iter().map(|row| scan(root, row)).collect::<Vec<_>>()
+                    })
             })
             .collect();
         handles
             .into_iter()
             .zip(rows.chunks(chunk))
-            .flat_map(|(handle, part)| match handle.ok().and_then(|h| h.join().ok()) {
-                Some(scans) => scans,
-                // A worker that could not start or panicked: look at its files one by one here.
-                None => part.iter().map(|row| scan(root, row)).collect(),
-            })
+            .flat_map(
+                |(handle, part)| match handle.ok().and_then(|h| h.join().ok()) {
+                    Some(scans) => scans,
+                    // A worker that could not start or panicked: look at its files one by one here.
+                    None => part.iter().map(|row| scan(root, row)).collect(),
+                },
+            )
             .collect()
     })
 }
 
 fn scan(root: &Path, row: &FileRow) -> Scan {
     let full = root.join(&row.path);
-    let Some((mtime_ns, size)) = stat(&full) else { return Scan::Missing };
-    if row.mtime_ns == Some(mtime_ns) && row.size == Some(size) && row.content_hash.is_some() && row.content_hash == row.clean_hash {
+    let Some((mtime_ns, size)) = stat(&full) else {
+        return Scan::Missing;
+    };
+    if row.mtime_ns == Some(mtime_ns)
+        && row.size == Some(size)
+        && row.content_hash.is_some()
+        && row.content_hash == row.clean_hash
+    {
         return Scan::Unchanged(None);
     }
     if row.clean_hash.is_some() {
@@ -189,7 +228,11 @@ fn scan(root: &Path, row: &FileRow) -> Scan {
         if let Ok(bytes) = std::fs::read(&full) {
             let hash = crate::checksum::hash_bytes(&bytes);
             if Some(hash) == row.clean_hash {
-                return Scan::Unchanged(Some(Fingerprint { mtime_ns, size, hash }));
+                return Scan::Unchanged(Some(Fingerprint {
+                    mtime_ns,
+                    size,
+                    hash,
+                }));
             }
         }
     }
@@ -202,12 +245,26 @@ fn scan(root: &Path, row: &FileRow) -> Scan {
 /// Collects the `.py` files under `root/dir`, skipping hidden directories, caches, virtual
 /// environments and `skip_dirs` globs.
 fn walk_python_files(root: &Path, dir: &str, skip_dirs: &[String], out: &mut Vec<String>) {
-    let full = if dir.is_empty() { root.to_owned() } else { root.join(dir) };
-    let Ok(entries) = std::fs::read_dir(&full) else { return };
+    let full = if dir.is_empty() {
+        root.to_owned()
+    } else {
+        root.join(dir)
+    };
+    let Ok(entries) = std::fs::read_dir(&full) else {
+        return;
+    };
     for entry in entries.flatten() {
-        let Ok(name) = entry.file_name().into_string() else { continue };
-        let Ok(kind) = entry.file_type() else { continue };
-        let relative = if dir.is_empty() { name.clone() } else { format!("{dir}/{name}") };
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        let relative = if dir.is_empty() {
+            name.clone()
+        } else {
+            format!("{dir}/{name}")
+        };
         if kind.is_dir() {
             let skipped = name.starts_with('.')
                 || name == "__pycache__"
@@ -229,7 +286,9 @@ fn glob_match(pattern: &str, name: &str) -> bool {
     fn matches(pattern: &[u8], name: &[u8]) -> bool {
         match (pattern.first(), name.first()) {
             (None, None) => true,
-            (Some(b'*'), _) => matches(&pattern[1..], name) || (!name.is_empty() && matches(pattern, &name[1..])),
+            (Some(b'*'), _) => {
+                matches(&pattern[1..], name) || (!name.is_empty() && matches(pattern, &name[1..]))
+            }
             (Some(b'?'), Some(_)) => matches(&pattern[1..], &name[1..]),
             (Some(p), Some(n)) if p == n => matches(&pattern[1..], &name[1..]),
             _ => false,

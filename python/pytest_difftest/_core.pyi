@@ -70,9 +70,7 @@ class Engine:
         """Functions (file, first line) that ran while modules were imported."""
     def record(
         self,
-        tests: list[
-            tuple[str, str, str, float, list[tuple[str, int]], list[str], list[str]]
-        ],
+        tests: list[tuple[str, str, str, float, list[tuple[str, int]], list[str], list[str]]],
     ) -> None:
         """Store finished tests in one transaction.
 

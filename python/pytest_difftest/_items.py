@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from types import CodeType
 from typing import Any
@@ -13,10 +14,9 @@ from pytest_difftest._paths import ProjectFiles
 
 def code_of(obj: Any) -> CodeType | None:
     """The code object behind a function, bound method or decorated function."""
-    try:
+    # A cycle, or an object that lies about __wrapped__, keeps the object as it is.
+    with contextlib.suppress(ValueError, TypeError):
         obj = inspect.unwrap(obj)
-    except (ValueError, TypeError):  # a cycle, or an object that lies about __wrapped__
-        pass
     obj = getattr(obj, "__func__", obj)
     code = getattr(obj, "__code__", None)
     return code if isinstance(code, CodeType) else None

@@ -84,16 +84,10 @@ class TraceRecorder:
         previous = sys.gettrace()
         self._previous = previous
 
-        if previous is None:
-
-            def trace(frame: FrameType, event: str, arg: object) -> None:
-                self.seen.add(frame.f_code)
-
-        else:
-
-            def trace(frame: FrameType, event: str, arg: object) -> Any:
-                self.seen.add(frame.f_code)
-                return previous(frame, event, arg)
+        def trace(frame: FrameType, event: Any, arg: object) -> Any:
+            self.seen.add(frame.f_code)
+            # Returning no local tracer keeps line events off; a chained tracer keeps its own.
+            return None if previous is None else previous(frame, event, arg)
 
         self._trace: Callable[[FrameType, str, object], Any] = trace
         sys.settrace(trace)
@@ -110,7 +104,7 @@ class TraceRecorder:
     def close(self) -> None:
         if sys.gettrace() is self._trace:
             sys.settrace(self._previous)
-        threading.settrace(self._previous)  # type: ignore[arg-type]
+        threading.settrace(self._previous)
 
 
 def start_recorder() -> Recorder:

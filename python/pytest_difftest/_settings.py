@@ -41,9 +41,7 @@ def add_options(parser: pytest.Parser) -> None:
         action="store_true",
         help="with --diff-baseline: discard the database and rebuild it from a full run",
     )
-    group.addoption(
-        "--diff-v", action="store_true", help="list the changed files and blocks"
-    )
+    group.addoption("--diff-v", action="store_true", help="list the changed files and blocks")
     group.addoption(
         "--diff-batch-size",
         type=positive_int,
@@ -83,7 +81,9 @@ class Settings:
                 "only the affected tests and updates the baseline"
             )
         if option.diff_force and not option.diff_baseline:
-            raise pytest.UsageError("--diff-force rebuilds the baseline: use it with --diff-baseline")
+            raise pytest.UsageError(
+                "--diff-force rebuilds the baseline: use it with --diff-baseline"
+            )
         if not (option.diff or option.diff_baseline):
             return None
         cache_dir = Path(config.getini("cache_dir"))

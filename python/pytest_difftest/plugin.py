@@ -88,18 +88,34 @@ class DifftestPlugin:
         self.modules_seen = -1
         self.ran = 0
         self.total = 0
+        self._error_types = (DifftestError, OSError)
         try:
-            self.engine = Engine(settings.db_path, config.rootpath, settings.cache_size)
-            if settings.force:
-                self.engine.clear()
+            self.engine = self._open(Engine)
             self._select()
-        except (DifftestError, OSError) as error:
-            self.engine = None
-            self.selection = None
-            self.notes.append(f"cannot use the database, running every test: {error}")
-            if recorder is not None:
-                recorder.close()
-                self.recorder = None
+        except self._error_types as error:
+            self._give_up(f"cannot use the database, running every test: {error}")
+
+    def _open(self, engine_class: Any) -> Any:
+        settings = self.settings
+        try:
+            engine = engine_class(settings.db_path, self.config.rootpath, settings.cache_size)
+        except self._error_types:
+            if not settings.force:
+                raise
+            # --diff-force asks for a rebuild: keep the unreadable file next to the new one.
+            kept = _set_aside(settings.db_path)
+            self.notes.append(f"the old database could not be opened; it was moved to {kept}")
+            engine = engine_class(settings.db_path, self.config.rootpath, settings.cache_size)
+        if settings.force:
+            engine.clear()
+        return engine
+
+    def _give_up(self, note: str) -> None:
+        """Stop using the database for the rest of the session; every test still runs."""
+        self.notes.append(note)
+        self.engine = None
+        self.selection = None
+        self.close()
 
     def _select(self) -> None:
         skip_dirs = [str(pattern) for pattern in self.config.getini("norecursedirs")]
@@ -114,8 +130,10 @@ class DifftestPlugin:
         self.collect_files = set(selection.collect_files)
         for changed in selection.changed:
             if changed.parse_error:
-                self.notes.append(f"{changed.path} does not parse ({changed.parse_error}): "
-                                  "every test that imports it is selected")
+                self.notes.append(
+                    f"{changed.path} does not parse ({changed.parse_error}): "
+                    "every test that imports it is selected"
+                )
 
     def close(self) -> None:
         if self.recorder is not None:
@@ -198,10 +216,15 @@ class DifftestPlugin:
             return  # collected by node id: other tests of those files were not looked at
         collected_files = {self._file_of(item) for item in items}
         present = set(self.items)
+        root = self.config.rootpath
         gone = [
             nodeid
             for nodeid in self.known_tests
-            if nodeid not in present and nodeid.partition("::")[0] in collected_files
+            if nodeid not in present
+            and (
+                nodeid.partition("::")[0] in collected_files
+                or not (root / nodeid.partition("::")[0]).exists()
+            )
         ]
         if gone:
             self.engine.remove_tests(gone)
@@ -254,17 +277,24 @@ class DifftestPlugin:
             self.engine.set_modules(self.files.module_map())
 
     def _flush(self) -> None:
-        if self.batch:
-            self._refresh_modules()
+        if self.batch and self.engine is not None:
             batch, self.batch = self.batch, []
-            self.engine.record(batch)
+            try:
+                self._refresh_modules()
+                self.engine.record(batch)
+            except self._error_types as error:
+                self._give_up(f"recording stopped, the baseline is incomplete: {error}")
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> Generator[None]:
         if self.engine is not None and self.settings.mode == "baseline":
             self.close()
             self._flush()
-            self.engine.finish(_baseline_facts(self.config.rootpath))
+            if self.engine is not None:
+                try:
+                    self.engine.finish(_baseline_facts(self.config.rootpath))
+                except self._error_types as error:
+                    self._give_up(f"could not complete the baseline: {error}")
         if session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and self.known_tests:
             # Nothing was affected: that is success, not a mistake in the command line.
             session.exitstatus = pytest.ExitCode.OK
@@ -293,6 +323,16 @@ def _baseline_facts(root: Path) -> list[tuple[str, str]]:
     except (OSError, subprocess.SubprocessError):
         pass  # not a git checkout, or no git: the baseline simply has no commit
     return facts
+
+
+def _set_aside(db_path: Path) -> Path:
+    """Moves a database (and its WAL files) out of the way; returns where it went."""
+    kept = db_path.with_name(f"{db_path.name}.broken-{int(time.time())}")
+    for suffix in ("", "-wal", "-shm"):
+        source = db_path.with_name(db_path.name + suffix)
+        if source.exists():
+            source.replace(kept.with_name(kept.name + suffix))
+    return kept
 
 
 def _age(created: float) -> str:

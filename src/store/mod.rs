@@ -51,29 +51,53 @@ impl Store {
     /// An unreadable, corrupt or foreign file, or one from another schema version.
     pub fn open(path: &Path) -> Result<Self> {
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|source| Error::Io { path: parent.to_owned(), source })?;
+            std::fs::create_dir_all(parent).map_err(|source| Error::Io {
+                path: parent.to_owned(),
+                source,
+            })?;
         }
-        let db = |source| Error::Db { path: path.to_owned(), source };
+        let db = |source| Error::Db {
+            path: path.to_owned(),
+            source,
+        };
         let conn = Connection::open(path).map_err(db)?;
         // Another pytest process may be writing: wait for it rather than fail.
         conn.busy_timeout(Duration::from_secs(60)).map_err(db)?;
-        let store = Self { conn, path: path.to_owned() };
+        let store = Self {
+            conn,
+            path: path.to_owned(),
+        };
         let found = schema::version(&store.conn).map_err(db)?;
         if found == 0 {
             let has_tables: bool = store
                 .conn
-                .query_row("SELECT count(*) > 0 FROM sqlite_master", [], |row| row.get(0))
+                .query_row("SELECT count(*) > 0 FROM sqlite_master", [], |row| {
+                    row.get(0)
+                })
                 .map_err(db)?;
             if has_tables {
-                return Err(Error::SchemaMismatch { path: path.to_owned(), found, expected: SCHEMA_VERSION });
+                return Err(Error::SchemaMismatch {
+                    path: path.to_owned(),
+                    found,
+                    expected: SCHEMA_VERSION,
+                });
             }
-            store.conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
-            store.transaction(|conn| schema::create(conn))?;
+            store
+                .conn
+                .pragma_update(None, "journal_mode", "WAL")
+                .map_err(db)?;
+            store.transaction(schema::create)?;
         } else if found != SCHEMA_VERSION {
-            return Err(Error::SchemaMismatch { path: path.to_owned(), found, expected: SCHEMA_VERSION });
+            return Err(Error::SchemaMismatch {
+                path: path.to_owned(),
+                found,
+                expected: SCHEMA_VERSION,
+            });
         }
-        store.conn.pragma_update(None, "synchronous", "NORMAL").map_err(db)?;
+        store
+            .conn
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(db)?;
         Ok(store)
     }
 
@@ -84,15 +108,23 @@ impl Store {
     }
 
     fn err(&self, source: rusqlite::Error) -> Error {
-        Error::Db { path: self.path.clone(), source }
+        Error::Db {
+            path: self.path.clone(),
+            source,
+        }
     }
 
     /// Runs `work` in one write transaction, so a crash leaves either all of it or none.
     ///
     /// # Errors
     /// Any SQLite error, after rolling back.
-    pub fn transaction<T>(&self, work: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
-        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| self.err(e))?;
+    pub fn transaction<T>(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| self.err(e))?;
         match work(&self.conn) {
             Ok(value) => {
                 self.conn.execute_batch("COMMIT").map_err(|e| self.err(e))?;
@@ -138,9 +170,16 @@ impl Store {
     /// SQLite errors.
     pub fn blocks_of(&self, file_id: i64) -> Result<Vec<BlockRow>> {
         self.read(|conn| {
-            let mut stmt = conn.prepare_cached("SELECT id, name, checksum FROM block WHERE file_id = ?1")?;
-            stmt.query_map([file_id], |row| Ok(BlockRow { id: row.get(0)?, name: row.get(1)?, checksum: row.get(2)? }))?
-                .collect()
+            let mut stmt =
+                conn.prepare_cached("SELECT id, name, checksum FROM block WHERE file_id = ?1")?;
+            stmt.query_map([file_id], |row| {
+                Ok(BlockRow {
+                    id: row.get(0)?,
+                    name: row.get(1)?,
+                    checksum: row.get(2)?,
+                })
+            })?
+            .collect()
         })
     }
 
@@ -167,11 +206,17 @@ impl Store {
     /// SQLite errors.
     pub fn tests(&self) -> Result<Vec<(i64, TestRow)>> {
         self.read(|conn| {
-            let mut stmt = conn.prepare_cached("SELECT id, nodeid, file, outcome, duration FROM test")?;
+            let mut stmt =
+                conn.prepare_cached("SELECT id, nodeid, file, outcome, duration FROM test")?;
             stmt.query_map([], |row| {
                 Ok((
                     row.get(0)?,
-                    TestRow { nodeid: row.get(1)?, file: row.get(2)?, outcome: row.get(3)?, duration: row.get(4)? },
+                    TestRow {
+                        nodeid: row.get(1)?,
+                        file: row.get(2)?,
+                        outcome: row.get(3)?,
+                        duration: row.get(4)?,
+                    },
                 ))
             })?
             .collect()
@@ -187,8 +232,9 @@ impl Store {
             return Ok(());
         }
         self.transaction(|conn| {
-            let mut stmt =
-                conn.prepare_cached("UPDATE file SET mtime_ns = ?2, size = ?3, content_hash = ?4 WHERE id = ?1")?;
+            let mut stmt = conn.prepare_cached(
+                "UPDATE file SET mtime_ns = ?2, size = ?3, content_hash = ?4 WHERE id = ?1",
+            )?;
             for (id, mtime, size, hash) in updates {
                 stmt.execute(params![id, mtime, size, hash])?;
             }
@@ -202,7 +248,10 @@ impl Store {
     /// SQLite errors.
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
         self.read(|conn| {
-            conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| row.get(0)).optional()
+            conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| {
+                row.get(0)
+            })
+            .optional()
         })
     }
 
@@ -221,16 +270,27 @@ pub mod write {
 
     /// The id of the file row for `path`, created if needed.
     pub fn file_id(conn: &Connection, path: &str) -> rusqlite::Result<i64> {
-        conn.prepare_cached("INSERT OR IGNORE INTO file (path) VALUES (?1)")?.execute([path])?;
-        conn.prepare_cached("SELECT id FROM file WHERE path = ?1")?.query_row([path], |row| row.get(0))
+        conn.prepare_cached("INSERT OR IGNORE INTO file (path) VALUES (?1)")?
+            .execute([path])?;
+        conn.prepare_cached("SELECT id FROM file WHERE path = ?1")?
+            .query_row([path], |row| row.get(0))
     }
 
     /// The id of a block version, created if needed.
-    pub fn block_id(conn: &Connection, file_id: i64, name: &str, checksum: i64) -> rusqlite::Result<i64> {
-        conn.prepare_cached("INSERT OR IGNORE INTO block (file_id, name, checksum) VALUES (?1, ?2, ?3)")?
-            .execute(params![file_id, name, checksum])?;
-        conn.prepare_cached("SELECT id FROM block WHERE file_id = ?1 AND name = ?2 AND checksum = ?3")?
-            .query_row(params![file_id, name, checksum], |row| row.get(0))
+    pub fn block_id(
+        conn: &Connection,
+        file_id: i64,
+        name: &str,
+        checksum: i64,
+    ) -> rusqlite::Result<i64> {
+        conn.prepare_cached(
+            "INSERT OR IGNORE INTO block (file_id, name, checksum) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![file_id, name, checksum])?;
+        conn.prepare_cached(
+            "SELECT id FROM block WHERE file_id = ?1 AND name = ?2 AND checksum = ?3",
+        )?
+        .query_row(params![file_id, name, checksum], |row| row.get(0))
     }
 
     /// Replaces a test's record and dependencies. `deps` must be sorted and free of duplicates.
@@ -247,19 +307,29 @@ pub mod write {
             .query_row([nodeid], |row| Ok((row.get(0)?, row.get(1)?)))
             .optional()?;
         let test_id = if let Some((test_id, old_deps)) = old {
-            let mut delete = conn.prepare_cached("DELETE FROM dep WHERE block_id = ?1 AND test_id = ?2")?;
+            let mut delete =
+                conn.prepare_cached("DELETE FROM dep WHERE block_id = ?1 AND test_id = ?2")?;
             for block_id in super::decode_ids(&old_deps) {
                 delete.execute(params![block_id, test_id])?;
             }
-            conn.prepare_cached("UPDATE test SET file = ?2, outcome = ?3, duration = ?4, deps = ?5 WHERE id = ?1")?
-                .execute(params![test_id, file, outcome, duration, super::encode_ids(deps)])?;
+            conn.prepare_cached(
+                "UPDATE test SET file = ?2, outcome = ?3, duration = ?4, deps = ?5 WHERE id = ?1",
+            )?
+            .execute(params![
+                test_id,
+                file,
+                outcome,
+                duration,
+                super::encode_ids(deps)
+            ])?;
             test_id
         } else {
             conn.prepare_cached("INSERT INTO test (nodeid, file, outcome, duration, deps) VALUES (?1, ?2, ?3, ?4, ?5)")?
                 .execute(params![nodeid, file, outcome, duration, super::encode_ids(deps)])?;
             conn.last_insert_rowid()
         };
-        let mut insert = conn.prepare_cached("INSERT OR IGNORE INTO dep (block_id, test_id) VALUES (?1, ?2)")?;
+        let mut insert =
+            conn.prepare_cached("INSERT OR IGNORE INTO dep (block_id, test_id) VALUES (?1, ?2)")?;
         for block_id in deps {
             insert.execute(params![block_id, test_id])?;
         }
@@ -268,15 +338,18 @@ pub mod write {
 
     /// Records a collected test that has not run yet, unless the test is already known.
     pub fn pending(conn: &Connection, nodeid: &str, file: &str) -> rusqlite::Result<()> {
-        conn.prepare_cached("INSERT OR IGNORE INTO test (nodeid, file, outcome) VALUES (?1, ?2, 'pending')")?
-            .execute([nodeid, file])?;
+        conn.prepare_cached(
+            "INSERT OR IGNORE INTO test (nodeid, file, outcome) VALUES (?1, ?2, 'pending')",
+        )?
+        .execute([nodeid, file])?;
         Ok(())
     }
 
     /// Forgets a test.
     pub fn remove_test(conn: &Connection, nodeid: &str) -> rusqlite::Result<()> {
         test(conn, nodeid, "", "pending", 0.0, &[])?;
-        conn.prepare_cached("DELETE FROM test WHERE nodeid = ?1")?.execute([nodeid])?;
+        conn.prepare_cached("DELETE FROM test WHERE nodeid = ?1")?
+            .execute([nodeid])?;
         Ok(())
     }
 
@@ -309,10 +382,12 @@ pub mod write {
         }
         match current {
             None if remaining == 0 => {
-                conn.prepare_cached("DELETE FROM file WHERE id = ?1")?.execute([file_id])?;
+                conn.prepare_cached("DELETE FROM file WHERE id = ?1")?
+                    .execute([file_id])?;
             }
             None => {
-                conn.prepare_cached("UPDATE file SET clean_hash = NULL WHERE id = ?1")?.execute([file_id])?;
+                conn.prepare_cached("UPDATE file SET clean_hash = NULL WHERE id = ?1")?
+                    .execute([file_id])?;
             }
             Some((mtime, size, hash)) => {
                 conn.prepare_cached(
@@ -326,7 +401,8 @@ pub mod write {
 
     /// Sets a meta value.
     pub fn meta(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
-        conn.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?.execute([key, value])?;
+        conn.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
+            .execute([key, value])?;
         Ok(())
     }
 }

@@ -1,0 +1,1 @@
+"""A tiny shop, the demo project for pytest-difftest."""

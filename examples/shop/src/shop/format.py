@@ -1,0 +1,7 @@
+"""Turning amounts into text."""
+
+from shop.config import CURRENCY
+
+
+def money(amount: float) -> str:
+    return f"{amount:.2f} {CURRENCY}"
