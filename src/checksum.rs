@@ -11,7 +11,8 @@
 //!   (whitespace) text;
 //! * comments and non-logical newlines (line breaks inside brackets, blank lines) are skipped, and
 //!   whitespace between tokens is never seen, so reformatting that keeps the tokens keeps the
-//!   checksum;
+//!   checksum; line endings inside tokens (multi-line strings) are normalised to `\n`;
+//! * dedents that close code before the range (or before a hole) are skipped;
 //! * nothing positional (line numbers, byte offsets) is hashed, so moving a block keeps it;
 //! * docstrings and every other string literal count, with their quotes.
 //!
@@ -73,21 +74,41 @@ pub fn hash_tokens(
     holes: &[TextRange],
 ) {
     let start = tokens.partition_point(|token| token.start() < range.start());
+    // The lexer puts the dedents that close a block at the start of the next statement. Dedents
+    // before the first token of the range, or right after a hole, close code that is not part of
+    // this range (the previous block, a method body): skip them, or a block's checksum would
+    // depend on how deeply the code before it ended.
+    let mut foreign_dedents = true;
     for token in &tokens[start..] {
         if token.start() >= range.end() {
             break;
         }
         if holes.iter().any(|hole| hole.contains_range(token.range())) {
+            foreign_dedents = true;
             continue;
         }
         match token.kind() {
             TokenKind::Comment | TokenKind::NonLogicalNewline | TokenKind::EndOfFile => {}
-            TokenKind::Newline => hasher.write(b"\n\0"),
-            TokenKind::Indent => hasher.write(b">\0"),
-            TokenKind::Dedent => hasher.write(b"<\0"),
-            _ => {
-                hasher.write(source[token.range()].as_bytes());
-                hasher.write(b"\0");
+            // The newline ending a hole's last statement belongs to the hole too.
+            TokenKind::Dedent | TokenKind::Newline if foreign_dedents => {}
+            kind => {
+                foreign_dedents = false;
+                match kind {
+                    TokenKind::Newline => hasher.write(b"\n\0"),
+                    TokenKind::Indent => hasher.write(b">\0"),
+                    TokenKind::Dedent => hasher.write(b"<\0"),
+                    _ => {
+                        let text = &source[token.range()];
+                        if text.contains('\r') {
+                            // Python reads source with universal newlines: a CRLF checkout of a
+                            // multi-line string has the same value.
+                            hasher.write(text.replace("\r\n", "\n").replace('\r', "\n").as_bytes());
+                        } else {
+                            hasher.write(text.as_bytes());
+                        }
+                        hasher.write(b"\0");
+                    }
+                }
             }
         }
     }

@@ -10,6 +10,7 @@ use crate::block::FileModel;
 use crate::error::Result;
 use crate::graph::ModuleMap;
 use crate::parse::parse_bytes;
+use crate::record::ClosureInfo;
 use crate::store::Store;
 
 /// Stack for parser threads: the parser and our walks recurse, and deeply nested source must not
@@ -41,6 +42,8 @@ pub struct Engine {
     pub(crate) edges: HashMap<String, Vec<String>>,
     /// (file, function name) executed while modules were being imported.
     pub(crate) import_time: HashSet<(String, String)>,
+    /// Import closures by their sorted roots; emptied when the module map changes.
+    pub(crate) closures: HashMap<Vec<String>, Arc<ClosureInfo>>,
     /// Files whose stored state must be settled at the end of a baseline.
     pub(crate) touched: HashSet<String>,
     pub(crate) file_ids: HashMap<String, i64>,
@@ -61,6 +64,7 @@ impl Engine {
             modules: ModuleMap::default(),
             edges: HashMap::new(),
             import_time: HashSet::new(),
+            closures: HashMap::new(),
             touched: HashSet::new(),
             file_ids: HashMap::new(),
             block_ids: HashMap::new(),
@@ -97,6 +101,7 @@ impl Engine {
     pub fn set_modules(&mut self, modules: Vec<(String, String)>) {
         self.modules = ModuleMap::new(modules);
         self.edges.clear();
+        self.closures.clear();
     }
 
     /// Notes functions that ran while modules were imported (collection, conftest loading):
@@ -105,7 +110,9 @@ impl Engine {
         for (path, line) in refs {
             if let Some(current) = self.current(path) {
                 let block = &current.model.blocks[current.model.block_at_line(*line)];
-                self.import_time.insert((path.clone(), block.name.clone()));
+                if self.import_time.insert((path.clone(), block.name.clone())) {
+                    self.closures.clear();
+                }
             }
         }
     }

@@ -38,6 +38,7 @@ const PURE_DECORATORS: &[&str] = &[
     "setter",
     "getter",
     "deleter",
+    "cached_property",
 ];
 
 /// Base classes known not to run code when subclassed.
@@ -99,7 +100,10 @@ fn parse_source(source: &str, content_hash: i64) -> FileModel {
     let parsed = parse_unchecked_source(source, PySourceType::Python);
     if let Some(error) = parsed.errors().first() {
         let line = LineIndex::new(source).line_of(error.location.start());
-        return FileModel::unparsable(content_hash, format!("syntax error on line {line}: {}", error.error));
+        return FileModel::unparsable(
+            content_hash,
+            format!("syntax error on line {line}: {}", error.error),
+        );
     }
     let mut builder = ModelBuilder {
         source,
@@ -178,20 +182,38 @@ impl<'a> ModelBuilder<'a> {
             Stmt::FunctionDef(function) => {
                 self.function(function, "");
                 let header = header_range(function);
-                let pure = function.decorator_list.iter().all(|d| is_pure_decorator(&d.expression))
-                    && !function.parameters.iter_non_variadic_params().any(|p| p.default.as_deref().is_some_and(has_effects));
-                self.statement(stmt, &format!("def:{}", function.name), vec![function.name.to_string()], pure, header, &[function.name.range]);
+                let pure = function
+                    .decorator_list
+                    .iter()
+                    .all(|d| is_pure_decorator(&d.expression))
+                    && !function
+                        .parameters
+                        .iter_non_variadic_params()
+                        .any(|p| p.default.as_deref().is_some_and(has_effects));
+                self.statement(
+                    stmt,
+                    &format!("def:{}", function.name),
+                    vec![function.name.to_string()],
+                    pure,
+                    header,
+                    &[function.name.range],
+                );
             }
             Stmt::ClassDef(class) => {
                 let mut holes = Vec::new();
                 self.class(class, "", &mut holes);
-                let pure = class.decorator_list.iter().all(|d| is_pure_decorator(&d.expression))
-                    && class.arguments.as_ref().is_none_or(|arguments| {
-                        arguments.keywords.is_empty() && arguments.args.iter().all(is_pure_base)
-                    });
+                let pure = is_pure_class(class);
                 let mut excluded = holes.clone();
                 excluded.push(class.name.range);
-                self.statement_with_holes(stmt, &format!("class:{}", class.name), vec![class.name.to_string()], pure, class.range, &holes, &excluded);
+                self.statement_with_holes(
+                    stmt,
+                    &format!("class:{}", class.name),
+                    vec![class.name.to_string()],
+                    pure,
+                    class.range,
+                    &holes,
+                    &excluded,
+                );
             }
             Stmt::Import(import) => {
                 let binds = import
@@ -221,33 +243,74 @@ impl<'a> ModelBuilder<'a> {
             }
             Stmt::Assign(ast::StmtAssign { targets, value, .. }) => {
                 let binds = targets.iter().map(bound_names).collect::<Option<Vec<_>>>();
-                self.assignment(stmt, binds.map(|names| names.concat()), value, targets.iter().map(Ranged::range).collect());
+                self.assignment(
+                    stmt,
+                    binds.map(|names| names.concat()),
+                    value,
+                    targets.iter().map(Ranged::range).collect(),
+                );
             }
-            Stmt::AnnAssign(ast::StmtAnnAssign { target, value: Some(value), .. })
+            Stmt::AnnAssign(ast::StmtAnnAssign {
+                target,
+                value: Some(value),
+                ..
+            })
             | Stmt::AugAssign(ast::StmtAugAssign { target, value, .. }) => {
                 self.assignment(stmt, bound_names(target), value, vec![target.range()]);
             }
-            Stmt::AnnAssign(ast::StmtAnnAssign { target, value: None, .. }) => {
-                self.statement(stmt, "annotation", Vec::new(), true, stmt.range(), &[target.range()]);
+            Stmt::AnnAssign(ast::StmtAnnAssign {
+                target,
+                value: None,
+                ..
+            }) => {
+                self.statement(
+                    stmt,
+                    "<annotation>",
+                    Vec::new(),
+                    true,
+                    stmt.range(),
+                    &[target.range()],
+                );
             }
             Stmt::Expr(ast::StmtExpr { value, .. }) if first && value.is_string_literal_expr() => {
-                self.statement(stmt, "=__doc__", vec!["__doc__".to_owned()], true, stmt.range(), &[]);
+                self.statement(
+                    stmt,
+                    "=__doc__",
+                    vec!["__doc__".to_owned()],
+                    true,
+                    stmt.range(),
+                    &[],
+                );
             }
-            _ => self.statement(stmt, "stmt", Vec::new(), false, stmt.range(), &[]),
+            _ => self.statement(stmt, "<stmt>", Vec::new(), false, stmt.range(), &[]),
         }
     }
 
-    fn assignment(&mut self, stmt: &Stmt, binds: Option<Vec<String>>, value: &Expr, targets: Vec<TextRange>) {
+    fn assignment(
+        &mut self,
+        stmt: &Stmt,
+        binds: Option<Vec<String>>,
+        value: &Expr,
+        targets: Vec<TextRange>,
+    ) {
         match binds {
             Some(binds) if !has_effects(value) => {
                 let key = format!("={}", binds.join(","));
                 self.statement(stmt, &key, binds, true, stmt.range(), &targets);
             }
-            _ => self.statement(stmt, "stmt", Vec::new(), false, stmt.range(), &[]),
+            _ => self.statement(stmt, "<stmt>", Vec::new(), false, stmt.range(), &[]),
         }
     }
 
-    fn statement(&mut self, stmt: &Stmt, key: &str, binds: Vec<String>, pure: bool, range: TextRange, not_uses: &[TextRange]) {
+    fn statement(
+        &mut self,
+        stmt: &Stmt,
+        key: &str,
+        binds: Vec<String>,
+        pure: bool,
+        range: TextRange,
+        not_uses: &[TextRange],
+    ) {
         self.statement_with_holes(stmt, key, binds, pure, range, &[], not_uses);
     }
 
@@ -269,9 +332,13 @@ impl<'a> ModelBuilder<'a> {
         self.shape.write(b"\0");
         for token in self.tokens_in(range) {
             if token.kind() == TokenKind::Name
-                && !holes.iter().chain(not_uses).any(|hole| hole.contains_range(token.range()))
+                && !holes
+                    .iter()
+                    .chain(not_uses)
+                    .any(|hole| hole.contains_range(token.range()))
             {
-                self.import_uses.insert(self.source[token.range()].to_owned());
+                self.import_uses
+                    .insert(self.source[token.range()].to_owned());
             }
         }
         let mut hasher = Fnv64::default();
@@ -334,13 +401,19 @@ impl<'a> ModelBuilder<'a> {
     fn tokens_in(&self, range: TextRange) -> impl Iterator<Item = &'a Token> + use<'a> {
         let tokens = self.tokens;
         let start = tokens.partition_point(|token| token.start() < range.start());
-        tokens[start..].iter().take_while(move |token| token.start() < range.end())
+        tokens[start..]
+            .iter()
+            .take_while(move |token| token.start() < range.end())
     }
 
     fn unique_name(&mut self, key: &str) -> String {
         let count = self.seen_names.entry(key.to_owned()).or_insert(0);
         *count += 1;
-        if *count == 1 { key.to_owned() } else { format!("{key}#{count}") }
+        if *count == 1 {
+            key.to_owned()
+        } else {
+            format!("{key}#{count}")
+        }
     }
 }
 
@@ -355,9 +428,11 @@ fn header_range(function: &ast::StmtFunctionDef) -> TextRange {
 fn bound_names(target: &Expr) -> Option<Vec<String>> {
     match target {
         Expr::Name(name) => Some(vec![name.id.to_string()]),
-        Expr::Tuple(ast::ExprTuple { elts, .. }) | Expr::List(ast::ExprList { elts, .. }) => {
-            elts.iter().map(bound_names).collect::<Option<Vec<_>>>().map(|names| names.concat())
-        }
+        Expr::Tuple(ast::ExprTuple { elts, .. }) | Expr::List(ast::ExprList { elts, .. }) => elts
+            .iter()
+            .map(bound_names)
+            .collect::<Option<Vec<_>>>()
+            .map(|names| names.concat()),
         Expr::Starred(ast::ExprStarred { value, .. }) => bound_names(value),
         _ => None,
     }
@@ -378,15 +453,48 @@ fn is_pure_decorator(expr: &Expr) -> bool {
     let arguments_pure = match expr {
         Expr::Call(call) => {
             call.arguments.args.iter().all(|arg| !has_effects(arg))
-                && call.arguments.keywords.iter().all(|keyword| !has_effects(&keyword.value))
+                && call
+                    .arguments
+                    .keywords
+                    .iter()
+                    .all(|keyword| !has_effects(&keyword.value))
         }
         _ => true,
     };
     arguments_pure && terminal_name(expr).is_some_and(|name| PURE_DECORATORS.contains(&name))
 }
 
+/// Whether creating the class can only bind its name: harmless decorators and bases, and a body
+/// of definitions and assignments. A bare call in the body (`signals.connect(...)`), a decorator
+/// on a method that may register it, a metaclass or a base with `__init_subclass__` may all
+/// change state elsewhere. Calls on the right of class-level assignments (`x = field(...)`) are
+/// accepted: they compute the class's own attributes.
+fn is_pure_class(class: &ast::StmtClassDef) -> bool {
+    let header_pure = class
+        .decorator_list
+        .iter()
+        .all(|d| is_pure_decorator(&d.expression))
+        && class.arguments.as_ref().is_none_or(|arguments| {
+            arguments.keywords.is_empty() && arguments.args.iter().all(is_pure_base)
+        });
+    header_pure
+        && class.body.iter().all(|stmt| match stmt {
+            Stmt::FunctionDef(function) => function
+                .decorator_list
+                .iter()
+                .all(|d| is_pure_decorator(&d.expression)),
+            Stmt::ClassDef(inner) => is_pure_class(inner),
+            Stmt::Assign(_) | Stmt::AnnAssign(_) | Stmt::AugAssign(_) | Stmt::Pass(_) => true,
+            Stmt::Expr(ast::StmtExpr { value, .. }) => {
+                value.is_string_literal_expr() || value.is_ellipsis_literal_expr()
+            }
+            _ => false,
+        })
+}
+
 fn is_pure_base(expr: &Expr) -> bool {
-    !matches!(expr, Expr::Call(_)) && terminal_name(expr).is_some_and(|name| PURE_BASES.contains(&name))
+    !matches!(expr, Expr::Call(_))
+        && terminal_name(expr).is_some_and(|name| PURE_BASES.contains(&name))
 }
 
 /// Whether evaluating `expr` may run arbitrary code: any call, await, yield or walrus.
@@ -396,7 +504,11 @@ fn has_effects(expr: &Expr) -> bool {
         fn visit_expr(&mut self, expr: &'a Expr) {
             if matches!(
                 expr,
-                Expr::Call(_) | Expr::Await(_) | Expr::Yield(_) | Expr::YieldFrom(_) | Expr::Named(_)
+                Expr::Call(_)
+                    | Expr::Await(_)
+                    | Expr::Yield(_)
+                    | Expr::YieldFrom(_)
+                    | Expr::Named(_)
             ) {
                 self.0 = true;
             } else if !self.0 {
@@ -415,7 +527,9 @@ fn has_effects(expr: &Expr) -> bool {
 fn is_stateful(source: &str, function: &ast::StmtFunctionDef) -> bool {
     let caches = function.decorator_list.iter().any(|decorator| {
         let text = source[decorator.range()].to_ascii_lowercase();
-        ["cache", "memo", "lru", "once"].iter().any(|word| text.contains(word))
+        ["cache", "memo", "lru", "once"]
+            .iter()
+            .any(|word| text.contains(word))
     });
     if caches {
         return true;
@@ -427,7 +541,10 @@ fn is_stateful(source: &str, function: &ast::StmtFunctionDef) -> bool {
     let mut collector = LocalNames(&mut locals);
     collector.visit_body(&function.body);
     locals.remove("cls");
-    let mut finder = StateWrites { locals: &locals, found: false };
+    let mut finder = StateWrites {
+        locals: &locals,
+        found: false,
+    };
     finder.visit_body(&function.body);
     finder.found
 }
@@ -437,10 +554,10 @@ struct LocalNames<'s>(&'s mut HashSet<String>);
 
 impl<'a> Visitor<'a> for LocalNames<'_> {
     fn visit_expr(&mut self, expr: &'a Expr) {
-        if let Expr::Name(name) = expr {
-            if name.ctx == ast::ExprContext::Store {
-                self.0.insert(name.id.to_string());
-            }
+        if let Expr::Name(name) = expr
+            && name.ctx == ast::ExprContext::Store
+        {
+            self.0.insert(name.id.to_string());
         }
         visitor::walk_expr(self, expr);
     }
@@ -478,17 +595,24 @@ impl<'a> Visitor<'a> for StateWrites<'_> {
 
     fn visit_expr(&mut self, expr: &'a Expr) {
         match expr {
-            Expr::Attribute(ast::ExprAttribute { value, ctx: ast::ExprContext::Store | ast::ExprContext::Del, .. })
-            | Expr::Subscript(ast::ExprSubscript { value, ctx: ast::ExprContext::Store | ast::ExprContext::Del, .. })
-                if self.is_shared(value) =>
-            {
+            Expr::Attribute(ast::ExprAttribute {
+                value,
+                ctx: ast::ExprContext::Store | ast::ExprContext::Del,
+                ..
+            })
+            | Expr::Subscript(ast::ExprSubscript {
+                value,
+                ctx: ast::ExprContext::Store | ast::ExprContext::Del,
+                ..
+            }) if self.is_shared(value) => {
                 self.found = true;
             }
             Expr::Call(call) => {
-                if let Expr::Attribute(attribute) = call.func.as_ref() {
-                    if MUTATORS.contains(&attribute.attr.as_str()) && self.is_shared(&attribute.value) {
-                        self.found = true;
-                    }
+                if let Expr::Attribute(attribute) = call.func.as_ref()
+                    && MUTATORS.contains(&attribute.attr.as_str())
+                    && self.is_shared(&attribute.value)
+                {
+                    self.found = true;
                 }
             }
             _ => {}
@@ -510,13 +634,25 @@ impl<'a> Visitor<'a> for ImportCollector {
         match stmt {
             Stmt::Import(import) => {
                 for alias in &import.names {
-                    self.imports.push(Import { level: 0, module: alias.name.to_string(), names: Vec::new() });
+                    self.imports.push(Import {
+                        level: 0,
+                        module: alias.name.to_string(),
+                        names: Vec::new(),
+                    });
                 }
             }
             Stmt::ImportFrom(import) => self.imports.push(Import {
                 level: import.level,
-                module: import.module.as_ref().map(ToString::to_string).unwrap_or_default(),
-                names: import.names.iter().map(|alias| alias.name.to_string()).collect(),
+                module: import
+                    .module
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                names: import
+                    .names
+                    .iter()
+                    .map(|alias| alias.name.to_string())
+                    .collect(),
             }),
             _ => visitor::walk_stmt(self, stmt),
         }
@@ -526,3 +662,6 @@ impl<'a> Visitor<'a> for ImportCollector {
         // Imports are statements; skipping expressions keeps the walk shallow.
     }
 }
+#[cfg(test)]
+#[path = "parse_tests.rs"]
+mod tests;

@@ -1,12 +1,28 @@
 //! Recording: turning what a test executed into the block versions it depends on.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
-use crate::block::BlockKind;
+use crate::block::{Block, BlockKind};
 use crate::engine::{Current, Engine};
 use crate::error::Result;
 use crate::graph::closure;
 use crate::store::write;
+
+/// `(file, block name, checksum)`: one stored version of a block.
+pub(crate) type BlockVersion = (String, String, i64);
+
+/// What a set of root files brings through imports; see `Engine::closure_info`.
+#[derive(Default)]
+pub(crate) struct ClosureInfo {
+    /// Versions every test with these roots depends on: `<module>` blocks, and functions that
+    /// ran at import time or keep state, with what they call.
+    always: Vec<BlockVersion>,
+    /// Names mentioned by import-time code and by the `always` functions.
+    used: HashSet<String>,
+    /// Binding blocks and the names they bind.
+    bindings: Vec<(BlockVersion, Vec<String>)>,
+}
 
 /// What Python observed for one finished test.
 #[derive(Clone, Debug)]
@@ -99,10 +115,10 @@ impl Engine {
     }
 
     /// The `(file, block name, checksum)` versions `test` depends on.
-    fn dependencies(&mut self, test: &TestRecord) -> Vec<(String, String, i64)> {
-        let mut deps: BTreeSet<(String, String, i64)> = BTreeSet::new();
+    fn dependencies(&mut self, test: &TestRecord) -> Vec<BlockVersion> {
+        let mut deps: BTreeSet<BlockVersion> = BTreeSet::new();
         let mut used: HashSet<String> = test.names.iter().cloned().collect();
-        let mut files: BTreeSet<String> = BTreeSet::new();
+        let mut files: BTreeSet<String> = test.roots.iter().cloned().collect();
         for (path, line) in &test.code {
             let Some(current) = self.current(path) else {
                 continue;
@@ -114,36 +130,80 @@ impl Engine {
             deps.insert((path.clone(), block.name.clone(), block.checksum));
             files.insert(path.clone());
         }
-        for root in &test.roots {
-            files.insert(root.clone());
+        let info = self.closure_info(files.into_iter().collect());
+        deps.extend(info.always.iter().cloned());
+        for (version, binds) in &info.bindings {
+            if binds
+                .iter()
+                .any(|name| info.used.contains(name) || used.contains(name))
+            {
+                deps.insert(version.clone());
+            }
         }
-        let roots: Vec<String> = files.into_iter().collect();
+        deps.into_iter().collect()
+    }
+
+    /// What every test whose roots are `roots` depends on through imports, computed once per
+    /// distinct set of roots (tests of one file mostly share it).
+    fn closure_info(&mut self, roots: Vec<String>) -> Arc<ClosureInfo> {
+        if let Some(info) = self.closures.get(&roots) {
+            return Arc::clone(info);
+        }
         let reachable = closure(&roots, |file| self.edges_of(file));
         let models: Vec<(String, Current)> = reachable
             .into_iter()
             .filter_map(|file| self.current(&file).map(|current| (file, current)))
             .collect();
-        for (_, current) in &models {
-            used.extend(current.model.import_uses.iter().cloned());
-        }
+        let mut info = ClosureInfo::default();
+        // Functions whose effects outlive their call: they ran at import time, or they keep
+        // state that a later test may read without running them. Whatever they call shares that
+        // fate, so follow the names they mention to other functions in the closure.
+        let mut by_name: HashMap<&str, Vec<(&str, &Block)>> = HashMap::new();
+        let mut queue: Vec<(&str, &Block)> = Vec::new();
         for (path, current) in &models {
+            info.used.extend(current.model.import_uses.iter().cloned());
             for block in &current.model.blocks {
-                let depends = match block.kind {
-                    BlockKind::Module => true,
-                    BlockKind::Binding => block.binds.iter().any(|name| used.contains(name)),
+                let version = (path.clone(), block.name.clone(), block.checksum);
+                match block.kind {
+                    BlockKind::Module => info.always.push(version),
+                    BlockKind::Binding => info.bindings.push((version, block.binds.clone())),
                     BlockKind::Function => {
-                        block.stateful
+                        let short = block.name.rsplit('.').next().unwrap_or(&block.name);
+                        let short = short.split('#').next().unwrap_or(short);
+                        by_name.entry(short).or_default().push((path, block));
+                        if block.stateful
                             || self
                                 .import_time
                                 .contains(&(path.clone(), block.name.clone()))
+                        {
+                            queue.push((path, block));
+                        }
                     }
-                };
-                if depends {
-                    deps.insert((path.clone(), block.name.clone(), block.checksum));
                 }
             }
         }
-        deps.into_iter().collect()
+        let mut seen: HashSet<(&str, &str)> = queue
+            .iter()
+            .map(|(path, block)| (*path, block.name.as_str()))
+            .collect();
+        while let Some((path, block)) = queue.pop() {
+            info.always
+                .push((path.to_owned(), block.name.clone(), block.checksum));
+            info.used.extend(block.uses.iter().cloned());
+            for name in &block.uses {
+                for &(callee_path, callee) in by_name.get(name.as_str()).into_iter().flatten() {
+                    if seen.insert((callee_path, callee.name.as_str())) {
+                        queue.push((callee_path, callee));
+                    }
+                }
+            }
+        }
+        if self.closures.len() > 10_000 {
+            self.closures.clear();
+        }
+        let info = Arc::new(info);
+        self.closures.insert(roots, Arc::clone(&info));
+        info
     }
 
     fn edges_of(&mut self, file: &str) -> Vec<String> {

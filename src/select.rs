@@ -105,7 +105,9 @@ impl Engine {
             });
             self.remember(&row.path, current);
         }
-        self.store.set_fingerprints(&fingerprints)?;
+        // The fingerprints only spare the next run some reading: a read-only or busy database
+        // must not stop selection.
+        let _ = self.store.set_fingerprints(&fingerprints);
 
         let tests = self.store.tests()?;
         let mut selected: HashSet<i64> = self.store.dependents(&stale_ids)?.into_iter().collect();

@@ -1,0 +1,1574 @@
+//! Tests for `parse`: block layout, names, checksum stability and the facts selection relies on
+//! (`uses`, `binds`, `imports`, `import_uses`, `stateful`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::*;
+
+/// A realistic module using syntax from Python 3.8 to 3.14; the expectations below refer to its
+/// line numbers.
+const MODERN: &str = include_str!("testdata/parse_modern.py");
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+/// Parses `source`, which must be valid Python.
+fn parse(source: &str) -> FileModel {
+    let model = parse_bytes(source.as_bytes());
+    assert_eq!(
+        model.parse_error, None,
+        "unexpected parse error for:\n{source}"
+    );
+    assert_eq!(model.blocks[0].name, MODULE_BLOCK);
+    assert_eq!(model.blocks[0].kind, BlockKind::Module);
+    model
+}
+
+fn names(model: &FileModel) -> Vec<&str> {
+    model
+        .blocks
+        .iter()
+        .map(|block| block.name.as_str())
+        .collect()
+}
+
+fn block<'m>(model: &'m FileModel, name: &str) -> &'m Block {
+    model
+        .blocks
+        .iter()
+        .find(|block| block.name == name)
+        .unwrap_or_else(|| panic!("no block {name:?} in {:?}", names(model)))
+}
+
+fn has_block(model: &FileModel, name: &str) -> bool {
+    model.blocks.iter().any(|block| block.name == name)
+}
+
+/// `(name, kind, start_line, end_line)` of every block, sorted by start line, then name.
+fn layout(model: &FileModel) -> Vec<(String, BlockKind, u32, u32)> {
+    let mut layout: Vec<_> = model
+        .blocks
+        .iter()
+        .map(|block| {
+            (
+                block.name.clone(),
+                block.kind,
+                block.start_line,
+                block.end_line,
+            )
+        })
+        .collect();
+    layout.sort_by(|a, b| (a.2, &a.0).cmp(&(b.2, &b.0)));
+    layout
+}
+
+fn checksums(model: &FileModel) -> BTreeMap<String, i64> {
+    model
+        .blocks
+        .iter()
+        .map(|block| (block.name.clone(), block.checksum))
+        .collect()
+}
+
+/// Names of the blocks whose checksum differs between the two models, or that exist in only one.
+fn changed(before: &FileModel, after: &FileModel) -> Vec<String> {
+    let (before, after) = (checksums(before), checksums(after));
+    let all: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    all.into_iter()
+        .filter(|name| before.get(*name) != after.get(*name))
+        .cloned()
+        .collect()
+}
+
+#[track_caller]
+fn assert_changed(before: &FileModel, after: &FileModel, expected: &[&str]) {
+    let mut expected: Vec<String> = expected.iter().map(|name| (*name).to_owned()).collect();
+    expected.sort();
+    assert_eq!(changed(before, after), expected);
+}
+
+/// Replaces the single occurrence of `old` in `source` by `new`.
+#[track_caller]
+fn edit(source: &str, old: &str, new: &str) -> String {
+    assert_eq!(
+        source.matches(old).count(),
+        1,
+        "{old:?} must occur exactly once"
+    );
+    source.replacen(old, new, 1)
+}
+
+/// Applies `change` to every line from `first_line` (1-based) on; earlier lines are kept as is
+/// (used to leave a multi-line module docstring alone).
+fn map_lines(source: &str, first_line: usize, change: impl Fn(&str) -> String) -> String {
+    source
+        .lines()
+        .enumerate()
+        .map(|(index, line)| {
+            if index + 1 >= first_line {
+                change(line)
+            } else {
+                line.to_owned()
+            }
+        })
+        .map(|line| line + "\n")
+        .collect()
+}
+
+/// Replaces each leading group of four spaces by `unit`.
+fn reindent(line: &str, unit: &str) -> String {
+    let spaces = line.len() - line.trim_start_matches(' ').len();
+    assert_eq!(spaces % 4, 0, "odd indentation in {line:?}");
+    format!("{}{}", unit.repeat(spaces / 4), &line[spaces..])
+}
+
+fn model_index(model: &FileModel, name: &str) -> usize {
+    model
+        .blocks
+        .iter()
+        .position(|block| block.name == name)
+        .unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Block layout of the modern fixture
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn modern_fixture_parses() {
+    let model = parse(MODERN);
+    assert_eq!(model.content_hash, hash_bytes(MODERN.as_bytes()));
+    assert_eq!(model.blocks[0].start_line, 1);
+    assert_eq!(model.blocks[0].end_line, u32::MAX);
+    assert!(
+        model.blocks[1..]
+            .iter()
+            .all(|block| block.kind != BlockKind::Module)
+    );
+}
+
+#[test]
+fn modern_fixture_block_layout() {
+    use BlockKind::{Binding, Function, Module};
+    let expected = [
+        ("<module>", Module, 1, u32::MAX),
+        ("=__doc__", Binding, 1, 4),
+        ("from:annotations", Binding, 6, 6),
+        ("import:functools", Binding, 8, 8),
+        ("import:os", Binding, 9, 9),
+        ("from:dataclass,field", Binding, 10, 10),
+        ("from:TYPE_CHECKING,Protocol", Binding, 11, 11),
+        ("from:RATE,rounding", Binding, 13, 13),
+        ("from:registry", Binding, 14, 14),
+        // `if TYPE_CHECKING:` (16-17), both `type` aliases (26-27), `CONFIG = os.environ.get(…)`
+        // (29), `class Pluggable(Base, metaclass=Meta)` (57), the impurely decorated
+        // `parse_sku` and `fetch` headers: folded into `<module>`.
+        ("=TIMEOUT", Binding, 19, 19),
+        ("=RETRIES", Binding, 20, 20),
+        ("=SCALE,OFFSETS", Binding, 21, 21),
+        ("=PATTERNS", Binding, 22, 25),
+        ("=_state", Binding, 28, 28),
+        ("class:Order", Binding, 32, 54),
+        ("Order.total", Function, 39, 42),
+        ("Order.total#2", Function, 44, 46),
+        ("Order.Line.describe", Function, 49, 50),
+        ("Order.Line.Meta.label", Function, 53, 54),
+        ("Pluggable.register", Function, 60, 62),
+        ("class:Box", Binding, 65, 67),
+        ("Box.get", Function, 66, 67),
+        ("parse_sku", Function, 70, 73),
+        ("bump", Function, 76, 78),
+        ("def:bump", Binding, 76, 78),
+        ("fetch", Function, 81, 86),
+        ("dispatch", Function, 89, 96),
+        ("def:dispatch", Binding, 89, 96),
+        ("risky", Function, 99, 108),
+        ("def:risky", Binding, 99, 108),
+        ("first", Function, 111, 115),
+        ("def:first", Binding, 111, 115),
+    ];
+    let mut expected: Vec<_> = expected
+        .iter()
+        .map(|&(name, kind, start, end)| (name.to_owned(), kind, start, end))
+        .collect();
+    expected.sort_by(|a, b| (a.2, &a.0).cmp(&(b.2, &b.0)));
+    assert_eq!(layout(&parse(MODERN)), expected);
+}
+
+#[test]
+fn decorated_blocks_start_at_their_first_decorator() {
+    let model = parse(MODERN);
+    assert_eq!(block(&model, "class:Order").start_line, 32); // @dataclass
+    assert_eq!(block(&model, "Order.total").start_line, 39); // @property
+    assert_eq!(block(&model, "Order.total#2").start_line, 44); // @total.setter
+    assert_eq!(block(&model, "Pluggable.register").start_line, 60); // @classmethod
+    assert_eq!(block(&model, "parse_sku").start_line, 70); // @functools.lru_cache(…)
+    assert_eq!(block(&model, "fetch").start_line, 81); // @app.route(…)
+
+    let stacked = parse("@a\n@b.c(1)\n\n@d\ndef f():\n    pass\n");
+    assert_eq!(block(&stacked, "f").start_line, 1);
+    assert_eq!(block(&stacked, "f").end_line, 6);
+}
+
+#[test]
+fn property_setter_and_deleter_get_numbered_names() {
+    let model = parse(
+        r#"class C:
+    @property
+    def x(self):
+        return self._x
+
+    @x.setter
+    def x(self, value):
+        self._x = value
+
+    @x.deleter
+    def x(self):
+        del self._x
+"#,
+    );
+    assert_eq!(
+        names(&model),
+        ["<module>", "C.x", "C.x#2", "C.x#3", "class:C"]
+    );
+    assert_eq!(block(&model, "C.x").start_line, 2);
+    assert_eq!(block(&model, "C.x#2").start_line, 6);
+    assert_eq!(block(&model, "C.x#3").start_line, 10);
+    assert!(block(&model, "C.x#2").uses.contains(&"value".to_owned()));
+}
+
+#[test]
+fn duplicate_top_level_functions_get_numbered_names() {
+    let source = r#"from typing import overload
+
+@overload
+def f(x: int) -> int: ...
+@overload
+def f(x: str) -> str: ...
+def f(x):
+    return x
+"#;
+    let model = parse(source);
+    for name in ["f", "f#2", "f#3", "def:f", "def:f#2", "def:f#3"] {
+        assert!(
+            has_block(&model, name),
+            "{name} missing from {:?}",
+            names(&model)
+        );
+    }
+    assert_eq!(block(&model, "f").start_line, 3);
+    assert_eq!(block(&model, "f#3").start_line, 7);
+    // Editing the implementation only touches the third one.
+    let after = parse(&edit(source, "return x", "return x * 2"));
+    assert_changed(&model, &after, &["f#3"]);
+}
+
+#[test]
+fn nested_classes_use_qualified_names() {
+    let model = parse(
+        r#"class A:
+    class B:
+        class C:
+            def m(self):
+                pass
+        def n(self):
+            pass
+    def o(self):
+        pass
+"#,
+    );
+    assert_eq!(
+        names(&model),
+        ["<module>", "A.B.C.m", "A.B.n", "A.o", "class:A"]
+    );
+    assert_eq!(block(&model, "A.B.C.m").start_line, 4);
+    assert_eq!(block(&model, "A.B.C.m").end_line, 5);
+}
+
+#[test]
+fn functions_nested_in_functions_belong_to_the_outer_function() {
+    let source = r#"def outer(x):
+    def inner(y):
+        return y + 1
+    helper = lambda z: z * 2
+    return inner(helper(x))
+"#;
+    let model = parse(source);
+    assert_eq!(names(&model), ["<module>", "outer", "def:outer"]);
+    let after = parse(&edit(source, "y + 1", "y + 2"));
+    assert_changed(&model, &after, &["outer"]);
+}
+
+#[test]
+fn lambdas_and_comprehensions() {
+    let model = parse(
+        r#"key = lambda item: item[1]
+PAIRS = [(a, b) for a in 'xy' for b in 'z']
+SQUARES = [i * i for i in range(10)]
+LOOKUP = {k: v for k, v in PAIRS}
+"#,
+    );
+    // A lambda or a call-free comprehension only binds; calling `range` may run anything.
+    assert_eq!(names(&model), ["<module>", "=key", "=PAIRS", "=LOOKUP"]);
+    assert_eq!(block(&model, "=key").binds, ["key"]);
+    assert!(model.import_uses.contains("range"));
+    assert!(
+        model.import_uses.contains("PAIRS"),
+        "read by LOOKUP's comprehension"
+    );
+}
+
+#[test]
+fn functions_inside_module_level_compound_statements_are_folded_into_module() {
+    let source = r#"import sys
+
+if sys.version_info >= (3, 11):
+    def f():
+        return 1
+else:
+    def f():
+        return 2
+"#;
+    let model = parse(source);
+    assert_eq!(names(&model), ["<module>", "import:sys"]);
+    assert_eq!(model.block_at_line(5), 0);
+    let after = parse(&edit(source, "return 2", "return 3"));
+    assert_changed(&model, &after, &["<module>"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Syntax from Python 3.8 to 3.14
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn syntax_from_each_python_version_parses() {
+    let cases: &[(&str, &str)] = &[
+        // 3.8: walrus, positional-only parameters, f-string `=`.
+        ("if (n := len(a)) > 10:\n    pass\n", "<module>"),
+        ("def f(a, b, /, c, *, d):\n    return f'{a=}'\n", "f"),
+        // 3.9: relaxed decorator grammar (PEP 614), dict union.
+        (
+            "@buttons[0].clicked.connect\ndef on_click(event):\n    return a | b\n",
+            "on_click",
+        ),
+        // 3.10: match, parenthesized context managers.
+        (
+            r#"def f(p):
+    match p:
+        case Point(x=0, y=0) | [0, 0]:
+            return 'origin'
+        case {'k': str(v), **rest} if v:
+            return v
+        case _:
+            return None
+"#,
+            "f",
+        ),
+        (
+            r#"def f(a, b):
+    with (
+        open(a) as x,
+        open(b) as y,
+    ):
+        return x, y
+"#,
+            "f",
+        ),
+        // 3.11: except*, star unpacking in subscripts and annotations.
+        (
+            r#"def f():
+    try:
+        g()
+    except* (ValueError, TypeError) as eg:
+        raise
+"#,
+            "f",
+        ),
+        ("def f(*args: *Ts) -> tuple[*Ts]:\n    return args\n", "f"),
+        // 3.12: PEP 695 generics and type aliases, PEP 701 f-strings.
+        ("def f[T](x: T) -> T:\n    return x\n", "f"),
+        (
+            "class Stack[T: (int, str), *Ts, **P]:\n    def push(self, item: T) -> None: ...\n",
+            "Stack.push",
+        ),
+        (
+            "type X = list[int]\ntype Pair[K, V] = dict[K, V]\n",
+            "<module>",
+        ),
+        (
+            "def f(d):\n    return f\"{d[\"k\"]} {f\"{d['x']:{'>'}{10}}\"}\"\n",
+            "f",
+        ),
+        ("def f(xs):\n    return f\"{'\\n'.join(xs)}\"\n", "f"),
+        (
+            "def f(x):\n    return f\"{\n        x  # a comment inside a replacement field\n    }\"\n",
+            "f",
+        ),
+        // 3.13: type parameter defaults.
+        (
+            "class A[T = int]:\n    def m[U = str](self) -> T | U: ...\n",
+            "A.m",
+        ),
+        // 3.14: template strings, unparenthesized except.
+        ("def f(name):\n    return t\"Hello {name!r:>10}\"\n", "f"),
+        (
+            "def f():\n    try:\n        g()\n    except KeyError, IndexError:\n        pass\n",
+            "f",
+        ),
+        // async everything.
+        (
+            r#"async def f(urls):
+    async with session() as s:
+        async for chunk in s:
+            await chunk
+    return [x async for x in aiter(urls) if await x]
+"#,
+            "f",
+        ),
+    ];
+    for (source, expected_block) in cases {
+        let model = parse_bytes(source.as_bytes());
+        assert_eq!(model.parse_error, None, "failed to parse:\n{source}");
+        assert!(
+            has_block(&model, expected_block),
+            "{expected_block} missing for:\n{source}"
+        );
+    }
+}
+
+#[test]
+fn pep_701_and_t_strings_count_in_checksums() {
+    let source =
+        "def f(d):\n    return f\"{d[\"k\"]}\"\n\ndef g(name):\n    return t\"hi {name}\"\n";
+    let model = parse(source);
+    let nested_key = parse(&edit(source, "d[\"k\"]", "d[\"j\"]"));
+    assert_changed(&model, &nested_key, &["f"]);
+    let t_to_f = parse(&edit(source, "t\"hi", "f\"hi"));
+    assert_changed(&model, &t_to_f, &["g"]);
+}
+
+#[test]
+fn python_3_14_except_without_parentheses_is_a_plain_function() {
+    let source =
+        "def f():\n    try:\n        g()\n    except KeyError, IndexError:\n        pass\n";
+    let model = parse(source);
+    assert_eq!(names(&model), ["<module>", "f", "def:f"]);
+    let after = parse(&edit(
+        source,
+        "KeyError, IndexError",
+        "(KeyError, IndexError)",
+    ));
+    assert_changed(&model, &after, &["f"]);
+}
+
+#[test]
+fn generic_function_and_class_headers() {
+    let source = r#"def first[T](xs: list[T]) -> T:
+    return xs[0]
+
+class Box[T = int]:
+    def get(self) -> T: ...
+"#;
+    let model = parse(source);
+    assert_eq!(
+        names(&model),
+        ["<module>", "first", "def:first", "Box.get", "class:Box"]
+    );
+    // Type parameters are part of the header, so of the `def:` / `class:` bindings.
+    let after = parse(&edit(source, "def first[T]", "def first[T: int]"));
+    assert_changed(&model, &after, &["def:first", "first"]);
+    let after = parse(&edit(source, "Box[T = int]", "Box[T = str]"));
+    assert_changed(&model, &after, &["class:Box"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Module-level statements
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn module_docstring_is_a_binding() {
+    let model = parse(MODERN);
+    let doc = block(&model, "=__doc__");
+    assert_eq!(doc.kind, BlockKind::Binding);
+    assert_eq!(doc.binds, ["__doc__"]);
+    assert_eq!((doc.start_line, doc.end_line), (1, 4));
+    let after = parse(&edit(
+        MODERN,
+        "Orders and their totals.",
+        "Orders and their sums.",
+    ));
+    assert_changed(&model, &after, &["=__doc__"]);
+
+    // Only the first statement is the docstring.
+    let late = parse("x = 1\n'not a docstring'\n");
+    assert_eq!(names(&late), ["<module>", "=x"]);
+    // A leading comment does not stop it from being the first statement.
+    let commented = parse("# comment\n\n'''Doc.'''\n");
+    assert_eq!(names(&commented), ["<module>", "=__doc__"]);
+    assert_eq!(block(&commented, "=__doc__").start_line, 3);
+}
+
+#[test]
+fn binding_blocks_bind_their_names() {
+    let model = parse(MODERN);
+    let binds = |name: &str| block(&model, name).binds.clone();
+    assert_eq!(binds("import:os"), ["os"]);
+    assert_eq!(binds("from:dataclass,field"), ["dataclass", "field"]);
+    assert_eq!(binds("from:RATE,rounding"), ["RATE", "rounding"]);
+    assert_eq!(binds("=TIMEOUT"), ["TIMEOUT"]);
+    assert_eq!(binds("=RETRIES"), ["RETRIES"]);
+    assert_eq!(binds("=SCALE,OFFSETS"), ["SCALE", "OFFSETS"]);
+    assert_eq!(binds("class:Order"), ["Order"]);
+    assert_eq!(binds("def:bump"), ["bump"]);
+    for block in &model.blocks {
+        match block.kind {
+            BlockKind::Binding => {
+                assert!(block.uses.is_empty(), "{}", block.name);
+                assert!(!block.stateful, "{}", block.name);
+            }
+            BlockKind::Function => assert!(block.binds.is_empty(), "{}", block.name),
+            BlockKind::Module => {}
+        }
+    }
+
+    let more = parse("import a.b.c, d as e\nx = y = 1\n(p, [q, *r]) = 1, (2, 3)\nz: int\nn += 1\n");
+    assert_eq!(block(&more, "import:a,e").binds, ["a", "e"]);
+    assert_eq!(block(&more, "=x,y").binds, ["x", "y"]);
+    assert_eq!(block(&more, "=p,q,r").binds, ["p", "q", "r"]);
+    assert!(block(&more, "<annotation>").binds.is_empty());
+    assert_eq!(block(&more, "=n").binds, ["n"]);
+}
+
+#[test]
+fn impure_statements_are_folded_into_module() {
+    let source = "import os
+from x import *
+CONFIG = load()
+d['k'] = 1
+obj.attr = 2
+print('hi')
+for i in range(3):
+    pass
+WAIT = (n := 3)
+
+@app.route('/')
+def view():
+    pass
+
+def f(x=make()):
+    pass
+
+class C(Base):
+    pass
+
+class D(metaclass=M):
+    pass
+
+@register
+class E:
+    pass
+
+class F(Exception, Generic[T], typing.Protocol):
+    pass
+";
+    let model = parse(source);
+    // `view` and `f` are still Function blocks, but their `def` statements are impure.
+    assert_eq!(
+        names(&model),
+        ["<module>", "import:os", "view", "f", "class:F"]
+    );
+    for line in (2..=10).chain(18..=27) {
+        assert_eq!(model.block_at_line(line), 0, "line {line}");
+    }
+    assert_eq!(model.blocks[model.block_at_line(11)].name, "view");
+    assert_eq!(model.blocks[model.block_at_line(29)].name, "class:F");
+    let edits = [
+        ("load()", "load(1)"),
+        ("d['k']", "d['j']"),
+        ("n := 3", "n := 4"),
+        ("@app.route('/')", "@app.route('/x')"),
+        ("make()", "make(1)"),
+        ("C(Base)", "C(Base2)"),
+        ("@register", "@register(1)"),
+        ("from x import *", "from y import *"),
+    ];
+    for (old, new) in edits {
+        let after = parse(&edit(source, old, new));
+        let expected: &[&str] = match old {
+            "@app.route('/')" => &["<module>", "view"],
+            "make()" => &["<module>", "f"],
+            _ => &["<module>"],
+        };
+        assert_changed(&model, &after, expected);
+    }
+}
+
+#[test]
+fn type_checking_block_is_folded_into_module() {
+    let model = parse(MODERN);
+    assert_eq!(model.block_at_line(16), 0);
+    assert_eq!(model.block_at_line(17), 0);
+    assert!(model.imports.contains(&Import {
+        level: 0,
+        module: "collections.abc".to_owned(),
+        names: vec!["Iterator".to_owned()],
+    }));
+    let after = parse(&edit(
+        MODERN,
+        "import Iterator\n",
+        "import Iterator, Sequence\n",
+    ));
+    assert_changed(&model, &after, &["<module>"]);
+}
+
+#[test]
+fn type_aliases_are_folded_into_module() {
+    let model = parse(MODERN);
+    assert_eq!(model.block_at_line(26), 0);
+    assert_eq!(model.block_at_line(27), 0);
+    let after = parse(&edit(
+        MODERN,
+        "type Money = decimal.Decimal",
+        "type Money = float",
+    ));
+    assert_changed(&model, &after, &["<module>"]);
+}
+
+#[test]
+fn utf8_bom_is_accepted_and_ignored() {
+    let plain = parse("import os\nX = 1\n\ndef f():\n    return X\n");
+    let with_bom = parse("\u{feff}import os\nX = 1\n\ndef f():\n    return X\n");
+    assert_eq!(changed(&plain, &with_bom), Vec::<String>::new());
+    assert_eq!(layout(&plain), layout(&with_bom));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checksums: what must not change them
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn comment_only_edits_keep_every_checksum() {
+    let model = parse(MODERN);
+    // A trailing comment on every line after the docstring, plus stand-alone comments at odd
+    // indentation before every `def`, `class` and decorator.
+    let commented = map_lines(MODERN, 5, |line| {
+        let trimmed = line.trim_start();
+        let prefix = if ["def ", "class ", "@", "async def "]
+            .iter()
+            .any(|p| trimmed.starts_with(p))
+        {
+            "  # a comment at odd indentation\n# and one at column 0\n"
+        } else {
+            ""
+        };
+        if trimmed.is_empty() {
+            line.to_owned()
+        } else {
+            format!("{prefix}{line}  # trailing # comment")
+        }
+    });
+    let commented = format!("# leading comment\n{commented}# trailing comment\n");
+    let after = parse(&commented);
+    assert_ne!(model.content_hash, after.content_hash);
+    assert_eq!(checksums(&model), checksums(&after));
+    assert_eq!(names(&model), names(&after));
+}
+
+#[test]
+fn blank_lines_keep_every_checksum() {
+    let model = parse(MODERN);
+    // Double every line break after the module docstring.
+    let spaced = map_lines(MODERN, 5, |line| format!("{line}\n"));
+    let after = parse(&spaced);
+    assert_eq!(checksums(&model), checksums(&after));
+    assert_eq!(names(&model), names(&after));
+}
+
+#[test]
+fn consistent_reindentation_keeps_every_checksum() {
+    let model = parse(MODERN);
+    for unit in ["  ", "        ", "\t"] {
+        let after = parse(&map_lines(MODERN, 5, |line| reindent(line, unit)));
+        assert_eq!(checksums(&model), checksums(&after), "indent unit {unit:?}");
+        assert_eq!(layout(&model), layout(&after), "indent unit {unit:?}");
+    }
+}
+
+#[test]
+fn joining_and_splitting_lines_keeps_every_checksum() {
+    let model = parse(MODERN);
+    let mut source = edit(
+        MODERN,
+        "PATTERNS = {\n    \"sku\": r\"[A-Z]{3}-\\d+\",\n    \"ean\": r\"\\d{13}\",\n}",
+        "PATTERNS = {\"sku\": r\"[A-Z]{3}-\\d+\", \"ean\": r\"\\d{13}\",}",
+    );
+    source = edit(
+        &source,
+        "def describe(self, /, verbose=False, *, sep=\" \") -> str:",
+        "def describe(\n            self,\n            /,\n            verbose=False,\n            *,\n            sep=\" \"\n        ) -> str:",
+    );
+    source = edit(
+        &source,
+        "return sum(line.price * line.qty for line in self.lines) * SCALE",
+        "return sum(\n            line.price\n            * line.qty\n            for line in self.lines\n        ) * SCALE",
+    );
+    source = edit(&source, "TIMEOUT = 30", "TIMEOUT = \\\n    30");
+    source = edit(&source, "    RETRIES += 1\n", "    RETRIES  +=1\n");
+    source = edit(
+        &source,
+        "SCALE, *OFFSETS = (1.5, 2, 3)",
+        "SCALE, *OFFSETS = (\n    1.5,\n    2, 3)",
+    );
+    let after = parse(&source);
+    assert_eq!(checksums(&model), checksums(&after));
+    assert_eq!(names(&model), names(&after));
+    let patterns = block(&after, "=PATTERNS");
+    assert_eq!(patterns.start_line, patterns.end_line);
+}
+
+#[test]
+fn inserting_comments_and_blank_lines_above_shifts_lines_only() {
+    let model = parse(MODERN);
+    let after = parse(&edit(
+        MODERN,
+        "\"\"\"\n\nfrom __future__",
+        "\"\"\"\n\n# one\n\n# two\n\n\nfrom __future__",
+    ));
+    assert_eq!(checksums(&model), checksums(&after));
+    for (old, new) in model.blocks.iter().zip(&after.blocks).skip(2) {
+        assert_eq!(old.name, new.name);
+        assert_eq!(new.start_line, old.start_line + 5, "{}", old.name);
+        assert_eq!(new.end_line, old.end_line + 5, "{}", old.name);
+    }
+}
+
+#[test]
+fn inserting_code_above_keeps_names_and_checksums_of_existing_blocks() {
+    let model = parse(MODERN);
+    let after = parse(&edit(
+        MODERN,
+        "from ..shared import registry\n",
+        "from ..shared import registry\nimport sys\nEXTRA = {'a': 1}\nsys.path.insert(0, '')\n",
+    ));
+    assert_changed(&model, &after, &["<module>", "import:sys", "=EXTRA"]);
+    assert_eq!(
+        block(&after, "Order.total").start_line,
+        block(&model, "Order.total").start_line + 3
+    );
+}
+
+#[test]
+fn moving_a_function_keeps_its_checksum() {
+    // Every function here ends one level deep and follows one that does (see the ignored
+    // `function_checksum_does_not_depend_on_what_precedes_it` for why that matters).
+    let source = "def z():\n    pass\n\n\ndef a():\n    return 1\n\n\ndef b(x):\n    return x\n";
+    let swapped = "def z():\n    pass\n\n\ndef b(x):\n    return x\n\n\ndef a():\n    return 1\n";
+    let (model, after) = (parse(source), parse(swapped));
+    // Only the statement order, which is the module's shape, changed.
+    assert_changed(&model, &after, &["<module>"]);
+    assert_eq!(block(&after, "a").start_line, 9);
+}
+
+#[test]
+fn line_endings_do_not_matter_for_code() {
+    let source =
+        "import os\n\nX = (1,\n     2)\n\nclass C:\n    def m(self):\n        return X  # c\n";
+    let model = parse(source);
+    let crlf = parse(&source.replace('\n', "\r\n"));
+    assert_eq!(checksums(&model), checksums(&crlf));
+    assert_eq!(layout(&model), layout(&crlf));
+}
+
+#[test]
+fn empty_and_comment_only_files_are_a_bare_module() {
+    for source in [
+        "",
+        "\n\n",
+        "# only a comment\n",
+        "#!/usr/bin/env python\n# -*- coding: utf-8 -*-\n",
+    ] {
+        let model = parse(source);
+        assert_eq!(names(&model), ["<module>"]);
+        assert!(model.imports.is_empty());
+        assert!(model.import_uses.is_empty());
+    }
+    // Comments do not even change the (empty) module shape.
+    assert_eq!(
+        parse("").blocks[0].checksum,
+        parse("# x\n").blocks[0].checksum
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checksums: what must change them, and nothing else
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn editing_a_function_body_changes_only_that_function() {
+    let model = parse(MODERN);
+    let cases = [
+        (
+            "return prefix, int(number)",
+            "return prefix, int(number, 10)",
+            "parse_sku",
+        ),
+        (") * SCALE", ") * SCALE * 2", "Order.total"),
+        (
+            "self._override = value",
+            "self._override = float(value)",
+            "Order.total#2",
+        ),
+        (
+            "return t\"line {self!r}\"",
+            "return t\"line {self!s}\"",
+            "Order.Line.Meta.label",
+        ),
+        (
+            "cls._registry[name] = plugin",
+            "cls._registry[name.lower()] = plugin",
+            "Pluggable.register",
+        ),
+        ("return None", "return False", "dispatch"),
+        (
+            "await handle(chunk)",
+            "await handle(chunk, order_id)",
+            "fetch",
+        ),
+        ("log(group)", "log(group, level=2)", "risky"),
+        ("return head(items)", "return head(list(items))", "first"),
+        ("RETRIES += 1", "RETRIES += 2", "bump"),
+    ];
+    for (old, new, function) in cases {
+        let after = parse(&edit(MODERN, old, new));
+        assert_changed(&model, &after, &[function]);
+    }
+}
+
+#[test]
+fn editing_a_docstring_changes_its_block() {
+    let model = parse(MODERN);
+    let after = parse(&edit(
+        MODERN,
+        "Sum of the line totals.",
+        "Sum of all line totals.",
+    ));
+    assert_changed(&model, &after, &["Order.total"]);
+    let after = parse(&edit(MODERN, "A customer order.", "An order."));
+    assert_changed(&model, &after, &["class:Order"]);
+    // The quotes are part of the literal.
+    let after = parse(&edit(
+        MODERN,
+        "\"\"\"A customer order.\"\"\"",
+        "'''A customer order.'''",
+    ));
+    assert_changed(&model, &after, &["class:Order"]);
+}
+
+#[test]
+fn editing_a_constant_changes_only_its_binding() {
+    let model = parse(MODERN);
+    let cases = [
+        ("TIMEOUT = 30", "TIMEOUT = 60", "=TIMEOUT"),
+        ("RETRIES: int = 3", "RETRIES: int = 4", "=RETRIES"),
+        ("RETRIES: int = 3", "RETRIES: float = 3", "=RETRIES"),
+        ("r\"\\d{13}\"", "r\"\\d{8}\"", "=PATTERNS"),
+        ("(1.5, 2, 3)", "(1.5, 2, 4)", "=SCALE,OFFSETS"),
+        ("currency = \"EUR\"", "currency = \"USD\"", "class:Order"),
+        (
+            "DEFAULT_RATE as RATE",
+            "BASE_RATE as RATE",
+            "from:RATE,rounding",
+        ),
+    ];
+    for (old, new, binding) in cases {
+        let after = parse(&edit(MODERN, old, new));
+        assert_changed(&model, &after, &[binding]);
+    }
+}
+
+#[test]
+fn editing_an_impure_statement_changes_only_module() {
+    let model = parse(MODERN);
+    let after = parse(&edit(MODERN, "\"orders.toml\"", "\"orders.yaml\""));
+    assert_changed(&model, &after, &["<module>"]);
+    let after = parse(&edit(
+        MODERN,
+        "_registry: dict[str, type] = {}",
+        "_registry: dict[str, type] = {'x': int}",
+    ));
+    assert_changed(&model, &after, &["<module>"]);
+}
+
+#[test]
+fn editing_a_decorator_changes_the_function() {
+    let model = parse(MODERN);
+    // Impure decorators also run at import time: the module changes too.
+    let after = parse(&edit(
+        MODERN,
+        "@app.route(\"/orders/",
+        "@app.route(\"/v2/orders/",
+    ));
+    assert_changed(&model, &after, &["<module>", "fetch"]);
+    let after = parse(&edit(
+        MODERN,
+        "lru_cache(maxsize=None)",
+        "lru_cache(maxsize=128)",
+    ));
+    assert_changed(&model, &after, &["<module>", "parse_sku"]);
+    // A method's decorator is part of its class statement.
+    let after = parse(&edit(
+        MODERN,
+        "    @property\n",
+        "    @functools.cached_property\n",
+    ));
+    assert_changed(&model, &after, &["Order.total", "class:Order"]);
+
+    // Pure decorators: the function and its `def:` binding change, the module does not.
+    let source = "from typing import final, overload\n\n@final\ndef f():\n    return 1\n";
+    let before = parse(source);
+    let after = parse(&edit(source, "@final", "@overload"));
+    assert_changed(&before, &after, &["def:f", "f"]);
+}
+
+#[test]
+fn editing_a_signature_changes_the_def_binding() {
+    let model = parse(MODERN);
+    let after = parse(&edit(
+        MODERN,
+        "def dispatch(command):",
+        "def dispatch(command, strict=False):",
+    ));
+    assert_changed(&model, &after, &["def:dispatch", "dispatch"]);
+    // A method's signature is part of its class statement.
+    let after = parse(&edit(
+        MODERN,
+        "def label(self) -> str:",
+        "def label(self) -> object:",
+    ));
+    assert_changed(&model, &after, &["Order.Line.Meta.label", "class:Order"]);
+}
+
+#[test]
+fn adding_a_function_changes_module() {
+    let model = parse(MODERN);
+    let after = parse(&edit(
+        MODERN,
+        "    RETRIES += 1\n",
+        "    RETRIES += 1\n\n\ndef extra(x):\n    return x\n",
+    ));
+    assert_changed(&model, &after, &["<module>", "def:extra", "extra"]);
+    assert_eq!(block(&after, "extra").kind, BlockKind::Function);
+
+    let after = parse(&format!("{MODERN}\n\ndef last():\n    pass\n"));
+    assert_changed(&model, &after, &["<module>", "def:last", "last"]);
+
+    // A new method changes its class statement, not the module.
+    let after = parse(&edit(
+        MODERN,
+        "    class Line:\n",
+        "    def extra(self):\n        return 1\n\n    class Line:\n",
+    ));
+    assert_changed(&model, &after, &["Order.extra", "class:Order"]);
+}
+
+#[test]
+fn checksums_distinguish_blocks_with_different_text() {
+    let model = parse(MODERN);
+    let distinct: BTreeSet<i64> = model.blocks.iter().map(|block| block.checksum).collect();
+    assert_eq!(distinct.len(), model.blocks.len());
+}
+
+// ---------------------------------------------------------------------------------------------
+// block_at_line
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn block_at_line_maps_lines_to_their_owner() {
+    let model = parse(MODERN);
+    let owner = |line: u32| model.blocks[model.block_at_line(line)].name.as_str();
+    assert_eq!(owner(42), "Order.total");
+    assert_eq!(owner(39), "Order.total", "decorator line");
+    assert_eq!(owner(41), "Order.total", "docstring line");
+    assert_eq!(owner(46), "Order.total#2");
+    assert_eq!(owner(50), "Order.Line.describe");
+    assert_eq!(owner(54), "Order.Line.Meta.label");
+    assert_eq!(owner(62), "Pluggable.register");
+    assert_eq!(owner(67), "Box.get");
+    assert_eq!(owner(85), "fetch");
+    assert_eq!(owner(94), "dispatch");
+    assert_eq!(owner(113), "first");
+    // Pure assignments and class bodies.
+    assert_eq!(owner(19), "=TIMEOUT");
+    assert_eq!(owner(23), "=PATTERNS");
+    assert_eq!(owner(25), "=PATTERNS");
+    assert_eq!(owner(36), "class:Order");
+    assert_eq!(owner(47), "class:Order", "blank line between methods");
+    assert_eq!(owner(2), "=__doc__");
+    // Everything else at module level.
+    for line in [0, 5, 15, 16, 17, 26, 29, 30, 57, 58, 1000, u32::MAX] {
+        assert_eq!(model.block_at_line(line), 0, "line {line}");
+    }
+    assert_eq!(model.block_at_line(42), model_index(&model, "Order.total"));
+}
+
+#[test]
+fn block_at_line_of_an_unparsable_file_is_module() {
+    let model = parse_bytes(b"def f(:\n    pass\n");
+    for line in [0, 1, 2, 3, u32::MAX] {
+        assert_eq!(model.block_at_line(line), 0);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// uses, imports, import_uses
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn function_uses_contain_names_from_the_body() {
+    let model = parse(MODERN);
+    let uses = |name: &str| block(&model, name).uses.clone();
+    for expected in ["SCALE", "sum", "lines", "price", "qty", "property"] {
+        assert!(
+            uses("Order.total").contains(&expected.to_owned()),
+            "{expected}"
+        );
+    }
+    for expected in ["PATTERNS", "cancel", "sorted", "item", "order_id"] {
+        assert!(
+            uses("dispatch").contains(&expected.to_owned()),
+            "{expected}"
+        );
+    }
+    for expected in ["app", "route", "handle", "session", "response"] {
+        assert!(uses("fetch").contains(&expected.to_owned()), "{expected}");
+    }
+    for expected in ["WIDTH", "sep", "sku", "meta"] {
+        assert!(
+            uses("Order.Line.describe").contains(&expected.to_owned()),
+            "{expected}"
+        );
+    }
+    assert!(uses("first").contains(&"head".to_owned()));
+    assert!(!uses("first").contains(&"PATTERNS".to_owned()));
+    // Strings are not names.
+    assert!(!uses("dispatch").contains(&"cancel\"".to_owned()));
+    assert!(!uses("dispatch").contains(&"action".to_owned()));
+    for block in &model.blocks {
+        let mut sorted = block.uses.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted, block.uses, "{}", block.name);
+    }
+}
+
+#[test]
+fn imports_are_collected_at_any_depth() {
+    let model = parse(MODERN);
+    let import = |level: u32, module: &str, names: &[&str]| Import {
+        level,
+        module: module.to_owned(),
+        names: names.iter().map(|name| (*name).to_owned()).collect(),
+    };
+    assert_eq!(
+        model.imports,
+        [
+            import(0, "__future__", &["annotations"]),
+            import(0, "functools", &[]),
+            import(0, "os.path", &[]),
+            import(0, "dataclasses", &["dataclass", "field"]),
+            import(0, "typing", &["TYPE_CHECKING", "Protocol"]),
+            import(1, "pricing", &["DEFAULT_RATE", "rounding"]),
+            import(2, "shared", &["registry"]),
+            import(0, "collections.abc", &["Iterator"]),
+            import(1, "util", &["head"]),
+            import(0, "json", &[]),
+        ]
+    );
+
+    let nested = parse(
+        r#"def f():
+    import a.b, c as d
+    class K:
+        def m(self):
+            from . import x
+            from ... import y as z
+    try:
+        from .e.f import (g,
+            h)
+    except ImportError:
+        from star import *
+    with ctx():
+        for _ in []:
+            while True:
+                if x:
+                    match y:
+                        case 1:
+                            import deep
+"#,
+    );
+    assert_eq!(
+        nested.imports,
+        [
+            import(0, "a.b", &[]),
+            import(0, "c", &[]),
+            import(1, "", &["x"]),
+            import(3, "", &["y"]),
+            import(1, "e.f", &["g", "h"]),
+            import(0, "star", &["*"]),
+            import(0, "deep", &[]),
+        ]
+    );
+}
+
+#[test]
+fn import_uses_holds_imported_names_not_bound_targets() {
+    let model = parse(MODERN);
+    let uses = &model.import_uses;
+    // `from x import NAME` reads NAME from x, under its original name.
+    for name in [
+        "DEFAULT_RATE",
+        "rounding",
+        "registry",
+        "dataclass",
+        "field",
+        "annotations",
+    ] {
+        assert!(uses.contains(name), "{name} missing");
+    }
+    // Names read by import-time code: decorators, bases, impure statements, default values.
+    for name in [
+        "Base",
+        "Meta",
+        "os",
+        "environ",
+        "TYPE_CHECKING",
+        "functools",
+        "lru_cache",
+        "app",
+    ] {
+        assert!(uses.contains(name), "{name} missing");
+    }
+    // Targets of binding statements, and names only read inside function bodies.
+    for name in [
+        "TIMEOUT", "RETRIES", "SCALE", "OFFSETS", "PATTERNS", "RATE", "Order", "Box", "bump",
+        "dispatch",
+    ] {
+        assert!(!uses.contains(name), "{name} should not be there");
+    }
+    for name in [
+        "sum",
+        "process",
+        "cancel",
+        "sorted",
+        "head",
+        "handle",
+        "WIDTH",
+        "partition",
+    ] {
+        assert!(!uses.contains(name), "{name} should not be there");
+    }
+
+    let small = parse("from m import NAME\nOTHER = 1\nX = OTHER + 1\nimport pkg.mod\n");
+    assert!(small.import_uses.contains("NAME"));
+    assert!(small.import_uses.contains("OTHER"), "read by X's value");
+    assert!(!small.import_uses.contains("X"));
+    assert!(!small.import_uses.contains("pkg"));
+    assert!(!small.import_uses.contains("mod"));
+    let bound = parse("NAME = 1\n");
+    assert!(!bound.import_uses.contains("NAME"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// stateful
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn stateful_functions_in_the_fixture() {
+    let model = parse(MODERN);
+    for name in ["parse_sku", "bump", "Pluggable.register"] {
+        assert!(block(&model, name).stateful, "{name} should be stateful");
+    }
+    for name in [
+        "Order.total",
+        "Order.total#2",
+        "Order.Line.describe",
+        "Box.get",
+        "fetch",
+        "dispatch",
+        "risky",
+        "first",
+    ] {
+        assert!(
+            !block(&model, name).stateful,
+            "{name} should not be stateful"
+        );
+    }
+}
+
+#[test]
+fn stateful_heuristics() {
+    let model = parse(
+        r#"import functools, os
+
+_cache = {}
+_seen = []
+
+def writes_global_dict(key, value):
+    _cache[key] = value
+
+def appends_to_global(item):
+    _seen.append(item)
+
+def appends_to_local(items):
+    out = []
+    out.append(items)
+    for x in items:
+        out.extend(x)
+    return out
+
+def sets_own_attribute(self, value):
+    self.value = value
+    self.items.append(value)
+
+def sets_environment():
+    os.environ["MODE"] = "test"
+
+def deletes_from_global(key):
+    del _cache[key]
+
+def declares_global():
+    global _seen
+    _seen = []
+
+def uses_nonlocal():
+    count = 0
+    def inc():
+        nonlocal count
+        count += 1
+    return inc
+
+@functools.cache
+def cached():
+    return 1
+
+@lru_cache(maxsize=32)
+def lru():
+    return 2
+
+def reads_only(key):
+    return _cache.get(key, _seen[0])
+
+class Registry:
+    instances = []
+
+    @classmethod
+    def add(cls, name, value):
+        cls._registry[name] = value
+
+    @classmethod
+    def track(cls, obj):
+        cls.instances.append(obj)
+
+    def plain(self):
+        return len(self.instances)
+"#,
+    );
+    let stateful = [
+        "writes_global_dict",
+        "appends_to_global",
+        "sets_environment",
+        "deletes_from_global",
+        "declares_global",
+        "uses_nonlocal",
+        "cached",
+        "lru",
+        "Registry.add",
+        "Registry.track",
+    ];
+    let stateless = [
+        "appends_to_local",
+        "sets_own_attribute",
+        "reads_only",
+        "Registry.plain",
+    ];
+    for name in stateful {
+        assert!(block(&model, name).stateful, "{name} should be stateful");
+    }
+    for name in stateless {
+        assert!(
+            !block(&model, name).stateful,
+            "{name} should not be stateful"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Unparsable input
+// ---------------------------------------------------------------------------------------------
+
+#[track_caller]
+fn assert_opaque(bytes: &[u8]) -> FileModel {
+    let model = parse_bytes(bytes);
+    assert!(
+        model.parse_error.is_some(),
+        "expected a parse error for {:?}",
+        String::from_utf8_lossy(bytes)
+    );
+    assert_eq!(model.blocks.len(), 1);
+    assert_eq!(model.blocks[0].name, MODULE_BLOCK);
+    assert_eq!(model.blocks[0].kind, BlockKind::Module);
+    assert_eq!(model.blocks[0].checksum, hash_bytes(bytes));
+    assert_eq!(model.content_hash, hash_bytes(bytes));
+    assert!(model.imports.is_empty());
+    assert!(model.import_uses.is_empty());
+    model
+}
+
+#[test]
+fn syntax_errors_yield_a_single_opaque_block() {
+    let model = assert_opaque(b"import os\n\ndef f(:\n    pass\n");
+    let error = model.parse_error.unwrap();
+    assert!(error.starts_with("syntax error on line 3"), "{error}");
+
+    assert_opaque(b"def f():\nreturn 1\n"); // missing indentation
+    assert_opaque(b"x = (1,\n"); // unclosed bracket
+    assert_opaque(b"s = 'unterminated\n");
+    assert_opaque(b"class C:\n    def m(self):\n        return 1\n      x = 2\n"); // bad dedent
+}
+
+#[test]
+fn python_2_source_is_unparsable() {
+    let model = assert_opaque(b"import sys\n\nprint \"hello\"\n");
+    assert!(model.parse_error.unwrap().contains("line 3"));
+    assert_opaque(b"exec \"x = 1\"\n");
+    assert_opaque(b"x = `1`\n");
+    assert_opaque(b"n = 0777\n");
+    assert_opaque(b"def f((a, b)):\n    pass\n");
+}
+
+#[test]
+fn invalid_utf8_is_unparsable() {
+    let model = assert_opaque(b"x = '\xff\xfe'\n");
+    assert_eq!(model.parse_error.as_deref(), Some("not valid UTF-8"));
+    assert_opaque(b"# -*- coding: latin-1 -*-\nname = 'caf\xe9'\n");
+}
+
+#[test]
+fn any_edit_of_an_unparsable_file_changes_its_checksum() {
+    let before = assert_opaque(b"print 'x'\n");
+    let after = assert_opaque(b"print 'x'  # comment\n");
+    assert_ne!(before.blocks[0].checksum, after.blocks[0].checksum);
+}
+
+#[test]
+fn truncated_and_garbled_sources_never_panic() {
+    let bytes = MODERN.as_bytes();
+    for end in (0..bytes.len()).step_by(7) {
+        let model = parse_bytes(&bytes[..end]);
+        assert_eq!(model.blocks[0].name, MODULE_BLOCK);
+        assert_eq!(model.content_hash, hash_bytes(&bytes[..end]));
+    }
+    // Deterministic pseudo-random byte soup drawn from Python's punctuation.
+    let alphabet = b"()[]{}:;,.=+-*/@'\"\\#\n\t  ifdefclassreturnlambdaasyncawait\r\x00\x0cfrt";
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    for _ in 0..300 {
+        let mut soup = Vec::new();
+        for _ in 0..200 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let index = state % u64::try_from(alphabet.len()).unwrap();
+            soup.push(alphabet[usize::try_from(index).unwrap()]);
+        }
+        let model = parse_bytes(&soup);
+        assert_eq!(model.blocks[0].name, MODULE_BLOCK);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deep nesting, on the engine's big-stack parser thread
+// ---------------------------------------------------------------------------------------------
+
+fn parse_big(source: String) -> FileModel {
+    crate::engine::parse_on_big_stack(source.into_bytes())
+}
+
+#[test]
+fn deeply_nested_parentheses_do_not_overflow() {
+    let depth = 10_000;
+    let model = parse_big(format!("x = {}1{}\n", "(".repeat(depth), ")".repeat(depth)));
+    assert_eq!(model.parse_error, None);
+    assert_eq!(names(&model), ["<module>", "=x"]);
+}
+
+#[test]
+fn deeply_nested_expressions_do_not_overflow() {
+    let depth = 10_000;
+    let model = parse_big(format!(
+        "X = {}{}\nY = {}0{}\nZ = {}1\n\ndef f(a={}{}):\n    cache.append({}a{})\n    return {}a\n",
+        "[".repeat(depth),
+        "]".repeat(depth),
+        "f(".repeat(depth),
+        ")".repeat(depth),
+        "-".repeat(depth),
+        "[".repeat(depth),
+        "]".repeat(depth),
+        "g(".repeat(depth),
+        ")".repeat(depth),
+        "not ".repeat(depth),
+    ));
+    // Whatever the outcome, it is a model; for this input the parser copes.
+    assert_eq!(model.parse_error, None);
+    assert_eq!(names(&model), ["<module>", "=X", "=Z", "f", "def:f"]);
+    assert!(block(&model, "f").stateful);
+}
+
+#[test]
+fn deeply_nested_blocks_do_not_overflow() {
+    let depth = 500;
+    let mut source = String::from("def g(x):\n");
+    for level in 1..=depth {
+        source.push_str(&format!("{}if x{level}:\n", "    ".repeat(level)));
+    }
+    source.push_str(&format!("{}import deep\n", "    ".repeat(depth + 1)));
+    source.push_str("\nclass C:\n");
+    for level in 1..=depth {
+        source.push_str(&format!("{}class C{level}:\n", "    ".repeat(level)));
+    }
+    source.push_str(&format!(
+        "{}def m(self):\n{}pass\n",
+        "    ".repeat(depth + 1),
+        "    ".repeat(depth + 2)
+    ));
+    let model = parse_big(source);
+    assert_eq!(model.parse_error, None);
+    assert_eq!(
+        block(&model, "g").end_line,
+        u32::try_from(depth).unwrap() + 2
+    );
+    assert_eq!(model.imports.len(), 1);
+    let method = (1..=depth)
+        .map(|level| format!("C{level}."))
+        .collect::<String>();
+    assert!(has_block(&model, &format!("C.{method}m")));
+}
+
+#[test]
+fn deeply_nested_unparsable_input_does_not_overflow() {
+    let model = parse_big(format!("x = {}\n", "(".repeat(100_000)));
+    assert!(model.parse_error.is_some());
+    assert_eq!(model.blocks.len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Behaviour that looks wrong (ignored until parse.rs is fixed)
+// ---------------------------------------------------------------------------------------------
+
+/// The lexer emits the `Dedent` tokens that close the previous block as empty tokens *at the
+/// start* of the next statement, and `hash_tokens` includes tokens that start at the range start.
+/// So a block's checksum counts how deeply the code before it was nested.
+#[test]
+fn editing_a_method_does_not_change_the_next_method() {
+    let source =
+        "class C:\n    def m(self):\n        return 1\n\n    def n(self):\n        return 2\n";
+    let model = parse(source);
+    let after = parse(&edit(
+        source,
+        "        return 1\n",
+        "        if self:\n            return 1\n",
+    ));
+    // Actual: ["C.m", "C.n", "class:C"].
+    assert_changed(&model, &after, &["C.m"]);
+}
+
+#[test]
+fn editing_a_function_body_does_not_change_module_or_next_binding() {
+    let source = "def f(x):\n    return x\n\nLIMIT = 3\n\ndef g():\n    pass\n\nprint('loaded')\n";
+    let model = parse(source);
+    let after = parse(&edit(
+        source,
+        "    return x\n",
+        "    for y in x:\n        return y\n",
+    ));
+    // Actual: ["=LIMIT", "f"]; `LIMIT` keeps its depth-0 dedents.
+    assert_changed(&model, &after, &["f"]);
+    let after = parse(&edit(source, "    pass\n", "    if True:\n        pass\n"));
+    // Actual: ["<module>", "g"]: every test importing the file would be reselected.
+    assert_changed(&model, &after, &["g"]);
+}
+
+#[test]
+fn function_checksum_does_not_depend_on_what_precedes_it() {
+    let alone = parse("def f():\n    return 1\n");
+    let after_import = parse("import os\n\ndef f():\n    return 1\n");
+    let after_function = parse("def e():\n    return 0\n\ndef f():\n    return 1\n");
+    assert_eq!(
+        block(&alone, "f").checksum,
+        block(&after_import, "f").checksum
+    );
+    // Fails: one Dedent before `def f` here.
+    assert_eq!(
+        block(&alone, "f").checksum,
+        block(&after_function, "f").checksum
+    );
+    // Swapping two functions changes both.
+    let ab = parse("def a():\n    return 1\n\ndef b():\n    return 2\n");
+    let ba = parse("def b():\n    return 2\n\ndef a():\n    return 1\n");
+    assert_changed(&ab, &ba, &["<module>"]);
+    // Moving `fetch` below `dispatch` (which ends three levels deep) changes `fetch`, and `risky`
+    // (now after `fetch` instead of `dispatch`) changes too.
+    let model = parse(MODERN);
+    let fetch = &MODERN[MODERN.find("@app.route").unwrap()..MODERN.find("def dispatch").unwrap()];
+    let moved = edit(
+        &MODERN.replacen(fetch, "", 1),
+        "def risky",
+        &format!("{fetch}def risky"),
+    );
+    let moved = parse(&moved);
+    assert_eq!(
+        block(&model, "fetch").checksum,
+        block(&moved, "fetch").checksum
+    );
+    assert_eq!(
+        block(&model, "risky").checksum,
+        block(&moved, "risky").checksum
+    );
+}
+
+/// Function block names and statement keys (`stmt`, `annotation`) share one counter.
+#[test]
+fn function_named_like_a_statement_key_keeps_its_name() {
+    let model = parse("print('x')\n\ndef stmt():\n    return 1\n");
+    // Actual: ["<module>", "stmt#2", "def:stmt"].
+    assert!(has_block(&model, "stmt"), "{:?}", names(&model));
+    let model = parse("x: int\n\ndef annotation():\n    return 1\n");
+    assert!(has_block(&model, "annotation"), "{:?}", names(&model));
+}
+
+/// Python reads source in universal-newline mode, so a CRLF checkout has the same string values,
+/// but checksums hash the raw token text of multi-line strings.
+#[test]
+fn line_endings_do_not_matter_for_docstrings() {
+    let source = "def f():\n    \"\"\"Doc.\n\n    More.\n    \"\"\"\n    return 1\n";
+    let model = parse(source);
+    let crlf = parse(&source.replace('\n', "\r\n"));
+    assert_eq!(checksums(&model), checksums(&crlf));
+}
+
+/// Only the decorators and bases of a class are checked for effects; its body runs at import
+/// time too, so calls there can register handlers, mutate other modules, etc.
+#[test]
+fn class_body_side_effects_fold_into_module() {
+    let source = r#"class Handlers:
+    signals.connect('saved', on_saved)
+
+    def on_saved(self):
+        pass
+"#;
+    let model = parse(source);
+    // Actual: a `class:Handlers` Binding, so only tests that mention `Handlers` depend on it.
+    assert!(!has_block(&model, "class:Handlers"), "{:?}", names(&model));
+    let after = parse(&edit(source, "'saved'", "'deleted'"));
+    assert_changed(&model, &after, &["<module>"]);
+}
