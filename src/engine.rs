@@ -46,6 +46,8 @@ pub struct Engine {
     pub(crate) closures: HashMap<Vec<String>, Arc<ClosureInfo>>,
     /// Files whose stored state must be settled at the end of a baseline.
     pub(crate) touched: HashSet<String>,
+    /// Python files the last selection found that the database did not know.
+    pub(crate) new_files: Vec<String>,
     pub(crate) file_ids: HashMap<String, i64>,
     pub(crate) block_ids: HashMap<(i64, String, i64), i64>,
 }
@@ -66,6 +68,7 @@ impl Engine {
             import_time: HashSet::new(),
             closures: HashMap::new(),
             touched: HashSet::new(),
+            new_files: Vec::new(),
             file_ids: HashMap::new(),
             block_ids: HashMap::new(),
         })

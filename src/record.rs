@@ -252,18 +252,19 @@ impl Engine {
     /// Database errors.
     pub fn finish(&mut self, meta: &[(String, String)]) -> Result<()> {
         let mut paths: Vec<String> = self.touched.iter().cloned().collect();
+        paths.append(&mut self.new_files);
         paths.sort();
+        paths.dedup();
         let mut settled = Vec::with_capacity(paths.len());
         for path in paths {
             let current = self.current(&path);
             settled.push((path, current));
         }
-        let rows = self.store.files()?;
         self.store.transaction(|conn| {
             for (path, current) in &settled {
-                let Some(row) = rows.iter().find(|row| &row.path == path) else {
-                    continue;
-                };
+                // New files get a row too, even with no blocks: a module no test imports is
+                // then known, and not "new" (selecting its package's importers) on every run.
+                let file_id = write::file_id(conn, path)?;
                 let fingerprint = current.as_ref().map(|c| {
                     (
                         c.fingerprint.mtime_ns,
@@ -279,7 +280,7 @@ impl Engine {
                             .any(|b| b.name == name && b.checksum == checksum)
                     })
                 };
-                write::settle_file(conn, row.id, fingerprint, &is_current)?;
+                write::settle_file(conn, file_id, fingerprint, &is_current)?;
             }
             for (key, value) in meta {
                 write::meta(conn, key, value)?;

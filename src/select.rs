@@ -118,7 +118,7 @@ impl Engine {
                 .map(|(id, _)| *id),
         );
 
-        if !rows.is_empty() {
+        {
             let known: HashSet<&str> = rows.iter().map(|row| row.path.as_str()).collect();
             let mut new_files = Vec::new();
             walk_python_files(&self.root, "", skip_dirs, &mut new_files);
@@ -161,7 +161,8 @@ impl Engine {
                     }
                 }
             }
-            selection.new_files = new_files;
+            selection.new_files.clone_from(&new_files);
+            self.new_files = new_files;
         }
 
         let mut known_files = BTreeSet::new();

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+from collections.abc import Iterator
 from types import CodeType
 from typing import Any
 
@@ -35,17 +36,23 @@ def static_code(item: pytest.Item, files: ProjectFiles) -> list[tuple[str, int]]
                 found.append((relative, code.co_firstlineno))
 
     add(code_of(getattr(item, "obj", None)))
-    fixture_info = getattr(item, "_fixtureinfo", None)
-    if fixture_info is not None:
-        for definitions in fixture_info.name2fixturedefs.values():
-            for definition in definitions:
-                add(code_of(getattr(definition, "func", None)))
+    for definition in requested_fixtures(item):
+        add(code_of(getattr(definition, "func", None)))
     doctest = getattr(item, "dtest", None)
     if doctest is not None and doctest.filename and doctest.lineno is not None:
         relative = files.relative(doctest.filename)
         if relative is not None:
             found.append((relative, doctest.lineno + 1))
     return found
+
+
+def requested_fixtures(item: pytest.Item) -> Iterator[Any]:
+    """Every fixture definition the item requests, directly or through other fixtures
+    (including autouse ones and the overridden definitions that ``request`` can reach)."""
+    fixture_info = getattr(item, "_fixtureinfo", None)
+    if fixture_info is not None:
+        for definitions in fixture_info.name2fixturedefs.values():
+            yield from definitions
 
 
 def names_used(item: pytest.Item) -> list[str]:

@@ -30,6 +30,13 @@ class Recorder(Protocol):
     def stop_test(self) -> set[CodeType]:
         """End a test; returns what it executed."""
 
+    def begin_nested(self) -> set[CodeType]:
+        """Start collecting a part of the test (a fixture's setup) on its own; returns the
+        outer collection, to hand back to `end_nested`."""
+
+    def end_nested(self, outer: set[CodeType]) -> set[CodeType]:
+        """End the part; returns what it executed, which still counts for the test too."""
+
     def close(self) -> None:
         """Stop observing."""
 
@@ -68,6 +75,17 @@ class MonitoringRecorder:
         executed, self.seen = self.seen, set()
         return executed
 
+    def begin_nested(self) -> set[CodeType]:
+        outer, self.seen = self.seen, set()
+        # Code the test already ran is disabled: re-arm it so the part sees it too.
+        self._monitoring.restart_events()
+        return outer
+
+    def end_nested(self, outer: set[CodeType]) -> set[CodeType]:
+        inner, self.seen = self.seen, outer
+        outer.update(inner)
+        return inner
+
     def close(self) -> None:
         monitoring = self._monitoring
         monitoring.set_events(self._tool, 0)
@@ -100,6 +118,15 @@ class TraceRecorder:
     def stop_test(self) -> set[CodeType]:
         executed, self.seen = self.seen, set()
         return executed
+
+    def begin_nested(self) -> set[CodeType]:
+        outer, self.seen = self.seen, set()
+        return outer
+
+    def end_nested(self, outer: set[CodeType]) -> set[CodeType]:
+        inner, self.seen = self.seen, outer
+        outer.update(inner)
+        return inner
 
     def close(self) -> None:
         if sys.gettrace() is self._trace:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from pytest_difftest._items import executed_code, names_used, static_code
+from pytest_difftest._items import executed_code, names_used, requested_fixtures, static_code
 from pytest_difftest._paths import ProjectFiles
 from pytest_difftest._recorder import Recorder, start_recorder
 from pytest_difftest._settings import Settings, add_options
@@ -85,6 +85,9 @@ class DifftestPlugin:
         self.items: dict[str, pytest.Item] = {}
         self.outcomes: dict[str, tuple[str, float]] = {}
         self.batch: list[Any] = []
+        # What the setup of each broader-than-function fixture executed: every test that
+        # requests the fixture depends on it, not only the first, which paid for the setup.
+        self.fixture_code: dict[Any, list[tuple[str, int]]] = {}
         self.modules_seen = -1
         self.ran = 0
         self.total = 0
@@ -248,6 +251,18 @@ class DifftestPlugin:
             self._refresh_modules()
             self.engine.mark_import_time(executed_code(before, self.files))
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_fixture_setup(self, fixturedef: Any) -> Generator[None, Any, Any]:
+        recorder = self.recorder
+        if recorder is None or fixturedef.scope == "function":
+            return (yield)
+        outer = recorder.begin_nested()
+        try:
+            return (yield)
+        finally:
+            executed = recorder.end_nested(outer)
+            self.fixture_code[fixturedef] = executed_code(executed, self.files)
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         outcome, duration = self.outcomes.get(report.nodeid, ("passed", 0.0))
         if report.failed:
@@ -266,6 +281,8 @@ class DifftestPlugin:
         outcome, duration = self.outcomes.pop(nodeid, ("failed", 0.0))
         test_file = self._file_of(item)
         code = executed_code(executed, self.files) + static_code(item, self.files)
+        for definition in requested_fixtures(item):
+            code.extend(self.fixture_code.get(definition, ()))
         roots = [test_file, *self.files.conftests_above(test_file)]
         self.batch.append((nodeid, test_file, outcome, duration, code, roots, names_used(item)))
         if len(self.batch) >= self.settings.batch_size:

@@ -1,0 +1,171 @@
+"""Helpers for the end-to-end suite: a small project in pytester's directory, run in a fresh
+pytest process where the plugin loads from its entry point (the outer run disables it with
+``-p no:difftest``; the inner run reads only the project's own pyproject.toml)."""
+
+from __future__ import annotations
+
+import os
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+DB = Path(".pytest_cache", "pytest-difftest", "pytest_difftest.db")
+
+# "tests/test_a.py::test_x PASSED   [ 50%]" as printed with -v.
+_RESULT_LINE = re.compile(r"^(\S+::\S+) (PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)\b")
+
+BASE_FILES = {
+    "pyproject.toml": """
+        [tool.pytest.ini_options]
+        pythonpath = ["src"]
+        testpaths = ["tests"]
+        markers = ["slow: a slow test"]
+    """,
+    "src/pkg/__init__.py": "",
+    "src/pkg/config.py": """
+        TIMEOUT = 30
+        RETRIES = 3
+    """,
+    "src/pkg/calc.py": """
+        def add(a, b):
+            return a + b
+
+
+        def mul(a, b):
+            return a * b
+    """,
+    "src/pkg/text.py": """
+        def shout(word):
+            return word.upper() + "!"
+    """,
+    "tests/test_timeout.py": """
+        from pkg.config import TIMEOUT
+
+
+        def test_timeout():
+            assert TIMEOUT == 30
+    """,
+    "tests/test_retries.py": """
+        from pkg.config import RETRIES
+
+
+        def test_retries():
+            assert RETRIES == 3
+    """,
+    "tests/test_calc.py": """
+        from pkg.calc import add, mul
+
+
+        def test_add():
+            assert add(2, 3) == 5
+
+
+        def test_mul():
+            assert mul(2, 3) == 6
+    """,
+    "tests/test_text.py": """
+        from pkg.text import shout
+
+
+        def test_shout():
+            assert shout("hi") == "HI!"
+    """,
+}
+
+ALL_TESTS = {"test_timeout", "test_retries", "test_add", "test_mul", "test_shout"}
+
+
+class Project:
+    """A project on disk plus helpers to run pytest on it with the plugin."""
+
+    def __init__(self, pytester: pytest.Pytester, root: Path) -> None:
+        self.pytester = pytester
+        self.root = root
+
+    # -- files ---------------------------------------------------------------------------------
+
+    def write(self, relative: str, text: str) -> Path:
+        """(Re)writes a file from dedented `text` and moves its mtime forward, so that a stat
+        cache keyed on mtime and size cannot miss the change."""
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        existed = path.exists()
+        old_mtime = path.stat().st_mtime if existed else 0.0
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+        if existed:
+            new_mtime = max(path.stat().st_mtime, old_mtime) + 2
+            os.utime(path, (new_mtime, new_mtime))
+        return path
+
+    def write_files(self, files: dict[str, str]) -> None:
+        for relative, text in files.items():
+            self.write(relative, text)
+
+    def read(self, relative: str) -> str:
+        return (self.root / relative).read_text(encoding="utf-8")
+
+    def replace(self, relative: str, old: str, new: str) -> None:
+        text = self.read(relative)
+        assert old in text, f"{old!r} not in {relative}"
+        self.write(relative, text.replace(old, new, 1))
+
+    def delete(self, relative: str) -> None:
+        (self.root / relative).unlink()
+
+    def rename(self, old: str, new: str) -> None:
+        target = self.root / new
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (self.root / old).rename(target)
+
+    # -- runs ----------------------------------------------------------------------------------
+
+    def run(self, *args: str) -> pytest.RunResult:
+        """Runs pytest -v in a subprocess from the project root."""
+        with pytest.MonkeyPatch.context() as patch:
+            patch.chdir(self.root)
+            return self.pytester.runpytest_subprocess("-v", *args)
+
+    def baseline(self, *args: str) -> pytest.RunResult:
+        result = self.run("--diff-baseline", *args)
+        result.stdout.fnmatch_lines(["difftest: --diff-baseline*"])
+        return result
+
+    def diff(self, *args: str) -> pytest.RunResult:
+        result = self.run("--diff", *args)
+        result.stdout.fnmatch_lines(["difftest: --diff,*"])
+        return result
+
+    def settled(self, *args: str) -> pytest.RunResult:
+        """A first baseline where every test passes."""
+        result = self.baseline(*args)
+        assert result.ret == 0, result.stdout.str()
+        return result
+
+
+def outcomes(result: pytest.RunResult) -> dict[str, str]:
+    """Test function name (with parameters) → outcome, from the -v report lines."""
+    found: dict[str, str] = {}
+    for line in result.outlines:
+        match = _RESULT_LINE.match(line)
+        if match:
+            name = match.group(1).rpartition("::")[2]
+            # A test that fails in teardown reports twice: keep the worst.
+            if found.get(name) not in ("FAILED", "ERROR"):
+                found[name] = match.group(2)
+    return found
+
+
+def ran(result: pytest.RunResult) -> set[str]:
+    """Names of the tests that ran (or were reported in any way) in `result`."""
+    return set(outcomes(result))
+
+
+def collected(result: pytest.RunResult) -> int:
+    """The number pytest printed in "collected N items"."""
+    for line in result.outlines:
+        match = re.search(r"\bcollected (\d+) items?", line)
+        if match:
+            return int(match.group(1))
+    raise AssertionError("no 'collected N items' line:\n" + result.stdout.str())

@@ -1,0 +1,159 @@
+"""Precision: changes that cannot affect a test must not select it."""
+
+from __future__ import annotations
+
+import pytest
+
+from difftest_support import Project, outcomes, ran
+
+CALC_REFORMATTED = """
+    # Arithmetic helpers.
+
+
+    def add(a, b):  # the sum
+        # add them up
+
+
+        return a   +   b
+
+
+
+    def mul(a,
+            b):
+        return a  *  b
+"""
+
+
+def test_body_change_runs_no_test_of_unrelated_modules(project: Project) -> None:
+    project.settled()
+    project.replace("src/pkg/text.py", 'upper() + "!"', 'upper() + "?"')
+    assert outcomes(project.diff()) == {"test_shout": "FAILED"}
+
+
+def test_body_change_runs_no_test_of_other_functions_in_same_module(project: Project) -> None:
+    project.settled()
+    project.replace("src/pkg/calc.py", "return a + b", "return a - b")
+    assert outcomes(project.diff()) == {"test_add": "FAILED"}
+
+
+def test_other_constant_in_same_module_does_not_select(project: Project) -> None:
+    project.settled()
+    project.replace("src/pkg/config.py", "RETRIES = 3", "RETRIES = 4")
+    assert outcomes(project.diff()) == {"test_retries": "FAILED"}
+
+
+def test_attribute_read_constants_are_told_apart(project: Project) -> None:
+    project.write(
+        "tests/test_settings.py",
+        """
+        import pkg.config as config
+
+
+        def test_reads_timeout():
+            assert config.TIMEOUT == 30
+
+
+        def test_reads_retries():
+            assert config.RETRIES == 3
+        """,
+    )
+    project.settled()
+    project.replace("src/pkg/config.py", "RETRIES = 3", "RETRIES = 4")
+    assert outcomes(project.diff()) == {"test_retries": "FAILED", "test_reads_retries": "FAILED"}
+
+
+@pytest.mark.parametrize("mode", ["diff", "baseline"])
+def test_comment_only_edit_runs_nothing(project: Project, mode: str) -> None:
+    project.settled()
+    project.write(
+        "src/pkg/calc.py",
+        """
+        # Arithmetic helpers, now with comments.
+        def add(a, b):  # sum
+            # no carry here
+            return a + b
+
+
+        def mul(a, b):
+            return a * b  # product
+        """,
+    )
+    result = getattr(project, mode)()
+    assert ran(result) == set()
+    assert result.ret == 0
+
+
+@pytest.mark.parametrize("mode", ["diff", "baseline"])
+def test_blank_line_and_whitespace_edit_runs_nothing(project: Project, mode: str) -> None:
+    project.settled()
+    project.write("src/pkg/calc.py", CALC_REFORMATTED)
+    result = getattr(project, mode)()
+    assert ran(result) == set()
+    result.stdout.fnmatch_lines(["difftest: 0 of 5 tests selected (0 changed blocks in 0 files)*"])
+
+
+def test_comment_lines_inserted_above_a_function_run_nothing(project: Project) -> None:
+    project.settled()
+    comments = "# one\n# two\n# three\n# four\n\n"
+    project.write("src/pkg/calc.py", comments + project.read("src/pkg/calc.py"))
+    project.replace("src/pkg/calc.py", "def mul", comments + "def mul")
+    assert ran(project.diff()) == set()
+    # The shifted functions are still told apart: breaking mul now selects only test_mul.
+    project.replace("src/pkg/calc.py", "return a * b", "return a * b + 1")
+    assert outcomes(project.diff()) == {"test_mul": "FAILED"}
+
+
+def test_touched_but_unchanged_file_runs_nothing(project: Project) -> None:
+    project.settled()
+    project.write("src/pkg/calc.py", project.read("src/pkg/calc.py"))  # same bytes, newer mtime
+    assert ran(project.diff()) == set()
+    assert ran(project.baseline()) == set()
+
+
+def test_editing_one_test_runs_only_that_test(project: Project) -> None:
+    project.settled()
+    project.replace("tests/test_calc.py", "mul(2, 3) == 6", "mul(2, 3) == 7")
+    assert outcomes(project.diff()) == {"test_mul": "FAILED"}
+
+
+def test_new_file_outside_any_package_runs_nothing(project: Project) -> None:
+    project.settled()
+    project.write("tools/generate.py", "print('generating')\n")
+    assert ran(project.diff()) == set()
+
+
+def test_module_no_test_imports_selects_nothing(project: Project) -> None:
+    # It existed when the baseline was taken: it is neither new nor anyone's dependency.
+    project.write("src/pkg/unused.py", "def helper():\n    return 1\n")
+    project.settled()
+    assert ran(project.diff()) == set()
+    project.replace("src/pkg/unused.py", "return 1", "return 2")
+    assert ran(project.diff()) == set()
+
+
+def test_function_not_executed_by_a_test_does_not_select_it(project: Project) -> None:
+    project.write(
+        "src/pkg/text.py",
+        """
+        def shout(word):
+            return word.upper() + "!"
+
+
+        def whisper(word):
+            return word.lower() + "..."
+        """,
+    )
+    project.write(
+        "tests/test_whisper.py",
+        """
+        from pkg.text import whisper
+
+
+        def test_whisper():
+            assert whisper("A") == "a..."
+        """,
+    )
+    project.settled()
+    project.replace("src/pkg/text.py", '"..."', '"."')
+    # test_shout imports pkg.text too, but never executed whisper.
+    assert outcomes(project.diff()) == {"test_whisper": "FAILED"}

@@ -1,0 +1,284 @@
+"""Changes that are easy to miss: each must select the tests it affects (and they fail)."""
+
+from __future__ import annotations
+
+from difftest_support import Project, outcomes, ran
+
+
+def test_from_imported_constant(project: Project) -> None:
+    project.settled()
+    project.replace("src/pkg/config.py", "TIMEOUT = 30", "TIMEOUT = 31")
+    assert outcomes(project.diff()) == {"test_timeout": "FAILED"}
+    assert outcomes(project.baseline()) == {"test_timeout": "FAILED"}
+
+
+def test_dataclass_field_default(project: Project) -> None:
+    project.write(
+        "src/pkg/models.py",
+        """
+        from dataclasses import dataclass
+
+
+        @dataclass
+        class Order:
+            qty: int = 1
+            price: int = 5
+        """,
+    )
+    project.write(
+        "tests/test_models.py",
+        "from pkg.models import Order\n\n\ndef test_order():\n    assert Order().qty == 1\n",
+    )
+    project.settled()
+    project.replace("src/pkg/models.py", "qty: int = 1", "qty: int = 2")
+    assert outcomes(project.diff()) == {"test_order": "FAILED"}
+
+
+def test_function_run_only_at_import_time(project: Project) -> None:
+    project.write(
+        "src/pkg/table.py",
+        """
+        def build_table():
+            return {n: n * n for n in range(5)}
+
+
+        TABLE = build_table()
+        """,
+    )
+    project.write(
+        "tests/test_table.py",
+        "from pkg.table import TABLE\n\n\ndef test_table():\n    assert TABLE[3] == 9\n",
+    )
+    project.settled()
+    project.replace("src/pkg/table.py", "n * n", "n * n + 1")
+    assert outcomes(project.diff()) == {"test_table": "FAILED"}
+    assert outcomes(project.baseline()) == {"test_table": "FAILED"}
+
+
+def test_helpers_module_under_tests(project: Project) -> None:
+    project.write("tests/helpers.py", "def expected_sum():\n    return 5\n")
+    project.write(
+        "tests/test_helped.py",
+        """
+        from helpers import expected_sum
+        from pkg.calc import add
+
+
+        def test_helped():
+            assert add(2, 3) == expected_sum()
+        """,
+    )
+    project.settled()
+    project.replace("tests/helpers.py", "return 5", "return 6")
+    assert outcomes(project.diff()) == {"test_helped": "FAILED"}
+
+
+def test_module_imported_inside_a_test_deleted(project: Project) -> None:
+    project.write("src/pkg/legacy.py", "VALUE = 1\n")
+    project.write(
+        "tests/test_lazy.py",
+        "def test_lazy():\n    import pkg.legacy\n\n    assert pkg.legacy.VALUE == 1\n",
+    )
+    project.settled()
+    project.delete("src/pkg/legacy.py")
+    assert outcomes(project.diff()) == {"test_lazy": "FAILED"}
+
+
+def test_file_that_does_not_parse(project: Project) -> None:
+    project.settled()
+    project.replace("src/pkg/calc.py", "def mul(a, b):", "def mul(a, b:")
+    result = project.diff()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*ERROR collecting tests/test_calc.py*"])
+    assert ran(result) == set()  # test_shout & co. did not run
+    assert result.stdout.str().count("src/pkg/calc.py does not parse") == 1
+    assert result.ret == 2
+
+
+def test_lru_cache_shared_between_tests(project: Project) -> None:
+    project.write(
+        "src/pkg/parsing.py",
+        """
+        from functools import lru_cache
+
+
+        @lru_cache(maxsize=None)
+        def parse(text):
+            return tuple(text.split(","))
+
+
+        def fields(text):
+            return len(parse(text))
+        """,
+    )
+    project.write(
+        "tests/test_parsing.py",
+        """
+        from pkg.parsing import fields, parse
+
+
+        def test_parse_fills_cache():
+            assert parse("a,b") == ("a", "b")
+
+
+        def test_fields_reads_cache():
+            assert fields("a,b") == 2
+        """,
+    )
+    project.settled()
+    project.replace("src/pkg/parsing.py", '(text.split(","))', '(text.split(",")) + ("x",)')
+    result = project.diff()
+    assert outcomes(result) == {
+        "test_parse_fills_cache": "FAILED",
+        "test_fields_reads_cache": "FAILED",
+    }
+
+
+def test_helper_of_lru_cached_function_shared_between_tests(project: Project) -> None:
+    # test_b gets parse's memoised result: neither parse nor _split runs during test_b, yet the
+    # value it reads was computed by _split.
+    project.write(
+        "src/pkg/parsing.py",
+        """
+        from functools import lru_cache
+
+
+        def _split(text):
+            return tuple(text.split(","))
+
+
+        @lru_cache(maxsize=None)
+        def parse(text):
+            return _split(text)
+        """,
+    )
+    project.write(
+        "tests/test_parsing.py",
+        """
+        from pkg.parsing import parse
+
+
+        def test_a_fills_cache():
+            assert parse("a,b") == ("a", "b")
+
+
+        def test_b_reads_cache():
+            assert len(parse("a,b")) == 2
+        """,
+    )
+    project.settled()
+    project.replace("src/pkg/parsing.py", '(text.split(","))', '(text.split(",")) + ("x",)')
+    assert outcomes(project.diff()) == {
+        "test_a_fills_cache": "FAILED",
+        "test_b_reads_cache": "FAILED",
+    }
+
+
+def test_class_level_registry_filled_on_first_use(project: Project) -> None:
+    project.write(
+        "src/pkg/registry.py",
+        """
+        class Registry:
+            items = {}
+
+            @classmethod
+            def get(cls, name):
+                if name not in cls.items:
+                    cls.items[name] = name.upper()
+                return cls.items[name]
+        """,
+    )
+    project.write(
+        "tests/test_registry.py",
+        """
+        from pkg.registry import Registry
+
+
+        def test_get_fills_registry():
+            assert Registry.get("x") == "X"
+
+
+        def test_reads_registry_directly():
+            assert Registry.items["x"] == "X"
+        """,
+    )
+    project.settled()
+    project.replace("src/pkg/registry.py", "name.upper()", "name.lower()")
+    result = project.diff()
+    assert outcomes(result) == {
+        "test_get_fills_registry": "FAILED",
+        "test_reads_registry_directly": "FAILED",
+    }
+
+
+DECORATED = """
+    def twice(fn):
+        def wrapper():
+            return fn() * 2
+
+        return wrapper
+
+
+    def thrice(fn):
+        def wrapper():
+            return fn() * 3
+
+        return wrapper
+
+
+    @twice
+    def answer():
+        return 21
+"""
+
+
+def test_decorator_applied_to_function_changes(project: Project) -> None:
+    project.write("src/pkg/deco.py", DECORATED)
+    project.write(
+        "tests/test_deco.py",
+        "from pkg.deco import answer\n\n\ndef test_answer():\n    assert answer() == 42\n",
+    )
+    project.settled()
+    project.replace("src/pkg/deco.py", "@twice", "@thrice")
+    assert outcomes(project.diff()) == {"test_answer": "FAILED"}
+
+
+def test_decorator_body_changes(project: Project) -> None:
+    project.write("src/pkg/deco.py", DECORATED)
+    project.write(
+        "tests/test_deco.py",
+        "from pkg.deco import answer\n\n\ndef test_answer():\n    assert answer() == 42\n",
+    )
+    project.settled()
+    project.replace("src/pkg/deco.py", "fn() * 2", "fn() * 2 + 1")
+    assert outcomes(project.diff()) == {"test_answer": "FAILED"}
+
+
+def test_class_body_attribute_change(project: Project) -> None:
+    project.write(
+        "src/pkg/shapes.py",
+        """
+        class Square:
+            sides = 4
+
+            def describe(self):
+                return f"{self.sides} sides"
+        """,
+    )
+    project.write(
+        "tests/test_shapes.py",
+        """
+        from pkg.shapes import Square
+
+
+        def test_describe():
+            assert Square().describe() == "4 sides"
+
+
+        def test_sides_attribute():
+            assert Square.sides == 4
+        """,
+    )
+    project.settled()
+    project.replace("src/pkg/shapes.py", "sides = 4", "sides = 5")
+    assert outcomes(project.diff()) == {"test_describe": "FAILED", "test_sides_attribute": "FAILED"}

@@ -1,0 +1,172 @@
+"""Fixture and conftest traps: autouse fixtures, fixture bodies and teardown, session
+fixtures, skip conditions. Each change must select the affected tests (and they fail)."""
+
+from __future__ import annotations
+
+from difftest_support import ALL_TESTS, Project, outcomes
+
+
+def test_new_autouse_fixture_in_existing_conftest(project: Project) -> None:
+    project.write("tests/conftest.py", "import pytest\n")
+    project.settled()
+    project.write(
+        "tests/conftest.py",
+        """
+        import pytest
+
+
+        @pytest.fixture(autouse=True)
+        def guard():
+            raise RuntimeError("autouse fixture")
+        """,
+    )
+    result = project.diff()
+    assert outcomes(result) == dict.fromkeys(ALL_TESTS, "ERROR")
+
+
+def test_new_conftest_with_autouse_fixture(project: Project) -> None:
+    project.settled()
+    project.write(
+        "tests/conftest.py",
+        """
+        import pytest
+
+
+        @pytest.fixture(autouse=True)
+        def guard():
+            raise RuntimeError("autouse fixture")
+        """,
+    )
+    assert outcomes(project.diff()) == dict.fromkeys(ALL_TESTS, "ERROR")
+
+
+def test_changed_fixture_body_in_conftest(project: Project) -> None:
+    project.write(
+        "tests/conftest.py",
+        """
+        import pytest
+
+
+        @pytest.fixture
+        def limit():
+            return 10
+        """,
+    )
+    project.write("tests/test_limit.py", "def test_limit(limit):\n    assert limit == 10\n")
+    project.settled()
+    project.replace("tests/conftest.py", "return 10", "return 11")
+    assert outcomes(project.diff())["test_limit"] == "FAILED"
+
+
+def test_changed_skip_condition_in_decorator(project: Project) -> None:
+    project.write(
+        "tests/test_legacy.py",
+        """
+        import sys
+
+        import pytest
+
+
+        @pytest.mark.skipif(sys.version_info > (2,), reason="python 2 only")
+        def test_legacy():
+            assert False, "ran"
+        """,
+    )
+    assert outcomes(project.settled())["test_legacy"] == "SKIPPED"
+    project.replace("tests/test_legacy.py", "sys.version_info > (2,)", "sys.version_info < (2,)")
+    assert outcomes(project.diff()) == {"test_legacy": "FAILED"}
+
+
+def test_changed_skip_condition_constant_in_module(project: Project) -> None:
+    project.write("src/pkg/flags.py", "LEGACY = False\nMODERN = True\n")
+    project.write(
+        "tests/test_legacy.py",
+        """
+        import pytest
+        from pkg.flags import LEGACY
+
+
+        @pytest.mark.skipif(not LEGACY, reason="legacy mode only")
+        def test_legacy():
+            assert not LEGACY, "ran"
+        """,
+    )
+    assert outcomes(project.settled())["test_legacy"] == "SKIPPED"
+    project.replace("src/pkg/flags.py", "LEGACY = False", "LEGACY = True")
+    assert outcomes(project.diff()) == {"test_legacy": "FAILED"}
+
+
+SESSION_FIXTURE_FILES = {
+    "src/pkg/db.py": "def connect():\n    return {'users': 3}\n",
+    "tests/conftest.py": """
+        import pytest
+        from pkg.db import connect
+
+
+        @pytest.fixture(scope="session")
+        def db():
+            return connect()
+    """,
+    "tests/test_users.py": """
+        def test_users_a(db):
+            assert db["users"] == 3
+
+
+        def test_users_b(db):
+            assert db["users"] == 3
+
+
+        def test_users_c(db):
+            assert db["users"] == 3
+    """,
+}
+USERS = {"test_users_a": "FAILED", "test_users_b": "FAILED", "test_users_c": "FAILED"}
+
+
+def test_session_fixture_body_change_runs_all_its_users(project: Project) -> None:
+    project.write_files(SESSION_FIXTURE_FILES)
+    project.settled()
+    project.replace("tests/conftest.py", "return connect()", "return {'users': 4}")
+    result = project.diff()
+    assert {name: result_ for name, result_ in outcomes(result).items() if "users" in name} == USERS
+
+
+def test_code_called_by_session_fixture_runs_all_its_users(project: Project) -> None:
+    # Only the first user executes connect(); the others get the cached fixture value.
+    project.write_files(SESSION_FIXTURE_FILES)
+    project.settled()
+    project.replace("src/pkg/db.py", "'users': 3", "'users': 4")
+    assert outcomes(project.diff()) == USERS
+
+
+TEARDOWN_FILES = {
+    "src/pkg/resources.py": "def release(handle):\n    return None\n",
+    "tests/test_teardown.py": """
+        import pytest
+        from pkg.resources import release
+
+
+        @pytest.fixture
+        def handle():
+            yield 1
+            release(1)
+
+
+        def test_with_handle(handle):
+            assert handle == 1
+    """,
+}
+
+
+def test_fixture_teardown_code_after_yield(project: Project) -> None:
+    project.write_files(TEARDOWN_FILES)
+    project.settled()
+    project.replace("tests/test_teardown.py", "release(1)", "release(1)\n    raise RuntimeError")
+    assert outcomes(project.diff()) == {"test_with_handle": "ERROR"}
+
+
+def test_function_called_only_in_fixture_teardown(project: Project) -> None:
+    project.write_files(TEARDOWN_FILES)
+    project.settled()
+    project.replace("src/pkg/resources.py", "return None", 'raise RuntimeError("leak")')
+    assert outcomes(project.diff()) == {"test_with_handle": "ERROR"}
