@@ -1,6 +1,17 @@
 """Rust core of pytest-difftest: parsing, checksums, the dependency database and selection."""
 
 from os import PathLike
+from typing import final
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ChangedFile",
+    "DifftestError",
+    "Engine",
+    "Selection",
+    "__version__",
+    "parse_blocks",
+]
 
 __version__: str
 SCHEMA_VERSION: int
@@ -8,6 +19,7 @@ SCHEMA_VERSION: int
 class DifftestError(Exception):
     """A problem with the database or inputs; the message names the file and what to do."""
 
+@final
 class ChangedFile:
     """A stored file whose blocks are outdated."""
 
@@ -24,6 +36,7 @@ class ChangedFile:
     def deleted(self) -> bool:
         """The file no longer exists."""
 
+@final
 class Selection:
     """What `Engine.select` found. Read each attribute once: every access copies."""
 
@@ -49,6 +62,7 @@ class Selection:
     def deselected_duration(self) -> float:
         """Recorded seconds of the stored tests that were not selected."""
 
+@final
 class Engine:
     """The dependency database of one project plus what this session learned of its files.
 
@@ -56,9 +70,9 @@ class Engine:
     and `OSError` when its directory cannot be created.
     """
 
-    def __init__(
-        self, db_path: str | PathLike[str], root: str | PathLike[str], cache_size: int = 100000
-    ) -> None: ...
+    def __new__(
+        cls, db_path: str | PathLike[str], root: str | PathLike[str], cache_size: int = 100000
+    ) -> Engine: ...
     def select(self, test_patterns: list[str], skip_dirs: list[str]) -> Selection:
         """Compare the project on disk with the database.
 
