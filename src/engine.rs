@@ -162,3 +162,6 @@ pub(crate) fn parse_on_big_stack(bytes: Vec<u8>) -> FileModel {
         .and_then(|handle| handle.join().ok())
         .unwrap_or_else(|| FileModel::unparsable(hash, "the parser failed on this file".to_owned()))
 }
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;

@@ -236,7 +236,7 @@ impl Store {
                 "UPDATE file SET mtime_ns = ?2, size = ?3, content_hash = ?4 WHERE id = ?1",
             )?;
             for (id, mtime, size, hash) in updates {
-                stmt.execute(params![id, mtime, size, hash])?;
+                stmt.execute(params![id, trusted_mtime(*mtime), size, hash])?;
             }
             Ok(())
         })
@@ -393,7 +393,13 @@ pub mod write {
                 conn.prepare_cached(
                     "UPDATE file SET mtime_ns = ?2, size = ?3, content_hash = ?4, clean_hash = ?5 WHERE id = ?1",
                 )?
-                .execute(params![file_id, mtime, size, hash, if owed { None } else { Some(hash) }])?;
+                .execute(params![
+                    file_id,
+                    super::trusted_mtime(mtime),
+                    size,
+                    hash,
+                    if owed { None } else { Some(hash) }
+                ])?;
             }
         }
         Ok(())
@@ -405,6 +411,19 @@ pub mod write {
             .execute([key, value])?;
         Ok(())
     }
+}
+
+/// The modification time to store in a stat fingerprint, or `None` when it is too recent to
+/// trust. A file can change again within the same timestamp tick (coarse clocks, 2-second
+/// filesystems, a formatter running right after a save) without changing its size; a
+/// fingerprint taken then would hide that edit for good. As git does with "racily clean"
+/// entries, such a file is hashed again next time instead.
+fn trusted_mtime(mtime_ns: i64) -> Option<i64> {
+    const MARGIN_NS: i64 = 3_000_000_000;
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |age| i64::try_from(age.as_nanos()).unwrap_or(i64::MAX));
+    (now_ns.saturating_sub(mtime_ns) >= MARGIN_NS).then_some(mtime_ns)
 }
 
 /// Encodes ascending ids as varint deltas.

@@ -1,0 +1,1393 @@
+//! Tests for the engine as a whole: recording a baseline, finishing it and selecting after edits,
+//! on real files in a temporary project. Every step opens a fresh `Engine`, as a new pytest
+//! session does, so nothing leaks between steps through the per-session caches.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use rusqlite::Connection;
+
+use super::Engine;
+use crate::error::Error;
+use crate::record::TestRecord;
+use crate::select::{ChangedFile, Selection};
+use crate::store::SCHEMA_VERSION;
+
+const CACHE_SIZE: usize = 10_000;
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+/// A project in a fresh temporary directory, removed when dropped.
+struct Project {
+    root: PathBuf,
+    db: PathBuf,
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.root);
+    }
+}
+
+fn patterns() -> Vec<String> {
+    vec!["test_*.py".to_owned(), "*_test.py".to_owned()]
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|item| (*item).to_owned()).collect()
+}
+
+fn sorted(mut items: Vec<String>) -> Vec<String> {
+    items.sort();
+    items
+}
+
+impl Project {
+    fn new(files: &[(&str, &str)]) -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let root = std::env::temp_dir().join(format!(
+            "difftest-engine-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(&root).unwrap();
+        let project = Self {
+            db: root.join(".difftest/db.sqlite"),
+            root,
+        };
+        for (path, text) in files {
+            project.write(path, text);
+        }
+        project
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    /// Writes a file. A rewrite always moves the mtime forward, so that a same-size edit made
+    /// within one timestamp tick of the baseline cannot hide behind the stat fingerprint (that
+    /// race has its own test, `same_size_edit_with_same_mtime_selects_only_its_test`).
+    fn write(&self, rel: &str, text: &str) {
+        let path = self.path(rel);
+        let before = fs::metadata(&path)
+            .ok()
+            .and_then(|meta| meta.modified().ok());
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, text).unwrap();
+        if let Some(before) = before
+            && self.mtime(rel) <= before
+        {
+            self.set_mtime(rel, before + Duration::from_millis(10));
+        }
+    }
+
+    fn read(&self, rel: &str) -> String {
+        fs::read_to_string(self.path(rel)).unwrap()
+    }
+
+    fn remove(&self, rel: &str) {
+        fs::remove_file(self.path(rel)).unwrap();
+    }
+
+    /// Replaces the single occurrence of `from` in the file by `to`.
+    #[track_caller]
+    fn edit(&self, rel: &str, from: &str, to: &str) {
+        let text = self.read(rel);
+        assert_eq!(
+            text.matches(from).count(),
+            1,
+            "{from:?} must occur exactly once in {rel}"
+        );
+        self.write(rel, &text.replacen(from, to, 1));
+    }
+
+    fn mtime(&self, rel: &str) -> SystemTime {
+        fs::metadata(self.path(rel)).unwrap().modified().unwrap()
+    }
+
+    fn set_mtime(&self, rel: &str, time: SystemTime) {
+        fs::OpenOptions::new()
+            .write(true)
+            .open(self.path(rel))
+            .unwrap()
+            .set_modified(time)
+            .unwrap();
+    }
+
+    fn size(&self, rel: &str) -> u64 {
+        fs::metadata(self.path(rel)).unwrap().len()
+    }
+
+    /// The 1-based line of the first line of `rel` containing `needle`; `""` means line 0, the
+    /// module's own code.
+    #[track_caller]
+    fn line(&self, rel: &str, needle: &str) -> u32 {
+        if needle.is_empty() {
+            return 0;
+        }
+        let index = self
+            .read(rel)
+            .lines()
+            .position(|line| line.contains(needle))
+            .unwrap_or_else(|| panic!("{needle:?} not in {rel}"));
+        u32::try_from(index + 1).unwrap()
+    }
+
+    /// `(module name, path)` of every Python file, as `sys.modules` would report them.
+    fn modules(&self) -> Vec<(String, String)> {
+        fn walk(root: &Path, dir: &str, out: &mut Vec<String>) {
+            for entry in fs::read_dir(root.join(dir)).unwrap().flatten() {
+                let name = entry.file_name().into_string().unwrap();
+                let rel = if dir.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{dir}/{name}")
+                };
+                if entry.file_type().unwrap().is_dir() {
+                    if !name.starts_with('.') {
+                        walk(root, &rel, out);
+                    }
+                } else if name.ends_with(".py") {
+                    out.push(rel);
+                }
+            }
+        }
+        let mut paths = Vec::new();
+        walk(&self.root, "", &mut paths);
+        paths
+            .into_iter()
+            .map(|path| {
+                let stem = path.trim_end_matches(".py");
+                let stem = stem.strip_suffix("/__init__").unwrap_or(stem);
+                (stem.replace('/', "."), path)
+            })
+            .collect()
+    }
+
+    /// A new session: an engine with the module map set.
+    fn engine(&self) -> Engine {
+        let mut engine = Engine::open(&self.db, &self.root, CACHE_SIZE).unwrap();
+        engine.set_modules(self.modules());
+        engine
+    }
+
+    /// A passing test `file::[Class::]name` that executed its own function, its file's module
+    /// code and the code objects at `(file, needle)` in `code`. Its roots are its file and the
+    /// `conftest.py` files above it.
+    #[track_caller]
+    fn test(&self, nodeid: &str, code: &[(&str, &str)]) -> TestRecord {
+        let file = nodeid.split("::").next().unwrap();
+        let function = nodeid.rsplit("::").next().unwrap();
+        let mut executed = vec![
+            (file.to_owned(), 0),
+            (
+                file.to_owned(),
+                self.line(file, &format!("def {function}(")),
+            ),
+        ];
+        for (path, needle) in code {
+            executed.push(((*path).to_owned(), self.line(path, needle)));
+        }
+        let mut roots = vec![file.to_owned()];
+        let mut dir = Path::new(file).parent();
+        while let Some(current) = dir {
+            let conftest = current.join("conftest.py");
+            if self.path(conftest.to_str().unwrap()).is_file() {
+                roots.push(conftest.to_str().unwrap().to_owned());
+            }
+            dir = current.parent();
+        }
+        TestRecord {
+            nodeid: nodeid.to_owned(),
+            file: file.to_owned(),
+            outcome: "passed".to_owned(),
+            duration: 1.0,
+            code: executed,
+            roots,
+            names: Vec::new(),
+        }
+    }
+
+    /// One baseline session: record `tests`, then finish.
+    fn baseline(&self, tests: &[TestRecord]) {
+        let mut engine = self.engine();
+        engine.record(tests).unwrap();
+        engine.finish(&[]).unwrap();
+    }
+
+    /// One selection session.
+    fn select(&self) -> Selection {
+        self.engine().select(&patterns(), &[]).unwrap()
+    }
+
+    /// The node ids one selection session selects, sorted.
+    fn selected(&self) -> Vec<String> {
+        sorted(self.select().selected)
+    }
+
+    /// The stored file row of `rel`.
+    fn row(&self, rel: &str) -> crate::store::FileRow {
+        let engine = self.engine();
+        let rows = engine.store().files().unwrap();
+        rows.into_iter()
+            .find(|row| row.path == rel)
+            .unwrap_or_else(|| panic!("{rel} not stored"))
+    }
+
+    /// Names of the stored block versions of `rel`, sorted (a name twice: two versions).
+    fn stored_blocks(&self, rel: &str) -> Vec<String> {
+        let id = self.row(rel).id;
+        let engine = self.engine();
+        sorted(
+            engine
+                .store()
+                .blocks_of(id)
+                .unwrap()
+                .into_iter()
+                .map(|block| block.name)
+                .collect(),
+        )
+    }
+}
+
+fn changed_file<'s>(selection: &'s Selection, path: &str) -> &'s ChangedFile {
+    selection
+        .changed
+        .iter()
+        .find(|changed| changed.path == path)
+        .unwrap_or_else(|| panic!("{path} not changed: {:?}", selection.changed))
+}
+
+// ---------------------------------------------------------------------------------------------
+// A module with two functions and two constants, tested by two tests; a third test elsewhere
+// ---------------------------------------------------------------------------------------------
+
+const CALC: &str = "\
+import functools
+
+FACTOR = 3
+UNUSED = 7
+
+
+def double(x):
+    return x * 2
+
+
+def triple(x):
+    return x * FACTOR
+";
+
+const TEST_CALC: &str = "\
+from calc import double, triple
+
+
+def test_double():
+    assert double(2) == 4
+
+
+def test_triple():
+    assert triple(2) == 6
+";
+
+const TEST_OTHER: &str = "\
+def test_other():
+    assert True
+";
+
+const DOUBLE: &str = "tests/test_calc.py::test_double";
+const TRIPLE: &str = "tests/test_calc.py::test_triple";
+const OTHER: &str = "tests/test_other.py::test_other";
+
+fn calc_project() -> Project {
+    let project = Project::new(&[
+        ("calc.py", CALC),
+        ("tests/test_calc.py", TEST_CALC),
+        ("tests/test_other.py", TEST_OTHER),
+    ]);
+    let tests = [
+        project.test(DOUBLE, &[("calc.py", "def double(")]),
+        project.test(TRIPLE, &[("calc.py", "def triple(")]),
+        project.test(OTHER, &[]),
+    ];
+    project.baseline(&tests);
+    project
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Empty database
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn empty_database_knows_no_tests() {
+    let project = Project::new(&[("calc.py", CALC), ("tests/test_calc.py", TEST_CALC)]);
+    let selection = project.select();
+    assert!(selection.selected.is_empty());
+    assert!(selection.known_tests.is_empty());
+    assert!(selection.known_files.is_empty());
+    assert!(selection.collect_files.is_empty());
+    assert!(selection.changed.is_empty());
+    assert!(project.db.is_file(), "opening creates the database");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Function, binding and module-shape changes
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn unchanged_project_selects_nothing() {
+    let project = calc_project();
+    let selection = project.select();
+    assert!(selection.selected.is_empty());
+    assert_eq!(
+        sorted(selection.known_tests),
+        strings(&[DOUBLE, TRIPLE, OTHER])
+    );
+    assert_eq!(
+        selection.known_files,
+        strings(&["tests/test_calc.py", "tests/test_other.py"])
+    );
+    assert!(selection.collect_files.is_empty());
+    assert!(selection.changed.is_empty());
+    assert!(selection.new_files.is_empty());
+    assert!((selection.deselected_duration - 3.0).abs() < 1e-9);
+    // The baseline left every file clean.
+    for path in ["calc.py", "tests/test_calc.py", "tests/test_other.py"] {
+        let row = project.row(path);
+        assert!(row.clean_hash.is_some(), "{path} is not clean");
+        assert_eq!(row.clean_hash, row.content_hash);
+        assert_eq!(row.size, Some(i64::try_from(project.size(path)).unwrap()));
+    }
+}
+
+#[test]
+fn function_edit_with_new_size_selects_only_its_test() {
+    let project = calc_project();
+    let size = project.size("calc.py");
+    project.edit("calc.py", "return x * 2", "return x + x");
+    project.edit("calc.py", "def double(x):", "def double(x):  # fast");
+    assert_ne!(project.size("calc.py"), size);
+    let selection = project.select();
+    assert_eq!(selection.selected, strings(&[DOUBLE]));
+    assert_eq!(selection.collect_files, strings(&["tests/test_calc.py"]));
+    assert!((selection.deselected_duration - 2.0).abs() < 1e-9);
+    assert_eq!(selection.changed.len(), 1);
+    let changed = changed_file(&selection, "calc.py");
+    assert_eq!(changed.blocks, strings(&["double"]));
+    assert!(!changed.deleted);
+    assert_eq!(changed.parse_error, None);
+    // Until the test runs again, every session selects it.
+    assert_eq!(project.selected(), strings(&[DOUBLE]));
+}
+
+#[test]
+fn comment_only_edit_selects_nothing() {
+    let project = calc_project();
+    project.edit("calc.py", "def double(x):", "def double(x):  # fast");
+    assert!(project.selected().is_empty());
+}
+
+#[test]
+fn touched_but_unchanged_file_selects_nothing_and_refreshes_its_fingerprint() {
+    let project = calc_project();
+    let before = project.row("calc.py");
+    // An mtime old enough to trust (a fresh one is stored as NULL: see `trusted_mtime`).
+    let older = project.mtime("calc.py") - Duration::from_secs(10);
+    project.set_mtime("calc.py", older);
+    assert!(project.selected().is_empty());
+    let after = project.row("calc.py");
+    assert_ne!(after.mtime_ns, before.mtime_ns);
+    assert!(after.mtime_ns.is_some());
+    assert_eq!(after.clean_hash, before.clean_hash);
+    assert_eq!(after.content_hash, before.content_hash);
+    assert!(project.selected().is_empty());
+}
+
+#[test]
+fn same_size_edit_with_new_mtime_selects_only_its_test() {
+    let project = calc_project();
+    let (size, mtime) = (project.size("calc.py"), project.mtime("calc.py"));
+    project.edit("calc.py", "return x * 2", "return x * 5");
+    project.set_mtime("calc.py", mtime + Duration::from_secs(2));
+    assert_eq!(project.size("calc.py"), size);
+    assert_eq!(project.selected(), strings(&[DOUBLE]));
+}
+
+/// An edit that keeps the size and lands within the file system's timestamp granularity (a coarse
+/// clock tick, or whole seconds on some file systems) leaves `(mtime, size)` as the baseline
+/// stored them.
+#[test]
+fn same_size_edit_with_same_mtime_selects_only_its_test() {
+    let project = calc_project();
+    let (size, mtime) = (project.size("calc.py"), project.mtime("calc.py"));
+    project.edit("calc.py", "return x * 2", "return x * 5");
+    project.set_mtime("calc.py", mtime);
+    assert_eq!(project.size("calc.py"), size);
+    assert_eq!(project.mtime("calc.py"), mtime);
+    assert_eq!(project.selected(), strings(&[DOUBLE]));
+}
+
+#[test]
+fn edit_of_a_test_function_selects_only_that_test() {
+    let project = calc_project();
+    project.edit("tests/test_calc.py", "double(2) == 4", "double(3) == 6");
+    assert_eq!(project.selected(), strings(&[DOUBLE]));
+}
+
+#[test]
+fn constant_named_by_an_executed_function_selects_only_its_test() {
+    let project = calc_project();
+    project.edit("calc.py", "FACTOR = 3", "FACTOR = 4");
+    let selection = project.select();
+    assert_eq!(selection.selected, strings(&[TRIPLE]));
+    assert_eq!(
+        changed_file(&selection, "calc.py").blocks,
+        strings(&["=FACTOR"])
+    );
+}
+
+#[test]
+fn constant_nobody_mentions_selects_nothing() {
+    let project = calc_project();
+    project.edit("calc.py", "UNUSED = 7", "UNUSED = 8");
+    let selection = project.select();
+    assert!(selection.selected.is_empty());
+    // The file was read, but none of its stored versions is outdated.
+    assert!(
+        selection
+            .changed
+            .iter()
+            .all(|changed| changed.blocks.is_empty()),
+        "{:?}",
+        selection.changed
+    );
+    assert!(project.selected().is_empty());
+}
+
+#[test]
+fn removed_function_selects_its_test() {
+    let project = calc_project();
+    project.edit("calc.py", "def triple(x):\n    return x * FACTOR\n", "");
+    let selection = project.select();
+    assert!(selection.selected.contains(&TRIPLE.to_owned()));
+    assert!(!selection.selected.contains(&OTHER.to_owned()));
+    assert!(
+        changed_file(&selection, "calc.py")
+            .blocks
+            .contains(&"triple".to_owned())
+    );
+}
+
+#[test]
+fn module_level_call_selects_every_importer() {
+    let project = calc_project();
+    project.write("calc.py", &format!("{CALC}\nprint(double(1))\n"));
+    let selection = project.select();
+    assert_eq!(
+        sorted(selection.selected.clone()),
+        strings(&[DOUBLE, TRIPLE])
+    );
+    assert_eq!(
+        changed_file(&selection, "calc.py").blocks,
+        strings(&["<module>"])
+    );
+}
+
+#[test]
+fn class_attribute_selects_tests_that_name_the_class() {
+    let source = "\
+class TestShapes:
+    sides = 4
+
+    def test_square(self):
+        assert self.sides == 4
+
+
+def test_plain():
+    assert True
+";
+    let project = Project::new(&[("tests/test_shapes.py", source)]);
+    let mut square = project.test("tests/test_shapes.py::TestShapes::test_square", &[]);
+    square.names = strings(&["TestShapes"]);
+    let plain = project.test("tests/test_shapes.py::test_plain", &[]);
+    project.baseline(&[square, plain]);
+    project.edit("tests/test_shapes.py", "sides = 4", "sides = 5");
+    assert_eq!(
+        project.selected(),
+        strings(&["tests/test_shapes.py::TestShapes::test_square"])
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Deleted files
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn deleted_module_selects_its_dependents() {
+    let project = calc_project();
+    project.remove("calc.py");
+    let selection = project.select();
+    assert_eq!(
+        sorted(selection.selected.clone()),
+        strings(&[DOUBLE, TRIPLE])
+    );
+    assert_eq!(selection.changed.len(), 1);
+    let changed = changed_file(&selection, "calc.py");
+    assert!(changed.deleted);
+    assert_eq!(changed.parse_error, None);
+    for name in ["<module>", "double", "triple", "=FACTOR"] {
+        assert!(
+            changed.blocks.iter().any(|block| block == name),
+            "{name} missing from {:?}",
+            changed.blocks
+        );
+    }
+}
+
+#[test]
+fn deleted_module_is_forgotten_once_no_test_depends_on_it() {
+    let project = calc_project();
+    project.remove("calc.py");
+    project.write(
+        "tests/test_calc.py",
+        TEST_OTHER.replace("other", "double").as_str(),
+    );
+    let mut engine = project.engine();
+    let selection = engine.select(&patterns(), &[]).unwrap();
+    assert_eq!(
+        sorted(selection.selected.clone()),
+        strings(&[DOUBLE, TRIPLE])
+    );
+    let double = project.test(DOUBLE, &[]);
+    engine.record(&[double]).unwrap();
+    engine.remove_tests(&strings(&[TRIPLE])).unwrap();
+    engine.finish(&[]).unwrap();
+    drop(engine);
+    let engine = project.engine();
+    let paths: Vec<String> = engine
+        .store()
+        .files()
+        .unwrap()
+        .into_iter()
+        .map(|row| row.path)
+        .collect();
+    assert!(!paths.contains(&"calc.py".to_owned()), "{paths:?}");
+    assert!(project.selected().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Failed and pending tests
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn failed_test_is_selected_until_it_passes() {
+    let project = Project::new(&[("calc.py", CALC), ("tests/test_calc.py", TEST_CALC)]);
+    let mut double = project.test(DOUBLE, &[("calc.py", "def double(")]);
+    double.outcome = "failed".to_owned();
+    let triple = project.test(TRIPLE, &[("calc.py", "def triple(")]);
+    project.baseline(&[double.clone(), triple]);
+    assert_eq!(project.selected(), strings(&[DOUBLE]));
+    assert_eq!(project.selected(), strings(&[DOUBLE]));
+    double.outcome = "passed".to_owned();
+    project.baseline(&[double]);
+    assert!(project.selected().is_empty());
+}
+
+#[test]
+fn skipped_test_is_not_selected_again() {
+    let project = Project::new(&[("calc.py", CALC), ("tests/test_calc.py", TEST_CALC)]);
+    let mut double = project.test(DOUBLE, &[("calc.py", "def double(")]);
+    double.outcome = "skipped".to_owned();
+    project.baseline(&[double]);
+    assert!(project.selected().is_empty());
+}
+
+#[test]
+fn pending_test_is_selected_until_it_runs() {
+    let project = calc_project();
+    let mut engine = project.engine();
+    engine
+        .add_pending(&[
+            (
+                "tests/test_calc.py::test_new".to_owned(),
+                "tests/test_calc.py".to_owned(),
+            ),
+            // Already known: stays as it is.
+            (DOUBLE.to_owned(), "tests/test_calc.py".to_owned()),
+        ])
+        .unwrap();
+    drop(engine);
+    let selection = project.select();
+    assert_eq!(
+        selection.selected,
+        strings(&["tests/test_calc.py::test_new"])
+    );
+    assert_eq!(selection.collect_files, strings(&["tests/test_calc.py"]));
+    assert_eq!(selection.known_tests.len(), 4);
+
+    project.write(
+        "tests/test_calc.py",
+        &format!("{TEST_CALC}\n\ndef test_new():\n    assert True\n"),
+    );
+    let new = project.test("tests/test_calc.py::test_new", &[]);
+    // The test file changed its shape, so the calc tests are selected with it; rerun them all.
+    let rerun = [
+        project.test(DOUBLE, &[("calc.py", "def double(")]),
+        project.test(TRIPLE, &[("calc.py", "def triple(")]),
+        new,
+    ];
+    let mut engine = project.engine();
+    engine.select(&patterns(), &[]).unwrap();
+    engine.record(&rerun).unwrap();
+    engine.finish(&[]).unwrap();
+    drop(engine);
+    assert!(project.selected().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Owed tests keep the old version of a block alive
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn test_owed_a_rerun_stays_selected_until_it_runs() {
+    let helper = "\
+def helper(x):
+    return x + 1
+";
+    let tests = "\
+from helper import helper
+
+
+def test_a():
+    assert helper(1) == 2
+
+
+def test_b():
+    assert helper(2) == 3
+";
+    let project = Project::new(&[("helper.py", helper), ("tests/test_h.py", tests)]);
+    let a = "tests/test_h.py::test_a";
+    let b = "tests/test_h.py::test_b";
+    let record = |nodeid| project.test(nodeid, &[("helper.py", "def helper(")]);
+    project.baseline(&[record(a), record(b)]);
+    assert_eq!(
+        project.stored_blocks("helper.py"),
+        strings(&["<module>", "def:helper", "helper"])
+    );
+
+    project.edit("helper.py", "x + 1", "1 + x");
+    assert_eq!(project.selected(), strings(&[a, b]));
+
+    // Only A runs (say, `-k test_a`).
+    let mut engine = project.engine();
+    let selection = engine.select(&patterns(), &[]).unwrap();
+    assert_eq!(sorted(selection.selected), strings(&[a, b]));
+    engine.record(&[record(a)]).unwrap();
+    engine.finish(&[]).unwrap();
+    drop(engine);
+
+    let row = project.row("helper.py");
+    assert_eq!(
+        row.clean_hash, None,
+        "a file with an owed test is not clean"
+    );
+    let versions = project.stored_blocks("helper.py");
+    assert_eq!(
+        versions.iter().filter(|name| *name == "helper").count(),
+        2,
+        "B's version of helper must stay: {versions:?}"
+    );
+    assert_eq!(project.selected(), strings(&[b]));
+    assert_eq!(project.selected(), strings(&[b]));
+
+    let mut engine = project.engine();
+    assert_eq!(
+        engine.select(&patterns(), &[]).unwrap().selected,
+        strings(&[b])
+    );
+    engine.record(&[record(b)]).unwrap();
+    engine.finish(&[]).unwrap();
+    drop(engine);
+
+    let row = project.row("helper.py");
+    assert!(row.clean_hash.is_some());
+    assert_eq!(row.clean_hash, row.content_hash);
+    let versions = project.stored_blocks("helper.py");
+    assert_eq!(
+        versions.iter().filter(|name| *name == "helper").count(),
+        1,
+        "the old version of helper is dropped: {versions:?}"
+    );
+    assert!(project.selected().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Transitive import closure
+// ---------------------------------------------------------------------------------------------
+
+const PKG_FILES: &[(&str, &str)] = &[
+    ("pkg/__init__.py", ""),
+    ("pkg/a.py", "from . import b\n\n\ndef fa():\n    return 1\n"),
+    ("pkg/b.py", "from .c import VALUE\n\nprint('loading b')\n"),
+    ("pkg/c.py", "VALUE = 1\nOTHER = 5\nREGISTRY = dict()\n"),
+    ("pkg/sub/__init__.py", ""),
+    (
+        "pkg/sub/d.py",
+        "from ..e import CACHE_DIR\n\n\ndef fd():\n    return 2\n",
+    ),
+    (
+        "pkg/e.py",
+        "import os\n\nCACHE_DIR = os.path.join('a', 'b')\n",
+    ),
+    (
+        "tests/test_pkg.py",
+        "import pkg.a\n\n\ndef test_fa():\n    assert pkg.a.fa() == 1\n",
+    ),
+    (
+        "tests/test_sub.py",
+        "from pkg.sub import d\n\n\ndef test_fd():\n    assert d.fd() == 2\n",
+    ),
+    (
+        "tests/deep/test_deep.py",
+        "def test_deep():\n    assert True\n",
+    ),
+    ("tests/test_other.py", TEST_OTHER),
+];
+
+const FA: &str = "tests/test_pkg.py::test_fa";
+const FD: &str = "tests/test_sub.py::test_fd";
+const DEEP: &str = "tests/deep/test_deep.py::test_deep";
+
+fn pkg_project() -> Project {
+    let project = Project::new(PKG_FILES);
+    let tests = [
+        project.test(FA, &[("pkg/a.py", "def fa(")]),
+        project.test(FD, &[("pkg/sub/d.py", "def fd(")]),
+        project.test(DEEP, &[]),
+        project.test(OTHER, &[]),
+    ];
+    project.baseline(&tests);
+    assert!(project.selected().is_empty());
+    project
+}
+
+#[test]
+fn impure_statement_two_imports_away_selects_the_test() {
+    let project = pkg_project();
+    project.edit("pkg/b.py", "'loading b'", "'loading B'");
+    assert_eq!(project.selected(), strings(&[FA]));
+}
+
+#[test]
+fn impure_statement_three_imports_away_selects_the_test() {
+    let project = pkg_project();
+    project.edit("pkg/c.py", "dict()", "dict(a=1)");
+    assert_eq!(project.selected(), strings(&[FA]));
+}
+
+#[test]
+fn constant_imported_by_a_module_in_the_closure_selects_the_test() {
+    let project = pkg_project();
+    project.edit("pkg/c.py", "VALUE = 1", "VALUE = 2");
+    assert_eq!(project.selected(), strings(&[FA]));
+}
+
+#[test]
+fn constant_nobody_imports_in_the_closure_selects_nothing() {
+    let project = pkg_project();
+    project.edit("pkg/c.py", "OTHER = 5", "OTHER = 6");
+    assert!(project.selected().is_empty());
+}
+
+#[test]
+fn parent_relative_import_is_followed() {
+    let project = pkg_project();
+    project.edit("pkg/e.py", "'b')", "'c')");
+    assert_eq!(project.selected(), strings(&[FD]));
+}
+
+#[test]
+fn package_init_is_in_the_closure() {
+    let project = pkg_project();
+    project.write("pkg/__init__.py", "print('hello')\n");
+    assert_eq!(project.selected(), strings(&[FA, FD]));
+    project.write("pkg/__init__.py", "");
+    project.write("pkg/sub/__init__.py", "print('hello')\n");
+    assert_eq!(project.selected(), strings(&[FD]));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. New files
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn new_conftest_selects_the_tests_below_it() {
+    let project = pkg_project();
+    project.write("tests/deep/conftest.py", "import pytest\n");
+    let selection = project.select();
+    assert_eq!(selection.selected, strings(&[DEEP]));
+    assert_eq!(selection.new_files, strings(&["tests/deep/conftest.py"]));
+    assert_eq!(
+        selection.collect_files,
+        strings(&["tests/deep/test_deep.py"])
+    );
+}
+
+#[test]
+fn new_root_conftest_selects_every_test() {
+    let project = pkg_project();
+    project.write("conftest.py", "import pytest\n");
+    assert_eq!(project.selected(), strings(&[DEEP, OTHER, FA, FD]));
+}
+
+#[test]
+fn new_module_in_a_package_selects_the_importers_of_the_package() {
+    let project = pkg_project();
+    project.write("pkg/plugin.py", "def hook():\n    return 1\n");
+    let selection = project.select();
+    assert_eq!(sorted(selection.selected), strings(&[FA, FD]));
+    assert_eq!(selection.new_files, strings(&["pkg/plugin.py"]));
+
+    project.remove("pkg/plugin.py");
+    project.write("pkg/sub/plugin.py", "def hook():\n    return 1\n");
+    assert_eq!(project.selected(), strings(&[FD]));
+}
+
+/// A module that exists at baseline time but that no test imports is not in any test's closure.
+/// A baseline session (select, record, finish) must still learn it, or it would count as a new
+/// module of its package on every later run.
+#[test]
+fn module_no_test_imports_is_not_new_after_a_baseline() {
+    let mut files = PKG_FILES.to_vec();
+    files.push(("pkg/unused.py", "def hook():\n    return 1\n"));
+    let project = Project::new(&files);
+    let mut engine = project.engine();
+    engine.select(&patterns(), &[]).unwrap();
+    engine
+        .record(&[
+            project.test(FA, &[("pkg/a.py", "def fa(")]),
+            project.test(OTHER, &[]),
+        ])
+        .unwrap();
+    engine.finish(&[]).unwrap();
+    drop(engine);
+    let selection = project.select();
+    assert!(selection.selected.is_empty(), "{:?}", selection.selected);
+    assert!(
+        !selection.new_files.contains(&"pkg/unused.py".to_owned()),
+        "{:?}",
+        selection.new_files
+    );
+}
+
+#[test]
+fn new_test_file_is_reported_but_selects_nothing() {
+    let project = pkg_project();
+    project.write("tests/test_new.py", "def test_new():\n    assert True\n");
+    project.write("pkg/new_test.py", "def test_x():\n    assert True\n");
+    let selection = project.select();
+    assert!(selection.selected.is_empty());
+    assert_eq!(
+        selection.new_files,
+        strings(&["pkg/new_test.py", "tests/test_new.py"])
+    );
+}
+
+#[test]
+fn new_files_in_skipped_directories_are_ignored() {
+    let project = pkg_project();
+    project.write("build/conftest.py", "");
+    project.write("venv/pyvenv.cfg", "home = /usr\n");
+    project.write("venv/lib/conftest.py", "");
+    project.write(".hidden/conftest.py", "");
+    project.write("pkg/__pycache__/plugin.py", "");
+    let selection = project
+        .engine()
+        .select(&patterns(), &strings(&["build"]))
+        .unwrap();
+    assert!(selection.selected.is_empty(), "{:?}", selection.selected);
+    assert!(selection.new_files.is_empty(), "{:?}", selection.new_files);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. Stateful functions
+// ---------------------------------------------------------------------------------------------
+
+const STATEFUL: &str = "\
+import functools
+
+
+@functools.lru_cache(maxsize=None)
+def settings():
+    return parse('a=1')
+
+
+def parse(text):
+    return dict([text.split('=')])
+
+
+def unrelated():
+    return 0
+
+
+def api():
+    return 42
+";
+
+const TEST_API: &str = "\
+import stateful
+
+
+def test_api():
+    assert stateful.api() == 42
+";
+
+const API: &str = "tests/test_api.py::test_api";
+
+fn stateful_project() -> Project {
+    let project = Project::new(&[
+        ("stateful.py", STATEFUL),
+        ("tests/test_api.py", TEST_API),
+        ("tests/test_other.py", TEST_OTHER),
+    ]);
+    let tests = [
+        project.test(API, &[("stateful.py", "def api(")]),
+        project.test(OTHER, &[]),
+    ];
+    project.baseline(&tests);
+    assert!(project.selected().is_empty());
+    project
+}
+
+#[test]
+fn cached_function_is_a_dependency_of_every_importer() {
+    let project = stateful_project();
+    project.edit("stateful.py", "parse('a=1')", "parse('a=2')");
+    assert_eq!(project.selected(), strings(&[API]));
+}
+
+#[test]
+fn function_called_by_a_cached_function_is_a_dependency_too() {
+    let project = stateful_project();
+    project.edit("stateful.py", "text.split('=')", "text.split('=', 1)");
+    assert_eq!(project.selected(), strings(&[API]));
+}
+
+#[test]
+fn function_nobody_runs_or_caches_is_not_a_dependency() {
+    let project = stateful_project();
+    project.edit("stateful.py", "return 0", "return 1");
+    assert!(project.selected().is_empty());
+}
+
+#[test]
+fn function_writing_module_state_is_a_dependency_of_every_importer() {
+    let source = "\
+SEEN = []
+
+
+def remember(x):
+    SEEN.append(x)
+
+
+def api():
+    return 42
+";
+    let project = Project::new(&[
+        ("stateful.py", source),
+        ("tests/test_api.py", TEST_API),
+        ("tests/test_other.py", TEST_OTHER),
+    ]);
+    let tests = [
+        project.test(API, &[("stateful.py", "def api(")]),
+        project.test(OTHER, &[]),
+    ];
+    project.baseline(&tests);
+    project.edit("stateful.py", "SEEN.append(x)", "SEEN.append(x * 2)");
+    assert_eq!(project.selected(), strings(&[API]));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. Functions run at import time
+// ---------------------------------------------------------------------------------------------
+
+const REGISTRY: &str = "\
+def register():
+    return helper()
+
+
+def helper():
+    return 1
+
+
+def api():
+    return 42
+";
+
+fn import_time_project(mark: bool) -> Project {
+    let project = Project::new(&[
+        ("registry.py", REGISTRY),
+        (
+            "tests/test_api.py",
+            "import registry\n\n\ndef test_api():\n    assert registry.api() == 42\n",
+        ),
+        ("tests/test_other.py", TEST_OTHER),
+    ]);
+    let tests = [
+        project.test(API, &[("registry.py", "def api(")]),
+        project.test(OTHER, &[]),
+    ];
+    let mut engine = project.engine();
+    if mark {
+        // What Python reports: the first line of the code object that ran during collection.
+        engine.mark_import_time(&[(
+            "registry.py".to_owned(),
+            project.line("registry.py", "def register("),
+        )]);
+    }
+    engine.record(&tests).unwrap();
+    engine.finish(&[]).unwrap();
+    drop(engine);
+    assert!(project.selected().is_empty());
+    project
+}
+
+#[test]
+fn import_time_function_is_a_dependency_of_every_importer() {
+    let project = import_time_project(true);
+    project.edit("registry.py", "return helper()", "return helper() + 0");
+    assert_eq!(project.selected(), strings(&[API]));
+}
+
+#[test]
+fn function_called_by_an_import_time_function_is_a_dependency_too() {
+    let project = import_time_project(true);
+    project.edit("registry.py", "return 1", "return 2");
+    assert_eq!(project.selected(), strings(&[API]));
+}
+
+#[test]
+fn unmarked_function_that_did_not_run_is_not_a_dependency() {
+    let project = import_time_project(false);
+    project.edit("registry.py", "return helper()", "return helper() + 0");
+    assert!(project.selected().is_empty());
+}
+
+#[test]
+fn import_time_mark_of_a_missing_file_is_ignored() {
+    let project = Project::new(&[("tests/test_other.py", TEST_OTHER)]);
+    let mut engine = project.engine();
+    engine.mark_import_time(&[("gone.py".to_owned(), 3)]);
+    engine.record(&[project.test(OTHER, &[])]).unwrap();
+    engine.finish(&[]).unwrap();
+    drop(engine);
+    assert!(project.selected().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 10. Unparsable files
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn syntax_error_selects_the_importers() {
+    let project = calc_project();
+    project.edit("calc.py", "def double(x):", "def double(x:");
+    let selection = project.select();
+    assert_eq!(
+        sorted(selection.selected.clone()),
+        strings(&[DOUBLE, TRIPLE])
+    );
+    let changed = changed_file(&selection, "calc.py");
+    assert!(!changed.deleted);
+    let error = changed.parse_error.as_deref().expect("a parse error");
+    assert!(error.contains("syntax error"), "{error}");
+}
+
+#[test]
+fn unparsable_file_recorded_as_such_is_one_opaque_block() {
+    let project = Project::new(&[
+        ("broken.py", "def f(:\n    pass\n"),
+        (
+            "tests/test_broken.py",
+            "import broken\n\n\ndef test_broken():\n    assert True\n",
+        ),
+    ]);
+    let nodeid = "tests/test_broken.py::test_broken";
+    project.baseline(&[project.test(nodeid, &[("broken.py", "")])]);
+    assert!(project.selected().is_empty());
+    project.write("broken.py", "def f(:\n    pass\n# still broken\n");
+    assert_eq!(project.selected(), strings(&[nodeid]));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 11. Schema and foreign files
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn garbage_database_is_a_db_error() {
+    let project = Project::new(&[]);
+    let garbage: Vec<u8> = (0..4096u32).map(|i| (i * 7 + 13) as u8).collect();
+    fs::create_dir_all(project.db.parent().unwrap()).unwrap();
+    fs::write(&project.db, garbage).unwrap();
+    match Engine::open(&project.db, &project.root, CACHE_SIZE) {
+        Err(Error::Db { path, .. }) => assert_eq!(path, project.db),
+        Err(other) => panic!("expected Error::Db, got {other}"),
+        Ok(_) => panic!("a garbage file opened as a database"),
+    }
+}
+
+#[test]
+fn other_schema_version_is_a_mismatch() {
+    let project = Project::new(&[]);
+    fs::create_dir_all(project.db.parent().unwrap()).unwrap();
+    let conn = Connection::open(&project.db).unwrap();
+    conn.execute_batch("CREATE TABLE t (x); PRAGMA user_version = 99;")
+        .unwrap();
+    drop(conn);
+    match Engine::open(&project.db, &project.root, CACHE_SIZE) {
+        Err(error @ Error::SchemaMismatch { .. }) => {
+            assert!(error.to_string().contains("schema version 99"), "{error}");
+            let Error::SchemaMismatch {
+                found, expected, ..
+            } = error
+            else {
+                unreachable!()
+            };
+            assert_eq!((found, expected), (99, SCHEMA_VERSION));
+        }
+        Err(other) => panic!("expected Error::SchemaMismatch, got {other}"),
+        Ok(_) => panic!("a database of schema 99 opened"),
+    }
+}
+
+#[test]
+fn foreign_sqlite_database_is_a_mismatch() {
+    let project = Project::new(&[]);
+    fs::create_dir_all(project.db.parent().unwrap()).unwrap();
+    let conn = Connection::open(&project.db).unwrap();
+    conn.execute_batch("CREATE TABLE notes (body TEXT);")
+        .unwrap();
+    drop(conn);
+    match Engine::open(&project.db, &project.root, CACHE_SIZE) {
+        Err(Error::SchemaMismatch { found: 0, .. }) => {}
+        Err(other) => panic!("expected Error::SchemaMismatch, got {other}"),
+        Ok(_) => panic!("a foreign database opened"),
+    }
+}
+
+#[test]
+fn reopened_database_keeps_tests_and_meta() {
+    let project = Project::new(&[("calc.py", CALC), ("tests/test_calc.py", TEST_CALC)]);
+    let mut engine = project.engine();
+    engine
+        .record(&[project.test(DOUBLE, &[("calc.py", "def double(")])])
+        .unwrap();
+    engine
+        .finish(&[("commit".to_owned(), "abc123".to_owned())])
+        .unwrap();
+    drop(engine);
+    let engine = project.engine();
+    assert_eq!(
+        engine.store().meta("commit").unwrap().as_deref(),
+        Some("abc123")
+    );
+    assert_eq!(engine.store().meta("missing").unwrap(), None);
+    assert_eq!(engine.store().path(), project.db);
+    drop(engine);
+    assert_eq!(project.select().known_tests, strings(&[DOUBLE]));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 12. Forgetting tests
+// ---------------------------------------------------------------------------------------------
+
+fn count(db: &Path, sql: &str) -> i64 {
+    Connection::open(db)
+        .unwrap()
+        .query_row(sql, [], |row| row.get(0))
+        .unwrap()
+}
+
+#[test]
+fn removed_tests_are_forgotten() {
+    let project = calc_project();
+    let mut engine = project.engine();
+    engine
+        .remove_tests(&strings(&[DOUBLE, "tests/test_calc.py::never_existed"]))
+        .unwrap();
+    drop(engine);
+    let selection = project.select();
+    assert_eq!(sorted(selection.known_tests), strings(&[TRIPLE, OTHER]));
+    assert_eq!(
+        count(
+            &project.db,
+            "SELECT count(*) FROM dep WHERE test_id NOT IN (SELECT id FROM test)"
+        ),
+        0
+    );
+    project.edit("calc.py", "return x * 2", "return x + x");
+    assert!(project.selected().is_empty());
+}
+
+#[test]
+fn clear_empties_the_database_and_recording_starts_over() {
+    let project = calc_project();
+    let mut engine = project.engine();
+    engine
+        .finish(&[("commit".to_owned(), "abc".to_owned())])
+        .unwrap();
+    engine.clear().unwrap();
+    let selection = engine.select(&patterns(), &[]).unwrap();
+    assert!(selection.known_tests.is_empty());
+    assert!(selection.selected.is_empty());
+    assert!(engine.store().files().unwrap().is_empty());
+    assert_eq!(engine.store().meta("commit").unwrap(), None);
+    for table in ["test", "dep", "block", "file", "meta"] {
+        assert_eq!(
+            count(&project.db, &format!("SELECT count(*) FROM {table}")),
+            0,
+            "{table} not empty"
+        );
+    }
+
+    // The same session rebuilds the baseline: no stale ids survive the clear.
+    engine
+        .record(&[project.test(DOUBLE, &[("calc.py", "def double(")])])
+        .unwrap();
+    engine.finish(&[]).unwrap();
+    drop(engine);
+    assert_eq!(
+        count(
+            &project.db,
+            "SELECT count(*) FROM block WHERE file_id NOT IN (SELECT id FROM file)"
+        ),
+        0
+    );
+    assert!(project.selected().is_empty());
+    project.edit("calc.py", "return x * 2", "return x + x");
+    assert_eq!(project.selected(), strings(&[DOUBLE]));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 13. Database size
+// ---------------------------------------------------------------------------------------------
+
+/// Records 1,000 synthetic tests, each running its own function and 10 library functions spread
+/// over 50 modules of 20 functions, and returns `(bytes per test, dep rows per test)` after a
+/// checkpoint. With `shared_names`, every module names its functions `f0`..`f19`, so a name a test
+/// uses matches a `def` binding in each module of its closure.
+fn database_size(shared_names: bool) -> (u64, u64) {
+    const MODULES: usize = 50;
+    const FUNCTIONS: usize = 20;
+    const TEST_FILES: usize = 10;
+    const TESTS_PER_FILE: usize = 100;
+    const CALLS: usize = 10;
+    let mut files = Vec::new();
+    for module in 0..MODULES {
+        let prefix = if shared_names {
+            String::new()
+        } else {
+            format!("m{module}_")
+        };
+        let text: String = (0..FUNCTIONS)
+            .map(|k| format!("def {prefix}f{k}(x):\n    return x + {k}\n\n"))
+            .collect();
+        files.push((format!("lib/m{module}.py"), text));
+    }
+    for file in 0..TEST_FILES {
+        let text: String = (0..TESTS_PER_FILE)
+            .map(|n| format!("def test_{n}():\n    assert True\n\n"))
+            .collect();
+        files.push((format!("tests/test_{file}.py"), text));
+    }
+    let borrowed: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(path, text)| (path.as_str(), text.as_str()))
+        .collect();
+    let project = Project::new(&borrowed);
+    let line = |index: usize| u32::try_from(1 + 3 * index).unwrap();
+    let mut tests = Vec::new();
+    for file in 0..TEST_FILES {
+        let path = format!("tests/test_{file}.py");
+        for n in 0..TESTS_PER_FILE {
+            let i = file * TESTS_PER_FILE + n;
+            let mut code = vec![(path.clone(), 0), (path.clone(), line(n))];
+            for call in 0..CALLS {
+                let module = (i + call * 5) % MODULES;
+                let function = (i * 3 + call) % FUNCTIONS;
+                code.push((format!("lib/m{module}.py"), line(function)));
+            }
+            tests.push(TestRecord {
+                nodeid: format!("{path}::test_{n}"),
+                file: path.clone(),
+                outcome: "passed".to_owned(),
+                duration: 0.01,
+                code,
+                roots: vec![path.clone()],
+                names: Vec::new(),
+            });
+        }
+    }
+    project.baseline(&tests);
+    let total = TEST_FILES * TESTS_PER_FILE;
+    let selection = project.select();
+    assert_eq!(selection.known_tests.len(), total);
+    assert!(selection.selected.is_empty());
+
+    let conn = Connection::open(&project.db).unwrap();
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .unwrap();
+    let deps: i64 = conn
+        .query_row("SELECT count(*) FROM dep", [], |row| row.get(0))
+        .unwrap();
+    let blocks: i64 = conn
+        .query_row("SELECT count(*) FROM block", [], |row| row.get(0))
+        .unwrap();
+    let tables: Vec<String> = conn
+        .prepare("SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC")
+        .unwrap()
+        .query_map([], |row| {
+            Ok(format!(
+                "{}={}",
+                row.get::<_, String>(0)?,
+                row.get::<_, i64>(1)?
+            ))
+        })
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    drop(conn);
+    let bytes = fs::metadata(&project.db).unwrap().len();
+    let total = u64::try_from(total).unwrap();
+    let per_test = bytes / total;
+    let deps_per_test = u64::try_from(deps).unwrap() / total;
+    eprintln!(
+        "database (shared names: {shared_names}): {bytes} bytes for {total} tests, {deps} deps, \
+         {blocks} blocks: {per_test} bytes and {deps_per_test} deps per test; by table: {}",
+        tables.join(" ")
+    );
+    (per_test, deps_per_test)
+}
+
+#[test]
+fn database_stays_small() {
+    let (per_test, deps) = database_size(false);
+    // Its function, its module code, 10 functions with their `def` bindings, 10 modules.
+    assert!((30..=40).contains(&deps), "{deps} deps per test");
+    // Measured: 745 bytes per test (33 dep rows).
+    assert!(per_test < 1_000, "{per_test} bytes per test");
+}
+
+#[test]
+fn database_stays_small_with_shared_function_names() {
+    let (per_test, deps) = database_size(true);
+    // Names are matched across the closure: each used `fK` pulls in `def fK` of all 10 modules.
+    assert!(deps > 100, "{deps} deps per test");
+    // Measured: 1,839 bytes per test (123 dep rows).
+    assert!(per_test < 3_000, "{per_test} bytes per test");
+}
