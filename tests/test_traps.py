@@ -282,3 +282,32 @@ def test_class_body_attribute_change(project: Project) -> None:
     project.settled()
     project.replace("src/pkg/shapes.py", "sides = 4", "sides = 5")
     assert outcomes(project.diff()) == {"test_describe": "FAILED", "test_sides_attribute": "FAILED"}
+
+
+def test_module_first_imported_inside_a_test(project: Project) -> None:
+    # pkg.lazy is imported by the first test, inside its body: build_table runs during that
+    # test, and the second test only reads the result.
+    project.write("src/pkg/tables.py", "def build_table():\n    return [1, 2, 3]\n")
+    project.write(
+        "src/pkg/lazy.py",
+        "from pkg.tables import build_table\n\nTABLE = build_table()\n",
+    )
+    project.write(
+        "tests/test_lazy.py",
+        """
+        def test_first_import():
+            from pkg.lazy import TABLE
+            assert len(TABLE) == 3
+
+
+        def test_reads_cached_module():
+            from pkg import lazy
+            assert lazy.TABLE[0] == 1
+        """,
+    )
+    project.settled()
+    project.replace("src/pkg/tables.py", "[1, 2, 3]", "[0, 1, 2, 3]")
+    assert outcomes(project.diff()) == {
+        "test_first_import": "FAILED",
+        "test_reads_cached_module": "FAILED",
+    }

@@ -66,14 +66,13 @@ class DifftestPlugin:
     """
 
     def __init__(self, config: pytest.Config, settings: Settings, recorder: Recorder | None):
-        from pytest_difftest import DifftestError, DifftestWarning
+        from pytest_difftest import DifftestError
         from pytest_difftest._core import Engine
 
         self.config = config
         self.settings = settings
         self.recorder = recorder
         self.files = ProjectFiles(config.rootpath)
-        self.warning_class = DifftestWarning
         # Problems worth one line each in the summary (unparsable files, an unusable database).
         self.notes: list[str] = []
         self.engine: Any = None
@@ -197,7 +196,11 @@ class DifftestPlugin:
         if self.selection is None:
             return
         if self.settings.mode == "baseline" and self.engine is not None:
-            self._track_collected(items)
+            try:
+                self._track_collected(items)
+            except self._error_types as error:
+                self._give_up(f"recording stopped, the baseline is unchanged: {error}")
+                return
         if not self.known_tests:
             return
         keep = [i for i in items if i.nodeid in self.selected or i.nodeid not in self.known_tests]
@@ -280,7 +283,13 @@ class DifftestPlugin:
             return
         outcome, duration = self.outcomes.pop(nodeid, ("failed", 0.0))
         test_file = self._file_of(item)
-        code = executed_code(executed, self.files) + static_code(item, self.files)
+        ran = executed_code(executed, self.files)
+        if any(line == 0 for _, line in ran):
+            # The test imported a project module for the first time: what ran during that import
+            # is import-time code that later tests rely on without running it. It cannot be told
+            # apart from what the test ran itself, so all of it counts (outside the test's file).
+            self.engine.mark_import_time([(path, line) for path, line in ran if path != test_file])
+        code = ran + static_code(item, self.files)
         for definition in requested_fixtures(item):
             code.extend(self.fixture_code.get(definition, ()))
         roots = [test_file, *self.files.conftests_above(test_file)]
