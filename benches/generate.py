@@ -1,0 +1,336 @@
+"""Deterministic generator of synthetic Python projects for benchmarking pytest-difftest.
+
+    python benches/generate.py OUT_DIR --size small|medium|large
+    python benches/generate.py OUT_DIR --modules N --tests M [--seed S]
+
+Layout of a generated project::
+
+    pyproject.toml            pythonpath = ["src"], testpaths = ["tests"]
+    src/proj/core.py          the hub: most modules import it, so most tests reach it
+    src/proj/pkg_NN/mod_NNNN.py
+    tests/conftest.py         a fixture built on the hub
+    tests/t_NN/test_NNNNN.py  about 10 test items each (parametrized cases count one by one)
+    bench_manifest.json       facts the benchmark needs (leaf modules, who imports what)
+
+Modules sit in layers 1-4 and import only from lower layers (core is layer 0), so the import
+graph is acyclic and call chains stay short. Layer-4 modules are imported by tests only: they
+are the leaves that `mutate(project, "body")` edits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SIZES: dict[str, tuple[int, int]] = {
+    "small": (100, 1_000),
+    "medium": (500, 5_000),
+    "large": (2_000, 20_000),
+}
+LAYERS = 4
+MODULES_PER_PACKAGE = 25
+TEST_FILES_PER_DIR = 50
+TESTS_PER_FILE = 10
+FUNCTIONS_PER_MODULE = 4
+MANIFEST = "bench_manifest.json"
+TWEAK = re.compile(r"(    tweak = )(\d+)(  # bench: tweak)")
+
+
+@dataclass
+class Module:
+    index: int
+    layer: int
+    imports: list[int] = field(default_factory=list)
+    uses_core: bool = True
+
+    @property
+    def package(self) -> str:
+        return f"pkg_{self.index // MODULES_PER_PACKAGE:02d}"
+
+    @property
+    def name(self) -> str:
+        return f"mod_{self.index:04d}"
+
+    @property
+    def dotted(self) -> str:
+        return f"proj.{self.package}.{self.name}"
+
+    @property
+    def path(self) -> str:
+        return f"src/proj/{self.package}/{self.name}.py"
+
+
+CORE = '''"""The hub: shared helpers that nearly every module calls."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MODULUS = 1_000_003
+SEPARATOR = "-"
+
+
+def normalize(value: int) -> int:
+    value = abs(value) * 31 + 7
+    return value % MODULUS
+
+
+def combine(left: int, right: int) -> int:
+    mixed = (left * 131) ^ right
+    return normalize(mixed)
+
+
+def label(prefix: str, value: int) -> str:
+    text = f"{prefix}{SEPARATOR}{value}"
+    return text.upper()
+
+
+@dataclass(frozen=True)
+class Point:
+    x: int
+    y: int
+
+    def norm(self) -> int:
+        return normalize(self.x * self.x + self.y * self.y)
+
+    def shifted(self, dx: int) -> Point:
+        return Point(self.x + dx, self.y)
+'''
+
+CONFTEST = """from __future__ import annotations
+
+import pytest
+
+from proj import core
+
+
+@pytest.fixture
+def base_value() -> int:
+    return core.normalize(42)
+"""
+
+
+def plan(modules: int, seed: int) -> list[Module]:
+    """Assigns layers and imports. Module 0 is reserved for core; the rest are spread evenly."""
+    rng = random.Random(seed)
+    result: list[Module] = []
+    by_layer: dict[int, list[int]] = {layer: [] for layer in range(1, LAYERS + 1)}
+    for index in range(max(modules - 1, 1)):
+        layer = 1 + index * LAYERS // max(modules - 1, 1)
+        module = Module(index=index, layer=layer, uses_core=rng.random() < 0.85)
+        lower = [i for lay in range(1, min(layer, LAYERS)) for i in by_layer[lay]]
+        if lower:
+            module.imports = sorted(rng.sample(lower, k=min(len(lower), rng.randint(1, 2))))
+        by_layer[layer].append(index)
+        result.append(module)
+    return result
+
+
+def module_source(module: Module, modules: list[Module], rng: random.Random) -> str:
+    deps = [modules[i] for i in module.imports]
+    lines = ['"""Generated module."""', "", "from __future__ import annotations", ""]
+    lines.append("from dataclasses import dataclass")
+    lines.append("")
+    if module.uses_core:
+        lines.append("from proj import core")
+    lines += [f"from proj.{dep.package} import {dep.name}" for dep in deps]
+    lines += [
+        "",
+        f"SCALE = {rng.randint(2, 97)}",
+        f'PREFIX = "m{module.index}"',
+        f"TABLE = ({rng.randint(1, 9)}, {rng.randint(10, 99)}, {rng.randint(100, 999)})",
+        "",
+    ]
+    for f in range(FUNCTIONS_PER_MODULE):
+        lines += ["", f"def func_{f}(x: int, s: str = PREFIX) -> int:"]
+        lines.append(f"    tweak = {rng.randint(1, 9)}  # bench: tweak")
+        lines.append(f"    total = x * SCALE + TABLE[{f % 3}] + tweak")
+        lines.append(f"    text = s.strip() + str(total % {rng.randint(7, 31)})")
+        lines.append("    total += len(text.replace('m', 'mm'))")
+        if module.uses_core:
+            lines.append("    total = core.combine(total, len(s))")
+        if deps:
+            dep = deps[f % len(deps)]
+            lines.append(f"    total += {dep.name}.func_{f % FUNCTIONS_PER_MODULE}(x + 1, text)")
+        lines += ["    return total", ""]
+    lines += ["", "@dataclass", "class Record:", "    key: str", "    amount: int = 0", ""]
+    lines += ["    def weight(self) -> int:", "        return func_0(self.amount, self.key)", ""]
+    lines += ["    def describe(self) -> str:"]
+    if module.uses_core:
+        lines.append("        return core.label(self.key, self.weight())")
+    else:
+        lines.append('        return f"{self.key}:{self.weight()}"')
+    lines += ["", "", "class Counter:", "    def __init__(self, start: int = 0) -> None:"]
+    lines += ["        self.value = start", "", "    def bump(self, step: int = 1) -> int:"]
+    lines += [
+        f"        self.value = func_1(self.value + step) % {rng.randint(50, 5000)}",
+        "        return self.value",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def test_source(number: int, targets: list[Module], rng: random.Random) -> tuple[str, int]:
+    """A test file with about TESTS_PER_FILE items; returns (source, item count)."""
+    lines = ["from __future__ import annotations", "", "import pytest", ""]
+    lines += [f"from proj.{m.package} import {m.name}" for m in targets]
+    lines.append("")
+    items = 0
+    t = 0
+    while items < TESTS_PER_FILE:
+        m = targets[t % len(targets)].name
+        f = rng.randrange(FUNCTIONS_PER_MODULE)
+        shape = rng.random()
+        lines.append("")
+        if shape < 0.15 and items + 3 <= TESTS_PER_FILE:
+            lines += [f'@pytest.mark.parametrize("x", [1, {rng.randint(2, 50)}, 77])']
+            lines += [f"def test_{number}_{t}_param(x: int) -> None:"]
+            lines += [f"    assert isinstance({m}.func_{f}(x), int)", ""]
+            items += 3
+        elif shape < 0.35:
+            lines += [f"def test_{number}_{t}_record() -> None:"]
+            lines += [f'    record = {m}.Record("k{t}", {rng.randint(0, 99)})']
+            lines += ["    assert record.weight() >= 0", "    assert record.describe()", ""]
+            items += 1
+        elif shape < 0.5:
+            lines += [f"def test_{number}_{t}_fixture(base_value: int) -> None:"]
+            lines += [f"    assert {m}.func_{f}(base_value) == {m}.func_{f}(base_value)", ""]
+            items += 1
+        elif shape < 0.6:
+            lines += [f"def test_{number}_{t}_counter() -> None:"]
+            lines += [f"    counter = {m}.Counter({rng.randint(0, 9)})"]
+            lines += ["    assert counter.bump() == counter.value", ""]
+            items += 1
+        else:
+            lines += [f"def test_{number}_{t}_call() -> None:"]
+            lines += [f'    result = {m}.func_{f}({rng.randint(0, 999)}, "s{t}")']
+            lines += [f"    assert result > {-rng.randint(1, 5)}", ""]
+            items += 1
+        t += 1
+    return "\n".join(lines), items
+
+
+def generate(out: Path, modules: int, tests: int, seed: int, orphans: int = 0) -> dict[str, object]:
+    """Writes the project into `out` (which must be empty or absent); returns the manifest.
+
+    `orphans`: how many leaf modules no test imports (files that exist but never run).
+    """
+    rng = random.Random(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    if any(out.iterdir()):
+        raise SystemExit(f"{out} is not empty")
+    planned = plan(modules, seed)
+    reachable = planned[: max(1, len(planned) - orphans)]
+    (out / "pyproject.toml").write_text(
+        '[project]\nname = "proj"\nversion = "0"\n\n[tool.pytest.ini_options]\n'
+        'pythonpath = ["src"]\ntestpaths = ["tests"]\n'
+    )
+    root = out / "src" / "proj"
+    root.mkdir(parents=True)
+    (root / "__init__.py").write_text("")
+    (root / "core.py").write_text(CORE)
+    for module in planned:
+        path = out / module.path
+        if not path.parent.exists():
+            path.parent.mkdir()
+            (path.parent / "__init__.py").write_text("")
+        path.write_text(module_source(module, planned, rng))
+    (out / "tests").mkdir()
+    (out / "tests" / "conftest.py").write_text(CONFTEST)
+    importers: dict[str, list[str]] = {}
+    items = 0
+    number = 0
+    while items < tests:
+        # Test file k imports module k first, so that every module is imported (as long as
+        # there are as many test files as modules), then up to two others.
+        picked = {reachable[number % len(reachable)].index}
+        picked.update(
+            m.index for m in rng.sample(reachable, k=min(len(reachable), rng.randint(0, 2)))
+        )
+        targets = [planned[i] for i in sorted(picked)]
+        source, count = test_source(number, targets, rng)
+        directory = out / "tests" / f"t_{number // TEST_FILES_PER_DIR:02d}"
+        directory.mkdir(exist_ok=True)
+        test_path = directory / f"test_{number:05d}.py"
+        test_path.write_text(source)
+        for target in targets:
+            importers.setdefault(target.path, []).append(test_path.relative_to(out).as_posix())
+        items += count
+        number += 1
+    leaves = [m.path for m in planned if m.layer == LAYERS and m.path in importers]
+    manifest: dict[str, object] = {
+        "seed": seed,
+        "modules": len(planned) + 1,
+        "tests": items,
+        "test_files": number,
+        "leaves": leaves,
+        "importers": importers,
+        "mutations": 0,
+    }
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    return manifest
+
+
+def mutate(project: Path, kind: str = "body") -> str:
+    """Edits one function of the project and returns the edited file's relative path.
+
+    kind "body": the body of `func_0` in a leaf module (one that only tests import);
+    kind "hub": the body of `core.normalize`, which nearly every test reaches.
+    Each call makes a new, different edit, so repeated calls keep changing the code.
+    """
+    manifest = json.loads((project / MANIFEST).read_text())
+    manifest["mutations"] += 1
+    count = manifest["mutations"]
+    if kind == "body":
+        relative = manifest["leaves"][0]
+        path = project / relative
+        text = path.read_text()
+        text, found = TWEAK.subn(lambda m: f"{m[1]}{int(m[2]) + 1}{m[3]}", text, count=1)
+        if not found:
+            raise RuntimeError(f"no tweak line in {relative}")
+    elif kind == "hub":
+        relative = "src/proj/core.py"
+        path = project / relative
+        text = re.sub(
+            r"abs\(value\) \* 31 \+ \d+", f"abs(value) * 31 + {7 + count}", path.read_text()
+        )
+    else:
+        raise ValueError(f"unknown mutation kind {kind!r}")
+    path.write_text(text)
+    (project / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    return relative
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--size", choices=sorted(SIZES))
+    parser.add_argument("--modules", type=int)
+    parser.add_argument("--tests", type=int)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--orphans", type=int, default=0, help="leaf modules no test imports")
+    parser.add_argument(
+        "--mutate",
+        choices=["body", "hub"],
+        help="edit an existing generated project instead of generating one",
+    )
+    args = parser.parse_args()
+    if args.mutate:
+        print(mutate(args.out, args.mutate))
+        return
+    modules, tests = SIZES[args.size] if args.size else (100, 1_000)
+    modules = args.modules or modules
+    tests = args.tests or tests
+    manifest = generate(args.out, modules, tests, args.seed, args.orphans)
+    print(
+        f"{args.out}: {manifest['modules']} modules, {manifest['tests']} tests "
+        f"in {manifest['test_files']} files"
+    )
+
+
+if __name__ == "__main__":
+    main()
