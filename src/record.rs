@@ -1,7 +1,9 @@
 //! Recording: turning what a test executed into the block versions it depends on.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use rusqlite::Connection;
 
 use crate::block::{Block, BlockKind};
 use crate::engine::{Current, Engine};
@@ -15,13 +17,63 @@ pub(crate) type BlockVersion = (String, String, i64);
 /// What a set of root files brings through imports; see `Engine::closure_info`.
 #[derive(Default)]
 pub(crate) struct ClosureInfo {
-    /// Versions every test with these roots depends on: `<module>` blocks, and functions that
-    /// ran at import time or keep state, with what they call.
+    /// While building: `<module>` blocks, and functions that ran at import time or keep state,
+    /// with what they call.
     always: Vec<BlockVersion>,
     /// Names mentioned by import-time code and by the `always` functions.
     used: HashSet<String>,
-    /// Binding blocks and the names they bind.
+    /// Versions every test with these roots depends on, sorted: stored once as a `depset`.
+    shared: Vec<BlockVersion>,
+    /// Binding blocks no import-time code mentions, with the names they bind: a test depends
+    /// on one when its own code mentions a name.
     bindings: Vec<(BlockVersion, Vec<String>)>,
+    /// The database id of `shared`, once committed.
+    depset: OnceLock<i64>,
+}
+
+/// `(file id, block name, checksum)`: how a block version is found in the database.
+pub(crate) type BlockKey = (i64, String, i64);
+
+/// Database ids of files and block versions, cached across batches; `new` holds the ids
+/// created in the current transaction, cached only once it commits.
+struct IdCache<'a> {
+    file_ids: &'a mut HashMap<String, i64>,
+    block_ids: &'a mut HashMap<BlockKey, i64>,
+    new: Vec<(String, Option<BlockKey>, i64)>,
+}
+
+impl IdCache<'_> {
+    /// The sorted, unique ids of `versions`, creating rows as needed.
+    fn resolve_all(
+        &mut self,
+        conn: &Connection,
+        versions: &[BlockVersion],
+    ) -> rusqlite::Result<Vec<i64>> {
+        let mut ids = Vec::with_capacity(versions.len());
+        for (path, name, checksum) in versions {
+            let file_id = match self.file_ids.get(path) {
+                Some(id) => *id,
+                None => {
+                    let id = write::file_id(conn, path)?;
+                    self.new.push((path.clone(), None, id));
+                    id
+                }
+            };
+            let key = (file_id, name.clone(), *checksum);
+            let block_id = match self.block_ids.get(&key) {
+                Some(id) => *id,
+                None => {
+                    let id = write::block_id(conn, file_id, name, *checksum)?;
+                    self.new.push((path.clone(), Some(key), id));
+                    id
+                }
+            };
+            ids.push(block_id);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
+    }
 }
 
 /// What Python observed for one finished test.
@@ -60,53 +112,53 @@ impl Engine {
             touched,
             ..
         } = self;
-        let mut new_ids = Vec::new();
+        let mut ids = IdCache {
+            file_ids,
+            block_ids,
+            new: Vec::new(),
+        };
+        let mut new_sets: Vec<(Arc<ClosureInfo>, i64)> = Vec::new();
         let result = store.transaction(|conn| {
-            for (test, deps) in tests.iter().zip(&resolved) {
-                let mut ids = Vec::with_capacity(deps.len());
-                for (path, name, checksum) in deps {
-                    let file_id = match file_ids.get(path) {
-                        Some(id) => *id,
+            for (test, (own, info)) in tests.iter().zip(&resolved) {
+                let depset = match info.depset.get() {
+                    Some(id) => *id,
+                    None => match new_sets.iter().find(|(known, _)| Arc::ptr_eq(known, info)) {
+                        Some((_, id)) => *id,
                         None => {
-                            let id = write::file_id(conn, path)?;
-                            new_ids.push((path.clone(), None, id));
+                            let blocks = ids.resolve_all(conn, &info.shared)?;
+                            let id = write::depset_id(conn, &blocks)?;
+                            new_sets.push((Arc::clone(info), id));
                             id
                         }
-                    };
-                    let key = (file_id, name.clone(), *checksum);
-                    let block_id = match block_ids.get(&key) {
-                        Some(id) => *id,
-                        None => {
-                            let id = write::block_id(conn, file_id, name, *checksum)?;
-                            new_ids.push((path.clone(), Some(key), id));
-                            id
-                        }
-                    };
-                    ids.push(block_id);
-                }
-                ids.sort_unstable();
-                ids.dedup();
+                    },
+                };
+                let blocks = ids.resolve_all(conn, own)?;
+                let (nodeid, file) = (&test.nodeid, &test.file);
                 write::test(
                     conn,
-                    &test.nodeid,
-                    &test.file,
+                    nodeid,
+                    file,
                     &test.outcome,
                     test.duration,
-                    &ids,
+                    &blocks,
+                    Some(depset),
                 )?;
             }
             Ok(())
         });
         // Cache ids only once they are committed: a rolled-back id may be reused.
         if result.is_ok() {
-            for (path, key, id) in new_ids {
+            for (info, id) in new_sets {
+                let _ = info.depset.set(id);
+            }
+            for (path, key, id) in ids.new {
                 match key {
                     None => {
                         touched.insert(path.clone());
-                        file_ids.insert(path, id);
+                        ids.file_ids.insert(path, id);
                     }
                     Some(key) => {
-                        block_ids.insert(key, id);
+                        ids.block_ids.insert(key, id);
                     }
                 }
             }
@@ -114,9 +166,10 @@ impl Engine {
         result
     }
 
-    /// The `(file, block name, checksum)` versions `test` depends on.
-    fn dependencies(&mut self, test: &TestRecord) -> Vec<BlockVersion> {
-        let mut deps: BTreeSet<BlockVersion> = BTreeSet::new();
+    /// The block versions `test` depends on: its own (what it executed, the bindings only its
+    /// code mentions) and those it shares with every test with the same import closure.
+    fn dependencies(&mut self, test: &TestRecord) -> (Vec<BlockVersion>, Arc<ClosureInfo>) {
+        let mut own: BTreeSet<BlockVersion> = BTreeSet::new();
         let mut used: HashSet<String> = test.names.iter().cloned().collect();
         let mut files: BTreeSet<String> = test.roots.iter().cloned().collect();
         for (path, line) in &test.code {
@@ -127,20 +180,27 @@ impl Engine {
             if block.kind == BlockKind::Function {
                 used.extend(block.uses.iter().cloned());
             }
-            deps.insert((path.clone(), block.name.clone(), block.checksum));
+            own.insert((path.clone(), block.name.clone(), block.checksum));
             files.insert(path.clone());
         }
         let info = self.closure_info(files.into_iter().collect());
-        deps.extend(info.always.iter().cloned());
+        // A `def f` header is part of the block of `f`: a test that ran `f` has it already.
+        let ran: HashSet<(&str, &str)> = own
+            .iter()
+            .map(|(path, name, _)| (path.as_str(), name.as_str()))
+            .collect();
+        let mut extra = Vec::new();
         for (version, binds) in &info.bindings {
-            if binds
-                .iter()
-                .any(|name| info.used.contains(name) || used.contains(name))
-            {
-                deps.insert(version.clone());
+            let (path, name, _) = version;
+            let covered = name
+                .strip_prefix("def:")
+                .is_some_and(|function| ran.contains(&(path.as_str(), function)));
+            if !covered && binds.iter().any(|name| used.contains(name)) {
+                extra.push(version.clone());
             }
         }
-        deps.into_iter().collect()
+        own.extend(extra);
+        (own.into_iter().collect(), info)
     }
 
     /// What every test whose roots are `roots` depends on through imports, computed once per
@@ -198,6 +258,17 @@ impl Engine {
                 }
             }
         }
+        // Bindings that import-time code mentions are shared; the rest wait for a test's own
+        // code to mention them.
+        let (shared, unshared): (Vec<_>, Vec<_>) = std::mem::take(&mut info.bindings)
+            .into_iter()
+            .partition(|(_, binds)| binds.iter().any(|name| info.used.contains(name)));
+        info.shared = std::mem::take(&mut info.always);
+        info.shared
+            .extend(shared.into_iter().map(|(version, _)| version));
+        info.shared.sort();
+        info.shared.dedup();
+        info.bindings = unshared;
         if self.closures.len() > 10_000 {
             self.closures.clear();
         }
@@ -261,6 +332,7 @@ impl Engine {
             settled.push((path, current));
         }
         self.store.transaction(|conn| {
+            write::drop_unused_depsets(conn)?;
             for (path, current) in &settled {
                 // New files get a row too, even with no blocks: a module no test imports is
                 // then known, and not "new" (selecting its package's importers) on every run.

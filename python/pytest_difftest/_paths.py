@@ -49,6 +49,13 @@ class ProjectFiles:
         self._cache[filename] = result
         return result
 
+    def relative_fast(self, path: str) -> str | None:
+        """Like `relative` for paths pytest hands out (absolute, already resolved under the
+        root): a prefix test, no file-system calls. Falls back to `relative` otherwise."""
+        if path.startswith(self._prefix) and not path.startswith(self._excluded):
+            return path[len(self._prefix) :].replace(os.sep, "/")
+        return self.relative(path)
+
     def conftests_above(self, relative_file: str) -> list[str]:
         """The ``conftest.py`` files in the directories from the root down to `relative_file`."""
         return self._conftests_in(relative_file.rpartition("/")[0])

@@ -183,9 +183,14 @@ class DifftestPlugin:
     # -- collection ----------------------------------------------------------------------------
 
     def pytest_ignore_collect(self, collection_path: Path) -> bool | None:
-        if not self.known_files or collection_path.name in ("conftest.py", "__init__.py"):
+        name = collection_path.name
+        if (
+            not self.known_files
+            or not name.endswith(".py")
+            or name in ("conftest.py", "__init__.py")
+        ):
             return None
-        relative = self.files.relative(str(collection_path))
+        relative = self.files.relative_fast(str(collection_path))
         if relative in self.known_files and relative not in self.collect_files:
             return True
         return None

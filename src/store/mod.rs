@@ -183,16 +183,24 @@ impl Store {
         })
     }
 
-    /// The ids of the tests that depend on any of `block_ids`.
+    /// The ids of the tests that depend on any of `block_ids`, directly or through their
+    /// shared set.
     ///
     /// # Errors
     /// SQLite errors.
     pub fn dependents(&self, block_ids: &[i64]) -> Result<Vec<i64>> {
         self.read(|conn| {
-            let mut stmt = conn.prepare_cached("SELECT test_id FROM dep WHERE block_id = ?1")?;
+            let mut direct = conn.prepare_cached("SELECT test_id FROM dep WHERE block_id = ?1")?;
+            let mut shared = conn.prepare_cached(
+                "SELECT test.id FROM depset_block JOIN test ON test.depset_id = depset_block.depset_id \
+                 WHERE depset_block.block_id = ?1",
+            )?;
             let mut tests = Vec::new();
             for block_id in block_ids {
-                for test in stmt.query_map([block_id], |row| row.get(0))? {
+                for test in direct.query_map([block_id], |row| row.get(0))? {
+                    tests.push(test?);
+                }
+                for test in shared.query_map([block_id], |row| row.get(0))? {
                     tests.push(test?);
                 }
             }
@@ -260,7 +268,12 @@ impl Store {
     /// # Errors
     /// SQLite errors.
     pub fn clear(&self) -> Result<()> {
-        self.transaction(|conn| conn.execute_batch("DELETE FROM dep; DELETE FROM test; DELETE FROM block; DELETE FROM file; DELETE FROM meta;"))
+        self.transaction(|conn| {
+            conn.execute_batch(
+                "DELETE FROM dep; DELETE FROM depset_block; DELETE FROM test; DELETE FROM depset; \
+             DELETE FROM block; DELETE FROM file; DELETE FROM meta;",
+            )
+        })
     }
 }
 
@@ -301,6 +314,7 @@ pub mod write {
         outcome: &str,
         duration: f64,
         deps: &[i64],
+        depset_id: Option<i64>,
     ) -> rusqlite::Result<()> {
         let old: Option<(i64, Vec<u8>)> = conn
             .prepare_cached("SELECT id, deps FROM test WHERE nodeid = ?1")?
@@ -313,25 +327,85 @@ pub mod write {
                 delete.execute(params![block_id, test_id])?;
             }
             conn.prepare_cached(
-                "UPDATE test SET file = ?2, outcome = ?3, duration = ?4, deps = ?5 WHERE id = ?1",
+                "UPDATE test SET file = ?2, outcome = ?3, duration = ?4, deps = ?5, depset_id = ?6 \
+                 WHERE id = ?1",
             )?
             .execute(params![
                 test_id,
                 file,
                 outcome,
                 duration,
-                super::encode_ids(deps)
+                super::encode_ids(deps),
+                depset_id
             ])?;
             test_id
         } else {
-            conn.prepare_cached("INSERT INTO test (nodeid, file, outcome, duration, deps) VALUES (?1, ?2, ?3, ?4, ?5)")?
-                .execute(params![nodeid, file, outcome, duration, super::encode_ids(deps)])?;
+            conn.prepare_cached(
+                "INSERT INTO test (nodeid, file, outcome, duration, deps, depset_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                nodeid,
+                file,
+                outcome,
+                duration,
+                super::encode_ids(deps),
+                depset_id
+            ])?;
             conn.last_insert_rowid()
         };
         let mut insert =
             conn.prepare_cached("INSERT OR IGNORE INTO dep (block_id, test_id) VALUES (?1, ?2)")?;
         for block_id in deps {
             insert.execute(params![block_id, test_id])?;
+        }
+        Ok(())
+    }
+
+    /// The id of the shared set holding exactly `blocks` (sorted, unique), created if needed.
+    pub fn depset_id(conn: &Connection, blocks: &[i64]) -> rusqlite::Result<i64> {
+        let encoded = super::encode_ids(blocks);
+        let hash = crate::checksum::hash_bytes(&encoded);
+        let mut find = conn.prepare_cached("SELECT id, blocks FROM depset WHERE hash = ?1")?;
+        let candidates = find
+            .query_map([hash], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        if let Some((id, _)) = candidates
+            .into_iter()
+            .find(|(_, stored)| *stored == encoded)
+        {
+            return Ok(id);
+        }
+        conn.prepare_cached("INSERT INTO depset (hash, blocks) VALUES (?1, ?2)")?
+            .execute(params![hash, encoded])?;
+        let id = conn.last_insert_rowid();
+        let mut insert =
+            conn.prepare_cached("INSERT INTO depset_block (block_id, depset_id) VALUES (?1, ?2)")?;
+        for block_id in blocks {
+            insert.execute(params![block_id, id])?;
+        }
+        Ok(id)
+    }
+
+    /// Drops the shared sets no test uses any more.
+    pub fn drop_unused_depsets(conn: &Connection) -> rusqlite::Result<()> {
+        let unused: Vec<(i64, Vec<u8>)> = conn
+            .prepare_cached(
+                "SELECT id, blocks FROM depset WHERE NOT EXISTS \
+                 (SELECT 1 FROM test WHERE test.depset_id = depset.id)",
+            )?
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut delete_row =
+            conn.prepare_cached("DELETE FROM depset_block WHERE block_id = ?1 AND depset_id = ?2")?;
+        let mut delete_set = conn.prepare_cached("DELETE FROM depset WHERE id = ?1")?;
+        for (id, blocks) in unused {
+            for block_id in super::decode_ids(&blocks) {
+                delete_row.execute(params![block_id, id])?;
+            }
+            delete_set.execute([id])?;
         }
         Ok(())
     }
@@ -347,7 +421,7 @@ pub mod write {
 
     /// Forgets a test.
     pub fn remove_test(conn: &Connection, nodeid: &str) -> rusqlite::Result<()> {
-        test(conn, nodeid, "", "pending", 0.0, &[])?;
+        test(conn, nodeid, "", "pending", 0.0, &[], None)?;
         conn.prepare_cached("DELETE FROM test WHERE nodeid = ?1")?
             .execute([nodeid])?;
         Ok(())
@@ -366,7 +440,10 @@ pub mod write {
             .query_map([file_id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
             .collect::<rusqlite::Result<_>>()?;
         let mut owed = false;
-        let mut has_deps = conn.prepare_cached("SELECT 1 FROM dep WHERE block_id = ?1 LIMIT 1")?;
+        let mut has_deps = conn.prepare_cached(
+            "SELECT 1 FROM dep WHERE block_id = ?1 UNION ALL \
+             SELECT 1 FROM depset_block WHERE block_id = ?1 LIMIT 1",
+        )?;
         let mut delete = conn.prepare_cached("DELETE FROM block WHERE id = ?1")?;
         let mut remaining = 0;
         for (id, name, checksum) in blocks {

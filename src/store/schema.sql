@@ -46,14 +46,39 @@ CREATE TABLE test (
     outcome  TEXT NOT NULL,
     -- Seconds spent in setup, call and teardown.
     duration REAL NOT NULL DEFAULT 0,
-    -- The ids of the block versions the test depends on, ascending, delta- and varint-encoded.
-    -- The same facts as the `dep` rows; kept so that replacing a test's rows needs no index on
-    -- test_id.
-    deps     BLOB NOT NULL DEFAULT x''
+    -- The ids of the block versions this test alone depends on (what it executed, the bindings
+    -- its code mentions), ascending, delta- and varint-encoded. The same facts as its `dep` rows;
+    -- kept so that replacing a test's rows needs no index on test_id.
+    deps     BLOB NOT NULL DEFAULT x'',
+    -- The dependencies it shares with every test that imports the same modules (see `depset`);
+    -- NULL for a test that has not run yet.
+    depset_id INTEGER REFERENCES depset (id)
 );
 CREATE INDEX test_file ON test (file);
+CREATE INDEX test_depset ON test (depset_id);
 
--- block version → tests that depend on it: selection reads only the rows of changed blocks.
+-- A set of block versions shared by many tests: the import-time part of their dependencies
+-- (`<module>` blocks of their import closure, bindings mentioned by import-time code, functions
+-- that ran at import time or keep state). Tests of one file usually share one set, so it is
+-- stored once instead of once per test.
+CREATE TABLE depset (
+    id     INTEGER PRIMARY KEY,
+    -- FNV-1a of `blocks`, to find an equal set; equal hashes are confirmed by comparing blobs.
+    hash   INTEGER NOT NULL,
+    -- Block version ids, ascending, delta- and varint-encoded.
+    blocks BLOB NOT NULL
+);
+CREATE INDEX depset_hash ON depset (hash);
+
+-- block version → sets that hold it (the reverse of depset.blocks), for selection.
+CREATE TABLE depset_block (
+    block_id  INTEGER NOT NULL,
+    depset_id INTEGER NOT NULL,
+    PRIMARY KEY (block_id, depset_id)
+) WITHOUT ROWID;
+
+-- block version → tests that depend on it directly: selection reads only the rows of changed
+-- blocks.
 CREATE TABLE dep (
     block_id INTEGER NOT NULL,
     test_id  INTEGER NOT NULL,
