@@ -5,6 +5,7 @@
 
 pub mod block;
 pub mod checksum;
+mod effects;
 pub mod engine;
 pub mod error;
 pub mod graph;

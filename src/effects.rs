@@ -1,0 +1,257 @@
+//! What top-level code may do besides binding names, and which functions keep state.
+//!
+//! Heuristics, each biased towards the safe answer: "may have effects" folds a statement into its
+//! file's `<module>` block (every importer depends on it), "stateful" makes a function a
+//! dependency of every importer. A wrong "pure" or "stateless" can hide an affected test, so
+//! every allow-list here names only constructs known not to run project code.
+
+use std::collections::HashSet;
+
+use ruff_python_ast::visitor::{self, Visitor};
+use ruff_python_ast::{self as ast, Expr, Stmt};
+use ruff_text_size::Ranged;
+
+/// Decorators that neither register the function anywhere nor keep state.
+const PURE_DECORATORS: &[&str] = &[
+    "staticmethod",
+    "classmethod",
+    "property",
+    "dataclass",
+    "abstractmethod",
+    "total_ordering",
+    "final",
+    "override",
+    "overload",
+    "runtime_checkable",
+    "wraps",
+    "setter",
+    "getter",
+    "deleter",
+    "cached_property",
+];
+
+/// Base classes known not to run code when subclassed.
+const PURE_BASES: &[&str] = &[
+    "object",
+    "Exception",
+    "BaseException",
+    "ValueError",
+    "TypeError",
+    "KeyError",
+    "LookupError",
+    "RuntimeError",
+    "AttributeError",
+    "NotImplementedError",
+    "Enum",
+    "IntEnum",
+    "StrEnum",
+    "Flag",
+    "IntFlag",
+    "NamedTuple",
+    "TypedDict",
+    "Protocol",
+    "ABC",
+    "Generic",
+];
+
+/// Method names that mutate the container they are called on.
+const MUTATORS: &[&str] = &[
+    "append",
+    "extend",
+    "insert",
+    "add",
+    "update",
+    "setdefault",
+    "pop",
+    "popitem",
+    "remove",
+    "discard",
+    "clear",
+    "register",
+    "__setitem__",
+];
+
+/// The last dotted component of a decorator or base, ignoring call arguments and subscripts.
+fn terminal_name(expr: &Expr) -> Option<&str> {
+    match expr {
+        Expr::Name(name) => Some(name.id.as_str()),
+        Expr::Attribute(attribute) => Some(attribute.attr.as_str()),
+        Expr::Call(call) => terminal_name(&call.func),
+        Expr::Subscript(subscript) => terminal_name(&subscript.value),
+        _ => None,
+    }
+}
+
+pub(crate) fn is_pure_decorator(expr: &Expr) -> bool {
+    let arguments_pure = match expr {
+        Expr::Call(call) => {
+            call.arguments.args.iter().all(|arg| !has_effects(arg))
+                && call
+                    .arguments
+                    .keywords
+                    .iter()
+                    .all(|keyword| !has_effects(&keyword.value))
+        }
+        _ => true,
+    };
+    arguments_pure && terminal_name(expr).is_some_and(|name| PURE_DECORATORS.contains(&name))
+}
+
+/// Whether creating the class can only bind its name: harmless decorators and bases, and a body
+/// of definitions and assignments. A bare call in the body (`signals.connect(...)`), a decorator
+/// on a method that may register it, a metaclass or a base with `__init_subclass__` may all
+/// change state elsewhere. Calls on the right of class-level assignments (`x = field(...)`) are
+/// accepted: they compute the class's own attributes.
+pub(crate) fn is_pure_class(class: &ast::StmtClassDef) -> bool {
+    let header_pure = class
+        .decorator_list
+        .iter()
+        .all(|d| is_pure_decorator(&d.expression))
+        && class.arguments.as_ref().is_none_or(|arguments| {
+            arguments.keywords.is_empty() && arguments.args.iter().all(is_pure_base)
+        });
+    header_pure
+        && class.body.iter().all(|stmt| match stmt {
+            Stmt::FunctionDef(function) => function
+                .decorator_list
+                .iter()
+                .all(|d| is_pure_decorator(&d.expression)),
+            Stmt::ClassDef(inner) => is_pure_class(inner),
+            Stmt::Assign(_) | Stmt::AnnAssign(_) | Stmt::AugAssign(_) | Stmt::Pass(_) => true,
+            Stmt::Expr(ast::StmtExpr { value, .. }) => {
+                value.is_string_literal_expr() || value.is_ellipsis_literal_expr()
+            }
+            _ => false,
+        })
+}
+
+fn is_pure_base(expr: &Expr) -> bool {
+    !matches!(expr, Expr::Call(_))
+        && terminal_name(expr).is_some_and(|name| PURE_BASES.contains(&name))
+}
+
+/// Whether evaluating `expr` may run arbitrary code: any call, await, yield or walrus.
+pub(crate) fn has_effects(expr: &Expr) -> bool {
+    struct Finder(bool);
+    impl<'a> Visitor<'a> for Finder {
+        fn visit_expr(&mut self, expr: &'a Expr) {
+            if matches!(
+                expr,
+                Expr::Call(_)
+                    | Expr::Await(_)
+                    | Expr::Yield(_)
+                    | Expr::YieldFrom(_)
+                    | Expr::Named(_)
+            ) {
+                self.0 = true;
+            } else if !self.0 {
+                visitor::walk_expr(self, expr);
+            }
+        }
+    }
+    let mut finder = Finder(false);
+    finder.visit_expr(expr);
+    finder.0
+}
+
+/// Whether a function looks like it keeps state between calls. A heuristic, biased towards yes:
+/// a caching decorator, `global`/`nonlocal`, or a write or mutating call on a name that is
+/// neither a parameter nor a local (or is `cls`).
+pub(crate) fn is_stateful(source: &str, function: &ast::StmtFunctionDef) -> bool {
+    let caches = function.decorator_list.iter().any(|decorator| {
+        let text = source[decorator.range()].to_ascii_lowercase();
+        ["cache", "memo", "lru", "once"]
+            .iter()
+            .any(|word| text.contains(word))
+    });
+    if caches {
+        return true;
+    }
+    let mut locals = HashSet::new();
+    for parameter in function.parameters.iter() {
+        locals.insert(parameter.name().to_string());
+    }
+    let mut collector = LocalNames(&mut locals);
+    collector.visit_body(&function.body);
+    locals.remove("cls");
+    let mut finder = StateWrites {
+        locals: &locals,
+        found: false,
+    };
+    finder.visit_body(&function.body);
+    finder.found
+}
+
+/// Collects the plain names a function body assigns to (its locals).
+struct LocalNames<'s>(&'s mut HashSet<String>);
+
+impl<'a> Visitor<'a> for LocalNames<'_> {
+    fn visit_expr(&mut self, expr: &'a Expr) {
+        if let Expr::Name(name) = expr
+            && name.ctx == ast::ExprContext::Store
+        {
+            self.0.insert(name.id.to_string());
+        }
+        visitor::walk_expr(self, expr);
+    }
+}
+
+struct StateWrites<'s> {
+    locals: &'s HashSet<String>,
+    found: bool,
+}
+
+impl StateWrites<'_> {
+    fn is_shared(&self, expr: &Expr) -> bool {
+        let mut root = expr;
+        loop {
+            root = match root {
+                Expr::Attribute(attribute) => &attribute.value,
+                Expr::Subscript(subscript) => &subscript.value,
+                Expr::Call(call) => &call.func,
+                Expr::Name(name) => return !self.locals.contains(name.id.as_str()),
+                _ => return false,
+            };
+        }
+    }
+}
+
+impl<'a> Visitor<'a> for StateWrites<'_> {
+    fn visit_stmt(&mut self, stmt: &'a Stmt) {
+        if matches!(stmt, Stmt::Global(_) | Stmt::Nonlocal(_)) {
+            self.found = true;
+        }
+        if !self.found {
+            visitor::walk_stmt(self, stmt);
+        }
+    }
+
+    fn visit_expr(&mut self, expr: &'a Expr) {
+        match expr {
+            Expr::Attribute(ast::ExprAttribute {
+                value,
+                ctx: ast::ExprContext::Store | ast::ExprContext::Del,
+                ..
+            })
+            | Expr::Subscript(ast::ExprSubscript {
+                value,
+                ctx: ast::ExprContext::Store | ast::ExprContext::Del,
+                ..
+            }) if self.is_shared(value) => {
+                self.found = true;
+            }
+            Expr::Call(call) => {
+                if let Expr::Attribute(attribute) = call.func.as_ref()
+                    && MUTATORS.contains(&attribute.attr.as_str())
+                    && self.is_shared(&attribute.value)
+                {
+                    self.found = true;
+                }
+            }
+            _ => {}
+        }
+        if !self.found {
+            visitor::walk_expr(self, expr);
+        }
+    }
+}
