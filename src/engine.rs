@@ -88,9 +88,27 @@ impl Engine {
         if self.files.len() >= self.cache_size {
             self.files.clear();
         }
-        let found = read_current(&self.root, path);
+        let root = &self.root;
+        let found = on_big_stack(|| read_current(root, path)).flatten();
         self.files.insert(path.to_owned(), found.clone());
         found
+    }
+
+    /// Reads and parses, on all cores, the files of `paths` not cached yet.
+    pub(crate) fn preload<'p>(&mut self, paths: impl Iterator<Item = &'p str>) {
+        let mut missing: Vec<&str> = paths
+            .filter(|path| !self.files.contains_key(*path))
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        if missing.len() < 2 {
+            return;
+        }
+        let root = &self.root;
+        let found = parallel_map(&missing, |path| read_current(root, path));
+        for (path, current) in missing.into_iter().zip(found) {
+            self.remember(path, current);
+        }
     }
 
     /// Seeds the cache with a model computed elsewhere (by the parallel selection scan).
@@ -110,6 +128,7 @@ impl Engine {
     /// Notes functions that ran while modules were imported (collection, conftest loading):
     /// every test that imports their file depends on them, as on module-level code.
     pub fn mark_import_time(&mut self, refs: &[(String, u32)]) {
+        self.preload(refs.iter().map(|(path, _)| path.as_str()));
         for (path, line) in refs {
             if let Some(current) = self.current(path) {
                 let block = &current.model.blocks[current.model.block_at_line(*line)];
@@ -121,12 +140,13 @@ impl Engine {
     }
 }
 
-/// Reads, hashes and parses one file.
+/// Reads, hashes and parses one file on the calling thread, which must have a large stack
+/// (see `PARSER_STACK`): a parser thread, or a `parallel_map` worker.
 pub(crate) fn read_current(root: &Path, path: &str) -> Option<Current> {
     let full = root.join(path);
     let (mtime_ns, size) = stat(&full)?;
     let bytes = std::fs::read(&full).ok()?;
-    let model = parse_on_big_stack(bytes);
+    let model = parse_bytes(&bytes);
     let hash = model.content_hash;
     Some(Current {
         model: Arc::new(model),
@@ -135,6 +155,49 @@ pub(crate) fn read_current(root: &Path, path: &str) -> Option<Current> {
             size,
             hash,
         },
+    })
+}
+
+/// Applies `work` to every item on all cores, in threads with a parser-sized stack; results are
+/// in the order of `items`.
+pub(crate) fn parallel_map<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let workers = std::thread::available_parallelism()
+        .map_or(2, std::num::NonZero::get)
+        .min(8);
+    let chunk = items.len().div_ceil(workers).max(1);
+    let work = &work;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| {
+                std::thread::Builder::new()
+                    .stack_size(PARSER_STACK)
+                    .spawn_scoped(scope, move || part.iter().map(work).collect::<Vec<_>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .zip(items.chunks(chunk))
+            .flat_map(
+                |(handle, part)| match handle.ok().and_then(|h| h.join().ok()) {
+                    Some(results) => results,
+                    // A worker that could not start or panicked: do its part here.
+                    None => part.iter().map(work).collect(),
+                },
+            )
+            .collect()
+    })
+}
+
+/// Runs `work` on a thread with a parser-sized stack; `None` if the thread could not start or
+/// panicked.
+fn on_big_stack<R: Send>(work: impl FnOnce() -> R + Send) -> Option<R> {
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .stack_size(PARSER_STACK)
+            .spawn_scoped(scope, work)
+            .ok()
+            .and_then(|handle| handle.join().ok())
     })
 }
 
@@ -154,13 +217,10 @@ pub(crate) fn stat(path: &Path) -> Option<(i64, i64)> {
 
 /// Parses on a thread with a large stack, so that no nesting depth overflows the caller's.
 pub(crate) fn parse_on_big_stack(bytes: Vec<u8>) -> FileModel {
-    let hash = crate::checksum::hash_bytes(&bytes);
-    std::thread::Builder::new()
-        .stack_size(PARSER_STACK)
-        .spawn(move || parse_bytes(&bytes))
-        .ok()
-        .and_then(|handle| handle.join().ok())
-        .unwrap_or_else(|| FileModel::unparsable(hash, "the parser failed on this file".to_owned()))
+    on_big_stack(|| parse_bytes(&bytes)).unwrap_or_else(|| {
+        let hash = crate::checksum::hash_bytes(&bytes);
+        FileModel::unparsable(hash, "the parser failed on this file".to_owned())
+    })
 }
 #[cfg(test)]
 #[path = "engine_tests.rs"]

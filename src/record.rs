@@ -101,6 +101,10 @@ impl Engine {
     /// # Errors
     /// Database errors; nothing of the batch is stored then.
     pub fn record(&mut self, tests: &[TestRecord]) -> Result<()> {
+        self.preload(tests.iter().flat_map(|test| {
+            let code = test.code.iter().map(|(path, _)| path.as_str());
+            code.chain(test.roots.iter().map(String::as_str))
+        }));
         let mut resolved = Vec::with_capacity(tests.len());
         for test in tests {
             resolved.push(self.dependencies(test));

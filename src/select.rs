@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
 use crate::block::MODULE_BLOCK;
-use crate::engine::{Current, Engine, Fingerprint, PARSER_STACK, read_current, stat};
+use crate::engine::{Current, Engine, Fingerprint, parallel_map, read_current, stat};
 use crate::error::Result;
 use crate::store::FileRow;
 
@@ -60,7 +60,8 @@ impl Engine {
     /// Database errors.
     pub fn select(&mut self, test_patterns: &[String], skip_dirs: &[String]) -> Result<Selection> {
         let rows = self.store.files()?;
-        let scans = scan_parallel(&self.root, &rows);
+        let root = &self.root;
+        let scans = parallel_map(&rows, |row| scan(root, row));
         let mut stale_ids = Vec::new();
         let mut fingerprints = Vec::new();
         let mut selection = Selection::default();
@@ -181,37 +182,6 @@ impl Engine {
         selection.collect_files = collect_files.into_iter().collect();
         Ok(selection)
     }
-}
-
-/// Stats, and where needed reads and parses, every stored file, on all cores.
-fn scan_parallel(root: &Path, rows: &[FileRow]) -> Vec<Scan> {
-    let workers = std::thread::available_parallelism()
-        .map_or(2, std::num::NonZero::get)
-        .min(8);
-    let chunk = rows.len().div_ceil(workers).max(1);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = rows
-            .chunks(chunk)
-            .map(|part| {
-                std::thread::Builder::new()
-                    .stack_size(PARSER_STACK)
-                    .spawn_scoped(scope, move || {
-                        part.iter().map(|row| scan(root, row)).collect::<Vec<_>>()
-                    })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .zip(rows.chunks(chunk))
-            .flat_map(
-                |(handle, part)| match handle.ok().and_then(|h| h.join().ok()) {
-                    Some(scans) => scans,
-                    // A worker that could not start or panicked: look at its files one by one here.
-                    None => part.iter().map(|row| scan(root, row)).collect(),
-                },
-            )
-            .collect()
-    })
 }
 
 fn scan(root: &Path, row: &FileRow) -> Scan {

@@ -64,10 +64,19 @@ def names_used(item: pytest.Item) -> list[str]:
 def executed_code(codes: set[CodeType], files: ProjectFiles) -> list[tuple[str, int]]:
     """``(file, first line)`` of the project code objects in `codes`. A module's own code object
     is reported as line 0, which stands for the module's import-time code."""
+    # Runs after every test over a few hundred code objects, mostly pytest's own: one dict
+    # lookup per code object once it has been seen.
+    cache = files.code_cache
     found = []
     for code in codes:
-        relative = files.relative(code.co_filename)
-        if relative is not None:
+        where = cache.get(code, _UNSEEN)
+        if where is _UNSEEN:
+            relative = files.relative(code.co_filename)
             line = 0 if code.co_name == "<module>" else code.co_firstlineno
-            found.append((relative, line))
+            where = cache[code] = None if relative is None else (relative, line)
+        if where is not None:
+            found.append(where)
     return found
+
+
+_UNSEEN: Any = object()

@@ -7,6 +7,7 @@ import site
 import sys
 import sysconfig
 from pathlib import Path
+from types import CodeType
 
 
 class ProjectFiles:
@@ -30,6 +31,8 @@ class ProjectFiles:
             if path and os.path.realpath(path).startswith(self._prefix)
         )
         self._cache: dict[str, str | None] = {}
+        # Code object → (relative path, first line), or None outside the project.
+        self.code_cache: dict[CodeType, tuple[str, int] | None] = {}
         self._conftests: dict[str, list[str]] = {}
 
     def relative(self, filename: str) -> str | None:
