@@ -7,8 +7,8 @@ ran, not which lines: function-entry events, each seen once per test, are enough
   start or resume, then returns DISABLE, so it costs nothing more until `restart_events()`
   re-arms everything at the next test.
 * Python 3.9-3.11: a global `sys.settrace` function that sees only "call" events (it returns no
-  local tracer, so no line events are generated). If another tracer (coverage.py) is installed,
-  it is chained, so its line tracing continues.
+  local tracer, so no line events are generated); `sys.setprofile` when another tracer
+  (coverage.py) owns `sys.settrace`.
 """
 
 from __future__ import annotations
@@ -95,23 +95,47 @@ class MonitoringRecorder:
 
 
 class TraceRecorder:
-    """Call-events-only `sys.settrace` recorder (Python < 3.12)."""
+    """Call-events-only recorder for Python < 3.12.
+
+    Normally a global `sys.settrace` function that returns no local tracer, so only "call"
+    events are generated. When another tracer owns `sys.settrace` (coverage.py started by
+    pytest-cov, before or after us), chaining is not possible: coverage's C tracer reinstalls
+    itself as soon as it is called from Python. We then record through `sys.setprofile` instead,
+    which sees the same calls (plus returns and C calls, which we ignore) without touching the
+    tracer, so coverage's measurement stays exactly as it would be without us.
+    """
 
     def __init__(self) -> None:
         self.seen: set[CodeType] = set()
-        previous = sys.gettrace()
-        self._previous = previous
 
-        def trace(frame: FrameType, event: Any, arg: object) -> Any:
+        def trace(frame: FrameType, event: Any, arg: object) -> None:
             self.seen.add(frame.f_code)
-            # Returning no local tracer keeps line events off; a chained tracer keeps its own.
-            return None if previous is None else previous(frame, event, arg)
 
-        self._trace: Callable[[FrameType, str, object], Any] = trace
-        sys.settrace(trace)
-        threading.settrace(trace)
+        def profile(frame: FrameType, event: str, arg: object) -> None:
+            if event == "call":
+                self.seen.add(frame.f_code)
+
+        self._trace: Callable[[FrameType, Any, object], None] = trace
+        self._profile: Callable[[FrameType, str, object], None] = profile
+        self._mode = ""
+        self.ensure_installed()
+
+    def ensure_installed(self) -> None:
+        """Installs the hook, or moves to the profile hook if a tracer has taken ours over."""
+        if self._mode == "profile":
+            return
+        current = sys.gettrace()
+        if current is None:
+            sys.settrace(self._trace)
+            threading.settrace(self._trace)
+            self._mode = "trace"
+        elif current is not self._trace:
+            sys.setprofile(self._profile)
+            threading.setprofile(self._profile)
+            self._mode = "profile"
 
     def start_test(self) -> set[CodeType]:
+        self.ensure_installed()
         before, self.seen = self.seen, set()
         return before
 
@@ -129,9 +153,13 @@ class TraceRecorder:
         return inner
 
     def close(self) -> None:
-        if sys.gettrace() is self._trace:
-            sys.settrace(self._previous)
-        threading.settrace(self._previous)
+        if self._mode == "profile":
+            sys.setprofile(None)
+            threading.setprofile(None)
+        elif sys.gettrace() is self._trace:
+            sys.settrace(None)
+            threading.settrace(None)
+        self._mode = "closed"
 
 
 def start_recorder() -> Recorder:

@@ -28,10 +28,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(trylast=True)
 def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
-    # Start recording before conftest.py files are imported: functions they call while loading
-    # (and hooks they run during collection) are import-time dependencies of every test.
+    # Start recording before conftest.py files are imported (pytest imports them in its own
+    # trylast implementation, which runs after ours): functions they call while loading, and
+    # hooks they run during collection, are import-time dependencies of every test. Running late
+    # lets tracers started here by other plugins (pytest-cov) go first, so we wrap them.
     namespace = early_config.known_args_namespace
     if getattr(namespace, "diff_baseline", False) and not getattr(namespace, "diff", False):
         early_config.stash[_EARLY_RECORDER] = start_recorder()

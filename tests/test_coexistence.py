@@ -1,0 +1,30 @@
+"""Other tools in the same run: pytest-cov must report the same coverage, and we must still
+record what each test depends on, whichever of us installs its hook first."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from difftest_support import Project, outcomes
+
+pytest.importorskip("pytest_cov")
+
+
+def coverage_total(result: pytest.RunResult) -> str:
+    for line in result.stdout.lines:
+        match = re.match(r"^TOTAL\s+\d+\s+\d+\s+(\d+%)", line)
+        if match:
+            return match.group(1)
+    raise AssertionError("no coverage TOTAL line in the output")
+
+
+def test_pytest_cov_reports_the_same_coverage_and_we_still_record(project: Project) -> None:
+    plain = project.run("--cov=pkg", "--cov-report=term", "-p", "no:difftest")
+    with_us = project.baseline("--cov=pkg", "--cov-report=term")
+    assert coverage_total(with_us) == coverage_total(plain)
+    with_us.assert_outcomes(passed=5)
+    # Had coverage's tracer replaced ours, no test would depend on pkg.calc.add.
+    project.replace("src/pkg/calc.py", "return a + b", "return a - b")
+    assert outcomes(project.diff("--cov=pkg")) == {"test_add": "FAILED"}
+    assert outcomes(project.baseline("--cov=pkg")) == {"test_add": "FAILED"}
