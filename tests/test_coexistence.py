@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from difftest_support import Project, outcomes
 
 pytest.importorskip("pytest_cov")

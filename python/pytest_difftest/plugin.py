@@ -46,10 +46,25 @@ def pytest_configure(config: pytest.Config) -> None:
         if recorder is not None:
             recorder.close()
         return
-    if settings.mode == "baseline" and recorder is None:
+    role = _role(config)
+    if role == "controller" and recorder is not None:
+        recorder.close()  # the workers run the tests, and record them
+        recorder = None
+    elif settings.mode == "baseline" and recorder is None and role != "controller":
         recorder = start_recorder()
-    plugin = DifftestPlugin(config, settings, recorder)
+    plugin = DifftestPlugin(config, settings, recorder, role)
     config.pluginmanager.register(plugin, "difftest-session")
+    if role == "controller":
+        config.pluginmanager.register(XdistController(plugin), "difftest-xdist")
+
+
+def _role(config: pytest.Config) -> str:
+    """ "single" (no pytest-xdist), "controller" (runs no test) or "worker" (runs tests)."""
+    if hasattr(config, "workerinput"):
+        return "worker"
+    if getattr(config.option, "dist", "no") != "no":
+        return "controller"
+    return "single"
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -67,13 +82,20 @@ class DifftestPlugin:
     If the database cannot be used, every test runs and nothing is written.
     """
 
-    def __init__(self, config: pytest.Config, settings: Settings, recorder: Recorder | None):
+    def __init__(
+        self, config: pytest.Config, settings: Settings, recorder: Recorder | None, role: str
+    ):
         from pytest_difftest import DifftestError
         from pytest_difftest._core import Engine
 
         self.config = config
         self.settings = settings
         self.recorder = recorder
+        # "single", "controller" or "worker": with pytest-xdist the controller alone selects and
+        # writes; workers get the selection with their input and send what they record back
+        # with their test reports.
+        self.role = role
+        self.modules: dict[str, str] = {}
         self.files = ProjectFiles(config.rootpath)
         # Problems worth one line each in the summary (unparsable files, an unusable database).
         self.notes: list[str] = []
@@ -86,6 +108,8 @@ class DifftestPlugin:
         self.items: dict[str, pytest.Item] = {}
         self.outcomes: dict[str, tuple[str, float]] = {}
         self.batch: list[Any] = []
+        # Worker only: facts to attach to the next teardown report.
+        self.outbox: dict[str, Any] = {}
         # What the setup of each broader-than-function fixture executed: every test that
         # requests the fixture depends on it, not only the first, which paid for the setup.
         self.fixture_code: dict[Any, list[tuple[str, int]]] = {}
@@ -93,6 +117,9 @@ class DifftestPlugin:
         self.ran = 0
         self.total = 0
         self._error_types = (DifftestError, OSError)
+        if role == "worker":
+            self._receive_selection(getattr(config, "workerinput", {}).get("difftest"))
+            return
         try:
             self.engine = self._open(Engine)
             self._select()
@@ -120,6 +147,26 @@ class DifftestPlugin:
         self.engine = None
         self.selection = None
         self.close()
+
+    def selection_for_workers(self) -> dict[str, list[str]] | None:
+        """What a worker needs to deselect exactly as this process would."""
+        if self.selection is None:
+            return None
+        return {
+            "selected": sorted(self.selected),
+            "known_tests": sorted(self.known_tests),
+            "known_files": sorted(self.known_files),
+            "collect_files": sorted(self.collect_files),
+        }
+
+    def _receive_selection(self, payload: dict[str, list[str]] | None) -> None:
+        if payload is None:
+            return  # the controller could not use the database: run everything
+        self.selection = payload
+        self.selected = set(payload["selected"])
+        self.known_tests = set(payload["known_tests"])
+        self.known_files = set(payload["known_files"])
+        self.collect_files = set(payload["collect_files"])
 
     def _select(self) -> None:
         skip_dirs = [str(pattern) for pattern in self.config.getini("norecursedirs")]
@@ -259,7 +306,7 @@ class DifftestPlugin:
         if self.modules_seen < 0:
             # What ran before the first test ran while modules were being imported.
             self._refresh_modules()
-            self.engine.mark_import_time(executed_code(before, self.files))
+            self._send("import_time", executed_code(before, self.files))
 
     @pytest.hookimpl(wrapper=True)
     def pytest_fixture_setup(self, fixturedef: Any) -> Generator[None, Any, Any]:
@@ -273,47 +320,97 @@ class DifftestPlugin:
             executed = recorder.end_nested(outer)
             self.fixture_code[fixturedef] = executed_code(executed, self.files)
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        outcome, duration = self.outcomes.get(report.nodeid, ("passed", 0.0))
-        if report.failed:
-            outcome = "failed"
-        elif report.skipped and outcome == "passed":
-            outcome = "skipped"
-        self.outcomes[report.nodeid] = (outcome, duration + report.duration)
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        if call.when == "teardown" and self.recorder is not None:
+            # Teardown has run: the test is complete. Recording here (not at logfinish) lets an
+            # xdist worker send the record along with this report.
+            self._finish_test(item, report)
+        return report
 
-    def pytest_runtest_logfinish(self, nodeid: str) -> None:
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        payload = getattr(report, "difftest", None)
+        if payload is not None and self.role == "controller":
+            self._receive(payload)
         if self.recorder is None:
             return
+        if report.when == "teardown":
+            self.outcomes.pop(report.nodeid, None)
+        else:
+            self.outcomes[report.nodeid] = _merge_outcome(self.outcomes.get(report.nodeid), report)
+
+    def _finish_test(self, item: pytest.Item, teardown: pytest.TestReport) -> None:
+        assert self.recorder is not None
         executed = self.recorder.stop_test()
-        item = self.items.get(nodeid)
-        if item is None:
-            return
-        outcome, duration = self.outcomes.pop(nodeid, ("failed", 0.0))
+        outcome, duration = _merge_outcome(self.outcomes.get(item.nodeid), teardown)
         test_file = self._file_of(item)
         ran = executed_code(executed, self.files)
         if any(line == 0 for _, line in ran):
             # The test imported a project module for the first time: what ran during that import
             # is import-time code that later tests rely on without running it. It cannot be told
             # apart from what the test ran itself, so all of it counts (outside the test's file).
-            self.engine.mark_import_time([(path, line) for path, line in ran if path != test_file])
+            self._refresh_modules()
+            self._send("import_time", [(path, line) for path, line in ran if path != test_file])
         code = ran + static_code(item, self.files)
         for definition in requested_fixtures(item):
             code.extend(self.fixture_code.get(definition, ()))
         roots = [test_file, *self.files.conftests_above(test_file)]
-        self.batch.append((nodeid, test_file, outcome, duration, code, roots, names_used(item)))
-        if len(self.batch) >= self.settings.batch_size:
-            self._flush()
+        record = (item.nodeid, test_file, outcome, duration, code, roots, names_used(item))
+        if self.role == "worker":
+            self._refresh_modules()
+            self._send("record", record)
+            teardown.difftest = self.outbox  # type: ignore[attr-defined]
+            self.outbox = {}
+        else:
+            self.batch.append(record)
+            if len(self.batch) >= self.settings.batch_size:
+                self._flush()
+
+    def _send(self, kind: str, value: Any) -> None:
+        """Hands recorded facts to whoever writes: the engine here, or, in an xdist worker, the
+        next report, which carries them to the controller."""
+        if self.role == "worker":
+            self.outbox[kind] = value
+        elif self.engine is not None:
+            try:
+                if kind == "modules":
+                    self.engine.set_modules(value)
+                elif kind == "import_time":
+                    self.engine.mark_import_time(value)
+            except self._error_types as error:
+                self._give_up(f"recording stopped, the baseline is incomplete: {error}")
+
+    def _receive(self, payload: dict[str, Any]) -> None:
+        """Controller side: what a worker recorded for one test."""
+        if self.engine is None:
+            return
+        if "modules" in payload:
+            # Workers import the same project; the union serves them all.
+            self.modules.update((name, path) for name, path in payload["modules"])
+            self._send("modules", sorted(self.modules.items()))
+        if "import_time" in payload:
+            self._send("import_time", [tuple(ref) for ref in payload["import_time"]])
+        if "record" in payload:
+            nodeid, file, outcome, duration, code, roots, names = payload["record"]
+            code = [tuple(ref) for ref in code]
+            self.batch.append((nodeid, file, outcome, duration, code, roots, names))
+            if len(self.batch) >= self.settings.batch_size:
+                self._flush()
 
     def _refresh_modules(self) -> None:
         if len(sys.modules) != self.modules_seen:
             self.modules_seen = len(sys.modules)
-            self.engine.set_modules(self.files.module_map())
+            self._send("modules", self.files.module_map())
 
     def _flush(self) -> None:
         if self.batch and self.engine is not None:
             batch, self.batch = self.batch, []
             try:
-                self._refresh_modules()
+                if self.role == "single":
+                    self._refresh_modules()
                 self.engine.record(batch)
             except self._error_types as error:
                 self._give_up(f"recording stopped, the baseline is incomplete: {error}")
@@ -332,6 +429,48 @@ class DifftestPlugin:
             # Nothing was affected: that is success, not a mistake in the command line.
             session.exitstatus = pytest.ExitCode.OK
         return (yield)
+
+
+def _merge_outcome(
+    previous: tuple[str, float] | None, report: pytest.TestReport
+) -> tuple[str, float]:
+    """A test's outcome so far, given one more phase's report: any failure fails it, a skip
+    (xfail included) skips it."""
+    outcome, duration = previous or ("passed", 0.0)
+    if report.failed:
+        outcome = "failed"
+    elif report.skipped and outcome == "passed":
+        outcome = "skipped"
+    return outcome, duration + report.duration
+
+
+class XdistController:
+    """pytest-xdist hooks of the controller, registered only when it runs workers."""
+
+    def __init__(self, plugin: DifftestPlugin) -> None:
+        self.plugin = plugin
+        self.counted = False
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput["difftest"] = self.plugin.selection_for_workers()
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        plugin = self.plugin
+        if self.counted:
+            return  # every worker collects the same tests
+        self.counted = True
+        plugin.ran = len(ids)
+        plugin.total = len(plugin.known_tests | set(ids))
+        if plugin.settings.mode == "baseline" and plugin.engine is not None:
+            pending = [(nodeid, nodeid.partition("::")[0]) for nodeid in ids]
+            unknown = [entry for entry in pending if entry[0] not in plugin.known_tests]
+            if unknown:
+                try:
+                    plugin.engine.add_pending(unknown)
+                except plugin._error_types as error:
+                    plugin._give_up(f"recording stopped, the baseline is unchanged: {error}")
 
 
 def _baseline_facts(root: Path) -> list[tuple[str, str]]:

@@ -1,0 +1,122 @@
+"""pytest-xdist: the controller selects and writes, workers record and send; the results must
+be exactly those of the same run without xdist."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sqlite3
+
+import pytest
+
+from difftest_support import DB, Project
+
+pytest.importorskip("xdist")
+
+_SUMMARY = re.compile(r"^(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS) (\S+::\S+)")
+
+EXTRA_FILES = {
+    "src/pkg/cache.py": """
+        import functools
+
+
+        @functools.lru_cache
+        def table():
+            return [n * 2 for n in range(4)]
+
+
+        def lookup(i):
+            return table()[i]
+    """,
+    "tests/conftest.py": """
+        import pytest
+
+        from pkg.calc import add
+
+
+        @pytest.fixture(scope="session")
+        def base():
+            return add(1, 1)
+    """,
+    "tests/test_cache.py": """
+        from pkg.cache import lookup
+
+
+        def test_lookup_one(base):
+            assert lookup(1) == base
+
+
+        def test_lookup_two():
+            assert lookup(2) == 4
+    """,
+}
+
+
+def summary(result: pytest.RunResult) -> dict[str, str]:
+    """Node id → outcome, from the -rA short summary (xdist prints no plain -v lines)."""
+    return {m.group(2): m.group(1) for m in map(_SUMMARY.match, result.outlines) if m}
+
+
+def dependencies(project: Project) -> dict[str, set[tuple[str, str, int]]]:
+    """Every test's full set of (file, block, checksum), direct and shared."""
+    with sqlite3.connect(project.root / DB) as conn:
+        rows = conn.execute(
+            """
+            SELECT t.nodeid, f.path, b.name, b.checksum
+            FROM test t JOIN dep d ON d.test_id = t.id
+            JOIN block b ON b.id = d.block_id JOIN file f ON f.id = b.file_id
+            UNION
+            SELECT t.nodeid, f.path, b.name, b.checksum
+            FROM test t JOIN depset_block s ON s.depset_id = t.depset_id
+            JOIN block b ON b.id = s.block_id JOIN file f ON f.id = b.file_id
+            """
+        ).fetchall()
+    found: dict[str, set[tuple[str, str, int]]] = {}
+    for nodeid, path, name, checksum in rows:
+        found.setdefault(nodeid, set()).add((path, name, checksum))
+    return found
+
+
+@pytest.fixture
+def xproject(project: Project) -> Project:
+    project.write_files(EXTRA_FILES)
+    return project
+
+
+def test_baseline_with_workers_records_what_a_single_process_records(xproject: Project) -> None:
+    single = xproject.baseline("-p", "no:randomly")
+    assert single.ret == 0
+    expected = dependencies(xproject)
+    shutil.rmtree(xproject.root / DB.parent)
+    parallel = xproject.baseline("-n", "2", "-p", "no:randomly")
+    assert parallel.ret == 0
+    parallel.assert_outcomes(passed=7)
+    assert dependencies(xproject) == expected
+    assert len(expected) == 7
+
+
+@pytest.mark.parametrize(
+    ("path", "old", "new"),
+    [
+        ("src/pkg/calc.py", "return a + b", "return a + b + 0"),
+        ("src/pkg/cache.py", "n * 2", "n * 3"),
+        ("src/pkg/config.py", "TIMEOUT = 30", "TIMEOUT = 31"),
+        ("tests/conftest.py", "add(1, 1)", "add(1, 0)"),
+    ],
+)
+def test_workers_select_what_a_single_process_selects(
+    xproject: Project, path: str, old: str, new: str
+) -> None:
+    xproject.settled("-n", "2")
+    xproject.replace(path, old, new)
+    single = summary(xproject.diff("-rA"))
+    parallel = summary(xproject.diff("-rA", "-n", "2"))
+    assert parallel == single
+    assert single, "the change must select something"
+    assert summary(xproject.baseline("-rA", "-n", "2")) == single
+    # Undo the change: the workers' records must leave nothing owed once everything passes.
+    xproject.replace(path, new, old)
+    assert xproject.baseline("-n", "2").ret == 0
+    nothing = xproject.diff("-n", "2")
+    assert nothing.ret == 0
+    nothing.stdout.fnmatch_lines(["difftest: 0 of 7 tests selected*"])
