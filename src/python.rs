@@ -21,6 +21,13 @@ create_exception!(
     "A problem with pytest-difftest's database or inputs; the message says what to do."
 );
 
+create_exception!(
+    pytest_difftest,
+    SchemaVersionError,
+    DifftestError,
+    "The database was written by another schema version; `args` are (message, found, expected)."
+);
+
 impl From<Error> for PyErr {
     fn from(error: Error) -> Self {
         let message = error.to_string();
@@ -30,7 +37,10 @@ impl From<Error> for PyErr {
                 std::io::ErrorKind::PermissionDenied => PyPermissionError::new_err(message),
                 _ => PyOSError::new_err(message),
             },
-            Error::Db { .. } | Error::SchemaMismatch { .. } => DifftestError::new_err(message),
+            Error::Db { .. } => DifftestError::new_err(message),
+            Error::SchemaMismatch {
+                found, expected, ..
+            } => SchemaVersionError::new_err((message, *found, *expected)),
         }
     }
 }
@@ -176,6 +186,10 @@ impl EnginePy {
         Ok(py.detach(|| self.lock().finish(&meta))?)
     }
 
+    fn adopt_new_files(&self, py: Python<'_>) -> PyResult<()> {
+        Ok(py.detach(|| self.lock().adopt_new_files())?)
+    }
+
     fn clear(&self, py: Python<'_>) -> PyResult<()> {
         Ok(py.detach(|| self.lock().clear())?)
     }
@@ -222,7 +236,9 @@ fn parse_blocks(py: Python<'_>, source: Vec<u8>) -> (Vec<BlockTuple>, Option<Str
 #[pymodule]
 pub mod _core {
     #[pymodule_export]
-    use super::{ChangedFilePy, DifftestError, EnginePy, SelectionPy, parse_blocks};
+    use super::{
+        ChangedFilePy, DifftestError, EnginePy, SchemaVersionError, SelectionPy, parse_blocks,
+    };
 
     #[pymodule_init]
     fn init(module: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {

@@ -326,10 +326,26 @@ impl Engine {
     /// # Errors
     /// Database errors.
     pub fn finish(&mut self, meta: &[(String, String)]) -> Result<()> {
-        let mut paths: Vec<String> = self.touched.iter().cloned().collect();
+        let mut paths: Vec<String> = self.touched.drain().collect();
         paths.append(&mut self.new_files);
+        self.settle(paths, meta)
+    }
+
+    /// At the start of a baseline: the files the selection found that the database did not
+    /// know become known now, so that a run cut short (a crash, a kill) does not leave them
+    /// "new" next time, selecting the importers of their packages.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn adopt_new_files(&mut self) -> Result<()> {
+        let paths = std::mem::take(&mut self.new_files);
+        self.settle(paths, &[])
+    }
+
+    fn settle(&mut self, mut paths: Vec<String>, meta: &[(String, String)]) -> Result<()> {
         paths.sort();
         paths.dedup();
+        self.preload(paths.iter().map(String::as_str));
         let mut settled = Vec::with_capacity(paths.len());
         for path in paths {
             let current = self.current(&path);
@@ -362,9 +378,7 @@ impl Engine {
                 write::meta(conn, key, value)?;
             }
             Ok(())
-        })?;
-        self.touched.clear();
-        Ok(())
+        })
     }
 
     /// Empties the database for a full rebuild.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,7 @@ def test_not_a_database_is_a_difftest_error(tmp_path: Path) -> None:
 
 def test_other_schema_version_is_refused_with_both_versions(tmp_path: Path) -> None:
     db = tmp_path / "old.db"
-    with sqlite3.connect(db) as conn:
+    with closing(sqlite3.connect(db)) as conn, conn:
         conn.execute("CREATE TABLE t (x)")
         conn.execute("PRAGMA user_version = 999")
     with pytest.raises(DifftestError, match=rf"schema version 999.*uses {SCHEMA_VERSION}"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 import sqlite3
+from contextlib import closing
 
 import pytest
 
@@ -59,7 +60,7 @@ def summary(result: pytest.RunResult) -> dict[str, str]:
 
 def dependencies(project: Project) -> dict[str, set[tuple[str, str, int]]]:
     """Every test's full set of (file, block, checksum), direct and shared."""
-    with sqlite3.connect(project.root / DB) as conn:
+    with closing(sqlite3.connect(project.root / DB)) as conn, conn:
         rows = conn.execute(
             """
             SELECT t.nodeid, f.path, b.name, b.checksum

@@ -8,6 +8,7 @@ __all__ = [
     "ChangedFile",
     "DifftestError",
     "Engine",
+    "SchemaVersionError",
     "Selection",
     "__version__",
     "parse_blocks",
@@ -18,6 +19,12 @@ SCHEMA_VERSION: int
 
 class DifftestError(Exception):
     """A problem with the database or inputs; the message names the file and what to do."""
+
+class SchemaVersionError(DifftestError):
+    """The database was written by another schema version.
+
+    ``args`` are ``(message, found, expected)``.
+    """
 
 @final
 class ChangedFile:
@@ -99,6 +106,8 @@ class Engine:
         """Forget tests that no longer exist."""
     def finish(self, meta: list[tuple[str, str]]) -> None:
         """End a baseline: settle file fingerprints, drop unused block versions, store `meta`."""
+    def adopt_new_files(self) -> None:
+        """Make the files the last `select` found new known now (at the start of a baseline)."""
     def clear(self) -> None:
         """Empty the database for a full rebuild."""
     def meta(self, key: str) -> str | None:

@@ -56,6 +56,14 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="N",
         help="files kept parsed in memory (default 100000; ini diff_cache_size)",
     )
+    group.addoption(
+        "--diff-db",
+        default=None,
+        metavar="PATH",
+        help="the database file (default <cache_dir>/pytest-difftest/pytest_difftest.db; "
+        "ini diff_db)",
+    )
+    parser.addini("diff_db", "the pytest-difftest database file, relative to rootdir")
     parser.addini("diff_batch_size", "tests written to the database per transaction", default="20")
     parser.addini("diff_cache_size", "files kept parsed in memory", default="100000")
 
@@ -86,17 +94,30 @@ class Settings:
             )
         if not (option.diff or option.diff_baseline):
             return None
-        cache_dir = Path(config.getini("cache_dir"))
-        if not cache_dir.is_absolute():
-            cache_dir = config.rootpath / cache_dir
         return cls(
             mode="baseline" if option.diff_baseline else "diff",
             force=option.diff_force,
             verbose=option.diff_v,
             batch_size=_setting(config, option.diff_batch_size, "diff_batch_size"),
             cache_size=_setting(config, option.diff_cache_size, "diff_cache_size"),
-            db_path=cache_dir / DB_DIRECTORY / DB_NAME,
+            db_path=_db_path(config),
         )
+
+
+def _db_path(config: pytest.Config) -> Path:
+    """--diff-db, else ini diff_db, else inside pytest's cache directory. The cache directory
+    is pytest's cacheprovider's setting; with ``-p no:cacheprovider`` it does not exist, and
+    the default place, ``.pytest_cache``, is used all the same."""
+    chosen = config.option.diff_db or config.getini("diff_db")
+    if chosen:
+        path = Path(chosen)
+    else:
+        try:
+            cache_dir = Path(config.getini("cache_dir"))
+        except ValueError:
+            cache_dir = Path(".pytest_cache")
+        path = cache_dir / DB_DIRECTORY / DB_NAME
+    return path if path.is_absolute() else config.rootpath / path
 
 
 def _setting(config: pytest.Config, from_command_line: int | None, ini_key: str) -> int:

@@ -6,7 +6,9 @@ holds the session's state and does the selecting and recording.
 
 from __future__ import annotations
 
+import contextlib
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -117,6 +119,9 @@ class DifftestPlugin:
         self.ran = 0
         self.total = 0
         self._error_types = (DifftestError, OSError)
+        self._previous_sigterm: Any = None
+        if settings.mode == "baseline" and role != "worker":
+            self._interrupt_on_sigterm()
         if role == "worker":
             self._receive_selection(getattr(config, "workerinput", {}).get("difftest"))
             return
@@ -127,15 +132,20 @@ class DifftestPlugin:
             self._give_up(f"cannot use the database, running every test: {error}")
 
     def _open(self, engine_class: Any) -> Any:
+        from pytest_difftest._core import SchemaVersionError
+
         settings = self.settings
         try:
             engine = engine_class(settings.db_path, self.config.rootpath, settings.cache_size)
-        except self._error_types:
-            if not settings.force:
+        except self._error_types as error:
+            older = isinstance(error, SchemaVersionError) and error.args[1] < error.args[2]
+            if not (settings.force or (older and settings.mode == "baseline")):
                 raise
-            # --diff-force asks for a rebuild: keep the unreadable file next to the new one.
+            # A rebuild was asked for, or the baseline is from an older version of the tool
+            # (whose data this version cannot use): keep the old file next to the new one.
             kept = _set_aside(settings.db_path)
-            self.notes.append(f"the old database could not be opened; it was moved to {kept}")
+            why = "is from an older version" if older else "could not be opened"
+            self.notes.append(f"the old database {why}; rebuilt from a full run, kept at {kept}")
             engine = engine_class(settings.db_path, self.config.rootpath, settings.cache_size)
         if settings.force:
             engine.clear()
@@ -172,6 +182,8 @@ class DifftestPlugin:
         skip_dirs = [str(pattern) for pattern in self.config.getini("norecursedirs")]
         patterns = [str(pattern) for pattern in self.config.getini("python_files")]
         selection = self.engine.select(patterns, skip_dirs)
+        if self.settings.mode == "baseline":
+            self.engine.adopt_new_files()
         self.selection = selection
         self.known_tests = set(selection.known_tests)
         if not self.known_tests:
@@ -186,10 +198,26 @@ class DifftestPlugin:
                     "every test that imports it is selected"
                 )
 
+    def _interrupt_on_sigterm(self) -> None:
+        """Turns SIGTERM (a CI timeout, a killed job) into KeyboardInterrupt, so pytest ends the
+        session normally and the tests that finished are written, as with Ctrl-C. Only when
+        nobody else handles SIGTERM."""
+        if not hasattr(signal, "SIGTERM") or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+            return
+
+        def interrupt(signum: int, frame: object) -> None:
+            raise KeyboardInterrupt("SIGTERM")
+
+        with contextlib.suppress(ValueError):  # not the main thread
+            self._previous_sigterm = signal.signal(signal.SIGTERM, interrupt)
+
     def close(self) -> None:
         if self.recorder is not None:
             self.recorder.close()
             self.recorder = None
+        if self._previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, self._previous_sigterm)
+            self._previous_sigterm = None
 
     # -- reporting ---------------------------------------------------------------------------
 
@@ -203,6 +231,8 @@ class DifftestPlugin:
                 commit = self.engine.meta("commit")
                 if commit:
                     line += f" at {commit[:10]}"
+            elif self.known_tests:
+                line += ", the last baseline did not finish"
             elif self.settings.mode == "diff":
                 line += ", no baseline yet: running every test"
         return line
