@@ -27,6 +27,8 @@ pub(crate) struct ClosureInfo {
     /// Binding blocks no import-time code mentions, with the names they bind: a test depends
     /// on one when its own code mentions a name.
     bindings: Vec<(BlockVersion, Vec<String>)>,
+    /// The files of the closure.
+    files: HashSet<String>,
     /// The database id of `shared`, once committed.
     depset: OnceLock<i64>,
 }
@@ -175,7 +177,7 @@ impl Engine {
     fn dependencies(&mut self, test: &TestRecord) -> (Vec<BlockVersion>, Arc<ClosureInfo>) {
         let mut own: BTreeSet<BlockVersion> = BTreeSet::new();
         let mut used: HashSet<String> = test.names.iter().cloned().collect();
-        let mut files: BTreeSet<String> = test.roots.iter().cloned().collect();
+        let mut files: BTreeSet<String> = BTreeSet::new();
         for (path, line) in &test.code {
             let Some(current) = self.current(path) else {
                 continue;
@@ -187,19 +189,30 @@ impl Engine {
             own.insert((path.clone(), block.name.clone(), block.checksum));
             files.insert(path.clone());
         }
-        let info = self.closure_info(files.into_iter().collect());
+        // The closure of the test's own roots is shared by every test of its file. A file the
+        // test ran code in that this closure does not reach (imported dynamically) brings its
+        // own closure; what that adds is stored with the test itself.
+        let info = self.closure_info(test.roots.clone());
+        let mut infos = vec![Arc::clone(&info)];
+        for file in files.iter().filter(|file| !info.files.contains(*file)) {
+            let extra = self.closure_info(vec![file.clone()]);
+            own.extend(extra.shared.iter().cloned());
+            used.extend(extra.used.iter().cloned());
+            infos.push(extra);
+        }
         // A `def f` header is part of the block of `f`: a test that ran `f` has it already.
         let ran: HashSet<(&str, &str)> = own
             .iter()
             .map(|(path, name, _)| (path.as_str(), name.as_str()))
             .collect();
         let mut extra = Vec::new();
-        for (version, binds) in &info.bindings {
+        for (version, binds) in infos.iter().flat_map(|info| &info.bindings) {
             let (path, name, _) = version;
             let covered = name
                 .strip_prefix("def:")
                 .is_some_and(|function| ran.contains(&(path.as_str(), function)));
-            if !covered && binds.iter().any(|name| used.contains(name)) {
+            let mentioned = |name: &String| used.contains(name) || info.used.contains(name);
+            if !covered && binds.iter().any(mentioned) {
                 extra.push(version.clone());
             }
         }
@@ -218,7 +231,10 @@ impl Engine {
             .into_iter()
             .filter_map(|file| self.current(&file).map(|current| (file, current)))
             .collect();
-        let mut info = ClosureInfo::default();
+        let mut info = ClosureInfo {
+            files: models.iter().map(|(file, _)| file.clone()).collect(),
+            ..ClosureInfo::default()
+        };
         // Functions whose effects outlive their call: they ran at import time, or they keep
         // state that a later test may read without running them. Whatever they call shares that
         // fate, so follow the names they mention to other functions in the closure.
