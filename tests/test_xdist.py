@@ -121,3 +121,29 @@ def test_workers_select_what_a_single_process_selects(
     nothing = xproject.diff("-n", "2")
     assert nothing.ret == 0
     nothing.stdout.fnmatch_lines(["difftest: 0 of 7 tests selected*"])
+
+
+def test_a_crashed_worker_loses_only_its_own_test(
+    xproject: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    xproject.write(
+        "tests/test_crash.py",
+        """
+        import os
+
+
+        def test_kills_its_worker():
+            if os.environ.get("DIFFTEST_CRASH"):
+                os._exit(3)
+        """,
+    )
+    monkeypatch.setenv("DIFFTEST_CRASH", "1")
+    result = xproject.baseline("-rA", "-n", "2", "-p", "no:randomly")
+    result.stdout.fnmatch_lines(["*crashed while running*test_kills_its_worker*"])
+    with closing(sqlite3.connect(xproject.root / DB)) as conn, conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    # Nothing changed, but the crashed test never finished: it alone is owed.
+    monkeypatch.delenv("DIFFTEST_CRASH")
+    assert summary(xproject.diff("-rA", "-n", "2")) == {
+        "tests/test_crash.py::test_kills_its_worker": "PASSED"
+    }
