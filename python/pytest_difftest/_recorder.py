@@ -41,11 +41,41 @@ class Recorder(Protocol):
         """Stop observing."""
 
 
-class MonitoringRecorder:
+class _Collector:
+    """The set a hook adds code objects to. It keeps one identity for the whole session, so the
+    hook can hold its bound ``add`` (the cheapest call there is on this hot path); what a test
+    or a part of it ran is copied out and the set cleared."""
+
+    def __init__(self) -> None:
+        self._seen: set[CodeType] = set()
+        self.add = self._seen.add
+
+    def _take(self) -> set[CodeType]:
+        taken = set(self._seen)
+        self._seen.clear()
+        return taken
+
+    def start_test(self) -> set[CodeType]:
+        return self._take()
+
+    def stop_test(self) -> set[CodeType]:
+        return self._take()
+
+    def begin_nested(self) -> set[CodeType]:
+        return self._take()
+
+    def end_nested(self, outer: set[CodeType]) -> set[CodeType]:
+        inner = self._take()
+        self._seen.update(outer)
+        self._seen.update(inner)
+        return inner
+
+
+class MonitoringRecorder(_Collector):
     """`sys.monitoring` recorder (Python >= 3.12)."""
 
     def __init__(self) -> None:
-        self.seen: set[CodeType] = set()
+        super().__init__()
         monitoring: Any = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
         self._monitoring = monitoring
         # 0, 1, 2 and 5 are reserved for debuggers, coverage, profilers and optimizers.
@@ -57,34 +87,24 @@ class MonitoringRecorder:
         else:
             raise RuntimeError("no free sys.monitoring tool id (3 and 4 are in use)")
         events = monitoring.events
-        self._disable = monitoring.DISABLE
-        monitoring.register_callback(self._tool, events.PY_START, self._hit)
-        monitoring.register_callback(self._tool, events.PY_RESUME, self._hit)
+        add, disable = self.add, monitoring.DISABLE
+
+        def hit(code: CodeType, offset: int) -> object:
+            add(code)
+            return disable
+
+        monitoring.register_callback(self._tool, events.PY_START, hit)
+        monitoring.register_callback(self._tool, events.PY_RESUME, hit)
         monitoring.set_events(self._tool, events.PY_START | events.PY_RESUME)
 
-    def _hit(self, code: CodeType, offset: int) -> object:
-        self.seen.add(code)
-        return self._disable
-
     def start_test(self) -> set[CodeType]:
-        before, self.seen = self.seen, set()
         self._monitoring.restart_events()
-        return before
-
-    def stop_test(self) -> set[CodeType]:
-        executed, self.seen = self.seen, set()
-        return executed
+        return super().start_test()
 
     def begin_nested(self) -> set[CodeType]:
-        outer, self.seen = self.seen, set()
         # Code the test already ran is disabled: re-arm it so the part sees it too.
         self._monitoring.restart_events()
-        return outer
-
-    def end_nested(self, outer: set[CodeType]) -> set[CodeType]:
-        inner, self.seen = self.seen, outer
-        outer.update(inner)
-        return inner
+        return super().begin_nested()
 
     def close(self) -> None:
         monitoring = self._monitoring
@@ -94,7 +114,7 @@ class MonitoringRecorder:
         monitoring.free_tool_id(self._tool)
 
 
-class TraceRecorder:
+class TraceRecorder(_Collector):
     """Call-events-only recorder for Python < 3.12.
 
     Normally a global `sys.settrace` function that returns no local tracer, so only "call"
@@ -106,14 +126,15 @@ class TraceRecorder:
     """
 
     def __init__(self) -> None:
-        self.seen: set[CodeType] = set()
+        super().__init__()
+        add = self.add
 
         def trace(frame: FrameType, event: Any, arg: object) -> None:
-            self.seen.add(frame.f_code)
+            add(frame.f_code)
 
         def profile(frame: FrameType, event: str, arg: object) -> None:
             if event == "call":
-                self.seen.add(frame.f_code)
+                add(frame.f_code)
 
         self._trace: Callable[[FrameType, Any, object], None] = trace
         self._profile: Callable[[FrameType, str, object], None] = profile
@@ -136,21 +157,7 @@ class TraceRecorder:
 
     def start_test(self) -> set[CodeType]:
         self.ensure_installed()
-        before, self.seen = self.seen, set()
-        return before
-
-    def stop_test(self) -> set[CodeType]:
-        executed, self.seen = self.seen, set()
-        return executed
-
-    def begin_nested(self) -> set[CodeType]:
-        outer, self.seen = self.seen, set()
-        return outer
-
-    def end_nested(self, outer: set[CodeType]) -> set[CodeType]:
-        inner, self.seen = self.seen, outer
-        outer.update(inner)
-        return inner
+        return super().start_test()
 
     def close(self) -> None:
         if self._mode == "profile":
