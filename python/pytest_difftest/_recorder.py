@@ -144,6 +144,7 @@ class TraceRecorder(_Collector):
     def ensure_installed(self) -> None:
         """Installs the hook, or moves to the profile hook if a tracer has taken ours over."""
         if self._mode == "profile":
+            sys.setprofile(self._profile)
             return
         current = sys.gettrace()
         if current is None:
@@ -158,6 +159,18 @@ class TraceRecorder(_Collector):
     def start_test(self) -> set[CodeType]:
         self.ensure_installed()
         return super().start_test()
+
+    def stop_test(self) -> set[CodeType]:
+        # While a hook is installed, CPython < 3.12 runs every frame in its slow tracing mode.
+        # Nothing between two tests needs recording, so pytest's reporting runs without it.
+        self._uninstall()
+        return super().stop_test()
+
+    def _uninstall(self) -> None:
+        if self._mode == "profile":
+            sys.setprofile(None)
+        elif self._mode == "trace" and sys.gettrace() is self._trace:
+            sys.settrace(None)
 
     def close(self) -> None:
         if self._mode == "profile":
