@@ -68,20 +68,15 @@ impl Store {
             path: path.to_owned(),
         };
         let found = schema::version(&store.conn).map_err(db)?;
-        if found == 0 {
-            let has_tables: bool = store
+        // Version 0 is a new file, unless it holds tables: then it is someone else's database.
+        let fresh = found == 0
+            && !store
                 .conn
                 .query_row("SELECT count(*) > 0 FROM sqlite_master", [], |row| {
                     row.get(0)
                 })
                 .map_err(db)?;
-            if has_tables {
-                return Err(Error::SchemaMismatch {
-                    path: path.to_owned(),
-                    found,
-                    expected: SCHEMA_VERSION,
-                });
-            }
+        if fresh {
             store
                 .conn
                 .pragma_update(None, "journal_mode", "WAL")
