@@ -22,6 +22,7 @@ from pytest_difftest._items import executed_code, names_used, requested_fixtures
 from pytest_difftest._paths import ProjectFiles
 from pytest_difftest._recorder import Recorder, start_recorder
 from pytest_difftest._settings import Settings, add_options
+from pytest_difftest._xdist import XdistController, xdist_role
 
 _EARLY_RECORDER = pytest.StashKey[Recorder]()
 
@@ -48,7 +49,7 @@ def pytest_configure(config: pytest.Config) -> None:
         if recorder is not None:
             recorder.close()
         return
-    role = _role(config)
+    role = xdist_role(config)
     if role == "controller" and recorder is not None:
         recorder.close()  # the workers run the tests, and record them
         recorder = None
@@ -58,15 +59,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(plugin, "difftest-session")
     if role == "controller":
         config.pluginmanager.register(XdistController(plugin), "difftest-xdist")
-
-
-def _role(config: pytest.Config) -> str:
-    """ "single" (no pytest-xdist), "controller" (runs no test) or "worker" (runs tests)."""
-    if hasattr(config, "workerinput"):
-        return "worker"
-    if getattr(config.option, "dist", "no") != "no":
-        return "controller"
-    return "single"
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -319,6 +311,19 @@ class DifftestPlugin:
         if gone:
             self.engine.remove_tests(gone)
 
+    def workers_collected(self, nodeids: list[str]) -> None:
+        """Controller side: what the workers collected (and did not deselect)."""
+        self.ran = len(nodeids)
+        self.total = len(self.known_tests | set(nodeids))
+        if self.settings.mode != "baseline" or self.engine is None:
+            return
+        unknown = [(n, n.partition("::")[0]) for n in nodeids if n not in self.known_tests]
+        try:
+            if unknown:
+                self.engine.add_pending(unknown)
+        except self._error_types as error:
+            self._give_up(f"recording stopped, the baseline is unchanged: {error}")
+
     def _file_of(self, item: pytest.Item) -> str:
         relative = self.files.relative(str(item.path))
         return relative if relative is not None else item.nodeid.partition("::")[0]
@@ -472,35 +477,6 @@ def _merge_outcome(
     elif report.skipped and outcome == "passed":
         outcome = "skipped"
     return outcome, duration + report.duration
-
-
-class XdistController:
-    """pytest-xdist hooks of the controller, registered only when it runs workers."""
-
-    def __init__(self, plugin: DifftestPlugin) -> None:
-        self.plugin = plugin
-        self.counted = False
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_configure_node(self, node: Any) -> None:
-        node.workerinput["difftest"] = self.plugin.selection_for_workers()
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
-        plugin = self.plugin
-        if self.counted:
-            return  # every worker collects the same tests
-        self.counted = True
-        plugin.ran = len(ids)
-        plugin.total = len(plugin.known_tests | set(ids))
-        if plugin.settings.mode == "baseline" and plugin.engine is not None:
-            pending = [(nodeid, nodeid.partition("::")[0]) for nodeid in ids]
-            unknown = [entry for entry in pending if entry[0] not in plugin.known_tests]
-            if unknown:
-                try:
-                    plugin.engine.add_pending(unknown)
-                except plugin._error_types as error:
-                    plugin._give_up(f"recording stopped, the baseline is unchanged: {error}")
 
 
 def _baseline_facts(root: Path) -> list[tuple[str, str]]:
