@@ -74,6 +74,7 @@ impl From<ChangedFile> for ChangedFilePy {
 #[pyclass(name = "Selection", module = "pytest_difftest._core", frozen, get_all)]
 pub struct SelectionPy {
     selected: Vec<String>,
+    reasons: Vec<String>,
     known_tests: Vec<String>,
     known_files: Vec<String>,
     collect_files: Vec<String>,
@@ -86,6 +87,7 @@ impl SelectionPy {
     fn new(py: Python<'_>, selection: Selection) -> PyResult<Self> {
         Ok(Self {
             selected: selection.selected,
+            reasons: selection.reasons,
             known_tests: selection.known_tests,
             known_files: selection.known_files,
             collect_files: selection.collect_files,

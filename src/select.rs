@@ -31,6 +31,8 @@ pub struct ChangedFile {
 pub struct Selection {
     /// Node ids of the stored tests that must run.
     pub selected: Vec<String>,
+    /// Why each of `selected` must run, in the same order: the first reason found.
+    pub reasons: Vec<String>,
     /// Node ids of every stored test.
     pub known_tests: Vec<String>,
     /// Files stored tests come from.
@@ -63,6 +65,7 @@ impl Engine {
         let root = &self.root;
         let scans = parallel_map(&rows, |row| scan(root, row));
         let mut stale_ids = Vec::new();
+        let mut stale_reasons: HashMap<i64, String> = HashMap::new();
         let mut fingerprints = Vec::new();
         let mut selection = Selection::default();
         for (row, scan) in rows.iter().zip(scans) {
@@ -94,6 +97,17 @@ impl Engine {
             for block in self.store.blocks_of(row.id)? {
                 if checksums.get(block.name.as_str()) != Some(&block.checksum) {
                     stale_ids.push(block.id);
+                    let why = match &current {
+                        None => format!("{} was deleted", row.path),
+                        Some(c) if c.model.parse_error.is_some() => {
+                            format!("{} does not parse", row.path)
+                        }
+                        Some(_) if block.name == MODULE_BLOCK => {
+                            format!("module-level code of {} changed", row.path)
+                        }
+                        Some(_) => format!("{}::{} changed", row.path, block.name),
+                    };
+                    stale_reasons.insert(block.id, why);
                     names.insert(block.name);
                 }
             }
@@ -111,13 +125,21 @@ impl Engine {
         let _ = self.store.set_fingerprints(&fingerprints);
 
         let tests = self.store.tests()?;
-        let mut selected: HashSet<i64> = self.store.dependents(&stale_ids)?.into_iter().collect();
-        selected.extend(
-            tests
-                .iter()
-                .filter(|(_, t)| t.outcome == "failed" || t.outcome == "pending")
-                .map(|(id, _)| *id),
-        );
+        // Test id → why it is selected; the first reason found is kept.
+        let mut selected: HashMap<i64, String> = HashMap::new();
+        for (block, test) in self.store.dependents(&stale_ids)? {
+            selected
+                .entry(test)
+                .or_insert_with(|| stale_reasons[&block].clone());
+        }
+        for (id, test) in &tests {
+            let why = match test.outcome.as_str() {
+                "failed" => "failed last time",
+                "pending" => "has not finished a run yet",
+                _ => continue,
+            };
+            selected.entry(*id).or_insert_with(|| why.to_owned());
+        }
 
         {
             let known: HashSet<&str> = rows.iter().map(|row| row.path.as_str()).collect();
@@ -133,12 +155,9 @@ impl Engine {
                     } else {
                         format!("{dir}/")
                     };
-                    selected.extend(
-                        tests
-                            .iter()
-                            .filter(|(_, t)| t.file.starts_with(&prefix))
-                            .map(|(id, _)| *id),
-                    );
+                    for (id, _) in tests.iter().filter(|(_, t)| t.file.starts_with(&prefix)) {
+                        selected.entry(*id).or_insert_with(|| format!("new {path}"));
+                    }
                 } else if !test_patterns
                     .iter()
                     .any(|pattern| glob_match(pattern, name))
@@ -158,7 +177,11 @@ impl Engine {
                             .filter(|block| block.name == MODULE_BLOCK)
                             .map(|block| block.id)
                             .collect();
-                        selected.extend(self.store.dependents(&ids)?);
+                        for (_, test) in self.store.dependents(&ids)? {
+                            selected.entry(test).or_insert_with(|| {
+                                format!("new module {path} in an imported package")
+                            });
+                        }
                     }
                 }
             }
@@ -171,8 +194,9 @@ impl Engine {
         for (id, test) in &tests {
             known_files.insert(test.file.clone());
             selection.known_tests.push(test.nodeid.clone());
-            if selected.contains(id) {
+            if let Some(why) = selected.remove(id) {
                 selection.selected.push(test.nodeid.clone());
+                selection.reasons.push(why);
                 collect_files.insert(test.file.clone());
             } else {
                 selection.deselected_duration += test.duration;

@@ -51,6 +51,9 @@ class Selection:
     def selected(self) -> list[str]:
         """Node ids of stored tests that must run."""
     @property
+    def reasons(self) -> list[str]:
+        """Why each of `selected` must run, in the same order."""
+    @property
     def known_tests(self) -> list[str]:
         """Node ids of every stored test."""
     @property

@@ -43,6 +43,9 @@ def add_options(parser: pytest.Parser) -> None:
     )
     group.addoption("--diff-v", action="store_true", help="list the changed files and blocks")
     group.addoption(
+        "--diff-explain", action="store_true", help="say, for each selected test, why it runs"
+    )
+    group.addoption(
         "--diff-batch-size",
         type=positive_int,
         default=None,
@@ -75,6 +78,7 @@ class Settings:
     mode: str  # "diff" or "baseline"
     force: bool
     verbose: bool
+    explain: bool
     batch_size: int
     cache_size: int
     db_path: Path
@@ -98,6 +102,7 @@ class Settings:
             mode="baseline" if option.diff_baseline else "diff",
             force=option.diff_force,
             verbose=option.diff_v,
+            explain=option.diff_explain,
             batch_size=_setting(config, option.diff_batch_size, "diff_batch_size"),
             cache_size=_setting(config, option.diff_cache_size, "diff_cache_size"),
             db_path=_db_path(config),

@@ -96,6 +96,10 @@ class DifftestPlugin:
         self.engine: Any = None
         self.selection: Any = None
         self.selected: set[str] = set()
+        # Why each selected test runs (from the same pass that selected it), by node id.
+        self.reasons: dict[str, str] = {}
+        # The tests that ran, for --diff-explain.
+        self.ran_ids: list[str] = []
         self.known_tests: set[str] = set()
         self.known_files: set[str] = set()
         self.collect_files: set[str] = set()
@@ -181,6 +185,7 @@ class DifftestPlugin:
         if not self.known_tests:
             return  # first run: everything runs
         self.selected = set(selection.selected)
+        self.reasons = dict(zip(selection.selected, selection.reasons))
         self.known_files = set(selection.known_files)
         self.collect_files = set(selection.collect_files)
         for changed in selection.changed:
@@ -244,6 +249,9 @@ class DifftestPlugin:
             f"file{'s' * (len(changed) != 1)}); {deselected:,} deselected"
         )
         write(line)
+        if self.settings.explain:
+            for nodeid in self.ran_ids:
+                write(f"difftest: why {nodeid}: {self.reasons.get(nodeid, 'new test')}")
         if self.settings.verbose:
             for file in changed:
                 state = " (deleted)" if file.deleted else ""
@@ -280,6 +288,7 @@ class DifftestPlugin:
         if not self.known_tests:
             return
         keep = [i for i in items if i.nodeid in self.selected or i.nodeid not in self.known_tests]
+        self.ran_ids = [item.nodeid for item in keep]
         if len(keep) != len(items):
             kept = {item.nodeid for item in keep}
             self.config.hook.pytest_deselected(items=[i for i in items if i.nodeid not in kept])
@@ -314,6 +323,7 @@ class DifftestPlugin:
     def workers_collected(self, nodeids: list[str]) -> None:
         """Controller side: what the workers collected (and did not deselect)."""
         self.ran = len(nodeids)
+        self.ran_ids = nodeids
         self.total = len(self.known_tests | set(nodeids))
         if self.settings.mode != "baseline" or self.engine is None:
             return

@@ -178,12 +178,12 @@ impl Store {
         })
     }
 
-    /// The ids of the tests that depend on any of `block_ids`, directly or through their
-    /// shared set.
+    /// `(block id, test id)` for every test that depends on one of `block_ids`, directly or
+    /// through its shared set.
     ///
     /// # Errors
     /// SQLite errors.
-    pub fn dependents(&self, block_ids: &[i64]) -> Result<Vec<i64>> {
+    pub fn dependents(&self, block_ids: &[i64]) -> Result<Vec<(i64, i64)>> {
         self.read(|conn| {
             let mut direct = conn.prepare_cached("SELECT test_id FROM dep WHERE block_id = ?1")?;
             let mut shared = conn.prepare_cached(
@@ -191,12 +191,12 @@ impl Store {
                  WHERE depset_block.block_id = ?1",
             )?;
             let mut tests = Vec::new();
-            for block_id in block_ids {
+            for &block_id in block_ids {
                 for test in direct.query_map([block_id], |row| row.get(0))? {
-                    tests.push(test?);
+                    tests.push((block_id, test?));
                 }
                 for test in shared.query_map([block_id], |row| row.get(0))? {
-                    tests.push(test?);
+                    tests.push((block_id, test?));
                 }
             }
             Ok(tests)
