@@ -11,7 +11,7 @@ use std::path::Path;
 use crate::block::MODULE_BLOCK;
 use crate::engine::{Current, Engine, Fingerprint, parallel_map, read_current, stat};
 use crate::error::Result;
-use crate::store::FileRow;
+use crate::store::{FileRow, TestRow};
 
 /// A stored file whose blocks are outdated.
 #[derive(Clone, Debug)]
@@ -141,53 +141,9 @@ impl Engine {
             selected.entry(*id).or_insert_with(|| why.to_owned());
         }
 
-        {
-            let known: HashSet<&str> = rows.iter().map(|row| row.path.as_str()).collect();
-            let mut new_files = Vec::new();
-            walk_python_files(&self.root, "", skip_dirs, &mut new_files);
-            new_files.retain(|path| !known.contains(path.as_str()));
-            new_files.sort();
-            for path in &new_files {
-                let (dir, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
-                if name == "conftest.py" {
-                    let prefix = if dir.is_empty() {
-                        String::new()
-                    } else {
-                        format!("{dir}/")
-                    };
-                    for (id, _) in tests.iter().filter(|(_, t)| t.file.starts_with(&prefix)) {
-                        selected.entry(*id).or_insert_with(|| format!("new {path}"));
-                    }
-                } else if !test_patterns
-                    .iter()
-                    .any(|pattern| glob_match(pattern, name))
-                {
-                    // A new module can be found by whoever scans its package (plugin registries,
-                    // `pkgutil.iter_modules`): rerun the importers of the package.
-                    let init = if dir.is_empty() {
-                        String::new()
-                    } else {
-                        format!("{dir}/__init__.py")
-                    };
-                    if let Some(row) = rows.iter().find(|row| row.path == init) {
-                        let ids: Vec<i64> = self
-                            .store
-                            .blocks_of(row.id)?
-                            .into_iter()
-                            .filter(|block| block.name == MODULE_BLOCK)
-                            .map(|block| block.id)
-                            .collect();
-                        for (_, test) in self.store.dependents(&ids)? {
-                            selected.entry(test).or_insert_with(|| {
-                                format!("new module {path} in an imported package")
-                            });
-                        }
-                    }
-                }
-            }
-            selection.new_files.clone_from(&new_files);
-            self.new_files = new_files;
-        }
+        let new_files = self.new_files(&rows, &tests, test_patterns, skip_dirs, &mut selected)?;
+        selection.new_files.clone_from(&new_files);
+        self.new_files = new_files;
 
         let mut known_files = BTreeSet::new();
         let mut collect_files = BTreeSet::new();
@@ -205,6 +161,61 @@ impl Engine {
         selection.known_files = known_files.into_iter().collect();
         selection.collect_files = collect_files.into_iter().collect();
         Ok(selection)
+    }
+    /// Python files under the root that the database does not know, and the tests they may
+    /// affect: a new `conftest.py` reruns the tests below it; a new module reruns the importers
+    /// of its package, which may discover it (plugin registries, `pkgutil.iter_modules`).
+    fn new_files(
+        &self,
+        rows: &[FileRow],
+        tests: &[(i64, TestRow)],
+        test_patterns: &[String],
+        skip_dirs: &[String],
+        selected: &mut HashMap<i64, String>,
+    ) -> Result<Vec<String>> {
+        let known: HashSet<&str> = rows.iter().map(|row| row.path.as_str()).collect();
+        let mut new_files = Vec::new();
+        walk_python_files(&self.root, "", skip_dirs, &mut new_files);
+        new_files.retain(|path| !known.contains(path.as_str()));
+        new_files.sort();
+        for path in &new_files {
+            let (dir, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
+            if name == "conftest.py" {
+                let prefix = if dir.is_empty() {
+                    String::new()
+                } else {
+                    format!("{dir}/")
+                };
+                for (id, _) in tests.iter().filter(|(_, t)| t.file.starts_with(&prefix)) {
+                    selected.entry(*id).or_insert_with(|| format!("new {path}"));
+                }
+                continue;
+            }
+            if dir.is_empty()
+                || test_patterns
+                    .iter()
+                    .any(|pattern| glob_match(pattern, name))
+            {
+                continue;
+            }
+            let init = format!("{dir}/__init__.py");
+            let Some(row) = rows.iter().find(|row| row.path == init) else {
+                continue;
+            };
+            let ids: Vec<i64> = self
+                .store
+                .blocks_of(row.id)?
+                .into_iter()
+                .filter(|block| block.name == MODULE_BLOCK)
+                .map(|block| block.id)
+                .collect();
+            for (_, test) in self.store.dependents(&ids)? {
+                selected
+                    .entry(test)
+                    .or_insert_with(|| format!("new module {path} in an imported package"));
+            }
+        }
+        Ok(new_files)
     }
 }
 
