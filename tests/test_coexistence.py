@@ -29,3 +29,51 @@ def test_pytest_cov_reports_the_same_coverage_and_we_still_record(project: Proje
     project.replace("src/pkg/calc.py", "return a + b", "return a - b")
     assert outcomes(project.diff("--cov=pkg")) == {"test_add": "FAILED"}
     assert outcomes(project.baseline("--cov=pkg")) == {"test_add": "FAILED"}
+
+
+def test_unittest_doctest_importlib_and_last_failed(project: Project) -> None:
+    project.write(
+        "src/pkg/calc.py",
+        '''
+        def add(a, b):
+            """Add.
+
+            >>> add(1, 2)
+            3
+            """
+            return a + b
+
+
+        def mul(a, b):
+            return a * b
+        ''',
+    )
+    project.write(
+        "tests/test_unit.py",
+        """
+        import unittest
+
+        from pkg.calc import mul
+
+
+        class TestMul(unittest.TestCase):
+            def setUp(self):
+                self.factor = 3
+
+            def test_mul(self):
+                self.assertEqual(mul(2, self.factor), 6)
+        """,
+    )
+    args = ("--doctest-modules", "--import-mode=importlib", "src", "tests")
+    project.settled(*args)
+    project.replace("src/pkg/calc.py", "return a * b", "return a * b + 1")
+    assert outcomes(project.diff(*args)) == {"test_mul": "FAILED"}
+    project.replace("src/pkg/calc.py", "    3\n", "    4\n")
+    # The docstring is part of add's block: the doctest and the test that runs add.
+    assert outcomes(project.diff(*args)) == {
+        "test_mul": "FAILED",
+        "pkg.calc.add": "FAILED",
+        "test_add": "PASSED",
+    }
+    # --lf narrows further: only what failed in the previous run, which selection also picked.
+    assert outcomes(project.diff(*args, "--lf")) == {"test_mul": "FAILED", "pkg.calc.add": "FAILED"}
