@@ -315,40 +315,33 @@ pub mod write {
             .prepare_cached("SELECT id, deps FROM test WHERE nodeid = ?1")?
             .query_row([nodeid], |row| Ok((row.get(0)?, row.get(1)?)))
             .optional()?;
-        let test_id = if let Some((test_id, old_deps)) = old {
+        if let Some((test_id, old_deps)) = old {
             let mut delete =
                 conn.prepare_cached("DELETE FROM dep WHERE block_id = ?1 AND test_id = ?2")?;
             for block_id in super::decode_ids(&old_deps) {
                 delete.execute(params![block_id, test_id])?;
             }
-            conn.prepare_cached(
-                "UPDATE test SET file = ?2, outcome = ?3, duration = ?4, deps = ?5, depset_id = ?6 \
-                 WHERE id = ?1",
-            )?
-            .execute(params![
-                test_id,
-                file,
-                outcome,
-                duration,
-                super::encode_ids(deps),
-                depset_id
-            ])?;
-            test_id
-        } else {
-            conn.prepare_cached(
+        }
+        let test_id: i64 = conn
+            .prepare_cached(
                 "INSERT INTO test (nodeid, file, outcome, duration, deps, depset_id) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT (nodeid) DO UPDATE SET file = excluded.file, \
+                 outcome = excluded.outcome, duration = excluded.duration, \
+                 deps = excluded.deps, depset_id = excluded.depset_id \
+                 RETURNING id",
             )?
-            .execute(params![
-                nodeid,
-                file,
-                outcome,
-                duration,
-                super::encode_ids(deps),
-                depset_id
-            ])?;
-            conn.last_insert_rowid()
-        };
+            .query_row(
+                params![
+                    nodeid,
+                    file,
+                    outcome,
+                    duration,
+                    super::encode_ids(deps),
+                    depset_id
+                ],
+                |row| row.get(0),
+            )?;
         let mut insert =
             conn.prepare_cached("INSERT OR IGNORE INTO dep (block_id, test_id) VALUES (?1, ?2)")?;
         for block_id in deps {
