@@ -1223,13 +1223,6 @@ fn removed_tests_are_forgotten() {
     drop(engine);
     let selection = project.select();
     assert_eq!(sorted(selection.known_tests), strings(&[TRIPLE, OTHER]));
-    assert_eq!(
-        count(
-            &project.db,
-            "SELECT count(*) FROM dep WHERE test_id NOT IN (SELECT id FROM test)"
-        ),
-        0
-    );
     project.edit("calc.py", "return x * 2", "return x + x");
     assert!(project.selected().is_empty());
 }
@@ -1247,7 +1240,7 @@ fn clear_empties_the_database_and_recording_starts_over() {
     assert!(selection.selected.is_empty());
     assert!(engine.store().files().unwrap().is_empty());
     assert_eq!(engine.store().meta("commit").unwrap(), None);
-    for table in ["test", "dep", "block", "file", "meta"] {
+    for table in ["test", "depset", "block", "file", "meta"] {
         assert_eq!(
             count(&project.db, &format!("SELECT count(*) FROM {table}")),
             0,
@@ -1278,7 +1271,7 @@ fn clear_empties_the_database_and_recording_starts_over() {
 // ---------------------------------------------------------------------------------------------
 
 /// Records 1,000 synthetic tests, each running its own function and 10 library functions spread
-/// over 50 modules of 20 functions, and returns `(bytes per test, dep rows per test)` after a
+/// over 50 modules of 20 functions, and returns `(bytes per test, dependencies per test)` after a
 /// checkpoint. With `shared_names`, every module names its functions `f0`..`f19`, so a name a test
 /// uses matches a `def` binding in each module of its closure.
 fn database_size(shared_names: bool) -> (u64, u64) {
@@ -1343,8 +1336,12 @@ fn database_size(shared_names: bool) -> (u64, u64) {
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
         .unwrap();
     let deps: i64 = conn
-        .query_row("SELECT count(*) FROM dep", [], |row| row.get(0))
-        .unwrap();
+        .prepare("SELECT deps FROM test")
+        .unwrap()
+        .query_map([], |row| row.get::<_, Vec<u8>>(0))
+        .unwrap()
+        .map(|blob| i64::try_from(crate::store::decode_ids(&blob.unwrap()).len()).unwrap())
+        .sum();
     let blocks: i64 = conn
         .query_row("SELECT count(*) FROM block", [], |row| row.get(0))
         .unwrap();
@@ -1381,8 +1378,8 @@ fn database_stays_small() {
     // block of each of the 10 modules: no import reaches them from the test file here (as with
     // a dynamic import), so their module code is the test's own, not its file's shared set.
     assert!((20..=25).contains(&deps), "{deps} deps per test");
-    // Measured: 552 bytes per test (22 dep rows).
-    assert!(per_test < 700, "{per_test} bytes per test");
+    // Measured: 229 bytes per test (22 dependencies; 552 with a block → test index).
+    assert!(per_test < 300, "{per_test} bytes per test");
 }
 
 #[test]
@@ -1390,6 +1387,6 @@ fn database_stays_small_with_shared_function_names() {
     let (per_test, deps) = database_size(true);
     // Names are matched across the closure: each used `fK` pulls in `def fK` of all 10 modules.
     assert!(deps > 100, "{deps} deps per test");
-    // Measured: 1,667 bytes per test (112 dep rows).
-    assert!(per_test < 2_000, "{per_test} bytes per test");
+    // Measured: 360 bytes per test (112 dependencies; 1,667 with a block → test index).
+    assert!(per_test < 450, "{per_test} bytes per test");
 }

@@ -200,8 +200,8 @@ impl EnginePy {
         Ok(self.lock().store().meta(key)?)
     }
 
-    fn test_count(&self) -> PyResult<usize> {
-        Ok(self.lock().store().tests()?.len())
+    fn test_count(&self) -> PyResult<i64> {
+        Ok(self.lock().store().test_count()?)
     }
 }
 

@@ -369,6 +369,7 @@ impl Engine {
         }
         self.store.transaction(|conn| {
             write::drop_unused_depsets(conn)?;
+            let used = write::used_blocks(conn)?;
             for (path, current) in &settled {
                 // New files get a row too, even with no blocks: a module no test imports is
                 // then known, and not "new" (selecting its package's importers) on every run.
@@ -388,7 +389,7 @@ impl Engine {
                             .any(|b| b.name == name && b.checksum == checksum)
                     })
                 };
-                write::settle_file(conn, file_id, fingerprint, &is_current)?;
+                write::settle_file(conn, file_id, fingerprint, &used, &is_current)?;
             }
             for (key, value) in meta {
                 write::meta(conn, key, value)?;

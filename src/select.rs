@@ -125,20 +125,22 @@ impl Engine {
         let _ = self.store.set_fingerprints(&fingerprints);
 
         let tests = self.store.tests()?;
-        // Test id → why it is selected; the first reason found is kept.
-        let mut selected: HashMap<i64, String> = HashMap::new();
+        // Node id → why it is selected; the first reason found is kept.
+        let mut selected: HashMap<String, String> = HashMap::new();
         for (block, test) in self.store.dependents(&stale_ids)? {
             selected
                 .entry(test)
                 .or_insert_with(|| stale_reasons[&block].clone());
         }
-        for (id, test) in &tests {
+        for test in &tests {
             let why = match test.outcome.as_str() {
                 "failed" => "failed last time",
                 "pending" => "has not finished a run yet",
                 _ => continue,
             };
-            selected.entry(*id).or_insert_with(|| why.to_owned());
+            selected
+                .entry(test.nodeid.clone())
+                .or_insert_with(|| why.to_owned());
         }
 
         let new_files = self.new_files(&rows, &tests, test_patterns, skip_dirs, &mut selected)?;
@@ -147,10 +149,10 @@ impl Engine {
 
         let mut known_files = BTreeSet::new();
         let mut collect_files = BTreeSet::new();
-        for (id, test) in &tests {
+        for test in &tests {
             known_files.insert(test.file.clone());
             selection.known_tests.push(test.nodeid.clone());
-            if let Some(why) = selected.remove(id) {
+            if let Some(why) = selected.remove(&test.nodeid) {
                 selection.selected.push(test.nodeid.clone());
                 selection.reasons.push(why);
                 collect_files.insert(test.file.clone());
@@ -168,10 +170,10 @@ impl Engine {
     fn new_files(
         &self,
         rows: &[FileRow],
-        tests: &[(i64, TestRow)],
+        tests: &[TestRow],
         test_patterns: &[String],
         skip_dirs: &[String],
-        selected: &mut HashMap<i64, String>,
+        selected: &mut HashMap<String, String>,
     ) -> Result<Vec<String>> {
         let known: HashSet<&str> = rows.iter().map(|row| row.path.as_str()).collect();
         let mut new_files = Vec::new();
@@ -186,8 +188,10 @@ impl Engine {
                 } else {
                     format!("{dir}/")
                 };
-                for (id, _) in tests.iter().filter(|(_, t)| t.file.starts_with(&prefix)) {
-                    selected.entry(*id).or_insert_with(|| format!("new {path}"));
+                for test in tests.iter().filter(|t| t.file.starts_with(&prefix)) {
+                    selected
+                        .entry(test.nodeid.clone())
+                        .or_insert_with(|| format!("new {path}"));
                 }
                 continue;
             }

@@ -58,23 +58,36 @@ def summary(result: pytest.RunResult) -> dict[str, str]:
     return {m.group(2): m.group(1) for m in map(_SUMMARY.match, result.outlines) if m}
 
 
+def decode_ids(blob: bytes) -> list[int]:
+    """The block ids of a `test.deps` or `depset.blocks` blob (ascending varint deltas)."""
+    ids: list[int] = []
+    value = shift = previous = 0
+    for byte in blob:
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            previous += value
+            ids.append(previous)
+            value = shift = 0
+    return ids
+
+
 def dependencies(project: Project) -> dict[str, set[tuple[str, str, int]]]:
     """Every test's full set of (file, block, checksum), direct and shared."""
     with closing(sqlite3.connect(project.root / DB)) as conn, conn:
-        rows = conn.execute(
-            """
-            SELECT t.nodeid, f.path, b.name, b.checksum
-            FROM test t JOIN dep d ON d.test_id = t.id
-            JOIN block b ON b.id = d.block_id JOIN file f ON f.id = b.file_id
-            UNION
-            SELECT t.nodeid, f.path, b.name, b.checksum
-            FROM test t JOIN depset_block s ON s.depset_id = t.depset_id
-            JOIN block b ON b.id = s.block_id JOIN file f ON f.id = b.file_id
-            """
-        ).fetchall()
+        blocks = {
+            row[0]: row[1:]
+            for row in conn.execute(
+                "SELECT b.id, f.path, b.name, b.checksum "
+                "FROM block b JOIN file f ON f.id = b.file_id"
+            )
+        }
+        sets = dict(conn.execute("SELECT id, blocks FROM depset").fetchall())
+        tests = conn.execute("SELECT nodeid, deps, depset_id FROM test").fetchall()
     found: dict[str, set[tuple[str, str, int]]] = {}
-    for nodeid, path, name, checksum in rows:
-        found.setdefault(nodeid, set()).add((path, name, checksum))
+    for nodeid, deps, depset_id in tests:
+        ids = decode_ids(deps) + (decode_ids(sets[depset_id]) if depset_id else [])
+        found[nodeid] = {blocks[block_id] for block_id in ids}
     return found
 
 

@@ -2,6 +2,7 @@
 
 mod schema;
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -178,52 +179,76 @@ impl Store {
         })
     }
 
-    /// `(block id, test id)` for every test that depends on one of `block_ids`, directly or
+    /// `(block id, node id)` for every test that depends on one of `block_ids`, directly or
     /// through its shared set.
+    ///
+    /// Decodes every test's and set's id list: there is no reverse index (see schema.sql).
     ///
     /// # Errors
     /// SQLite errors.
-    pub fn dependents(&self, block_ids: &[i64]) -> Result<Vec<(i64, i64)>> {
+    pub fn dependents(&self, block_ids: &[i64]) -> Result<Vec<(i64, String)>> {
+        if block_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let wanted: HashSet<i64> = block_ids.iter().copied().collect();
         self.read(|conn| {
-            let mut direct = conn.prepare_cached("SELECT test_id FROM dep WHERE block_id = ?1")?;
-            let mut shared = conn.prepare_cached(
-                "SELECT test.id FROM depset_block JOIN test ON test.depset_id = depset_block.depset_id \
-                 WHERE depset_block.block_id = ?1",
-            )?;
-            let mut tests = Vec::new();
-            for &block_id in block_ids {
-                for test in direct.query_map([block_id], |row| row.get(0))? {
-                    tests.push((block_id, test?));
+            let mut sets: HashMap<i64, Vec<i64>> = HashMap::new();
+            let mut stmt = conn.prepare_cached("SELECT id, blocks FROM depset")?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let hits = matching_ids(row.get_ref(1)?.as_blob()?, &wanted);
+                if !hits.is_empty() {
+                    sets.insert(row.get(0)?, hits);
                 }
-                for test in shared.query_map([block_id], |row| row.get(0))? {
-                    tests.push((block_id, test?));
+            }
+            let mut tests = Vec::new();
+            let mut stmt = conn.prepare_cached("SELECT nodeid, deps, depset_id FROM test")?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let mut hits = matching_ids(row.get_ref(1)?.as_blob()?, &wanted);
+                if let Some(shared) = row.get::<_, Option<i64>>(2)?.and_then(|set| sets.get(&set)) {
+                    hits.extend(shared);
+                }
+                if !hits.is_empty() {
+                    let test: String = row.get(0)?;
+                    tests.extend(hits.into_iter().map(|block| (block, test.clone())));
                 }
             }
             Ok(tests)
         })
     }
 
-    /// Every stored test, by id.
+    /// Every stored test.
     ///
     /// # Errors
     /// SQLite errors.
-    pub fn tests(&self) -> Result<Vec<(i64, TestRow)>> {
+    pub fn tests(&self) -> Result<Vec<TestRow>> {
         self.read(|conn| {
             let mut stmt =
-                conn.prepare_cached("SELECT id, nodeid, file, outcome, duration FROM test")?;
+                conn.prepare_cached("SELECT nodeid, file, outcome, duration FROM test")?;
             stmt.query_map([], |row| {
-                Ok((
-                    row.get(0)?,
-                    TestRow {
-                        nodeid: row.get(1)?,
-                        file: row.get(2)?,
-                        outcome: row.get(3)?,
-                        duration: row.get(4)?,
-                    },
-                ))
+                let nodeid: String = row.get(0)?;
+                let file = match row.get::<_, Option<String>>(1)? {
+                    Some(file) => file,
+                    None => file_of_nodeid(&nodeid).to_owned(),
+                };
+                Ok(TestRow {
+                    nodeid,
+                    file,
+                    outcome: row.get(2)?,
+                    duration: row.get(3)?,
+                })
             })?
             .collect()
         })
+    }
+
+    /// How many tests the database knows.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn test_count(&self) -> Result<i64> {
+        self.read(|conn| conn.query_row("SELECT count(*) FROM test", [], |row| row.get(0)))
     }
 
     /// Updates a file's stat fingerprint, and its clean hash when given.
@@ -265,8 +290,8 @@ impl Store {
     pub fn clear(&self) -> Result<()> {
         self.transaction(|conn| {
             conn.execute_batch(
-                "DELETE FROM dep; DELETE FROM depset_block; DELETE FROM test; DELETE FROM depset; \
-             DELETE FROM block; DELETE FROM file; DELETE FROM meta;",
+                "DELETE FROM test; DELETE FROM depset; DELETE FROM block; DELETE FROM file; \
+                 DELETE FROM meta;",
             )
         })
     }
@@ -274,6 +299,8 @@ impl Store {
 
 /// Writes used inside `Store::transaction`.
 pub mod write {
+    use std::collections::HashSet;
+
     use rusqlite::{Connection, OptionalExtension, params};
 
     /// The id of the file row for `path`, created if needed.
@@ -291,14 +318,18 @@ pub mod write {
         name: &str,
         checksum: i64,
     ) -> rusqlite::Result<i64> {
-        conn.prepare_cached(
-            "INSERT OR IGNORE INTO block (file_id, name, checksum) VALUES (?1, ?2, ?3)",
-        )?
-        .execute(params![file_id, name, checksum])?;
-        conn.prepare_cached(
-            "SELECT id FROM block WHERE file_id = ?1 AND name = ?2 AND checksum = ?3",
-        )?
-        .query_row(params![file_id, name, checksum], |row| row.get(0))
+        let found: Option<i64> = conn
+            .prepare_cached(
+                "SELECT id FROM block WHERE file_id = ?1 AND name = ?2 AND checksum = ?3",
+            )?
+            .query_row(params![file_id, name, checksum], |row| row.get(0))
+            .optional()?;
+        if let Some(id) = found {
+            return Ok(id);
+        }
+        conn.prepare_cached("INSERT INTO block (file_id, name, checksum) VALUES (?1, ?2, ?3)")?
+            .execute(params![file_id, name, checksum])?;
+        Ok(conn.last_insert_rowid())
     }
 
     /// Replaces a test's record and dependencies. `deps` must be sorted and free of duplicates.
@@ -311,42 +342,21 @@ pub mod write {
         deps: &[i64],
         depset_id: Option<i64>,
     ) -> rusqlite::Result<()> {
-        let old: Option<(i64, Vec<u8>)> = conn
-            .prepare_cached("SELECT id, deps FROM test WHERE nodeid = ?1")?
-            .query_row([nodeid], |row| Ok((row.get(0)?, row.get(1)?)))
-            .optional()?;
-        if let Some((test_id, old_deps)) = old {
-            let mut delete =
-                conn.prepare_cached("DELETE FROM dep WHERE block_id = ?1 AND test_id = ?2")?;
-            for block_id in super::decode_ids(&old_deps) {
-                delete.execute(params![block_id, test_id])?;
-            }
-        }
-        let test_id: i64 = conn
-            .prepare_cached(
-                "INSERT INTO test (nodeid, file, outcome, duration, deps, depset_id) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-                 ON CONFLICT (nodeid) DO UPDATE SET file = excluded.file, \
-                 outcome = excluded.outcome, duration = excluded.duration, \
-                 deps = excluded.deps, depset_id = excluded.depset_id \
-                 RETURNING id",
-            )?
-            .query_row(
-                params![
-                    nodeid,
-                    file,
-                    outcome,
-                    duration,
-                    super::encode_ids(deps),
-                    depset_id
-                ],
-                |row| row.get(0),
-            )?;
-        let mut insert =
-            conn.prepare_cached("INSERT OR IGNORE INTO dep (block_id, test_id) VALUES (?1, ?2)")?;
-        for block_id in deps {
-            insert.execute(params![block_id, test_id])?;
-        }
+        conn.prepare_cached(
+            "INSERT INTO test (nodeid, file, outcome, duration, deps, depset_id) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT (nodeid) DO UPDATE SET file = excluded.file, \
+             outcome = excluded.outcome, duration = excluded.duration, \
+             deps = excluded.deps, depset_id = excluded.depset_id",
+        )?
+        .execute(params![
+            nodeid,
+            super::stored_file(nodeid, file),
+            outcome,
+            duration,
+            super::encode_ids(deps),
+            depset_id
+        ])?;
         Ok(())
     }
 
@@ -368,34 +378,30 @@ pub mod write {
         }
         conn.prepare_cached("INSERT INTO depset (hash, blocks) VALUES (?1, ?2)")?
             .execute(params![hash, encoded])?;
-        let id = conn.last_insert_rowid();
-        let mut insert =
-            conn.prepare_cached("INSERT INTO depset_block (block_id, depset_id) VALUES (?1, ?2)")?;
-        for block_id in blocks {
-            insert.execute(params![block_id, id])?;
-        }
-        Ok(id)
+        Ok(conn.last_insert_rowid())
     }
 
     /// Drops the shared sets no test uses any more.
     pub fn drop_unused_depsets(conn: &Connection) -> rusqlite::Result<()> {
-        let unused: Vec<(i64, Vec<u8>)> = conn
-            .prepare_cached(
-                "SELECT id, blocks FROM depset WHERE NOT EXISTS \
-                 (SELECT 1 FROM test WHERE test.depset_id = depset.id)",
-            )?
-            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-        let mut delete_row =
-            conn.prepare_cached("DELETE FROM depset_block WHERE block_id = ?1 AND depset_id = ?2")?;
-        let mut delete_set = conn.prepare_cached("DELETE FROM depset WHERE id = ?1")?;
-        for (id, blocks) in unused {
-            for block_id in super::decode_ids(&blocks) {
-                delete_row.execute(params![block_id, id])?;
-            }
-            delete_set.execute([id])?;
-        }
+        conn.prepare_cached(
+            "DELETE FROM depset WHERE id NOT IN \
+             (SELECT depset_id FROM test WHERE depset_id IS NOT NULL)",
+        )?
+        .execute([])?;
         Ok(())
+    }
+
+    /// Every block version some test depends on, directly or through its shared set.
+    pub fn used_blocks(conn: &Connection) -> rusqlite::Result<HashSet<i64>> {
+        let mut used = HashSet::new();
+        for sql in ["SELECT deps FROM test", "SELECT blocks FROM depset"] {
+            let mut stmt = conn.prepare_cached(sql)?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                used.extend(super::decode_ids(row.get_ref(0)?.as_blob()?));
+            }
+        }
+        Ok(used)
     }
 
     /// Records a collected test that has not run yet, unless the test is already known.
@@ -403,13 +409,12 @@ pub mod write {
         conn.prepare_cached(
             "INSERT OR IGNORE INTO test (nodeid, file, outcome) VALUES (?1, ?2, 'pending')",
         )?
-        .execute([nodeid, file])?;
+        .execute(params![nodeid, super::stored_file(nodeid, file)])?;
         Ok(())
     }
 
     /// Forgets a test.
     pub fn remove_test(conn: &Connection, nodeid: &str) -> rusqlite::Result<()> {
-        test(conn, nodeid, "", "pending", 0.0, &[], None)?;
         conn.prepare_cached("DELETE FROM test WHERE nodeid = ?1")?
             .execute([nodeid])?;
         Ok(())
@@ -421,6 +426,7 @@ pub mod write {
         conn: &Connection,
         file_id: i64,
         current: Option<(i64, i64, i64)>,
+        used: &HashSet<i64>,
         is_current: &dyn Fn(&str, i64) -> bool,
     ) -> rusqlite::Result<()> {
         let blocks: Vec<(i64, String, i64)> = conn
@@ -428,15 +434,10 @@ pub mod write {
             .query_map([file_id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
             .collect::<rusqlite::Result<_>>()?;
         let mut owed = false;
-        let mut has_deps = conn.prepare_cached(
-            "SELECT 1 FROM dep WHERE block_id = ?1 UNION ALL \
-             SELECT 1 FROM depset_block WHERE block_id = ?1 LIMIT 1",
-        )?;
         let mut delete = conn.prepare_cached("DELETE FROM block WHERE id = ?1")?;
         let mut remaining = 0;
         for (id, name, checksum) in blocks {
-            let used = has_deps.exists([id])?;
-            if !used {
+            if !used.contains(&id) {
                 delete.execute([id])?;
                 continue;
             }
@@ -512,6 +513,24 @@ pub fn encode_ids(ids: &[i64]) -> Vec<u8> {
     out
 }
 
+/// The file part of a node id: what precedes the first `::`.
+fn file_of_nodeid(nodeid: &str) -> &str {
+    nodeid.split_once("::").map_or(nodeid, |(file, _)| file)
+}
+
+/// What to store in `test.file`: NULL when the node id already says it.
+fn stored_file<'a>(nodeid: &str, file: &'a str) -> Option<&'a str> {
+    (file_of_nodeid(nodeid) != file).then_some(file)
+}
+
+/// The ids in an `encode_ids` list that are in `wanted`.
+fn matching_ids(bytes: &[u8], wanted: &HashSet<i64>) -> Vec<i64> {
+    decode_ids(bytes)
+        .into_iter()
+        .filter(|id| wanted.contains(id))
+        .collect()
+}
+
 /// Decodes what `encode_ids` wrote.
 #[must_use]
 pub fn decode_ids(bytes: &[u8]) -> Vec<i64> {
@@ -534,6 +553,42 @@ pub fn decode_ids(bytes: &[u8]) -> Vec<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_test_file_is_stored_only_when_the_node_id_does_not_start_with_it() {
+        let dir = std::env::temp_dir().join(format!("difftest-store-{}", std::process::id()));
+        let store = Store::open(&dir.join("t.db")).unwrap();
+        store
+            .transaction(|conn| {
+                write::test(
+                    conn,
+                    "tests/test_a.py::test_x",
+                    "tests/test_a.py",
+                    "passed",
+                    0.5,
+                    &[],
+                    None,
+                )?;
+                write::pending(conn, "docs/guide.txt", "docs/guide.txt")?;
+                write::pending(conn, "test_b.py::test_y", "tests/test_b.py")
+            })
+            .unwrap();
+        let stored: Vec<Option<String>> = store
+            .read(|conn| {
+                conn.prepare("SELECT file FROM test ORDER BY nodeid")?
+                    .query_map([], |row| row.get(0))?
+                    .collect()
+            })
+            .unwrap();
+        assert_eq!(stored, [None, Some("tests/test_b.py".to_owned()), None]);
+        let files: Vec<String> = store.tests().unwrap().into_iter().map(|t| t.file).collect();
+        assert_eq!(
+            files,
+            ["docs/guide.txt", "tests/test_b.py", "tests/test_a.py"]
+        );
+        drop(store);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 
     #[test]
     fn ids_round_trip() {

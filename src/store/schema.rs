@@ -3,11 +3,14 @@
 //! Version history (bump `SCHEMA_VERSION` on any change to `schema.sql` or to the checksum
 //! contract in `checksum.rs`, and say what changed here):
 //! * 1: first version.
+//! * 2: no `dep` and `depset_block` tables (selection decodes `test.deps` and `depset.blocks`),
+//!   no UNIQUE index on block names, no indexes on `test.file` and `test.depset_id`; `test` is keyed by node id
+//!   (WITHOUT ROWID) and its `file` is NULL when the node id starts with it.
 
 use rusqlite::Connection;
 
 /// Stored in SQLite's `user_version`; 0 means a fresh, empty file.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = include_str!("schema.sql");
 

@@ -31,31 +31,33 @@ CREATE TABLE block (
     file_id  INTEGER NOT NULL REFERENCES file (id),
     -- '<module>', a function's qualified name ('Order.total'), or a binding ('=TIMEOUT').
     name     TEXT NOT NULL,
-    checksum INTEGER NOT NULL,
-    UNIQUE (file_id, name, checksum)
+    checksum INTEGER NOT NULL
 );
+-- Not UNIQUE (file_id, name, checksum): that index would repeat every name. A file has few
+-- blocks, so finding one by name among them is cheap, and the writer checks before inserting.
+CREATE INDEX block_file ON block (file_id);
 
--- Every test the baseline knows.
+-- Every test the baseline knows. WITHOUT ROWID: the node id is the key, stored once rather than
+-- in the row and again in a UNIQUE index.
 CREATE TABLE test (
-    id       INTEGER PRIMARY KEY,
-    nodeid   TEXT NOT NULL UNIQUE,
-    -- The file pytest collects the test from, so unaffected files are not even collected.
-    file     TEXT NOT NULL,
+    nodeid   TEXT PRIMARY KEY,
+    -- The file pytest collects the test from, so unaffected files are not even collected. NULL
+    -- when it is the part of `nodeid` before the first '::', as it nearly always is.
+    file     TEXT,
     -- 'passed', 'skipped' (xfail included), 'failed', or 'pending' (collected, never finished).
     -- Failed and pending tests are selected on every run until they pass.
     outcome  TEXT NOT NULL,
     -- Seconds spent in setup, call and teardown.
     duration REAL NOT NULL DEFAULT 0,
     -- The ids of the block versions this test alone depends on (what it executed, the bindings
-    -- its code mentions), ascending, delta- and varint-encoded. The same facts as its `dep` rows;
-    -- kept so that replacing a test's rows needs no index on test_id.
+    -- its code mentions), ascending, delta- and varint-encoded. There is no block → test index:
+    -- selection decodes these blobs (a few dozen bytes per test) only when some block changed,
+    -- which costs milliseconds even for 20,000 tests, while an index would triple the database.
     deps     BLOB NOT NULL DEFAULT x'',
     -- The dependencies it shares with every test that imports the same modules (see `depset`);
     -- NULL for a test that has not run yet.
     depset_id INTEGER REFERENCES depset (id)
-);
-CREATE INDEX test_file ON test (file);
-CREATE INDEX test_depset ON test (depset_id);
+) WITHOUT ROWID;
 
 -- A set of block versions shared by many tests: the import-time part of their dependencies
 -- (`<module>` blocks of their import closure, bindings mentioned by import-time code, functions
@@ -69,18 +71,3 @@ CREATE TABLE depset (
     blocks BLOB NOT NULL
 );
 CREATE INDEX depset_hash ON depset (hash);
-
--- block version → sets that hold it (the reverse of depset.blocks), for selection.
-CREATE TABLE depset_block (
-    block_id  INTEGER NOT NULL,
-    depset_id INTEGER NOT NULL,
-    PRIMARY KEY (block_id, depset_id)
-) WITHOUT ROWID;
-
--- block version → tests that depend on it directly: selection reads only the rows of changed
--- blocks.
-CREATE TABLE dep (
-    block_id INTEGER NOT NULL,
-    test_id  INTEGER NOT NULL,
-    PRIMARY KEY (block_id, test_id)
-) WITHOUT ROWID;
