@@ -1,5 +1,7 @@
 //! Throughput of the Rust core: `parse_bytes` (parse, cut into blocks, checksum every block)
-//! and, for scale, `hash_bytes` and the Python parser alone, over a corpus of real Python files.
+//! and, for scale, `hash_bytes` and the Python parser alone, over a corpus of real Python files;
+//! then the store: recording throughput (tests/s) into a fresh database, and selection latency
+//! for one changed function in a 20,000-test database.
 //!
 //! Run: `cargo bench --bench core`. Environment:
 //! * `DIFFTEST_BENCH_CORPUS`: a directory whose `*.py` files (recursively) form the corpus;
@@ -14,7 +16,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use pytest_difftest_core::checksum::hash_bytes;
+use pytest_difftest_core::engine::Engine;
 use pytest_difftest_core::parse::parse_bytes;
+use pytest_difftest_core::record::TestRecord;
 use ruff_python_ast::PySourceType;
 use ruff_python_parser::parse_unchecked_source;
 
@@ -137,6 +141,134 @@ fn run() {
         })
     });
     report("parse_bytes (parse+checksum)", bytes, parsed);
+
+    store_benchmarks(iters);
+}
+
+/// Library modules and tests of the synthetic store benchmark (the "large" end-to-end size).
+const MODULES: usize = 2_000;
+const FUNCTIONS: usize = 10;
+const TESTS: usize = 20_000;
+const TESTS_PER_FILE: usize = 10;
+/// Library functions each test runs, spread over the modules.
+const CALLS: usize = 8;
+const BATCH: usize = 500;
+
+/// First line of function `k` in a generated module or test file (3 lines per function).
+fn line(k: usize) -> u32 {
+    u32::try_from(1 + 3 * k).expect("small")
+}
+
+fn store_benchmarks(iters: usize) {
+    let root = std::env::temp_dir().join(format!("difftest-bench-store-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    for module in 0..MODULES {
+        let text: String = (0..FUNCTIONS)
+            .map(|k| format!("def f{k}(x):\n    return x + {k}\n\n"))
+            .collect();
+        write(&root, &format!("lib/m{module}.py"), &text);
+    }
+    for file in 0..TESTS / TESTS_PER_FILE {
+        let text: String = (0..TESTS_PER_FILE)
+            .map(|n| format!("def test_{n}():\n    assert True\n\n"))
+            .collect();
+        write(&root, &format!("tests/test_{file}.py"), &text);
+    }
+    let records: Vec<TestRecord> = (0..TESTS)
+        .map(|i| {
+            let path = format!("tests/test_{}.py", i / TESTS_PER_FILE);
+            let mut code = vec![(path.clone(), line(i % TESTS_PER_FILE))];
+            for call in 0..CALLS {
+                let module = (i * 7 + call * 131) % MODULES;
+                code.push((format!("lib/m{module}.py"), line((i + call) % FUNCTIONS)));
+            }
+            TestRecord {
+                nodeid: format!("{path}::test_{}", i % TESTS_PER_FILE),
+                file: path.clone(),
+                outcome: "passed".to_owned(),
+                duration: 0.01,
+                code,
+                roots: vec![path],
+                names: Vec::new(),
+            }
+        })
+        .collect();
+    let db = root.join("bench.db");
+    let patterns = vec!["test_*.py".to_owned()];
+
+    let start = Instant::now();
+    let mut engine = Engine::open(&db, &root, 100_000).expect("open");
+    engine.select(&patterns, &[]).expect("select");
+    engine.adopt_new_files().expect("adopt");
+    for batch in records.chunks(BATCH) {
+        engine.record(batch).expect("record");
+    }
+    engine.finish(&[]).expect("finish");
+    drop(engine);
+    let elapsed = start.elapsed().as_secs_f64();
+    let size = std::fs::metadata(&db).map_or(0, |meta| meta.len());
+    println!(
+        "store: recorded {TESTS} tests ({} deps each) in {elapsed:.2} s: {:.0} tests/s, \
+         database {:.1} MB ({} bytes per test)",
+        CALLS + 1,
+        TESTS as f64 / elapsed,
+        size as f64 / 1e6,
+        size / TESTS as u64,
+    );
+
+    let no_change = measure(iters, || {
+        let mut engine = Engine::open(&db, &root, 100_000).expect("open");
+        engine
+            .select(&patterns, &[])
+            .expect("select")
+            .selected
+            .len() as u64
+    });
+    report_latency("select, nothing changed", &no_change);
+
+    // Each pass edits one function body in a module, selects, and restores the file: the
+    // restored file is then clean again by content hash.
+    let target = "lib/m17.py";
+    let original = std::fs::read_to_string(root.join(target)).expect("read");
+    let mut selected = 0;
+    let one_change = measure(iters, || {
+        write(
+            &root,
+            target,
+            &original.replace("return x + 3", "return x + 33"),
+        );
+        let mut engine = Engine::open(&db, &root, 100_000).expect("open");
+        let found = engine
+            .select(&patterns, &[])
+            .expect("select")
+            .selected
+            .len();
+        write(&root, target, &original);
+        selected = found;
+        found as u64
+    });
+    report_latency(
+        &format!("select, one function changed ({selected} tests selected)"),
+        &one_change,
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+fn write(root: &Path, path: &str, text: &str) {
+    let full = root.join(path);
+    std::fs::create_dir_all(full.parent().expect("has a parent")).expect("mkdir");
+    std::fs::write(full, text).expect("write");
+}
+
+fn report_latency(name: &str, times: &[Duration]) {
+    let mut times = times.to_vec();
+    times.sort();
+    println!(
+        "{name:<52} median {:>7.1} ms, best {:>7.1} ms (open + select, {} passes)",
+        times[times.len() / 2].as_secs_f64() * 1e3,
+        times[0].as_secs_f64() * 1e3,
+        times.len(),
+    );
 }
 
 fn main() {
