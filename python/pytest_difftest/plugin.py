@@ -39,7 +39,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
     # lets tracers started here by other plugins (pytest-cov) go first, so we wrap them.
     namespace = early_config.known_args_namespace
     if getattr(namespace, "diff_baseline", False) and not getattr(namespace, "diff", False):
-        early_config.stash[_EARLY_RECORDER] = start_recorder()
+        early_config.stash[_EARLY_RECORDER] = start_recorder(early_config.rootpath)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -54,7 +54,7 @@ def pytest_configure(config: pytest.Config) -> None:
         recorder.close()  # the workers run the tests, and record them
         recorder = None
     elif settings.mode == "baseline" and recorder is None and role != "controller":
-        recorder = start_recorder()
+        recorder = start_recorder(config.rootpath)
     plugin = DifftestPlugin(config, settings, recorder, role)
     config.pluginmanager.register(plugin, "difftest-session")
     if role == "controller":
