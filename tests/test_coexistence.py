@@ -4,6 +4,7 @@ record what each test depends on, whichever of us installs its hook first."""
 from __future__ import annotations
 
 import re
+import sys
 
 import pytest
 
@@ -77,3 +78,40 @@ def test_unittest_doctest_importlib_and_last_failed(project: Project) -> None:
     }
     # --lf narrows further: only what failed in the previous run, which selection also picked.
     assert outcomes(project.diff(*args, "--lf")) == {"test_mul": "FAILED", "pkg.calc.add": "FAILED"}
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="sys.monitoring is Python 3.12+")
+@pytest.mark.parametrize(
+    "taken", [[], [3], [3, 4]], ids=["both-tool-ids-free", "one-tool-id-left", "no-tool-id-left"]
+)
+def test_other_sys_monitoring_tools_leave_recording_correct(
+    project: Project, taken: list[int]
+) -> None:
+    # A plugin loaded before ours (-p) holds sys.monitoring tool ids we would use.
+    project.write(
+        "occupy.py",
+        f"""
+        import sys
+
+        for tool in {taken!r}:
+            sys.monitoring.use_tool_id(tool, "another tool")
+        """,
+    )
+    # Two tests run the same function: each must record it, not only the first.
+    project.write(
+        "tests/test_twice.py",
+        """
+        from pkg.calc import add
+
+
+        def test_first():
+            assert add(1, 1) == 2
+
+
+        def test_second():
+            assert add(2, 2) == 4
+        """,
+    )
+    project.settled("-p", "occupy")
+    project.replace("src/pkg/calc.py", "return a + b", "return b + a")
+    assert set(outcomes(project.diff("-p", "occupy"))) == {"test_add", "test_first", "test_second"}

@@ -253,5 +253,9 @@ def start_recorder(root: Path) -> Recorder:
     project under `root` is not worth hearing again after its first call (Python >= 3.12)."""
     if sys.version_info >= (3, 12):
         files = ProjectFiles(root)
-        return MonitoringRecorder(lambda filename: files.relative(filename) is not None)
+        try:
+            return MonitoringRecorder(lambda filename: files.relative(filename) is not None)
+        except RuntimeError:
+            pass  # other tools hold both ids: the trace hook is slower, but just as correct
+
     return TraceRecorder()
