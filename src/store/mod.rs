@@ -525,8 +525,7 @@ fn stored_file<'a>(nodeid: &str, file: &'a str) -> Option<&'a str> {
 
 /// The ids in an `encode_ids` list that are in `wanted`.
 fn matching_ids(bytes: &[u8], wanted: &HashSet<i64>) -> Vec<i64> {
-    decode_ids(bytes)
-        .into_iter()
+    DecodedIds::new(bytes)
         .filter(|id| wanted.contains(id))
         .collect()
 }
@@ -534,20 +533,40 @@ fn matching_ids(bytes: &[u8], wanted: &HashSet<i64>) -> Vec<i64> {
 /// Decodes what `encode_ids` wrote.
 #[must_use]
 pub fn decode_ids(bytes: &[u8]) -> Vec<i64> {
-    let mut ids = Vec::new();
-    let (mut value, mut shift, mut previous) = (0u64, 0u32, 0i64);
-    for &byte in bytes {
-        value |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            previous += value.cast_signed();
-            ids.push(previous);
-            value = 0;
-            shift = 0;
-        } else {
-            shift += 7;
+    DecodedIds::new(bytes).collect()
+}
+
+/// The ids of an `encode_ids` list, decoded lazily: selection scans every test's list and
+/// keeps almost none of them.
+struct DecodedIds<'a> {
+    bytes: std::slice::Iter<'a, u8>,
+    previous: i64,
+}
+
+impl<'a> DecodedIds<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Self {
+            bytes: bytes.iter(),
+            previous: 0,
         }
     }
-    ids
+}
+
+impl Iterator for DecodedIds<'_> {
+    type Item = i64;
+
+    fn next(&mut self) -> Option<i64> {
+        let (mut value, mut shift) = (0u64, 0u32);
+        for &byte in self.bytes.by_ref() {
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                self.previous += value.cast_signed();
+                return Some(self.previous);
+            }
+            shift += 7;
+        }
+        None
+    }
 }
 
 #[cfg(test)]
