@@ -289,7 +289,10 @@ impl Engine {
         info.shared.sort();
         info.shared.dedup();
         info.bindings = unshared;
-        if self.closures.len() > 10_000 {
+        // Each closure lists every block of every module it reaches, so keeping one per test
+        // file for the whole session cost tens of MB on large suites. Tests of a file run
+        // together (pytest-xdist hands out runs of them), so a few recent ones suffice.
+        if self.closures.len() > 64 {
             self.closures.clear();
         }
         let info = Arc::new(info);
