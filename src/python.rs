@@ -82,6 +82,7 @@ pub struct SelectionPy {
     changed: Vec<Py<ChangedFilePy>>,
     new_files: Vec<String>,
     deselected_duration: f64,
+    selected_duration: f64,
 }
 
 impl SelectionPy {
@@ -99,6 +100,7 @@ impl SelectionPy {
                 .collect::<PyResult<_>>()?,
             new_files: selection.new_files,
             deselected_duration: selection.deselected_duration,
+            selected_duration: selection.selected_duration,
         })
     }
 }

@@ -163,6 +163,11 @@ class Project:
         with contextlib.closing(sqlite3.connect(self.root / DB)) as conn:
             return conn.execute(query, params).fetchall()
 
+    def stored_update(self, statement: str, *params: object) -> None:
+        """Changes the database behind the plugin's back, to plant facts a test checks for."""
+        with contextlib.closing(sqlite3.connect(self.root / DB)) as conn, conn:
+            conn.execute(statement, params)
+
     def settled(self, *args: str) -> pytest.RunResult:
         """A first baseline where every test passes."""
         result = self.baseline(*args)

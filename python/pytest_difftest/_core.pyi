@@ -73,6 +73,9 @@ class Selection:
     @property
     def deselected_duration(self) -> float:
         """Recorded seconds of the stored tests that were not selected."""
+    @property
+    def selected_duration(self) -> float:
+        """Recorded seconds of the selected stored tests: what running them should take."""
 
 @final
 class StoredBlock:

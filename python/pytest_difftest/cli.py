@@ -24,9 +24,9 @@ Runner = Callable[[argparse.Namespace], int]
 
 def _subcommand_modules() -> list[Any]:
     # Each subcommand in its own module, imported here so `--help` lists them all.
-    from pytest_difftest import _cmd_inspect
+    from pytest_difftest import _cmd_inspect, _cmd_status
 
-    return [_cmd_inspect]
+    return [_cmd_inspect, _cmd_status]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -252,10 +252,13 @@ class DifftestPlugin:
             f"({blocks} changed block{'s' * (blocks != 1)} in {len(changed)} "
             f"file{'s' * (len(changed) != 1)}); {deselected:,} deselected"
         )
+        # Both figures come from the durations recorded in the baseline: rough, but free.
         saved = self.selection.deselected_duration
         if deselected and saved >= 0.05:
-            # From the durations recorded in the baseline, so a rough figure.
             line += f", saved about {_format.duration(saved)}"
+        if self.config.option.collectonly:
+            estimate = _format.duration(self.selection.selected_duration)
+            line += f"; running them would take about {estimate}"
         write(line)
         if self.settings.explain:
             for nodeid in self.ran_ids:
