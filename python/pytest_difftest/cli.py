@@ -24,9 +24,9 @@ Runner = Callable[[argparse.Namespace], int]
 
 def _subcommand_modules() -> list[Any]:
     # Each subcommand in its own module, imported here so `--help` lists them all.
-    from pytest_difftest import _cmd_inspect, _cmd_status
+    from pytest_difftest import _cmd_inspect, _cmd_report, _cmd_status
 
-    return [_cmd_inspect, _cmd_status]
+    return [_cmd_inspect, _cmd_status, _cmd_report]
 
 
 def build_parser() -> argparse.ArgumentParser:
