@@ -24,9 +24,9 @@ Runner = Callable[[argparse.Namespace], int]
 
 def _subcommand_modules() -> list[Any]:
     # Each subcommand in its own module, imported here so `--help` lists them all.
-    from pytest_difftest import _cmd_inspect, _cmd_report, _cmd_status
+    from pytest_difftest import _cmd_inspect, _cmd_report, _cmd_status, _cmd_watch
 
-    return [_cmd_inspect, _cmd_status, _cmd_report]
+    return [_cmd_inspect, _cmd_status, _cmd_report, _cmd_watch]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Parse `argv` and run; returns the exit code."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for module in _subcommand_modules():
+        # A subcommand that passes arguments through to another tool marks where they start.
+        prepare = getattr(module, "prepare_argv", None)
+        if prepare is not None:
+            argv = prepare(argv)
     args = parser.parse_args(argv)
     run: Runner | None = getattr(args, "run", None)
     if run is None:
