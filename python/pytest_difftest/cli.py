@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from pytest_difftest import DifftestError, __version__
 
@@ -29,8 +29,16 @@ def _subcommand_modules() -> list[Any]:
     return [_cmd_inspect, _cmd_status, _cmd_report, _cmd_watch]
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line, like every other error of this command."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="pytest-difftest",
         description="Tools for pytest-difftest's dependency database. "
         "Record with `pytest --diff-baseline`, select with `pytest --diff`.",
