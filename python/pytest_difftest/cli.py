@@ -8,6 +8,7 @@ User errors are raised as `CliError` and printed as one line on stderr, never as
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -66,6 +67,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return run(args)
+    except BrokenPipeError:
+        # The reader went away (`| head`): not an error. Point stdout at /dev/null so the
+        # interpreter's final flush does not fail too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (CliError, DifftestError, OSError) as error:
         print(f"pytest-difftest: {error}", file=sys.stderr)
         return 2
