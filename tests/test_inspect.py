@@ -153,3 +153,33 @@ def test_database_from_ini_and_explicit_path(project: Project) -> None:
     assert (project.root / "build/deps.db").is_file()
     assert project.cli_json("inspect")["tests"] == 5
     assert project.cli_json("inspect", "build/deps.db")["tests"] == 5
+
+
+def test_test_view_marks_fixtures(project: Project) -> None:
+    project.write(
+        "tests/conftest.py",
+        """
+        import pytest
+
+
+        @pytest.fixture
+        def numbers():
+            return (2, 3)
+        """,
+    )
+    project.write(
+        "tests/test_fixture.py",
+        """
+        from pkg.calc import add
+
+
+        def test_with_fixture(numbers):
+            assert add(*numbers) == 5
+        """,
+    )
+    project.settled()
+    data = project.cli_json("inspect", "--test", "tests/test_fixture.py::test_with_fixture")
+    marked = {(d["path"], d["name"]) for d in data["dependencies"] if d["fixture"]}
+    assert marked == {("tests/conftest.py", "numbers")}
+    text = project.cli("inspect", "--test", "tests/test_fixture.py::test_with_fixture")
+    text.stdout.fnmatch_lines(["  tests/conftest.py", "    numbers * lines 4-6 (fixture)"])

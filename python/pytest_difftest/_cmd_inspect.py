@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
     project, db_path, engine = open_database(args)
     if args.test:
-        data = test_view(engine, args.test)
+        data = test_view(engine, args.test, project.root)
         if data is None:
             raise CliError(f"the database knows no test {args.test!r}: check the node id")
         text = _test_text(data)
@@ -78,18 +78,50 @@ def block_json(block: StoredBlock) -> dict[str, Any]:
     }
 
 
-def test_view(engine: Engine, nodeid: str) -> dict[str, Any] | None:
+def test_view(engine: Engine, nodeid: str, root: Path) -> dict[str, Any] | None:
     blocks = engine.test_dependencies(nodeid)
     if blocks is None:
         return None
     record = next(test for test in engine.tests() if test[0] == nodeid)
+    sources: dict[str, list[str]] = {}
     return {
         "nodeid": nodeid,
         "file": record[1],
         "outcome": record[2],
         "duration": record[3],
-        "dependencies": [{**block_json(block), "shared": block.shared} for block in blocks],
+        "dependencies": [
+            {
+                **block_json(block),
+                "shared": block.shared,
+                "fixture": _is_fixture(block, root, sources),
+            }
+            for block in blocks
+        ],
     }
+
+
+def _is_fixture(block: StoredBlock, root: Path, sources: dict[str, list[str]]) -> bool:
+    """Whether the block, as it is now, is a function decorated as a pytest fixture. The
+    database stores what a test depends on, not why; a fixture is recognised by its decorator
+    (the block's lines start with its decorators)."""
+    if block.lines is None or block.name.startswith(
+        ("=", "<", "def:", "class:", "from:", "import:")
+    ):
+        return False
+    if block.path not in sources:
+        try:
+            text = (root / block.path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            text = ""
+        sources[block.path] = text.splitlines()
+    lines = sources[block.path][block.lines[0] - 1 : block.lines[1]]
+    for line in lines:
+        stripped = line.strip()
+        if not stripped.startswith("@"):
+            return False
+        if stripped.startswith(("@pytest.fixture", "@fixture", "@pytest_asyncio.fixture")):
+            return True
+    return False
 
 
 def file_view(engine: Engine, path: str) -> dict[str, Any] | None:
@@ -163,6 +195,8 @@ def _test_text(data: dict[str, Any]) -> str:
         out.append(f"  {path}")
         for block in blocks:
             via = " (import-time, shared)" if block["shared"] else ""
+            if block["fixture"]:
+                via += " (fixture)"
             out.append(f"    {block['name']:<30} {lines_text(block)}{via}")
     return "\n".join(out)
 
