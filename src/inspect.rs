@@ -93,19 +93,19 @@ impl Engine {
     /// # Errors
     /// Database errors.
     pub fn file_dependents(&mut self, path: &str) -> Result<Option<Vec<BlockView>>> {
-        let Some(row) = self.store.files()?.into_iter().find(|row| row.path == path) else {
+        // Point lookups only, so that a report over every file stays linear in the database.
+        let Some(file_id) = self.store.file_id(path)? else {
             return Ok(None);
         };
-        let blocks = self.store.blocks_of(row.id)?;
+        let blocks = self.store.blocks_of(file_id)?;
         let ids: Vec<i64> = blocks.iter().map(|block| block.id).collect();
-        let nodeids: HashMap<i64, String> = self
-            .store
-            .tests()?
-            .into_iter()
-            .map(|(id, test)| (id, test.nodeid))
-            .collect();
+        let dependents = self.store.dependents(&ids)?;
+        let mut test_ids: Vec<i64> = dependents.iter().map(|(_, test)| *test).collect();
+        test_ids.sort_unstable();
+        test_ids.dedup();
+        let nodeids: HashMap<i64, String> = self.store.nodeids(&test_ids)?.into_iter().collect();
         let mut by_block: HashMap<i64, Vec<String>> = HashMap::new();
-        for (block, test) in self.store.dependents(&ids)? {
+        for (block, test) in dependents {
             if let Some(nodeid) = nodeids.get(&test) {
                 by_block.entry(block).or_default().push(nodeid.clone());
             }
@@ -195,6 +195,37 @@ impl crate::store::Store {
                     shared.map(|blob| decode_ids(&blob)).unwrap_or_default(),
                 )
             }))
+        })
+    }
+
+    /// The id of the stored file `path`, if stored.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn file_id(&self, path: &str) -> Result<Option<i64>> {
+        self.read(|conn| {
+            use rusqlite::OptionalExtension;
+            conn.prepare_cached("SELECT id FROM file WHERE path = ?1")?
+                .query_row([path], |row| row.get(0))
+                .optional()
+        })
+    }
+
+    /// `(test id, node id)` of each of `ids` that exists.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn nodeids(&self, ids: &[i64]) -> Result<Vec<(i64, String)>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT nodeid FROM test WHERE id = ?1")?;
+            let mut found = Vec::with_capacity(ids.len());
+            for &id in ids {
+                let mut rows = stmt.query([id])?;
+                if let Some(row) = rows.next()? {
+                    found.push((id, row.get(0)?));
+                }
+            }
+            Ok(found)
         })
     }
 

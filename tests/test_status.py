@@ -87,6 +87,8 @@ def test_collect_only_lists_what_diff_runs(project: Project) -> None:
     }
     listed.stdout.fnmatch_lines(["difftest: 4 of 6 tests selected*running them would take about*"])
     assert "passed" not in listed.stdout.str()
+    # A listing is not a run: the last run stays the baseline.
+    assert project.cli_json("inspect")["last_run"]["mode"] == "--diff-baseline"
     # Nothing ran, and --diff then runs exactly what was listed.
     assert {nodeid.rpartition("::")[2] for nodeid in nodeids} == ran(project.diff())
 

@@ -484,8 +484,8 @@ class DifftestPlugin:
                     self.engine.finish(_baseline_facts(self.config.rootpath))
                 except self._error_types as error:
                     self._give_up(f"could not complete the baseline: {error}")
-        if self.engine is not None and self.role != "worker":
-            self._remember_run()
+        if self.engine is not None and self.role != "worker" and not self.config.option.collectonly:
+            self._remember_run()  # a listing is not a run: keep the last real one
         if session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and self.known_tests:
             # Nothing was affected: that is success, not a mistake in the command line.
             session.exitstatus = pytest.ExitCode.OK
