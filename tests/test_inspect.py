@@ -183,3 +183,10 @@ def test_test_view_marks_fixtures(project: Project) -> None:
     assert marked == {("tests/conftest.py", "numbers")}
     text = project.cli("inspect", "--test", "tests/test_fixture.py::test_with_fixture")
     text.stdout.fnmatch_lines(["  tests/conftest.py", "    numbers * lines 4-6 (fixture)"])
+
+
+def test_last_run_counts_outcomes_under_xdist(project: Project) -> None:
+    project.write("tests/test_fails.py", "def test_fails():\n    assert False\n")
+    project.baseline("-n", "2")
+    last = project.cli_json("inspect")["last_run"]
+    assert last["outcomes"] == {"failed": 1, "passed": 5}
