@@ -376,6 +376,7 @@ fn function_edit_with_new_size_selects_only_its_test() {
     assert_eq!(selection.selected, strings(&[DOUBLE]));
     assert_eq!(selection.collect_files, strings(&["tests/test_calc.py"]));
     assert!((selection.deselected_duration - 2.0).abs() < 1e-9);
+    assert!((selection.selected_duration - 1.0).abs() < 1e-9);
     assert_eq!(selection.changed.len(), 1);
     let changed = changed_file(&selection, "calc.py");
     assert_eq!(changed.blocks, strings(&["double"]));

@@ -11,6 +11,7 @@ use pyo3::prelude::*;
 use crate::block::BlockKind;
 use crate::engine::Engine;
 use crate::error::Error;
+use crate::inspect::{BlockView, Counts};
 use crate::record::TestRecord;
 use crate::select::{ChangedFile, Selection};
 
@@ -81,6 +82,7 @@ pub struct SelectionPy {
     changed: Vec<Py<ChangedFilePy>>,
     new_files: Vec<String>,
     deselected_duration: f64,
+    selected_duration: f64,
 }
 
 impl SelectionPy {
@@ -98,7 +100,68 @@ impl SelectionPy {
                 .collect::<PyResult<_>>()?,
             new_files: selection.new_files,
             deselected_duration: selection.deselected_duration,
+            selected_duration: selection.selected_duration,
         })
+    }
+}
+
+/// A stored block version as `inspect` shows it.
+#[pyclass(
+    name = "StoredBlock",
+    module = "pytest_difftest._core",
+    frozen,
+    get_all
+)]
+pub struct StoredBlockPy {
+    path: String,
+    name: String,
+    checksum: i64,
+    lines: Option<(u32, u32)>,
+    state: &'static str,
+    shared: bool,
+    tests: Vec<String>,
+}
+
+impl From<BlockView> for StoredBlockPy {
+    fn from(view: BlockView) -> Self {
+        Self {
+            path: view.path,
+            name: view.name,
+            checksum: view.checksum,
+            lines: view.lines,
+            state: view.state.as_str(),
+            shared: view.shared,
+            tests: view.tests,
+        }
+    }
+}
+
+fn stored_blocks(py: Python<'_>, views: Vec<BlockView>) -> PyResult<Vec<Py<StoredBlockPy>>> {
+    views
+        .into_iter()
+        .map(|view| Py::new(py, StoredBlockPy::from(view)))
+        .collect()
+}
+
+/// Counts over the whole database.
+#[pyclass(name = "Counts", module = "pytest_difftest._core", frozen, get_all)]
+pub struct CountsPy {
+    tests: i64,
+    files: i64,
+    blocks: i64,
+    depsets: i64,
+    outcomes: std::collections::BTreeMap<String, i64>,
+}
+
+impl From<Counts> for CountsPy {
+    fn from(counts: Counts) -> Self {
+        Self {
+            tests: counts.tests,
+            files: counts.files,
+            blocks: counts.blocks,
+            depsets: counts.depsets,
+            outcomes: counts.outcomes,
+        }
     }
 }
 
@@ -203,6 +266,55 @@ impl EnginePy {
     fn test_count(&self) -> PyResult<i64> {
         Ok(self.lock().store().test_count()?)
     }
+
+    fn meta_items(&self, py: Python<'_>) -> PyResult<Vec<(String, String)>> {
+        Ok(py.detach(|| self.lock().store().meta_items())?)
+    }
+
+    fn set_meta(&self, py: Python<'_>, items: Vec<(String, String)>) -> PyResult<()> {
+        Ok(py.detach(|| self.lock().store().set_meta(&items))?)
+    }
+
+    fn tests(&self, py: Python<'_>) -> PyResult<Vec<(String, String, String, f64)>> {
+        let tests = py.detach(|| self.lock().store().tests())?;
+        Ok(tests
+            .into_iter()
+            .map(|(_, t)| (t.nodeid, t.file, t.outcome, t.duration))
+            .collect())
+    }
+
+    fn files(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        let rows = py.detach(|| self.lock().store().files())?;
+        let mut paths: Vec<String> = rows.into_iter().map(|row| row.path).collect();
+        paths.sort();
+        Ok(paths)
+    }
+
+    fn counts(&self, py: Python<'_>) -> PyResult<CountsPy> {
+        Ok(py.detach(|| self.lock().counts())?.into())
+    }
+
+    fn test_dependencies(
+        &self,
+        py: Python<'_>,
+        nodeid: &str,
+    ) -> PyResult<Option<Vec<Py<StoredBlockPy>>>> {
+        match py.detach(|| self.lock().test_dependencies(nodeid))? {
+            Some(views) => Ok(Some(stored_blocks(py, views)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn file_dependents(
+        &self,
+        py: Python<'_>,
+        path: &str,
+    ) -> PyResult<Option<Vec<Py<StoredBlockPy>>>> {
+        match py.detach(|| self.lock().file_dependents(path))? {
+            Some(views) => Ok(Some(stored_blocks(py, views)?)),
+            None => Ok(None),
+        }
+    }
 }
 
 /// `(name, kind, first line, last line, checksum)` of a block.
@@ -239,7 +351,8 @@ fn parse_blocks(py: Python<'_>, source: Vec<u8>) -> (Vec<BlockTuple>, Option<Str
 pub mod _core {
     #[pymodule_export]
     use super::{
-        ChangedFilePy, DifftestError, EnginePy, SchemaVersionError, SelectionPy, parse_blocks,
+        ChangedFilePy, CountsPy, DifftestError, EnginePy, SchemaVersionError, SelectionPy,
+        StoredBlockPy, parse_blocks,
     };
 
     #[pymodule_init]

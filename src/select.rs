@@ -45,6 +45,8 @@ pub struct Selection {
     pub new_files: Vec<String>,
     /// Recorded seconds of the stored tests that were not selected.
     pub deselected_duration: f64,
+    /// Recorded seconds of the selected tests: what a run should take.
+    pub selected_duration: f64,
 }
 
 enum Scan {
@@ -156,6 +158,7 @@ impl Engine {
                 selection.selected.push(test.nodeid.clone());
                 selection.reasons.push(why);
                 collect_files.insert(test.file.clone());
+                selection.selected_duration += test.duration;
             } else {
                 selection.deselected_duration += test.duration;
             }

@@ -4,10 +4,15 @@ pytest process where the plugin loads from its entry point (the outer run disabl
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
+import sqlite3
+import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -136,6 +141,32 @@ class Project:
         result = self.run("--diff", *args)
         result.stdout.fnmatch_lines(["difftest: --diff,*"])
         return result
+
+    def cli(self, *args: str) -> pytest.RunResult:
+        """Runs ``python -m pytest_difftest ARGS`` in a subprocess from the project root."""
+        with pytest.MonkeyPatch.context() as patch:
+            patch.chdir(self.root)
+            return self.pytester.run(*self.cli_command(), *args)
+
+    @staticmethod
+    def cli_command() -> tuple[str, ...]:
+        return (sys.executable, "-m", "pytest_difftest")
+
+    def cli_json(self, *args: str) -> Any:
+        """The JSON a CLI command printed; fails with its stderr if it failed."""
+        result = self.cli(*args, "--json")
+        assert result.ret == 0, result.stderr.str()
+        return json.loads(result.stdout.str())
+
+    def stored(self, query: str, *params: object) -> list[tuple[Any, ...]]:
+        """Rows of a query on the database, read with sqlite3 as an independent witness."""
+        with contextlib.closing(sqlite3.connect(self.root / DB)) as conn:
+            return conn.execute(query, params).fetchall()
+
+    def stored_update(self, statement: str, *params: object) -> None:
+        """Changes the database behind the plugin's back, to plant facts a test checks for."""
+        with contextlib.closing(sqlite3.connect(self.root / DB)) as conn, conn:
+            conn.execute(statement, params)
 
     def settled(self, *args: str) -> pytest.RunResult:
         """A first baseline where every test passes."""

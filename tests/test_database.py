@@ -60,7 +60,7 @@ def test_deleted_test_file_runs_nothing_and_is_forgotten(project: Project) -> No
     assert ran(result) == set()
     assert result.ret == 0
     project.baseline()
-    project.diff().stdout.fnmatch_lines(["difftest: 0 of 4 tests selected*; 4 deselected"])
+    project.diff().stdout.fnmatch_lines(["difftest: 0 of 4 tests selected*; 4 deselected*"])
 
 
 def test_renamed_test_function_runs_and_old_name_is_forgotten(project: Project) -> None:
@@ -70,7 +70,7 @@ def test_renamed_test_function_runs_and_old_name_is_forgotten(project: Project) 
     assert "test_product" in ran(project.baseline())
     result = project.diff()
     assert ran(result) == set()
-    result.stdout.fnmatch_lines(["difftest: 0 of 5 tests selected*; 5 deselected"])
+    result.stdout.fnmatch_lines(["difftest: 0 of 5 tests selected*; 5 deselected*"])
 
 
 def test_unusable_database_runs_every_test_until_forced(project: Project) -> None:

@@ -54,3 +54,32 @@ def test_new_conftest_is_the_reason(project: Project) -> None:
     why = reasons(project.diff("--diff-explain"))
     assert set(why.values()) == {"new tests/conftest.py"}
     assert len(why) == 5
+
+
+def test_changed_fixture_is_the_reason(project: Project) -> None:
+    project.write(
+        "tests/conftest.py",
+        "import pytest\n\n\n@pytest.fixture\ndef two():\n    return 2\n",
+    )
+    project.write("tests/test_fixture.py", "def test_two(two):\n    assert two == 2\n")
+    project.settled()
+    project.replace("tests/conftest.py", "return 2", "return 1 + 1")
+    why = reasons(project.diff("--diff-explain"))
+    assert why == {"test_two": "tests/conftest.py::two changed"}
+
+
+def test_new_module_in_an_imported_package_is_the_reason(project: Project) -> None:
+    project.write("src/pkg/__init__.py", "VERSION = 1\n")
+    project.settled()
+    project.write("src/pkg/extra.py", "X = 1\n")
+    why = reasons(project.diff("--diff-explain"))
+    assert set(why.values()) == {"new module src/pkg/extra.py in an imported package"}
+    assert set(why) == {"test_timeout", "test_retries", "test_add", "test_mul", "test_shout"}
+
+
+def test_unfinished_test_is_the_reason(project: Project) -> None:
+    # A first baseline narrowed by -k collects every test but runs one: the rest are owed.
+    project.baseline("-k", "test_add")
+    why = reasons(project.diff("--diff-explain"))
+    owed = ("test_timeout", "test_retries", "test_mul", "test_shout")
+    assert why == dict.fromkeys(owed, "has not finished a run yet")

@@ -6,10 +6,12 @@ from typing import final
 __all__ = [
     "SCHEMA_VERSION",
     "ChangedFile",
+    "Counts",
     "DifftestError",
     "Engine",
     "SchemaVersionError",
     "Selection",
+    "StoredBlock",
     "__version__",
     "parse_blocks",
 ]
@@ -71,6 +73,53 @@ class Selection:
     @property
     def deselected_duration(self) -> float:
         """Recorded seconds of the stored tests that were not selected."""
+    @property
+    def selected_duration(self) -> float:
+        """Recorded seconds of the selected stored tests: what running them should take."""
+
+@final
+class StoredBlock:
+    """A stored block version, compared with the file as it is now."""
+
+    @property
+    def path(self) -> str:
+        """File, relative to the project root."""
+    @property
+    def name(self) -> str:
+        """``<module>``, ``Order.total`` or ``=TIMEOUT``."""
+    @property
+    def checksum(self) -> int:
+        """The stored checksum."""
+    @property
+    def lines(self) -> tuple[int, int] | None:
+        """(first, last) line in the current file; None for ``<module>`` and vanished blocks."""
+    @property
+    def state(self) -> str:
+        """``current``, ``changed``, ``unparsable`` (file does not parse) or ``deleted``."""
+    @property
+    def shared(self) -> bool:
+        """Held through the import-time set shared by tests with the same imports."""
+    @property
+    def tests(self) -> list[str]:
+        """From `Engine.file_dependents`: node ids of the tests depending on it, sorted."""
+
+@final
+class Counts:
+    """Counts over the whole database."""
+
+    @property
+    def tests(self) -> int: ...
+    @property
+    def files(self) -> int: ...
+    @property
+    def blocks(self) -> int:
+        """Stored block versions."""
+    @property
+    def depsets(self) -> int:
+        """Stored shared dependency sets."""
+    @property
+    def outcomes(self) -> dict[str, int]:
+        """Last outcome (``passed``, ``failed``, ``skipped``, ``pending``) → number of tests."""
 
 @final
 class Engine:
@@ -117,6 +166,21 @@ class Engine:
         """A stored fact about the baseline (``created``, ``commit``, ``tool_version``)."""
     def test_count(self) -> int:
         """How many tests the database knows."""
+    def meta_items(self) -> list[tuple[str, str]]:
+        """Every stored fact, sorted by key."""
+    def set_meta(self, items: list[tuple[str, str]]) -> None:
+        """Store facts (key, value) in one transaction."""
+    def tests(self) -> list[tuple[str, str, str, float]]:
+        """``(nodeid, file, outcome, duration)`` of every stored test."""
+    def files(self) -> list[str]:
+        """Every stored file, sorted."""
+    def counts(self) -> Counts:
+        """Counts of tests, files, block versions, shared sets and outcomes."""
+    def test_dependencies(self, nodeid: str) -> list[StoredBlock] | None:
+        """The block versions a test depends on, by file and name; None for an unknown test."""
+    def file_dependents(self, path: str) -> list[StoredBlock] | None:
+        """A file's stored block versions, by line, with the tests depending on each; None for
+        a file the database does not know."""
 
 def parse_blocks(
     source: bytes,

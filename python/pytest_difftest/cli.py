@@ -8,9 +8,10 @@ User errors are raised as `CliError` and printed as one line on stderr, never as
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from pytest_difftest import DifftestError, __version__
 
@@ -24,11 +25,21 @@ Runner = Callable[[argparse.Namespace], int]
 
 def _subcommand_modules() -> list[Any]:
     # Each subcommand in its own module, imported here so `--help` lists them all.
-    return []
+    from pytest_difftest import _cmd_inspect, _cmd_report, _cmd_status, _cmd_watch
+
+    return [_cmd_inspect, _cmd_status, _cmd_report, _cmd_watch]
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line, like every other error of this command."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="pytest-difftest",
         description="Tools for pytest-difftest's dependency database. "
         "Record with `pytest --diff-baseline`, select with `pytest --diff`.",
@@ -43,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Parse `argv` and run; returns the exit code."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for module in _subcommand_modules():
+        # A subcommand that passes arguments through to another tool marks where they start.
+        prepare = getattr(module, "prepare_argv", None)
+        if prepare is not None:
+            argv = prepare(argv)
     args = parser.parse_args(argv)
     run: Runner | None = getattr(args, "run", None)
     if run is None:
@@ -50,6 +67,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return run(args)
+    except BrokenPipeError:
+        # The reader went away (`| head`): not an error. Point stdout at /dev/null so the
+        # interpreter's final flush does not fail too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (CliError, DifftestError, OSError) as error:
         print(f"pytest-difftest: {error}", file=sys.stderr)
         return 2

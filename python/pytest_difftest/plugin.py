@@ -7,6 +7,7 @@ holds the session's state and does the selecting and recording.
 from __future__ import annotations
 
 import contextlib
+import json
 import platform
 import signal
 import subprocess
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from pytest_difftest import _format
 from pytest_difftest._items import executed_code, names_used, requested_fixtures, static_code
 from pytest_difftest._paths import ProjectFiles
 from pytest_difftest._recorder import Recorder, start_recorder
@@ -105,6 +107,8 @@ class DifftestPlugin:
         self.collect_files: set[str] = set()
         self.items: dict[str, pytest.Item] = {}
         self.outcomes: dict[str, tuple[str, float]] = {}
+        # Every test's outcome in this session, kept for `pytest-difftest inspect`.
+        self.run_outcomes: dict[str, tuple[str, float]] = {}
         self.batch: list[Any] = []
         # Worker only: facts to attach to the next teardown report.
         self.outbox: dict[str, Any] = {}
@@ -224,7 +228,7 @@ class DifftestPlugin:
         if self.engine is not None:
             created = self.engine.meta("created")
             if created:
-                line += f", baseline from {_age(float(created))} ago"
+                line += f", baseline from {_format.age(float(created))} ago"
                 commit = self.engine.meta("commit")
                 if commit:
                     line += f" at {commit[:10]}"
@@ -248,6 +252,13 @@ class DifftestPlugin:
             f"({blocks} changed block{'s' * (blocks != 1)} in {len(changed)} "
             f"file{'s' * (len(changed) != 1)}); {deselected:,} deselected"
         )
+        # Both figures come from the durations recorded in the baseline: rough, but free.
+        saved = self.selection.deselected_duration
+        if deselected and saved >= 0.05:
+            line += f", saved about {_format.duration(saved)}"
+        if self.config.option.collectonly:
+            estimate = _format.duration(self.selection.selected_duration)
+            line += f"; running them would take about {estimate}"
         write(line)
         if self.settings.explain:
             for nodeid in self.ran_ids:
@@ -380,6 +391,9 @@ class DifftestPlugin:
         payload = getattr(report, "difftest", None)
         if payload is not None and self.role == "controller":
             self._receive(payload)
+        if self.role != "worker":
+            previous = self.run_outcomes.get(report.nodeid)
+            self.run_outcomes[report.nodeid] = _merge_outcome(previous, report)
         if self.recorder is None:
             return
         if report.when == "teardown":
@@ -470,10 +484,44 @@ class DifftestPlugin:
                     self.engine.finish(_baseline_facts(self.config.rootpath))
                 except self._error_types as error:
                     self._give_up(f"could not complete the baseline: {error}")
+        if self.engine is not None and self.role != "worker" and not self.config.option.collectonly:
+            self._remember_run()  # a listing is not a run: keep the last real one
         if session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and self.known_tests:
             # Nothing was affected: that is success, not a mistake in the command line.
             session.exitstatus = pytest.ExitCode.OK
         return (yield)
+
+    def _remember_run(self) -> None:
+        """Stores what this session ran, and why, for `pytest-difftest inspect` and `report`.
+        Only informative: a database that cannot take it does not fail the session."""
+        counts: dict[str, int] = {}
+        for outcome, _ in self.run_outcomes.values():
+            counts[outcome] = counts.get(outcome, 0) + 1
+        facts = {
+            "mode": f"--{'diff-baseline' if self.settings.mode == 'baseline' else 'diff'}",
+            "time": time.time(),
+            "outcomes": dict(sorted(counts.items())),
+        }
+        meta = [("last_run", json.dumps(facts))]
+        if self.selection is not None and self.known_tests:
+            changed = [c for c in self.selection.changed if c.blocks]
+            selection = {
+                **facts,
+                "total": self.total,
+                "saved_seconds": self.selection.deselected_duration,
+                "changed": [
+                    {"path": c.path, "blocks": list(c.blocks), "deleted": c.deleted}
+                    for c in changed
+                ],
+                "new_files": list(self.selection.new_files),
+                "selected": [
+                    {"nodeid": nodeid, "reason": self.reasons.get(nodeid, "new test")}
+                    for nodeid in self.ran_ids
+                ],
+            }
+            meta.append(("last_selection", json.dumps(selection)))
+        with contextlib.suppress(*self._error_types):
+            self.engine.set_meta(meta)
 
 
 def _merge_outcome(
@@ -521,14 +569,6 @@ def _set_aside(db_path: Path) -> Path:
         if source.exists():
             source.replace(kept.with_name(kept.name + suffix))
     return kept
-
-
-def _age(created: float) -> str:
-    seconds = max(0, int(time.time() - created))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 __all__ = ["DifftestPlugin"]

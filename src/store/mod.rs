@@ -133,7 +133,10 @@ impl Store {
         }
     }
 
-    fn read<T>(&self, work: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+    pub(crate) fn read<T>(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T> {
         work(&self.conn).map_err(|e| self.err(e))
     }
 
@@ -280,6 +283,31 @@ impl Store {
                 row.get(0)
             })
             .optional()
+        })
+    }
+
+    /// Every meta key and value, sorted by key.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn meta_items(&self) -> Result<Vec<(String, String)>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT key, value FROM meta ORDER BY key")?;
+            stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect()
+        })
+    }
+
+    /// Stores meta values in one transaction.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn set_meta(&self, items: &[(String, String)]) -> Result<()> {
+        self.transaction(|conn| {
+            for (key, value) in items {
+                write::meta(conn, key, value)?;
+            }
+            Ok(())
         })
     }
 

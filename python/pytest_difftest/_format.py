@@ -1,0 +1,26 @@
+"""Numbers for people: durations and ages, shared by the plugin's summary and the CLI."""
+
+from __future__ import annotations
+
+import time
+
+
+def duration(seconds: float) -> str:
+    """``0.4s``, ``12s``, ``3m12s``, ``1h05m``: precise when small, rounded when large."""
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+
+
+def age(since: float) -> str:
+    """How long ago the unix time `since` was, in its largest unit: ``3d``, ``5h``, ``42s``."""
+    seconds = max(0, int(time.time() - since))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

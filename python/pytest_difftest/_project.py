@@ -1,0 +1,135 @@
+"""Finding a project from the command line as pytest would: its rootdir, ini values, database.
+
+Only the simple cases of pytest's rules are followed (the first ancestor of the working
+directory holding a pytest configuration); ``--root`` and an explicit database path cover the
+rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import configparser
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pytest_difftest._settings import DB_DIRECTORY, DB_NAME
+
+if TYPE_CHECKING:
+    from pytest_difftest._core import Engine
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pytest depends on tomli before 3.11
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+
+# pytest's own defaults for the ini keys selection needs.
+DEFAULT_PYTHON_FILES = ["test_*.py", "*_test.py"]
+DEFAULT_NORECURSEDIRS = [
+    "*.egg",
+    ".*",
+    "_darcs",
+    "build",
+    "CVS",
+    "dist",
+    "node_modules",
+    "venv",
+    "{arch}",
+]
+
+
+@dataclass(frozen=True)
+class Project:
+    """A project's root directory and the ini values pytest-difftest reads."""
+
+    root: Path
+    ini: dict[str, list[str]] = field(default_factory=dict)
+
+    def values(self, key: str, default: list[str]) -> list[str]:
+        return self.ini.get(key, default)
+
+    def default_db(self) -> Path:
+        """The database `pytest --diff` uses here: ini ``diff_db``, else in the cache dir."""
+        chosen = self.ini.get("diff_db")
+        if chosen:
+            path = Path(chosen[0])
+        else:
+            cache_dir = self.ini.get("cache_dir", [".pytest_cache"])[0]
+            path = Path(cache_dir, DB_DIRECTORY, DB_NAME)
+        return path if path.is_absolute() else self.root / path
+
+
+def find_project(start: Path, root: Path | None = None) -> Project:
+    """The project around `start` (or at `root`, when given)."""
+    directories = [root] if root is not None else [start, *start.parents]
+    for directory in directories:
+        for name in ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg"):
+            ini = _read_ini(directory / name)
+            if ini is not None:
+                return Project(directory.resolve(), ini)
+    return Project((root or start).resolve())
+
+
+def _read_ini(path: Path) -> dict[str, list[str]] | None:
+    """The pytest section of a configuration file, or None if it has none."""
+    if not path.is_file():
+        return None
+    try:
+        if path.suffix == ".toml":
+            with path.open("rb") as stream:
+                data = tomllib.load(stream)
+            section = data.get("tool", {}).get("pytest", {}).get("ini_options")
+            if not isinstance(section, dict):
+                return None
+            return {key: _as_list(value) for key, value in section.items()}
+        parser = configparser.ConfigParser(interpolation=None)
+        parser.read(path, encoding="utf-8")
+    except (OSError, ValueError, configparser.Error):
+        return None
+    name = "tool:pytest" if path.name == "setup.cfg" else "pytest"
+    if not parser.has_section(name):
+        # pytest.ini makes its directory the rootdir even without a [pytest] section.
+        return {} if path.name in ("pytest.ini", ".pytest.ini") else None
+    return {key: value.split() for key, value in parser.items(name)}
+
+
+def _as_list(value: object) -> list[str]:
+    if isinstance(value, list):
+        return [str(item) for item in value]
+    return str(value).split()
+
+
+def add_database_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``[DB]`` and ``--root`` arguments every database command takes."""
+    parser.add_argument(
+        "db",
+        nargs="?",
+        default=None,
+        metavar="DB",
+        help="the database file (default: the one `pytest --diff` uses in this project)",
+    )
+    parser.add_argument(
+        "--root",
+        default=None,
+        metavar="DIR",
+        help="the project's root directory (default: found like pytest's rootdir)",
+    )
+
+
+def open_database(args: argparse.Namespace) -> tuple[Project, Path, Engine]:
+    """The project, database path and an engine on it; `CliError` if there is no database."""
+    from pytest_difftest._core import Engine
+    from pytest_difftest.cli import CliError
+
+    root = Path(args.root) if args.root else None
+    if root is not None and not root.is_dir():
+        raise CliError(f"--root {args.root}: no such directory")
+    project = find_project(Path.cwd(), root)
+    db_path = Path(args.db).resolve() if args.db else project.default_db()
+    if not db_path.is_file():
+        raise CliError(
+            f"no database at {db_path}: record one with `pytest --diff-baseline`, "
+            "or name the database file"
+        )
+    return project, db_path, Engine(db_path, project.root)

@@ -1,0 +1,290 @@
+//! Read-only views of the database for people: what a test depends on, which tests depend on a
+//! file, and counts. Stored block versions are compared with the file as it is now, so a view
+//! shows line ranges of today's source and says which stored versions are outdated.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::block::MODULE_BLOCK;
+use crate::engine::{Current, Engine};
+use crate::error::Result;
+use crate::store::{BlockRow, decode_ids};
+
+/// How a stored block version compares with the file on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockState {
+    /// The block exists now with the stored checksum.
+    Current,
+    /// The block changed, or no longer exists in the file.
+    Changed,
+    /// The file does not parse: every stored block of it counts as changed.
+    Unparsable,
+    /// The file is gone.
+    Deleted,
+}
+
+impl BlockState {
+    /// The word used in views and JSON.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Current => "current",
+            Self::Changed => "changed",
+            Self::Unparsable => "unparsable",
+            Self::Deleted => "deleted",
+        }
+    }
+}
+
+/// A stored block version as a person sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BlockView {
+    /// File, relative to the project root.
+    pub path: String,
+    /// `<module>`, `Order.total`, `=TIMEOUT`.
+    pub name: String,
+    /// The stored checksum.
+    pub checksum: i64,
+    /// Lines of the block in the current file (first, last); `None` for `<module>` (the whole
+    /// file) and for blocks that no longer exist.
+    pub lines: Option<(u32, u32)>,
+    pub state: BlockState,
+    /// For a test's dependencies: held through the set shared by tests with the same imports
+    /// (import-time code) rather than by this test alone.
+    pub shared: bool,
+    /// For a file's blocks: the node ids of the tests that depend on this version, sorted.
+    pub tests: Vec<String>,
+}
+
+/// Counts over the whole database.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub tests: i64,
+    pub files: i64,
+    pub blocks: i64,
+    pub depsets: i64,
+    /// Test outcome → how many tests last had it.
+    pub outcomes: BTreeMap<String, i64>,
+}
+
+impl Engine {
+    /// The block versions the test `nodeid` depends on, sorted by file then name; `None` if the
+    /// database does not know the test.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn test_dependencies(&mut self, nodeid: &str) -> Result<Option<Vec<BlockView>>> {
+        let Some((own, shared)) = self.store.test_deps(nodeid)? else {
+            return Ok(None);
+        };
+        let mut views = Vec::with_capacity(own.len() + shared.len());
+        for (ids, is_shared) in [(own, false), (shared, true)] {
+            for (path, block) in self.store.blocks_by_id(&ids)? {
+                let current = self.current(&path);
+                views.push(view(path, &block, current.as_ref(), is_shared, Vec::new()));
+            }
+        }
+        views.sort_by(|a, b| (&a.path, &a.name, a.shared).cmp(&(&b.path, &b.name, b.shared)));
+        Ok(Some(views))
+    }
+
+    /// The stored block versions of the file `path` with the tests that depend on each, sorted
+    /// by first line (`<module>` first); `None` if the database does not know the file.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn file_dependents(&mut self, path: &str) -> Result<Option<Vec<BlockView>>> {
+        // Point lookups only, so that a report over every file stays linear in the database.
+        let Some(file_id) = self.store.file_id(path)? else {
+            return Ok(None);
+        };
+        let blocks = self.store.blocks_of(file_id)?;
+        let ids: Vec<i64> = blocks.iter().map(|block| block.id).collect();
+        let dependents = self.store.dependents(&ids)?;
+        let mut test_ids: Vec<i64> = dependents.iter().map(|(_, test)| *test).collect();
+        test_ids.sort_unstable();
+        test_ids.dedup();
+        let nodeids: HashMap<i64, String> = self.store.nodeids(&test_ids)?.into_iter().collect();
+        let mut by_block: HashMap<i64, Vec<String>> = HashMap::new();
+        for (block, test) in dependents {
+            if let Some(nodeid) = nodeids.get(&test) {
+                by_block.entry(block).or_default().push(nodeid.clone());
+            }
+        }
+        let current = self.current(path);
+        let mut views: Vec<BlockView> = blocks
+            .iter()
+            .map(|block| {
+                let mut tests = by_block.remove(&block.id).unwrap_or_default();
+                tests.sort();
+                tests.dedup();
+                view(path.to_owned(), block, current.as_ref(), false, tests)
+            })
+            .collect();
+        views.sort_by_key(|v| {
+            (
+                v.name != MODULE_BLOCK,
+                v.lines.map_or(u32::MAX, |(first, _)| first),
+                v.name.clone(),
+            )
+        });
+        Ok(Some(views))
+    }
+
+    /// Counts of tests, files, block versions, shared sets and test outcomes.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn counts(&self) -> Result<Counts> {
+        self.store.counts()
+    }
+}
+
+fn view(
+    path: String,
+    block: &BlockRow,
+    current: Option<&Current>,
+    shared: bool,
+    tests: Vec<String>,
+) -> BlockView {
+    let (lines, state) = match current {
+        None => (None, BlockState::Deleted),
+        Some(current) if current.model.parse_error.is_some() => (None, BlockState::Unparsable),
+        Some(current) => match current.model.blocks.iter().find(|b| b.name == block.name) {
+            Some(now) => {
+                let lines = (now.name != MODULE_BLOCK).then_some((now.start_line, now.end_line));
+                let state = if now.checksum == block.checksum {
+                    BlockState::Current
+                } else {
+                    BlockState::Changed
+                };
+                (lines, state)
+            }
+            None => (None, BlockState::Changed),
+        },
+    };
+    BlockView {
+        path,
+        name: block.name.clone(),
+        checksum: block.checksum,
+        lines,
+        state,
+        shared,
+        tests,
+    }
+}
+
+/// Reads for the views above; kept here rather than in `store` since nothing else needs them.
+impl crate::store::Store {
+    /// A test's own block version ids and those of its shared set; `None` for an unknown test.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn test_deps(&self, nodeid: &str) -> Result<Option<(Vec<i64>, Vec<i64>)>> {
+        self.read(|conn| {
+            use rusqlite::OptionalExtension;
+            let found: Option<(Vec<u8>, Option<Vec<u8>>)> = conn
+                .prepare_cached(
+                    "SELECT test.deps, depset.blocks FROM test \
+                     LEFT JOIN depset ON depset.id = test.depset_id WHERE test.nodeid = ?1",
+                )?
+                .query_row([nodeid], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()?;
+            Ok(found.map(|(own, shared)| {
+                (
+                    decode_ids(&own),
+                    shared.map(|blob| decode_ids(&blob)).unwrap_or_default(),
+                )
+            }))
+        })
+    }
+
+    /// The id of the stored file `path`, if stored.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn file_id(&self, path: &str) -> Result<Option<i64>> {
+        self.read(|conn| {
+            use rusqlite::OptionalExtension;
+            conn.prepare_cached("SELECT id FROM file WHERE path = ?1")?
+                .query_row([path], |row| row.get(0))
+                .optional()
+        })
+    }
+
+    /// `(test id, node id)` of each of `ids` that exists.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn nodeids(&self, ids: &[i64]) -> Result<Vec<(i64, String)>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT nodeid FROM test WHERE id = ?1")?;
+            let mut found = Vec::with_capacity(ids.len());
+            for &id in ids {
+                let mut rows = stmt.query([id])?;
+                if let Some(row) = rows.next()? {
+                    found.push((id, row.get(0)?));
+                }
+            }
+            Ok(found)
+        })
+    }
+
+    /// `(file path, block)` of each of `ids` that exists, in the order of `ids`.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn blocks_by_id(&self, ids: &[i64]) -> Result<Vec<(String, BlockRow)>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT file.path, block.name, block.checksum FROM block \
+                 JOIN file ON file.id = block.file_id WHERE block.id = ?1",
+            )?;
+            let mut found = Vec::with_capacity(ids.len());
+            for &id in ids {
+                let mut rows = stmt.query([id])?;
+                if let Some(row) = rows.next()? {
+                    found.push((
+                        row.get(0)?,
+                        BlockRow {
+                            id,
+                            name: row.get(1)?,
+                            checksum: row.get(2)?,
+                        },
+                    ));
+                }
+            }
+            Ok(found)
+        })
+    }
+
+    /// See `Counts`.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn counts(&self) -> Result<Counts> {
+        self.read(|conn| {
+            let count = |table: &str| -> rusqlite::Result<i64> {
+                conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+                    row.get(0)
+                })
+            };
+            let mut outcomes = BTreeMap::new();
+            let mut stmt = conn.prepare("SELECT outcome, count(*) FROM test GROUP BY outcome")?;
+            for row in stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))? {
+                let (outcome, n): (String, i64) = row?;
+                outcomes.insert(outcome, n);
+            }
+            Ok(Counts {
+                tests: count("test")?,
+                files: count("file")?,
+                blocks: count("block")?,
+                depsets: count("depset")?,
+                outcomes,
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "inspect_tests.rs"]
+mod tests;

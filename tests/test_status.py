@@ -1,0 +1,106 @@
+"""`pytest-difftest status` and `pytest --diff --collect-only`: a dry run that agrees with what
+`pytest --diff` then runs; and the time saved in the --diff summary, from stored durations."""
+
+from __future__ import annotations
+
+import re
+
+from difftest_support import Project, ran
+
+
+def _edit(project: Project) -> None:
+    project.replace("src/pkg/calc.py", "return a + b", "return b + a")
+    project.replace("src/pkg/config.py", "TIMEOUT = 30", "TIMEOUT = 30\nprint('loaded')")
+    project.write("tests/test_new.py", "def test_new():\n    pass\n")
+
+
+def test_status_equals_what_diff_runs(project: Project) -> None:
+    project.settled()
+    _edit(project)
+    data = project.cli_json("status")
+    selected = {test["nodeid"] for test in data["selected"]}
+    assert selected == {
+        "tests/test_calc.py::test_add",
+        "tests/test_timeout.py::test_timeout",
+        "tests/test_retries.py::test_retries",
+    }
+    assert data["new_test_files"] == ["tests/test_new.py"]
+    assert {c["path"]: c["blocks"] for c in data["changed"]} == {
+        "src/pkg/calc.py": ["add"],
+        "src/pkg/config.py": ["<module>"],
+    }
+    stored = dict(project.stored("SELECT nodeid, duration FROM test"))
+    assert data["estimated_seconds"] == sum(stored[nodeid] for nodeid in selected)
+    assert data["saved_seconds"] == sum(d for n, d in stored.items() if n not in selected)
+
+    result = project.diff("--diff-explain")
+    assert ran(result) == {"test_add", "test_timeout", "test_retries", "test_new"}
+    explained = {
+        match.group(1): match.group(2)
+        for line in result.outlines
+        if (match := re.match(r"^difftest: why (\S+): (.*)$", line))
+    }
+    for test in data["selected"]:
+        assert explained[test["nodeid"]] == test["reason"]
+
+
+def test_status_runs_nothing_and_says_so_in_text(project: Project) -> None:
+    project.write(
+        "tests/test_marker.py",
+        "from pathlib import Path\n\n\ndef test_marker():\n    Path('ran.txt').write_text('x')\n",
+    )
+    project.settled()
+    (project.root / "ran.txt").unlink()
+    project.replace("src/pkg/calc.py", "return a * b", "return b * a")
+    project.replace("tests/test_marker.py", "'x'", "'y'")
+    result = project.cli("status")
+    assert result.ret == 0, result.stderr.str()
+    result.stdout.fnmatch_lines(
+        [
+            "changed  src/pkg/calc.py: mul",
+            "changed  tests/test_marker.py: test_marker",
+            "would run 2 of 6 stored tests, about *s (saves about *s)",
+            "  tests/test_calc.py::test_mul  (*s): src/pkg/calc.py::mul changed",
+            "  tests/test_marker.py::test_marker  (*s): tests/test_marker.py::test_marker changed",
+        ]
+    )
+    assert not (project.root / "ran.txt").exists()
+
+
+def test_nothing_changed(project: Project) -> None:
+    project.settled()
+    result = project.cli("status")
+    result.stdout.fnmatch_lines(["no changes since the baseline", "would run 0 of 5 stored tests*"])
+
+
+def test_collect_only_lists_what_diff_runs(project: Project) -> None:
+    project.settled()
+    _edit(project)
+    listed = project.run("--diff", "--collect-only", "-qq")
+    assert listed.ret == 0
+    nodeids = {line for line in listed.outlines if "::" in line}
+    assert nodeids == {
+        "tests/test_calc.py::test_add",
+        "tests/test_timeout.py::test_timeout",
+        "tests/test_retries.py::test_retries",
+        "tests/test_new.py::test_new",
+    }
+    listed.stdout.fnmatch_lines(["difftest: 4 of 6 tests selected*running them would take about*"])
+    assert "passed" not in listed.stdout.str()
+    # A listing is not a run: the last run stays the baseline.
+    assert project.cli_json("inspect")["last_run"]["mode"] == "--diff-baseline"
+    # Nothing ran, and --diff then runs exactly what was listed.
+    assert {nodeid.rpartition("::")[2] for nodeid in nodeids} == ran(project.diff())
+
+
+def test_time_saved_comes_from_stored_durations(project: Project) -> None:
+    project.settled()
+    # Durations a real run could not produce here, so the figure can only come from the database.
+    project.stored_update("UPDATE test SET duration = 64.0 WHERE nodeid LIKE 'tests/test_calc.py%'")
+    project.stored_update("UPDATE test SET duration = 0.5 WHERE nodeid NOT LIKE 'tests/test_calc%'")
+    project.replace("src/pkg/text.py", 'return word.upper() + "!"', 'return word.upper() + "!" * 1')
+    result = project.diff()
+    # test_add and test_mul (2 x 64s) + test_timeout and test_retries (2 x 0.5s) deselected.
+    result.stdout.fnmatch_lines(
+        ["difftest: 1 of 5 tests selected *; 4 deselected, saved about 2m09s"]
+    )
