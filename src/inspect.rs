@@ -87,47 +87,53 @@ impl Engine {
         Ok(Some(views))
     }
 
-    /// The stored block versions of the file `path` with the tests that depend on each, sorted
-    /// by first line (`<module>` first); `None` if the database does not know the file.
+    /// For each of `paths`: the file's stored block versions with the tests that depend on
+    /// each, sorted by first line (`<module>` first); `None` for a file the database does not
+    /// know. One pass over the tests serves every path (there is no block → test index).
     ///
     /// # Errors
     /// Database errors.
-    pub fn file_dependents(&mut self, path: &str) -> Result<Option<Vec<BlockView>>> {
-        // Point lookups only, so that a report over every file stays linear in the database.
-        let Some(file_id) = self.store.file_id(path)? else {
-            return Ok(None);
-        };
-        let blocks = self.store.blocks_of(file_id)?;
-        let ids: Vec<i64> = blocks.iter().map(|block| block.id).collect();
-        let dependents = self.store.dependents(&ids)?;
-        let mut test_ids: Vec<i64> = dependents.iter().map(|(_, test)| *test).collect();
-        test_ids.sort_unstable();
-        test_ids.dedup();
-        let nodeids: HashMap<i64, String> = self.store.nodeids(&test_ids)?.into_iter().collect();
-        let mut by_block: HashMap<i64, Vec<String>> = HashMap::new();
-        for (block, test) in dependents {
-            if let Some(nodeid) = nodeids.get(&test) {
-                by_block.entry(block).or_default().push(nodeid.clone());
-            }
+    pub fn file_dependents(&mut self, paths: &[String]) -> Result<Vec<Option<Vec<BlockView>>>> {
+        let mut stored = Vec::with_capacity(paths.len());
+        let mut ids = Vec::new();
+        for path in paths {
+            let blocks = match self.store.file_id(path)? {
+                Some(file_id) => Some(self.store.blocks_of(file_id)?),
+                None => None,
+            };
+            ids.extend(blocks.iter().flatten().map(|block| block.id));
+            stored.push(blocks);
         }
-        let current = self.current(path);
-        let mut views: Vec<BlockView> = blocks
-            .iter()
-            .map(|block| {
-                let mut tests = by_block.remove(&block.id).unwrap_or_default();
-                tests.sort();
-                tests.dedup();
-                view(path.to_owned(), block, current.as_ref(), false, tests)
-            })
-            .collect();
-        views.sort_by_key(|v| {
-            (
-                v.name != MODULE_BLOCK,
-                v.lines.map_or(u32::MAX, |(first, _)| first),
-                v.name.clone(),
-            )
-        });
-        Ok(Some(views))
+        let mut by_block: HashMap<i64, Vec<String>> = HashMap::new();
+        for (block, nodeid) in self.store.dependents(&ids)? {
+            by_block.entry(block).or_default().push(nodeid);
+        }
+        let mut found = Vec::with_capacity(paths.len());
+        for (path, blocks) in paths.iter().zip(stored) {
+            let Some(blocks) = blocks else {
+                found.push(None);
+                continue;
+            };
+            let current = self.current(path);
+            let mut views: Vec<BlockView> = blocks
+                .iter()
+                .map(|block| {
+                    let mut tests = by_block.remove(&block.id).unwrap_or_default();
+                    tests.sort();
+                    tests.dedup();
+                    view(path.clone(), block, current.as_ref(), false, tests)
+                })
+                .collect();
+            views.sort_by_key(|v| {
+                (
+                    v.name != MODULE_BLOCK,
+                    v.lines.map_or(u32::MAX, |(first, _)| first),
+                    v.name.clone(),
+                )
+            });
+            found.push(Some(views));
+        }
+        Ok(found)
     }
 
     /// Counts of tests, files, block versions, shared sets and test outcomes.
@@ -208,24 +214,6 @@ impl crate::store::Store {
             conn.prepare_cached("SELECT id FROM file WHERE path = ?1")?
                 .query_row([path], |row| row.get(0))
                 .optional()
-        })
-    }
-
-    /// `(test id, node id)` of each of `ids` that exists.
-    ///
-    /// # Errors
-    /// Database errors.
-    pub fn nodeids(&self, ids: &[i64]) -> Result<Vec<(i64, String)>> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare_cached("SELECT nodeid FROM test WHERE id = ?1")?;
-            let mut found = Vec::with_capacity(ids.len());
-            for &id in ids {
-                let mut rows = stmt.query([id])?;
-                if let Some(row) = rows.next()? {
-                    found.push((id, row.get(0)?));
-                }
-            }
-            Ok(found)
         })
     }
 

@@ -146,7 +146,11 @@ fn unknown_test_and_file_are_none() {
             .unwrap()
             .is_none()
     );
-    assert!(engine.file_dependents("nope.py").unwrap().is_none());
+    let found = engine
+        .file_dependents(&["nope.py".to_owned(), "calc.py".to_owned()])
+        .unwrap();
+    assert!(found[0].is_none());
+    assert!(found[1].is_some());
 }
 
 #[test]
@@ -180,8 +184,9 @@ fn file_dependents_group_tests_by_block() {
     let project = Project::recorded();
     let blocks = project
         .engine()
-        .file_dependents("calc.py")
+        .file_dependents(&["calc.py".to_owned()])
         .unwrap()
+        .remove(0)
         .unwrap();
     assert_eq!(blocks[0].name, "<module>");
     assert_eq!(blocks[0].tests, vec![DOUBLE, TRIPLE]);

@@ -279,7 +279,7 @@ impl EnginePy {
         let tests = py.detach(|| self.lock().store().tests())?;
         Ok(tests
             .into_iter()
-            .map(|(_, t)| (t.nodeid, t.file, t.outcome, t.duration))
+            .map(|t| (t.nodeid, t.file, t.outcome, t.duration))
             .collect())
     }
 
@@ -308,12 +308,12 @@ impl EnginePy {
     fn file_dependents(
         &self,
         py: Python<'_>,
-        path: &str,
-    ) -> PyResult<Option<Vec<Py<StoredBlockPy>>>> {
-        match py.detach(|| self.lock().file_dependents(path))? {
-            Some(views) => Ok(Some(stored_blocks(py, views)?)),
-            None => Ok(None),
-        }
+        paths: Vec<String>,
+    ) -> PyResult<Vec<Option<Vec<Py<StoredBlockPy>>>>> {
+        py.detach(|| self.lock().file_dependents(&paths))?
+            .into_iter()
+            .map(|views| views.map(|views| stored_blocks(py, views)).transpose())
+            .collect()
     }
 }
 

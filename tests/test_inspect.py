@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from difftest_support import Project
+from pytest_difftest import SCHEMA_VERSION
 
 ADD = "tests/test_calc.py::test_add"
 MUL = "tests/test_calc.py::test_mul"
@@ -32,7 +33,7 @@ def test_summary_matches_the_database(project: Project) -> None:
     assert text.ret == 0
     text.stdout.fnmatch_lines(
         [
-            "database*pytest_difftest.db (*KiB, schema 1)",
+            f"database*pytest_difftest.db (*KiB, schema {SCHEMA_VERSION})",
             "tests       6 (1 failed, 5 passed)",
             "baseline    *s ago*",
             "last run    --diff-baseline, *: 1 failed, 5 passed",

@@ -125,7 +125,7 @@ def _is_fixture(block: StoredBlock, root: Path, sources: dict[str, list[str]]) -
 
 
 def file_view(engine: Engine, path: str) -> dict[str, Any] | None:
-    blocks = engine.file_dependents(path)
+    [blocks] = engine.file_dependents([path])
     if blocks is None:
         return None
     return {

@@ -60,8 +60,9 @@ def report_data(engine: Engine, root: str) -> dict[str, Any]:
     tests = sorted(engine.tests())
     index = {test[0]: number for number, test in enumerate(tests)}
     files = []
-    for path in engine.files():
-        blocks = engine.file_dependents(path) or []
+    paths = engine.files()
+    for path, found in zip(paths, engine.file_dependents(paths)):
+        blocks = found or []
         files.append(
             {
                 "path": path,

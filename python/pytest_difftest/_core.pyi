@@ -178,9 +178,10 @@ class Engine:
         """Counts of tests, files, block versions, shared sets and outcomes."""
     def test_dependencies(self, nodeid: str) -> list[StoredBlock] | None:
         """The block versions a test depends on, by file and name; None for an unknown test."""
-    def file_dependents(self, path: str) -> list[StoredBlock] | None:
-        """A file's stored block versions, by line, with the tests depending on each; None for
-        a file the database does not know."""
+    def file_dependents(self, paths: list[str]) -> list[list[StoredBlock] | None]:
+        """For each of `paths`, the file's stored block versions, by line, with the tests
+        depending on each; None for a file the database does not know. One call for many
+        files costs one pass over the tests."""
 
 def parse_blocks(
     source: bytes,
