@@ -9,6 +9,7 @@ mod effects;
 pub mod engine;
 pub mod error;
 pub mod graph;
+pub mod merge;
 pub mod parse;
 pub mod python;
 pub mod record;

@@ -37,7 +37,7 @@ impl From<Error> for PyErr {
                 std::io::ErrorKind::PermissionDenied => PyPermissionError::new_err(message),
                 _ => PyOSError::new_err(message),
             },
-            Error::Db { .. } => DifftestError::new_err(message),
+            Error::Db { .. } | Error::Input { .. } => DifftestError::new_err(message),
             Error::SchemaMismatch {
                 found, expected, ..
             } => SchemaVersionError::new_err((message, *found, *expected)),
@@ -203,6 +203,24 @@ impl EnginePy {
     fn test_count(&self) -> PyResult<usize> {
         Ok(self.lock().store().tests()?.len())
     }
+
+    fn set_meta(&self, py: Python<'_>, meta: Vec<(String, String)>) -> PyResult<()> {
+        Ok(py.detach(|| self.lock().set_meta(&meta))?)
+    }
+
+    fn merge_from(&self, py: Python<'_>, inputs: Vec<PathBuf>) -> PyResult<usize> {
+        Ok(py.detach(|| self.lock().merge_from(&inputs))?)
+    }
+
+    fn snapshot(&self, py: Python<'_>, dest: PathBuf) -> PyResult<()> {
+        Ok(py.detach(|| self.lock().store().snapshot(&dest))?)
+    }
+}
+
+/// Merges the databases at `inputs` into a new database at `output`; returns its test count.
+#[pyfunction]
+fn merge_databases(py: Python<'_>, output: PathBuf, inputs: Vec<PathBuf>) -> PyResult<usize> {
+    Ok(py.detach(|| crate::merge::merge_files(&output, &inputs))?)
 }
 
 /// `(name, kind, first line, last line, checksum)` of a block.
@@ -239,7 +257,8 @@ fn parse_blocks(py: Python<'_>, source: Vec<u8>) -> (Vec<BlockTuple>, Option<Str
 pub mod _core {
     #[pymodule_export]
     use super::{
-        ChangedFilePy, DifftestError, EnginePy, SchemaVersionError, SelectionPy, parse_blocks,
+        ChangedFilePy, DifftestError, EnginePy, SchemaVersionError, SelectionPy, merge_databases,
+        parse_blocks,
     };
 
     #[pymodule_init]

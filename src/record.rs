@@ -124,6 +124,7 @@ impl Engine {
             new: Vec::new(),
         };
         let mut new_sets: Vec<(Arc<ClosureInfo>, i64)> = Vec::new();
+        let now = crate::store::unix_now();
         let result = store.transaction(|conn| {
             for (test, (own, info)) in tests.iter().zip(&resolved) {
                 let depset = match info.depset.get() {
@@ -146,6 +147,7 @@ impl Engine {
                     file,
                     &test.outcome,
                     test.duration,
+                    Some(now),
                     &blocks,
                     Some(depset),
                 )?;
@@ -390,6 +392,19 @@ impl Engine {
                 };
                 write::settle_file(conn, file_id, fingerprint, &is_current)?;
             }
+            for (key, value) in meta {
+                write::meta(conn, key, value)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Stores facts about the database (meta keys), replacing older values.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn set_meta(&mut self, meta: &[(String, String)]) -> Result<()> {
+        self.store.transaction(|conn| {
             for (key, value) in meta {
                 write::meta(conn, key, value)?;
             }

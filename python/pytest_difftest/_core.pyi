@@ -11,6 +11,7 @@ __all__ = [
     "SchemaVersionError",
     "Selection",
     "__version__",
+    "merge_databases",
     "parse_blocks",
 ]
 
@@ -117,9 +118,25 @@ class Engine:
         """A stored fact about the baseline (``created``, ``commit``, ``tool_version``)."""
     def test_count(self) -> int:
         """How many tests the database knows."""
+    def set_meta(self, meta: list[tuple[str, str]]) -> None:
+        """Store facts about the database (meta keys), replacing older values."""
+    def merge_from(self, inputs: list[str | PathLike[str]]) -> int:
+        """Merge the databases at `inputs` into this one (see `merge_databases`), keeping this
+        machine's file fingerprints; returns the number of tests afterwards."""
+    def snapshot(self, dest: str | PathLike[str]) -> None:
+        """Write a consistent single-file copy (no ``-wal``) to `dest`, which must not exist."""
 
 def parse_blocks(
     source: bytes,
 ) -> tuple[list[tuple[str, str, int, int, int]], str | None]:
     """The blocks of a source: ``(name, kind, first line, last line, checksum)`` and the parse
     error, if any. `kind` is ``module``, ``binding`` or ``function``."""
+
+def merge_databases(output: str | PathLike[str], inputs: list[str | PathLike[str]]) -> int:
+    """Merge the databases at `inputs` into a new database at `output` (replaced whole, once
+    complete); returns its number of tests.
+
+    Union of the tests; a test in several inputs keeps its most recent record; the result does
+    not depend on the order of `inputs`. Raises `DifftestError` naming an input that is not a
+    pytest-difftest database of this schema version, `FileNotFoundError` for a missing one.
+    """

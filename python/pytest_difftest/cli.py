@@ -24,7 +24,9 @@ Runner = Callable[[argparse.Namespace], int]
 
 def _subcommand_modules() -> list[Any]:
     # Each subcommand in its own module, imported here so `--help` lists them all.
-    return []
+    from pytest_difftest import _cli_merge
+
+    return [_cli_merge]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,6 +7,7 @@ holds the session's state and does the selecting and recording.
 from __future__ import annotations
 
 import contextlib
+import os
 import platform
 import signal
 import subprocess
@@ -121,11 +122,79 @@ class DifftestPlugin:
         if role == "worker":
             self._receive_selection(getattr(config, "workerinput", {}).get("difftest"))
             return
+        # What became of the shared baseline (--diff-remote), for the header.
+        self.remote_status: str | None = None
         try:
             self.engine = self._open(Engine)
+            self._sync_remote()
             self._select()
         except self._error_types as error:
             self._give_up(f"cannot use the database, running every test: {error}")
+        except pytest.UsageError:
+            self.close()
+            raise
+        if self.engine is not None and settings.mode == "diff":
+            self._check_ancestry()
+
+    def _sync_remote(self) -> None:
+        """Fetches the shared baseline (only when it changed) and merges it into the local
+        database, where the more recent record of each test wins. Any problem with the remote
+        stops the run: it must not silently go on without the baseline asked for."""
+        from pytest_difftest._remote import RemoteCache, RemoteError, RemoteMissing, open_backend
+
+        settings = self.settings
+        url = settings.remote_url
+        if url is None:
+            return
+        if settings.force:
+            self.remote_status = f"remote baseline {url} not used: --diff-force rebuilds"
+            return
+        try:
+            backend = open_backend(url)
+            etag, downloaded = RemoteCache(settings.db_path).refresh(backend)
+        except RemoteMissing as error:
+            if settings.upload:
+                self.remote_status = f"no remote baseline at {url} yet: this run creates it"
+                return
+            raise pytest.UsageError(f"cannot fetch the remote baseline: {error}") from None
+        except RemoteError as error:
+            raise pytest.UsageError(f"cannot fetch the remote baseline: {error}") from None
+        state = "downloaded" if downloaded else "unchanged since the last fetch"
+        self.remote_status = f"remote baseline {url} {state}"
+        marker = f"{url} {etag}"
+        if self.engine.meta("remote") == marker:
+            return  # already merged into the local database
+        from pytest_difftest import DifftestError
+
+        try:
+            self.engine.merge_from([RemoteCache(settings.db_path).copy])
+            self.engine.set_meta([("remote", marker)])
+        except DifftestError as error:
+            raise pytest.UsageError(f"cannot use the remote baseline {url}: {error}") from None
+        self.remote_status += ", merged into the local database"
+
+    def _check_ancestry(self) -> None:
+        """Warns when the baseline was recorded on a commit that HEAD does not contain: the
+        baseline then describes code this checkout never had."""
+        commit = self.engine.meta("commit")
+        if not commit:
+            return
+        try:
+            result = subprocess.run(
+                ["git", "merge-base", "--is-ancestor", commit, "HEAD"],
+                cwd=self.config.rootpath,
+                capture_output=True,
+                timeout=10,
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return  # no git
+        # 0: an ancestor; 1: not one; anything else: not a repository, or an unknown commit.
+        if result.returncode == 1:
+            self.notes.append(
+                f"warning: the baseline's commit {commit[:10]} is not an ancestor of HEAD: "
+                "it was recorded on code this branch does not contain"
+            )
 
     def _open(self, engine_class: Any) -> Any:
         from pytest_difftest._core import SchemaVersionError
@@ -218,7 +287,7 @@ class DifftestPlugin:
 
     # -- reporting ---------------------------------------------------------------------------
 
-    def pytest_report_header(self) -> str:
+    def pytest_report_header(self) -> list[str]:
         mode = "--diff-baseline" if self.settings.mode == "baseline" else "--diff"
         line = f"difftest: {mode}, database {self.settings.db_path}"
         if self.engine is not None:
@@ -232,7 +301,10 @@ class DifftestPlugin:
                 line += ", the last baseline did not finish"
             elif self.settings.mode == "diff":
                 line += ", no baseline yet: running every test"
-        return line
+        lines = [line]
+        if self.remote_status is not None:
+            lines.append(f"difftest: {self.remote_status}")
+        return lines
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         write = terminalreporter.write_line
@@ -470,10 +542,42 @@ class DifftestPlugin:
                     self.engine.finish(_baseline_facts(self.config.rootpath))
                 except self._error_types as error:
                     self._give_up(f"could not complete the baseline: {error}")
+        if self.settings.upload and self.role != "worker" and self.settings.mode == "baseline":
+            if not self._upload():
+                if session.exitstatus == pytest.ExitCode.OK:
+                    session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
         if session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and self.known_tests:
             # Nothing was affected: that is success, not a mistake in the command line.
             session.exitstatus = pytest.ExitCode.OK
         return (yield)
+
+    def _upload(self) -> bool:
+        """Uploads a snapshot of the finished baseline; False (with a note) if it could not."""
+        from pytest_difftest._remote import RemoteCache, RemoteError, open_backend
+
+        url = self.settings.remote_url
+        assert url is not None
+        if self.engine is None:
+            self.notes.append(f"not uploaded to {url}: the baseline is incomplete")
+            return False
+        cache = RemoteCache(self.settings.db_path)
+        # A consistent single file (not the live WAL database), written next to the database.
+        snapshot = cache.copy.with_name(f".{cache.copy.name}.upload-{os.getpid()}")
+        try:
+            snapshot.unlink(missing_ok=True)
+            self.engine.snapshot(snapshot)
+            etag = open_backend(url).upload(snapshot)
+            # What we uploaded is now the remote's contents: the next fetch need not download it.
+            os.replace(snapshot, cache.copy)
+            cache.remember(url, etag)
+            self.engine.set_meta([("remote", f"{url} {etag}")])
+        except (RemoteError, *self._error_types) as error:
+            self.notes.append(f"upload failed: {error}")
+            return False
+        finally:
+            snapshot.unlink(missing_ok=True)
+        self.notes.append(f"baseline uploaded to {url}")
+        return True
 
 
 def _merge_outcome(

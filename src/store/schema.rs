@@ -3,11 +3,12 @@
 //! Version history (bump `SCHEMA_VERSION` on any change to `schema.sql` or to the checksum
 //! contract in `checksum.rs`, and say what changed here):
 //! * 1: first version.
+//! * 2: `test.recorded`, when each test's record was written (for merging databases).
 
 use rusqlite::Connection;
 
 /// Stored in SQLite's `user_version`; 0 means a fresh, empty file.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = include_str!("schema.sql");
 

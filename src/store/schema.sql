@@ -46,6 +46,9 @@ CREATE TABLE test (
     outcome  TEXT NOT NULL,
     -- Seconds spent in setup, call and teardown.
     duration REAL NOT NULL DEFAULT 0,
+    -- When this record was written (unix seconds); NULL for a test that has not run yet. When
+    -- databases are merged, a test keeps its most recent record.
+    recorded REAL,
     -- The ids of the block versions this test alone depends on (what it executed, the bindings
     -- its code mentions), ascending, delta- and varint-encoded. The same facts as its `dep` rows;
     -- kept so that replacing a test's rows needs no index on test_id.
