@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import os
+from collections.abc import Iterator
+
 import pytest
 
-from difftest_support import BASE_FILES, Project
+from difftest_support import BASE_FILES, S3, Project
 
 
 @pytest.fixture
@@ -13,3 +17,34 @@ def project(pytester: pytest.Pytester) -> Project:
     proj = Project(pytester, pytester.path)
     proj.write_files(BASE_FILES)
     return proj
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A real S3-compatible server (moto's server mode) on loopback, one per test process."""
+    from moto.server import ThreadedMotoServer
+
+    # Request logs would bury the output of failing tests.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    # Port 0: the system picks a free port, read back from the server.
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> S3:
+    """A fresh bucket on the moto server, and boto3 pointed at it through the environment, as
+    users point it at an S3-compatible server (the pytest runs under test inherit it)."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    # No profile or credentials file of the machine running the tests.
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    return S3.create(moto_endpoint)

@@ -88,7 +88,7 @@ def _gather(source: str, workdir: Path, taken: int, output: Path | None) -> list
         urls = backend.list_databases() if key == "" or key.endswith("/") else [source]
         if not urls:
             raise CliError(f"{source}: no .db objects under this prefix")
-        found = []
+        found: list[Path] = []
         for url in urls:
             dest = workdir / f"{taken + len(found):04d}-{url.rsplit('/', 1)[-1]}"
             open_backend(url).fetch(dest, None)

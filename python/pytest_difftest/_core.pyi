@@ -1,5 +1,6 @@
 """Rust core of pytest-difftest: parsing, checksums, the dependency database and selection."""
 
+from collections.abc import Sequence
 from os import PathLike
 from typing import final
 
@@ -120,7 +121,7 @@ class Engine:
         """How many tests the database knows."""
     def set_meta(self, meta: list[tuple[str, str]]) -> None:
         """Store facts about the database (meta keys), replacing older values."""
-    def merge_from(self, inputs: list[str | PathLike[str]]) -> int:
+    def merge_from(self, inputs: Sequence[str | PathLike[str]]) -> int:
         """Merge the databases at `inputs` into this one (see `merge_databases`), keeping this
         machine's file fingerprints; returns the number of tests afterwards."""
     def snapshot(self, dest: str | PathLike[str]) -> None:
@@ -132,7 +133,7 @@ def parse_blocks(
     """The blocks of a source: ``(name, kind, first line, last line, checksum)`` and the parse
     error, if any. `kind` is ``module``, ``binding`` or ``function``."""
 
-def merge_databases(output: str | PathLike[str], inputs: list[str | PathLike[str]]) -> int:
+def merge_databases(output: str | PathLike[str], inputs: Sequence[str | PathLike[str]]) -> int:
     """Merge the databases at `inputs` into a new database at `output` (replaced whole, once
     complete); returns its number of tests.
 

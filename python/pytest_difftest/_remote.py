@@ -371,4 +371,8 @@ class RemoteCache:
 
     def remember(self, url: str, etag: str) -> None:
         data = json.dumps({"url": url, "etag": etag}).encode()
-        _write_atomically(self.tag_file, lambda out: out.write(data))
+
+        def fill(out: IO[bytes]) -> None:
+            out.write(data)
+
+        _write_atomically(self.tag_file, fill)

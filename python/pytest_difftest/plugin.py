@@ -117,13 +117,13 @@ class DifftestPlugin:
         self.total = 0
         self._error_types = (DifftestError, OSError)
         self._previous_sigterm: Any = None
+        # What became of the shared baseline (--diff-remote), for the header.
+        self.remote_status: str | None = None
         if settings.mode == "baseline" and role != "worker":
             self._interrupt_on_sigterm()
         if role == "worker":
             self._receive_selection(getattr(config, "workerinput", {}).get("difftest"))
             return
-        # What became of the shared baseline (--diff-remote), for the header.
-        self.remote_status: str | None = None
         try:
             self.engine = self._open(Engine)
             self._sync_remote()
@@ -542,10 +542,10 @@ class DifftestPlugin:
                     self.engine.finish(_baseline_facts(self.config.rootpath))
                 except self._error_types as error:
                     self._give_up(f"could not complete the baseline: {error}")
-        if self.settings.upload and self.role != "worker" and self.settings.mode == "baseline":
-            if not self._upload():
-                if session.exitstatus == pytest.ExitCode.OK:
-                    session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+        uploads = self.settings.upload and self.role != "worker"
+        if uploads and not self._upload() and session.exitstatus == pytest.ExitCode.OK:
+            # The tests passed, but the baseline the job was meant to publish is not there.
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
         if session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and self.known_tests:
             # Nothing was affected: that is success, not a mistake in the command line.
             session.exitstatus = pytest.ExitCode.OK
