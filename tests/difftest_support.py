@@ -199,7 +199,7 @@ class S3:
     def url(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
 
-    def keys(self) -> list[str]:
+    def objects(self) -> list[str]:
         listing = self.client.list_objects_v2(Bucket=self.bucket)
         return sorted(item["Key"] for item in listing.get("Contents", []))
 

@@ -66,7 +66,7 @@ def test_upload_then_a_fresh_clone_starts_from_the_remote_baseline(
         [f"difftest: no remote baseline at {url} yet: this run creates it", "*5 passed*"]
     )
     result.stdout.fnmatch_lines([f"difftest: baseline uploaded to {url}"])
-    assert s3.keys() == ["main/difftest.db"]
+    assert s3.objects() == ["main/difftest.db"]
     uploaded = s3.get("main/difftest.db", tmp_path / "uploaded.db")
     assert set(recorded_tests(uploaded).values()) == {"passed"}
     assert len(recorded_tests(uploaded)) == 5
@@ -152,7 +152,7 @@ def test_upload_with_xdist_and_ini_url(project: Project, s3: S3, clones: Clones)
     project.write("pyproject.toml", project.read("pyproject.toml") + f'diff_remote_url = "{url}"\n')
     result = project.baseline("-n", "2", "--diff-upload")
     assert result.ret == 0
-    assert s3.keys() == ["ini/difftest.db"]
+    assert s3.objects() == ["ini/difftest.db"]
     assert ran(clones.of(project).diff("-n", "2")) == set()
 
 
