@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -19,19 +20,45 @@ def project(pytester: pytest.Pytester) -> Project:
     return proj
 
 
+# The server runs in a process of its own: pytester restores `sys.modules` after every test,
+# which would make moto import its modules afresh mid-session and stop recognising its own
+# exception classes (every AccessDenied then turns into a 500).
+_MOTO_SERVER = """
+import logging, sys
+from moto.server import ThreadedMotoServer
+
+logging.getLogger("werkzeug").setLevel(logging.ERROR)
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+server.start()
+print(server.get_host_and_port()[1], flush=True)
+sys.stdin.read()  # until the test session closes our stdin
+server.stop()
+"""
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    """A real S3-compatible server (moto's server mode) on loopback, one per test process."""
-    from moto.server import ThreadedMotoServer
-
-    # Request logs would bury the output of failing tests.
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    # Port 0: the system picks a free port, read back from the server.
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    """A real S3-compatible server (moto's server mode) on loopback, one per test process.
+    Port 0: the system picks a free port, which the server reports."""
+    server = subprocess.Popen(
+        [sys.executable, "-c", _MOTO_SERVER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stdin is not None
+    assert server.stdout is not None
+    try:
+        port = int(server.stdout.readline())
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stdin.close()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        server.stdout.close()
 
 
 @pytest.fixture

@@ -255,6 +255,28 @@ def test_file_backend_upload_fetch_and_cache(
     assert "no such file" in line
 
 
+def test_an_interrupted_baseline_is_not_uploaded(project: Project, tmp_path: Path) -> None:
+    project.write("tests/test_stop.py", "def test_stop():\n    raise KeyboardInterrupt\n")
+    url = (tmp_path / "shared.db").as_uri()
+    result = project.baseline("--diff-remote", url, "--diff-upload")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines([f"difftest: not uploaded to {url}: interrupted"])
+    assert not (tmp_path / "shared.db").exists()
+
+
+def test_a_failed_upload_fails_the_run(project: Project, tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    url = (shared / "base.db").as_uri()
+    # The directory is there when the run starts (nothing to fetch yet), gone by its end.
+    project.write(
+        "tests/test_gone.py", f"import os\n\n\ndef test_gone():\n    os.rmdir({str(shared)!r})\n"
+    )
+    result = project.baseline("--diff-remote", url, "--diff-upload")
+    result.stdout.fnmatch_lines([f"difftest: upload failed: {url}: no such directory*"])
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR
+
+
 # -- options and git -------------------------------------------------------------------------------
 
 

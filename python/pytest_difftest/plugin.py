@@ -543,7 +543,10 @@ class DifftestPlugin:
                 except self._error_types as error:
                     self._give_up(f"could not complete the baseline: {error}")
         uploads = self.settings.upload and self.role != "worker"
-        if uploads and not self._upload() and session.exitstatus == pytest.ExitCode.OK:
+        if uploads and session.exitstatus == pytest.ExitCode.INTERRUPTED:
+            # Whoever interrupted the run wants it over, not a transfer; the next run uploads.
+            self.notes.append(f"not uploaded to {self.settings.remote_url}: interrupted")
+        elif uploads and not self._upload() and session.exitstatus == pytest.ExitCode.OK:
             # The tests passed, but the baseline the job was meant to publish is not there.
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
         if session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and self.known_tests:
