@@ -6,6 +6,9 @@
 //! * a test recorded in several inputs keeps its most recent record (`test.recorded`); a test
 //!   that has not run yet loses to any that has; equal times are decided by the records'
 //!   contents, so the result does not depend on the order of the inputs;
+//! * a passed or skipped record made without knowing a `conftest.py` above the test, or a module
+//!   in a package the test imports, that another input knows becomes `owed`: alone, its database
+//!   would have selected the test for that new file; merged, the file is known and would not;
 //! * a record is kept whole: the block versions it depends on come with it, so blocks and files
 //!   stay consistent with the tests that refer to them;
 //! * a file's stat fingerprint is a fact about one machine: only the local database's survives
@@ -15,12 +18,16 @@
 //!   input.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use crate::block::MODULE_BLOCK;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::store::{Portable, PortableFile, PortableTest, Store, temporary_sibling};
+
+/// The outcome of a test whose record predates files another input knows: it must run again.
+pub const OWED: &str = "owed";
 
 /// Meta keys that describe one local database's link to a remote, never carried over.
 const LOCAL_META_PREFIX: &str = "remote";
@@ -35,20 +42,34 @@ pub struct Input {
 /// Merges `inputs` by the rules in the module documentation.
 #[must_use]
 pub fn merge(inputs: &[Input]) -> Portable {
-    let mut tests: HashMap<&str, &PortableTest> = HashMap::new();
+    let all_files: BTreeSet<&str> = inputs
+        .iter()
+        .flat_map(|input| input.data.files.iter().map(|file| file.path.as_str()))
+        .collect();
+    let mut tests: HashMap<String, PortableTest> = HashMap::new();
     for input in inputs {
+        let known: HashSet<&str> = input.data.files.iter().map(|f| f.path.as_str()).collect();
+        let unknown: Vec<&str> = all_files
+            .iter()
+            .copied()
+            .filter(|path| !known.contains(path))
+            .collect();
         for test in &input.data.tests {
-            tests
-                .entry(test.nodeid.as_str())
-                .and_modify(|kept| {
-                    if newer(test, kept) == Ordering::Greater {
-                        *kept = test;
-                    }
-                })
-                .or_insert(test);
+            let mut test = test.clone();
+            if matches!(test.outcome.as_str(), "passed" | "skipped")
+                && affected_by_new_files(&test, &unknown)
+            {
+                test.outcome = OWED.to_owned();
+            }
+            match tests.get(&test.nodeid) {
+                Some(kept) if newer(&test, kept) != Ordering::Greater => {}
+                _ => {
+                    tests.insert(test.nodeid.clone(), test);
+                }
+            }
         }
     }
-    let mut tests: Vec<PortableTest> = tests.into_values().cloned().collect();
+    let mut tests: Vec<PortableTest> = tests.into_values().collect();
     tests.sort_by(|a, b| a.nodeid.cmp(&b.nodeid));
 
     // Path -> (agreed clean hash so far, this machine's fingerprint).
@@ -96,6 +117,31 @@ pub fn merge(inputs: &[Input]) -> Portable {
     Portable { files, tests, meta }
 }
 
+/// Would the files its input did not know (which other inputs know, so the merged baseline will
+/// not call them new) have selected this test? Selection reruns the tests below a new
+/// `conftest.py` and the importers of a package that gains a module; a test recorded before such
+/// a file existed is owed that rerun. Test files count as modules here: that errs on the side of
+/// running.
+fn affected_by_new_files(test: &PortableTest, unknown: &[&str]) -> bool {
+    if unknown.is_empty() {
+        return false;
+    }
+    let imported: HashSet<&str> = test
+        .own
+        .iter()
+        .chain(test.shared.iter().flatten())
+        .filter(|(_, name, _)| name == MODULE_BLOCK)
+        .map(|(path, _, _)| path.as_str())
+        .collect();
+    unknown.iter().any(|path| {
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+        if name == "conftest.py" {
+            return dir.is_empty() || test.file.starts_with(&format!("{dir}/"));
+        }
+        !dir.is_empty() && imported.contains(format!("{dir}/__init__.py").as_str())
+    })
+}
+
 /// When the input's baseline was created; `None` (oldest) if it never finished one.
 fn created(meta: &[(String, String)]) -> Option<f64> {
     meta.iter()
@@ -111,7 +157,7 @@ fn newer(a: &PortableTest, b: &PortableTest) -> Ordering {
     fn rank(outcome: &str) -> u8 {
         match outcome {
             "failed" => 3,
-            "pending" => 2,
+            "pending" | OWED => 2,
             "skipped" => 1,
             _ => 0,
         }

@@ -10,7 +10,7 @@ use super::{Input, merge, merge_files};
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::record::TestRecord;
-use crate::store::{Portable, Store};
+use crate::store::{Portable, PortableFile, PortableTest, Store};
 
 const CALC: &str = "def add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n    return a * b\n";
 const TESTS: &str = "from calc import add, mul\n\n\ndef test_add():\n    assert add(1, 2) == 3\n\n\n\
@@ -321,4 +321,105 @@ fn inputs_of_another_version_or_not_ours_are_refused_and_nothing_is_written() {
     }
     let missing = merge_files(&out, &[root.join("missing.db")]).unwrap_err();
     assert!(matches!(missing, Error::Io { .. }));
+}
+
+fn file(path: &str) -> PortableFile {
+    PortableFile {
+        path: path.to_owned(),
+        mtime_ns: None,
+        size: None,
+        content_hash: None,
+        clean_hash: Some(1),
+    }
+}
+
+fn passed(nodeid: &str, imports: &[&str]) -> PortableTest {
+    PortableTest {
+        nodeid: nodeid.to_owned(),
+        file: nodeid.split("::").next().unwrap().to_owned(),
+        outcome: "passed".to_owned(),
+        duration: 0.1,
+        recorded: Some(10.0),
+        own: Vec::new(),
+        shared: Some(
+            imports
+                .iter()
+                .map(|path| ((*path).to_owned(), "<module>".to_owned(), 7))
+                .collect(),
+        ),
+    }
+}
+
+fn input(files: &[&str], tests: Vec<PortableTest>) -> Input {
+    Input {
+        data: Portable {
+            files: files.iter().map(|path| file(path)).collect(),
+            tests,
+            meta: Vec::new(),
+        },
+        local: false,
+    }
+}
+
+fn outcome_of<'p>(merged: &'p Portable, nodeid: &str) -> &'p str {
+    &merged
+        .tests
+        .iter()
+        .find(|t| t.nodeid == nodeid)
+        .unwrap()
+        .outcome
+}
+
+#[test]
+fn a_record_made_before_files_another_input_knows_is_owed_a_rerun() {
+    // `old` was recorded before pkg/plugin.py and tests/conftest.py existed; `new` knows them.
+    let old = || {
+        input(
+            &["pkg/__init__.py", "tests/test_a.py", "other/test_b.py"],
+            vec![
+                passed("tests/test_a.py::test_a", &["pkg/__init__.py"]),
+                passed("other/test_b.py::test_b", &[]),
+            ],
+        )
+    };
+    let new = || {
+        input(
+            &[
+                "pkg/__init__.py",
+                "pkg/plugin.py",
+                "tests/conftest.py",
+                "tests/test_a.py",
+                "other/test_b.py",
+                "lib/test_c.py",
+            ],
+            vec![passed("lib/test_c.py::test_c", &["pkg/__init__.py"])],
+        )
+    };
+    for merged in [merge(&[old(), new()]), merge(&[new(), old()])] {
+        // A new module in a package it imports (and a conftest.py above it).
+        assert_eq!(outcome_of(&merged, "tests/test_a.py::test_a"), "owed");
+        // Neither applies: nothing new above it, no import of pkg.
+        assert_eq!(outcome_of(&merged, "other/test_b.py::test_b"), "passed");
+        // Recorded knowing every file.
+        assert_eq!(outcome_of(&merged, "lib/test_c.py::test_c"), "passed");
+    }
+}
+
+#[test]
+fn an_owed_test_is_selected_with_its_reason() {
+    let dir = temp_dir();
+    let root = &dir.0;
+    project(root, CALC);
+    let (a, out) = (root.join("a.db"), root.join("out.db"));
+    baseline(root, &a, &[("test_add", "add", "passed")], "1");
+    let mut data = read(&a);
+    for test in &mut data.tests {
+        test.outcome = super::OWED.to_owned();
+    }
+    Store::open(&out).unwrap().replace_with(&data).unwrap();
+    let selection = engine(root, &out)
+        .select(&["test_*.py".to_owned()], &[])
+        .unwrap();
+    assert_eq!(selection.selected, ["test_calc.py::test_add"]);
+    assert!(selection.reasons[0].contains("merged baseline"));
 }

@@ -41,8 +41,9 @@ CREATE TABLE test (
     nodeid   TEXT NOT NULL UNIQUE,
     -- The file pytest collects the test from, so unaffected files are not even collected.
     file     TEXT NOT NULL,
-    -- 'passed', 'skipped' (xfail included), 'failed', or 'pending' (collected, never finished).
-    -- Failed and pending tests are selected on every run until they pass.
+    -- 'passed', 'skipped' (xfail included), 'failed', 'pending' (collected, never finished), or
+    -- 'owed' (merged from a database that did not know a file that may affect it, see merge.rs).
+    -- Failed, pending and owed tests are selected on every run until they pass.
     outcome  TEXT NOT NULL,
     -- Seconds spent in setup, call and teardown.
     duration REAL NOT NULL DEFAULT 0,
