@@ -67,6 +67,9 @@ def test_merge_of_folders_with_equal_names_gives_a_baseline_that_selects(
     output = project.root / DB
     out = merged(output, tmp_path / "artifacts")
     assert "merged 2 databases (5 tests)" in out
+    inside = tmp_path / "artifacts" / "merged.db"
+    merged(inside, tmp_path / "artifacts")
+    assert "merged 2 databases (5 tests)" in merged(inside, tmp_path / "artifacts")
     assert len(recorded_tests(output)) == 5
     assert ran(project.diff()) == set()
     project.replace("src/pkg/config.py", "RETRIES = 3", "RETRIES = 4")
@@ -101,6 +104,11 @@ def test_merge_from_an_s3_prefix_to_an_s3_key(
     s3.put("run-7/notes.txt", shards["1"])  # not a .db: ignored
     out = merged(s3.url("main/merged.db"), s3.url("run-7/"))
     assert "merged 2 databases (5 tests)" in out
+    # An output under the prefix is not one of its inputs.
+    again = merged(s3.url("run-7/merged.db"), s3.url("run-7/"))
+    assert "merged 2 databases" in again
+    again = merged(s3.url("run-7/merged.db"), s3.url("run-7/"))
+    assert "merged 2 databases" in again
     assert "main/merged.db" in s3.objects()
     whole = s3.get("main/merged.db", tmp_path / "whole.db")
     assert len(recorded_tests(whole)) == 5

@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
             local_output = _local_path(output)
             inputs: list[Path] = []
             for source in args.inputs:
-                inputs.extend(_gather(source, workdir, len(inputs), local_output))
+                inputs.extend(_gather(source, workdir, len(inputs), output))
             if local_output is None:
                 merged = workdir / "merged.db"
                 count = merge_databases(merged, inputs)
@@ -76,16 +76,19 @@ def _local_path(text: str) -> Path | None:
     return Path(text)
 
 
-def _gather(source: str, workdir: Path, taken: int, output: Path | None) -> list[Path]:
+def _gather(source: str, workdir: Path, taken: int, output: str) -> list[Path]:
     """The local database files for one INPUT, downloading remote ones into `workdir` under
     numbered names (``0003-name.db``), so that equal names from different prefixes or folders
-    never overwrite each other."""
+    never overwrite each other. A folder or prefix holding OUTPUT does not make it an input."""
     from pytest_difftest.cli import CliError
 
     if source.startswith("s3://"):
         backend = open_backend(source)
         key = urlsplit(source).path.lstrip("/")
-        urls = backend.list_databases() if key == "" or key.endswith("/") else [source]
+        if key == "" or key.endswith("/"):
+            urls = [url for url in backend.list_databases() if url != output]
+        else:
+            urls = [source]
         if not urls:
             raise CliError(f"{source}: no .db objects under this prefix")
         found: list[Path] = []
@@ -97,10 +100,11 @@ def _gather(source: str, workdir: Path, taken: int, output: Path | None) -> list
     path = _local_path(source)
     assert path is not None
     if path.is_dir():
+        output_path = _local_path(output)
         files = [
             file
             for file in sorted(path.rglob("*.db"))
-            if file.is_file() and (output is None or file.resolve() != output.resolve())
+            if file.is_file() and (output_path is None or file.resolve() != output_path.resolve())
         ]
         if not files:
             raise CliError(f"{source}: no .db files in this directory")
