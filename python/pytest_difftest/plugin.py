@@ -7,7 +7,6 @@ holds the session's state and does the selecting and recording.
 from __future__ import annotations
 
 import contextlib
-import os
 import platform
 import signal
 import subprocess
@@ -23,6 +22,7 @@ from pytest_difftest._items import executed_code, names_used, requested_fixtures
 from pytest_difftest._paths import ProjectFiles
 from pytest_difftest._recorder import Recorder, start_recorder
 from pytest_difftest._settings import Settings, add_options
+from pytest_difftest._sharing import fetch_and_merge, upload
 from pytest_difftest._xdist import XdistController, xdist_role
 
 _EARLY_RECORDER = pytest.StashKey[Recorder]()
@@ -126,7 +126,8 @@ class DifftestPlugin:
             return
         try:
             self.engine = self._open(Engine)
-            self._sync_remote()
+            if settings.remote_url is not None:
+                self.remote_status = fetch_and_merge(self.engine, settings)
             self._select()
         except self._error_types as error:
             self._give_up(f"cannot use the database, running every test: {error}")
@@ -135,43 +136,6 @@ class DifftestPlugin:
             raise
         if self.engine is not None and settings.mode == "diff":
             self._check_ancestry()
-
-    def _sync_remote(self) -> None:
-        """Fetches the shared baseline (only when it changed) and merges it into the local
-        database, where the more recent record of each test wins. Any problem with the remote
-        stops the run: it must not silently go on without the baseline asked for."""
-        from pytest_difftest._remote import RemoteCache, RemoteError, RemoteMissing, open_backend
-
-        settings = self.settings
-        url = settings.remote_url
-        if url is None:
-            return
-        if settings.force:
-            self.remote_status = f"remote baseline {url} not used: --diff-force rebuilds"
-            return
-        try:
-            backend = open_backend(url)
-            etag, downloaded = RemoteCache(settings.db_path).refresh(backend)
-        except RemoteMissing as error:
-            if settings.upload:
-                self.remote_status = f"no remote baseline at {url} yet: this run creates it"
-                return
-            raise pytest.UsageError(f"cannot fetch the remote baseline: {error}") from None
-        except RemoteError as error:
-            raise pytest.UsageError(f"cannot fetch the remote baseline: {error}") from None
-        state = "downloaded" if downloaded else "unchanged since the last fetch"
-        self.remote_status = f"remote baseline {url} {state}"
-        marker = f"{url} {etag}"
-        if self.engine.meta("remote") == marker:
-            return  # already merged into the local database
-        from pytest_difftest import DifftestError
-
-        try:
-            self.engine.merge_from([RemoteCache(settings.db_path).copy])
-            self.engine.set_meta([("remote", marker)])
-        except DifftestError as error:
-            raise pytest.UsageError(f"cannot use the remote baseline {url}: {error}") from None
-        self.remote_status += ", merged into the local database"
 
     def _check_ancestry(self) -> None:
         """Warns when the baseline was recorded on a commit that HEAD does not contain: the
@@ -555,30 +519,18 @@ class DifftestPlugin:
         return (yield)
 
     def _upload(self) -> bool:
-        """Uploads a snapshot of the finished baseline; False (with a note) if it could not."""
-        from pytest_difftest._remote import RemoteCache, RemoteError, open_backend
+        """Uploads the finished baseline; False (with a note) if it could not."""
+        from pytest_difftest._remote import RemoteError
 
         url = self.settings.remote_url
-        assert url is not None
         if self.engine is None:
             self.notes.append(f"not uploaded to {url}: the baseline is incomplete")
             return False
-        cache = RemoteCache(self.settings.db_path)
-        # A consistent single file (not the live WAL database), written next to the database.
-        snapshot = cache.copy.with_name(f".{cache.copy.name}.upload-{os.getpid()}")
         try:
-            snapshot.unlink(missing_ok=True)
-            self.engine.snapshot(snapshot)
-            etag = open_backend(url).upload(snapshot)
-            # What we uploaded is now the remote's contents: the next fetch need not download it.
-            os.replace(snapshot, cache.copy)
-            cache.remember(url, etag)
-            self.engine.set_meta([("remote", f"{url} {etag}")])
+            upload(self.engine, self.settings)
         except (RemoteError, *self._error_types) as error:
             self.notes.append(f"upload failed: {error}")
             return False
-        finally:
-            snapshot.unlink(missing_ok=True)
         self.notes.append(f"baseline uploaded to {url}")
         return True
 
