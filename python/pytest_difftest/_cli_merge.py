@@ -12,9 +12,9 @@ import argparse
 import tempfile
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
-from pytest_difftest._remote import RemoteError, open_backend
+from pytest_difftest._remote import RemoteError, file_url_path, open_backend
 
 
 def add_parser(subparsers: Any) -> None:
@@ -69,10 +69,7 @@ def _local_path(text: str) -> Path | None:
     if text.startswith("s3://"):
         return None
     if text.startswith("file://"):
-        parts = urlsplit(text)
-        if parts.netloc not in ("", "localhost"):
-            raise RemoteError(f"{text}: only local file:// URLs are supported (file:///path)")
-        return Path(unquote(parts.path))
+        return file_url_path(text)
     return Path(text)
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, Protocol
 from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
 
 # Seconds boto3 waits to connect or for a response; a few tries at most, so an unreachable
 # endpoint fails a run in seconds rather than minutes.
@@ -136,15 +137,20 @@ def _write_atomically(dest: Path, fill: Callable[[IO[bytes]], None]) -> None:
 # -- file:// ---------------------------------------------------------------------------------------
 
 
+def file_url_path(url: str) -> Path:
+    """The local path of a ``file://`` URL (``file:///C:/x.db`` on Windows)."""
+    parts = urlsplit(url)
+    if parts.netloc not in ("", "localhost"):
+        raise RemoteError(f"{url}: only local file:// URLs are supported (file:///path)")
+    return Path(url2pathname(parts.path))
+
+
 class FileBackend:
     """A database on a (shared) file system. Its ETag is its size and modification time."""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        parts = urlsplit(url)
-        if parts.netloc not in ("", "localhost"):
-            raise RemoteError(f"{url}: only local file:// URLs are supported (file:///path)")
-        self.path = Path(unquote(parts.path))
+        self.path = file_url_path(url)
 
     def fetch(self, dest: Path, etag: str | None) -> str | None:
         try:
