@@ -191,7 +191,7 @@ class S3:
     def create(cls, endpoint: str) -> S3:
         import boto3
 
-        client = boto3.client("s3")
+        client = boto3.session.Session().client("s3")
         bucket = f"difftest-{uuid.uuid4().hex[:12]}"
         client.create_bucket(Bucket=bucket)
         return cls(client, bucket, endpoint)
@@ -237,7 +237,7 @@ class S3:
         """Credentials the server knows, allowed to do nothing."""
         import boto3
 
-        iam = boto3.client("iam")
+        iam = boto3.session.Session().client("iam")
         name = f"nobody-{uuid.uuid4().hex[:8]}"
         iam.create_user(UserName=name)
         key = iam.create_access_key(UserName=name)["AccessKey"]
