@@ -255,6 +255,22 @@ def test_file_backend_upload_fetch_and_cache(
     assert "no such file" in line
 
 
+def test_a_local_database_of_an_older_version_is_replaced_by_the_remote_baseline(
+    project: Project, clones: Clones, tmp_path: Path
+) -> None:
+    url = (tmp_path / "shared.db").as_uri()
+    project.baseline("--diff-remote", url, "--diff-upload")
+    clone = clones.of(project)
+    clone.settled()
+    with closing(sqlite3.connect(clone.root / DB)) as conn, conn:
+        conn.execute("PRAGMA user_version = 1")
+    result = clone.diff("--diff-remote", url)
+    result.stdout.fnmatch_lines(
+        ["difftest: the old database is from an older version; rebuilt from the remote*"]
+    )
+    assert ran(result) == set()
+
+
 def test_an_interrupted_baseline_is_not_uploaded(project: Project, tmp_path: Path) -> None:
     project.write("tests/test_stop.py", "def test_stop():\n    raise KeyboardInterrupt\n")
     url = (tmp_path / "shared.db").as_uri()

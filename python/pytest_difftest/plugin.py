@@ -168,13 +168,16 @@ class DifftestPlugin:
             engine = engine_class(settings.db_path, self.config.rootpath, settings.cache_size)
         except self._error_types as error:
             older = isinstance(error, SchemaVersionError) and error.args[1] < error.args[2]
-            if not (settings.force or (older and settings.mode == "baseline")):
+            rebuilt = settings.mode == "baseline" or settings.remote_url is not None
+            if not (settings.force or (older and rebuilt)):
                 raise
             # A rebuild was asked for, or the baseline is from an older version of the tool
-            # (whose data this version cannot use): keep the old file next to the new one.
+            # (whose data this version cannot use) and this run rebuilds it, or starts from the
+            # remote baseline: keep the old file next to the new one.
             kept = _set_aside(settings.db_path)
             why = "is from an older version" if older else "could not be opened"
-            self.notes.append(f"the old database {why}; rebuilt from a full run, kept at {kept}")
+            how = "a full run" if settings.mode == "baseline" else "the remote baseline"
+            self.notes.append(f"the old database {why}; rebuilt from {how}, kept at {kept}")
             engine = engine_class(settings.db_path, self.config.rootpath, settings.cache_size)
         if settings.force:
             engine.clear()
