@@ -16,6 +16,8 @@ pub enum Error {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    /// A database given to merge cannot be used: not ours, another schema version, damaged.
+    Input { path: PathBuf, reason: String },
     /// The database was written by a different schema version.
     SchemaMismatch {
         path: PathBuf,
@@ -36,6 +38,9 @@ impl fmt::Display for Error {
                 "{}: database error: {source} (run with --diff-force to rebuild it)",
                 path.display()
             ),
+            Self::Input { path, reason } => {
+                write!(f, "{}: cannot merge: {reason}", path.display())
+            }
             Self::SchemaMismatch {
                 path,
                 found,
@@ -55,7 +60,7 @@ impl std::error::Error for Error {
         match self {
             Self::Io { source, .. } => Some(source),
             Self::Db { source, .. } => Some(source),
-            Self::SchemaMismatch { .. } => None,
+            Self::SchemaMismatch { .. } | Self::Input { .. } => None,
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod engine;
 pub mod error;
 pub mod graph;
 pub mod inspect;
+pub mod merge;
 pub mod parse;
 pub mod python;
 pub mod record;

@@ -38,7 +38,7 @@ impl From<Error> for PyErr {
                 std::io::ErrorKind::PermissionDenied => PyPermissionError::new_err(message),
                 _ => PyOSError::new_err(message),
             },
-            Error::Db { .. } => DifftestError::new_err(message),
+            Error::Db { .. } | Error::Input { .. } => DifftestError::new_err(message),
             Error::SchemaMismatch {
                 found, expected, ..
             } => SchemaVersionError::new_err((message, *found, *expected)),
@@ -315,6 +315,20 @@ impl EnginePy {
             .map(|views| views.map(|views| stored_blocks(py, views)).transpose())
             .collect()
     }
+
+    fn merge_from(&self, py: Python<'_>, inputs: Vec<PathBuf>) -> PyResult<usize> {
+        Ok(py.detach(|| self.lock().merge_from(&inputs))?)
+    }
+
+    fn snapshot(&self, py: Python<'_>, dest: PathBuf) -> PyResult<()> {
+        Ok(py.detach(|| self.lock().store().snapshot(&dest))?)
+    }
+}
+
+/// Merges the databases at `inputs` into a new database at `output`; returns its test count.
+#[pyfunction]
+fn merge_databases(py: Python<'_>, output: PathBuf, inputs: Vec<PathBuf>) -> PyResult<usize> {
+    Ok(py.detach(|| crate::merge::merge_files(&output, &inputs))?)
 }
 
 /// `(name, kind, first line, last line, checksum)` of a block.
@@ -352,7 +366,7 @@ pub mod _core {
     #[pymodule_export]
     use super::{
         ChangedFilePy, CountsPy, DifftestError, EnginePy, SchemaVersionError, SelectionPy,
-        StoredBlockPy, parse_blocks,
+        StoredBlockPy, merge_databases, parse_blocks,
     };
 
     #[pymodule_init]

@@ -124,6 +124,7 @@ impl Engine {
             new: Vec::new(),
         };
         let mut new_sets: Vec<(Arc<ClosureInfo>, i64)> = Vec::new();
+        let now = crate::store::unix_now();
         let result = store.transaction(|conn| {
             for (test, (own, info)) in tests.iter().zip(&resolved) {
                 let depset = match info.depset.get() {
@@ -146,6 +147,7 @@ impl Engine {
                     file,
                     &test.outcome,
                     test.duration,
+                    Some(now),
                     &blocks,
                     Some(depset),
                 )?;

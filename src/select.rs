@@ -138,6 +138,9 @@ impl Engine {
             let why = match test.outcome.as_str() {
                 "failed" => "failed last time",
                 "pending" => "has not finished a run yet",
+                crate::merge::OWED => {
+                    "recorded before a conftest.py or package module that a merged baseline knows"
+                }
                 _ => continue,
             };
             selected

@@ -8,9 +8,14 @@ import contextlib
 import json
 import os
 import re
+import socket
 import sqlite3
 import sys
 import textwrap
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -200,3 +205,117 @@ def collected(result: pytest.RunResult) -> int:
         if match:
             return int(match.group(1))
     raise AssertionError("no 'collected N items' line:\n" + result.stdout.str())
+
+
+class S3:
+    """A bucket on the test suite's moto server, through a real boto3 client."""
+
+    def __init__(self, client: Any, bucket: str, endpoint: str) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.endpoint = endpoint
+
+    @classmethod
+    def create(cls, endpoint: str) -> S3:
+        import boto3
+
+        client = boto3.session.Session().client("s3")
+        bucket = f"difftest-{uuid.uuid4().hex[:12]}"
+        client.create_bucket(Bucket=bucket)
+        return cls(client, bucket, endpoint)
+
+    def url(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def objects(self) -> list[str]:
+        listing = self.client.list_objects_v2(Bucket=self.bucket)
+        return sorted(item["Key"] for item in listing.get("Contents", []))
+
+    def get(self, key: str, dest: Path) -> Path:
+        self.client.download_file(self.bucket, key, str(dest))
+        return dest
+
+    def put(self, key: str, source: Path) -> None:
+        self.client.upload_file(str(source), self.bucket, key)
+
+    def etag(self, key: str) -> str:
+        return str(self.client.head_object(Bucket=self.bucket, Key=key)["ETag"])
+
+    @contextlib.contextmanager
+    def authentication(self) -> Iterator[None]:
+        """Makes the server check credentials and permissions (moto does not by default)."""
+        self._reset_auth(b"0")
+        try:
+            yield
+        finally:
+            self._reset_auth(b"inf")
+
+    def _reset_auth(self, count: bytes) -> None:
+        request = urllib.request.Request(
+            f"{self.endpoint}/moto-api/reset-auth",
+            data=count,
+            method="POST",
+            # Not a form: the server reads the raw body.
+            headers={"Content-Type": "text/plain"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+
+    def user_without_permissions(self) -> tuple[str, str]:
+        """Credentials the server knows, allowed to do nothing."""
+        import boto3
+
+        iam = boto3.session.Session().client("iam")
+        name = f"nobody-{uuid.uuid4().hex[:8]}"
+        iam.create_user(UserName=name)
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        return key["AccessKeyId"], key["SecretAccessKey"]
+
+
+def recorded_tests(db: Path) -> dict[str, str]:
+    """Node id -> outcome of every test a database file holds."""
+    with closing(sqlite3.connect(db)) as conn:
+        return dict(conn.execute("SELECT nodeid, outcome FROM test"))
+
+
+def dump(db: Path) -> list[tuple[Any, ...]]:
+    """A database's contents without row ids: each test with the blocks it depends on."""
+    with closing(sqlite3.connect(db)) as conn:
+        blocks = {
+            row[0]: (row[1], row[2], row[3])
+            for row in conn.execute(
+                "SELECT block.id, file.path, block.name, block.checksum FROM block "
+                "JOIN file ON file.id = block.file_id"
+            )
+        }
+        depsets = dict(conn.execute("SELECT id, blocks FROM depset"))
+        rows = []
+        for nodeid, outcome, recorded, deps, depset in conn.execute(
+            "SELECT nodeid, outcome, recorded, deps, depset_id FROM test ORDER BY nodeid"
+        ):
+            own = sorted(blocks[i] for i in _decode(deps))
+            shared = sorted(blocks[i] for i in _decode(depsets[depset])) if depset else None
+            rows.append((nodeid, outcome, recorded, own, shared))
+        files = list(conn.execute("SELECT path, clean_hash FROM file ORDER BY path"))
+        return [*rows, *files]
+
+
+def _decode(blob: bytes) -> list[int]:
+    """The store's id lists: ascending ids as varint deltas."""
+    ids, value, shift, previous = [], 0, 0, 0
+    for byte in blob:
+        value |= (byte & 0x7F) << shift
+        if byte & 0x80:
+            shift += 7
+        else:
+            previous += value
+            ids.append(previous)
+            value, shift = 0, 0
+    return ids
+
+
+def free_port() -> int:
+    """A port nothing listens on (bound, then closed)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -1,5 +1,6 @@
 """Rust core of pytest-difftest: parsing, checksums, the dependency database and selection."""
 
+from collections.abc import Sequence
 from os import PathLike
 from typing import final
 
@@ -13,6 +14,7 @@ __all__ = [
     "Selection",
     "StoredBlock",
     "__version__",
+    "merge_databases",
     "parse_blocks",
 ]
 
@@ -182,9 +184,23 @@ class Engine:
         """For each of `paths`, the file's stored block versions, by line, with the tests
         depending on each; None for a file the database does not know. One call for many
         files costs one pass over the tests."""
+    def merge_from(self, inputs: Sequence[str | PathLike[str]]) -> int:
+        """Merge the databases at `inputs` into this one (see `merge_databases`), keeping this
+        machine's file fingerprints; returns the number of tests afterwards."""
+    def snapshot(self, dest: str | PathLike[str]) -> None:
+        """Write a consistent single-file copy (no ``-wal``) to `dest`, which must not exist."""
 
 def parse_blocks(
     source: bytes,
 ) -> tuple[list[tuple[str, str, int, int, int]], str | None]:
     """The blocks of a source: ``(name, kind, first line, last line, checksum)`` and the parse
     error, if any. `kind` is ``module``, ``binding`` or ``function``."""
+
+def merge_databases(output: str | PathLike[str], inputs: Sequence[str | PathLike[str]]) -> int:
+    """Merge the databases at `inputs` into a new database at `output` (replaced whole, once
+    complete); returns its number of tests.
+
+    Union of the tests; a test in several inputs keeps its most recent record; the result does
+    not depend on the order of `inputs`. Raises `DifftestError` naming an input that is not a
+    pytest-difftest database of this schema version, `FileNotFoundError` for a missing one.
+    """

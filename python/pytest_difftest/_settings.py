@@ -66,7 +66,20 @@ def add_options(parser: pytest.Parser) -> None:
         help="the database file (default <cache_dir>/pytest-difftest/pytest_difftest.db; "
         "ini diff_db)",
     )
+    group.addoption(
+        "--diff-remote",
+        default=None,
+        metavar="URL",
+        help="a shared baseline (s3://bucket/key.db or file:///path/key.db) fetched and merged "
+        "into the local database first (ini diff_remote_url)",
+    )
+    group.addoption(
+        "--diff-upload",
+        action="store_true",
+        help="with --diff-baseline: upload the finished baseline to --diff-remote",
+    )
     parser.addini("diff_db", "the pytest-difftest database file, relative to rootdir")
+    parser.addini("diff_remote_url", "a shared baseline: s3://bucket/key.db or file:///path/key.db")
     parser.addini("diff_batch_size", "tests written to the database per transaction", default="20")
     parser.addini("diff_cache_size", "files kept parsed in memory", default="100000")
 
@@ -82,6 +95,8 @@ class Settings:
     batch_size: int
     cache_size: int
     db_path: Path
+    remote_url: str | None
+    upload: bool
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings | None:
@@ -96,8 +111,23 @@ class Settings:
             raise pytest.UsageError(
                 "--diff-force rebuilds the baseline: use it with --diff-baseline"
             )
+        if option.diff_upload and not option.diff_baseline:
+            raise pytest.UsageError(
+                "--diff-upload uploads a finished baseline: use it with --diff-baseline"
+            )
+        if option.diff_remote is not None and not (option.diff or option.diff_baseline):
+            raise pytest.UsageError(
+                "--diff-remote is where --diff and --diff-baseline get their baseline: "
+                "use it with one of them"
+            )
         if not (option.diff or option.diff_baseline):
             return None
+        remote = option.diff_remote or str(config.getini("diff_remote_url")).strip() or None
+        if option.diff_upload and remote is None:
+            raise pytest.UsageError(
+                "--diff-upload needs somewhere to upload to: --diff-remote URL or ini "
+                "diff_remote_url"
+            )
         return cls(
             mode="baseline" if option.diff_baseline else "diff",
             force=option.diff_force,
@@ -106,6 +136,8 @@ class Settings:
             batch_size=_setting(config, option.diff_batch_size, "diff_batch_size"),
             cache_size=_setting(config, option.diff_cache_size, "diff_cache_size"),
             db_path=_db_path(config),
+            remote_url=remote,
+            upload=option.diff_upload,
         )
 
 

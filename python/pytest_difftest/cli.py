@@ -25,9 +25,9 @@ Runner = Callable[[argparse.Namespace], int]
 
 def _subcommand_modules() -> list[Any]:
     # Each subcommand in its own module, imported here so `--help` lists them all.
-    from pytest_difftest import _cmd_inspect, _cmd_report, _cmd_status, _cmd_watch
+    from pytest_difftest import _cmd_inspect, _cmd_merge, _cmd_report, _cmd_status, _cmd_watch
 
-    return [_cmd_inspect, _cmd_status, _cmd_report, _cmd_watch]
+    return [_cmd_inspect, _cmd_status, _cmd_report, _cmd_watch, _cmd_merge]
 
 
 class _Parser(argparse.ArgumentParser):

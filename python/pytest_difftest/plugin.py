@@ -24,6 +24,7 @@ from pytest_difftest._items import executed_code, names_used, requested_fixtures
 from pytest_difftest._paths import ProjectFiles
 from pytest_difftest._recorder import Recorder, start_recorder
 from pytest_difftest._settings import Settings, add_options
+from pytest_difftest._sharing import fetch_and_merge, upload
 from pytest_difftest._xdist import XdistController, xdist_role
 
 _EARLY_RECORDER = pytest.StashKey[Recorder]()
@@ -120,6 +121,8 @@ class DifftestPlugin:
         self.total = 0
         self._error_types = (DifftestError, OSError)
         self._previous_sigterm: Any = None
+        # What became of the shared baseline (--diff-remote), for the header.
+        self.remote_status: str | None = None
         if settings.mode == "baseline" and role != "worker":
             self._interrupt_on_sigterm()
         if role == "worker":
@@ -127,9 +130,39 @@ class DifftestPlugin:
             return
         try:
             self.engine = self._open(Engine)
+            if settings.remote_url is not None:
+                self.remote_status = fetch_and_merge(self.engine, settings)
             self._select()
         except self._error_types as error:
             self._give_up(f"cannot use the database, running every test: {error}")
+        except pytest.UsageError:
+            self.close()
+            raise
+        if self.engine is not None and settings.mode == "diff":
+            self._check_ancestry()
+
+    def _check_ancestry(self) -> None:
+        """Warns when the baseline was recorded on a commit that HEAD does not contain: the
+        baseline then describes code this checkout never had."""
+        commit = self.engine.meta("commit")
+        if not commit:
+            return
+        try:
+            result = subprocess.run(
+                ["git", "merge-base", "--is-ancestor", commit, "HEAD"],
+                cwd=self.config.rootpath,
+                capture_output=True,
+                timeout=10,
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return  # no git
+        # 0: an ancestor; 1: not one; anything else: not a repository, or an unknown commit.
+        if result.returncode == 1:
+            self.notes.append(
+                f"warning: the baseline's commit {commit[:10]} is not an ancestor of HEAD: "
+                "it was recorded on code this branch does not contain"
+            )
 
     def _open(self, engine_class: Any) -> Any:
         from pytest_difftest._core import SchemaVersionError
@@ -139,13 +172,16 @@ class DifftestPlugin:
             engine = engine_class(settings.db_path, self.config.rootpath, settings.cache_size)
         except self._error_types as error:
             older = isinstance(error, SchemaVersionError) and error.args[1] < error.args[2]
-            if not (settings.force or (older and settings.mode == "baseline")):
+            rebuilt = settings.mode == "baseline" or settings.remote_url is not None
+            if not (settings.force or (older and rebuilt)):
                 raise
             # A rebuild was asked for, or the baseline is from an older version of the tool
-            # (whose data this version cannot use): keep the old file next to the new one.
+            # (whose data this version cannot use) and this run rebuilds it, or starts from the
+            # remote baseline: keep the old file next to the new one.
             kept = _set_aside(settings.db_path)
             why = "is from an older version" if older else "could not be opened"
-            self.notes.append(f"the old database {why}; rebuilt from a full run, kept at {kept}")
+            how = "a full run" if settings.mode == "baseline" else "the remote baseline"
+            self.notes.append(f"the old database {why}; rebuilt from {how}, kept at {kept}")
             engine = engine_class(settings.db_path, self.config.rootpath, settings.cache_size)
         if settings.force:
             engine.clear()
@@ -222,7 +258,7 @@ class DifftestPlugin:
 
     # -- reporting ---------------------------------------------------------------------------
 
-    def pytest_report_header(self) -> str:
+    def pytest_report_header(self) -> list[str]:
         mode = "--diff-baseline" if self.settings.mode == "baseline" else "--diff"
         line = f"difftest: {mode}, database {self.settings.db_path}"
         if self.engine is not None:
@@ -236,7 +272,10 @@ class DifftestPlugin:
                 line += ", the last baseline did not finish"
             elif self.settings.mode == "diff":
                 line += ", no baseline yet: running every test"
-        return line
+        lines = [line]
+        if self.remote_status is not None:
+            lines.append(f"difftest: {self.remote_status}")
+        return lines
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         write = terminalreporter.write_line
@@ -486,6 +525,13 @@ class DifftestPlugin:
                     self._give_up(f"could not complete the baseline: {error}")
         if self.engine is not None and self.role != "worker" and not self.config.option.collectonly:
             self._remember_run()  # a listing is not a run: keep the last real one
+        uploads = self.settings.upload and self.role != "worker"
+        if uploads and session.exitstatus == pytest.ExitCode.INTERRUPTED:
+            # Whoever interrupted the run wants it over, not a transfer; the next run uploads.
+            self.notes.append(f"not uploaded to {self.settings.remote_url}: interrupted")
+        elif uploads and not self._upload() and session.exitstatus == pytest.ExitCode.OK:
+            # The tests passed, but the baseline the job was meant to publish is not there.
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
         if session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and self.known_tests:
             # Nothing was affected: that is success, not a mistake in the command line.
             session.exitstatus = pytest.ExitCode.OK
@@ -522,6 +568,22 @@ class DifftestPlugin:
             meta.append(("last_selection", json.dumps(selection)))
         with contextlib.suppress(*self._error_types):
             self.engine.set_meta(meta)
+
+    def _upload(self) -> bool:
+        """Uploads the finished baseline; False (with a note) if it could not."""
+        from pytest_difftest._remote import RemoteError
+
+        url = self.settings.remote_url
+        if self.engine is None:
+            self.notes.append(f"not uploaded to {url}: the baseline is incomplete")
+            return False
+        try:
+            upload(self.engine, self.settings)
+        except (RemoteError, *self._error_types) as error:
+            self.notes.append(f"upload failed: {error}")
+            return False
+        self.notes.append(f"baseline uploaded to {url}")
+        return True
 
 
 def _merge_outcome(

@@ -1,5 +1,6 @@
 //! The SQLite store: typed reads and writes, no selection logic.
 
+mod portable;
 mod schema;
 
 use std::collections::{HashMap, HashSet};
@@ -9,6 +10,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::{Error, Result};
+pub(crate) use portable::temporary_sibling;
+pub use portable::{BlockVersion, Portable, PortableFile, PortableTest};
 pub use schema::SCHEMA_VERSION;
 
 /// A stored file and its fingerprint.
@@ -89,6 +92,10 @@ impl Store {
                 found,
                 expected: SCHEMA_VERSION,
             });
+        } else {
+            // A merged or downloaded copy comes in rollback-journal mode: switch it to WAL so
+            // concurrent runs keep working. Best effort: a busy or read-only file stays as is.
+            let _ = store.conn.pragma_update(None, "journal_mode", "WAL");
         }
         store
             .conn
@@ -360,28 +367,33 @@ pub mod write {
         Ok(conn.last_insert_rowid())
     }
 
-    /// Replaces a test's record and dependencies. `deps` must be sorted and free of duplicates.
+    /// Replaces a test's record and dependencies. `deps` must be sorted and free of duplicates;
+    /// `recorded` is when the record was made (unix seconds).
+    #[allow(clippy::too_many_arguments)] // one named column each
     pub fn test(
         conn: &Connection,
         nodeid: &str,
         file: &str,
         outcome: &str,
         duration: f64,
+        recorded: Option<f64>,
         deps: &[i64],
         depset_id: Option<i64>,
     ) -> rusqlite::Result<()> {
         conn.prepare_cached(
-            "INSERT INTO test (nodeid, file, outcome, duration, deps, depset_id) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+            "INSERT INTO test (nodeid, file, outcome, duration, recorded, deps, depset_id) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
              ON CONFLICT (nodeid) DO UPDATE SET file = excluded.file, \
              outcome = excluded.outcome, duration = excluded.duration, \
-             deps = excluded.deps, depset_id = excluded.depset_id",
+             recorded = excluded.recorded, deps = excluded.deps, \
+             depset_id = excluded.depset_id",
         )?
         .execute(params![
             nodeid,
             super::stored_file(nodeid, file),
             outcome,
             duration,
+            recorded,
             super::encode_ids(deps),
             depset_id
         ])?;
@@ -507,6 +519,14 @@ pub mod write {
     }
 }
 
+/// Now, in unix seconds: when a test record is made.
+#[must_use]
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |age| age.as_secs_f64())
+}
+
 /// The modification time to store in a stat fingerprint, or `None` when it is too recent to
 /// trust. A file can change again within the same timestamp tick (coarse clocks, 2-second
 /// filesystems, a formatter running right after a save) without changing its size; a
@@ -613,6 +633,7 @@ mod tests {
                     "tests/test_a.py",
                     "passed",
                     0.5,
+                    Some(1.0),
                     &[],
                     None,
                 )?;

@@ -4,8 +4,10 @@
 //! contract in `checksum.rs`, and say what changed here):
 //! * 1: first version.
 //! * 2: no `dep` and `depset_block` tables (selection decodes `test.deps` and `depset.blocks`),
-//!   no UNIQUE index on block names, no indexes on `test.file` and `test.depset_id`; `test` is keyed by node id
-//!   (WITHOUT ROWID) and its `file` is NULL when the node id starts with it.
+//!   no UNIQUE index on block names, no indexes on `test.file` and `test.depset_id`; `test` is
+//!   keyed by node id (WITHOUT ROWID) and its `file` is NULL when the node id starts with it;
+//!   `test.recorded`, when each test's record was written (for merging databases); outcome
+//!   'owed'.
 
 use rusqlite::Connection;
 

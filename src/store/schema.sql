@@ -44,11 +44,15 @@ CREATE TABLE test (
     -- The file pytest collects the test from, so unaffected files are not even collected. NULL
     -- when it is the part of `nodeid` before the first '::', as it nearly always is.
     file     TEXT,
-    -- 'passed', 'skipped' (xfail included), 'failed', or 'pending' (collected, never finished).
-    -- Failed and pending tests are selected on every run until they pass.
+    -- 'passed', 'skipped' (xfail included), 'failed', 'pending' (collected, never finished), or
+    -- 'owed' (merged from a database that did not know a file that may affect it, see merge.rs).
+    -- Failed, pending and owed tests are selected on every run until they pass.
     outcome  TEXT NOT NULL,
     -- Seconds spent in setup, call and teardown.
     duration REAL NOT NULL DEFAULT 0,
+    -- When this record was written (unix seconds); NULL for a test that has not run yet. When
+    -- databases are merged, a test keeps its most recent record.
+    recorded REAL,
     -- The ids of the block versions this test alone depends on (what it executed, the bindings
     -- its code mentions), ascending, delta- and varint-encoded. There is no block → test index:
     -- selection decodes these blobs (a few dozen bytes per test) only when some block changed,

@@ -1,0 +1,363 @@
+//! A database's contents in terms that do not depend on row ids: files by path, tests with the
+//! block versions `(file, block name, checksum)` they depend on. Merging reads and writes these,
+//! so it stays correct whatever the tables look like inside.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags, params};
+
+use super::{SCHEMA_VERSION, Store, decode_ids, schema, write};
+use crate::error::{Error, Result};
+
+/// `(file, block name, checksum)`: one version of a block.
+pub type BlockVersion = (String, String, i64);
+
+/// A stored file and what is known of its contents.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortableFile {
+    pub path: String,
+    /// Stat fingerprint and content hash: facts about one machine's copy of the file.
+    pub mtime_ns: Option<i64>,
+    pub size: Option<i64>,
+    pub content_hash: Option<i64>,
+    /// The content hash at which every stored block of the file is current (see schema.sql).
+    pub clean_hash: Option<i64>,
+}
+
+/// A stored test and everything it depends on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PortableTest {
+    pub nodeid: String,
+    pub file: String,
+    pub outcome: String,
+    pub duration: f64,
+    /// When the record was made (unix seconds); `None` for a test that has not run.
+    pub recorded: Option<f64>,
+    /// The block versions the test alone depends on, sorted.
+    pub own: Vec<BlockVersion>,
+    /// Those it shares with tests with the same import closure, sorted; `None` if it has not run.
+    pub shared: Option<Vec<BlockVersion>>,
+}
+
+/// A whole database.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Portable {
+    /// Sorted by path.
+    pub files: Vec<PortableFile>,
+    /// Sorted by node id.
+    pub tests: Vec<PortableTest>,
+    /// Sorted by key.
+    pub meta: Vec<(String, String)>,
+}
+
+impl Store {
+    /// Opens someone else's database to read it (a merge input): never creates or changes it.
+    ///
+    /// # Errors
+    /// `Error::Input` when the file is not a pytest-difftest database of this schema version,
+    /// `Error::Io` when it does not exist.
+    pub fn open_input(path: &Path) -> Result<Self> {
+        let refuse = |reason: String| Error::Input {
+            path: path.to_owned(),
+            reason,
+        };
+        if !path.is_file() {
+            return Err(Error::Io {
+                path: path.to_owned(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            });
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| refuse(format!("not a pytest-difftest database ({e})")))?;
+        let found = schema::version(&conn)
+            .map_err(|e| refuse(format!("not a pytest-difftest database ({e})")))?;
+        if found == 0 {
+            return Err(refuse("not a pytest-difftest database".to_owned()));
+        }
+        if found != SCHEMA_VERSION {
+            return Err(refuse(format!(
+                "written with schema version {found}, this version of pytest-difftest reads \
+                 version {SCHEMA_VERSION}: merge only databases written by the same version"
+            )));
+        }
+        Ok(Self {
+            conn,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Everything stored, by path and name rather than by row id.
+    ///
+    /// # Errors
+    /// `Error::Input` when the tables are not what this version writes.
+    pub fn portable(&self) -> Result<Portable> {
+        read_portable(&self.conn).map_err(|e| Error::Input {
+            path: self.path.clone(),
+            reason: format!("not a pytest-difftest database ({e})"),
+        })
+    }
+
+    /// Replaces the whole contents with `data`, in one transaction.
+    ///
+    /// # Errors
+    /// SQLite errors, after rolling back.
+    pub fn replace_with(&self, data: &Portable) -> Result<()> {
+        self.transaction(|conn| write_portable(conn, data))
+    }
+
+    /// Closes a database written from scratch, leaving one self-contained file (no `-wal`).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn into_single_file(self) -> Result<()> {
+        self.conn
+            .pragma_update(None, "journal_mode", "DELETE")
+            .map_err(|e| self.err(e))?;
+        let path = self.path;
+        self.conn
+            .close()
+            .map_err(|(_, source)| Error::Db { path, source })
+    }
+
+    /// Writes a consistent single-file copy to `dest` (which must not exist), in rollback-journal
+    /// mode so that it needs no `-wal` file next to it.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn snapshot(&self, dest: &Path) -> Result<()> {
+        let target = dest.to_string_lossy();
+        self.conn
+            .execute("VACUUM INTO ?1", [target.as_ref()])
+            .map_err(|e| self.err(e))?;
+        let db = |source| Error::Db {
+            path: dest.to_owned(),
+            source,
+        };
+        let copy = Connection::open(dest).map_err(db)?;
+        copy.pragma_update(None, "journal_mode", "DELETE")
+            .map_err(db)?;
+        Ok(())
+    }
+}
+
+fn read_portable(conn: &Connection) -> std::result::Result<Portable, ReadError> {
+    let files: Vec<(i64, PortableFile)> = conn
+        .prepare(
+            "SELECT id, path, mtime_ns, size, content_hash, clean_hash FROM file ORDER BY path",
+        )?
+        .query_map([], |row| {
+            Ok((
+                row.get(0)?,
+                PortableFile {
+                    path: row.get(1)?,
+                    mtime_ns: row.get(2)?,
+                    size: row.get(3)?,
+                    content_hash: row.get(4)?,
+                    clean_hash: row.get(5)?,
+                },
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let paths: HashMap<i64, &str> = files.iter().map(|(id, f)| (*id, f.path.as_str())).collect();
+    let mut blocks: HashMap<i64, BlockVersion> = HashMap::new();
+    {
+        let mut stmt = conn.prepare("SELECT id, file_id, name, checksum FROM block")?;
+        let rows = stmt.query_map([], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, i64>(3)?,
+            ))
+        })?;
+        for row in rows {
+            let (id, file_id, name, checksum) = row?;
+            let path = paths
+                .get(&file_id)
+                .ok_or_else(|| inconsistent(format!("block {id} has no file")))?;
+            blocks.insert(id, ((*path).to_owned(), name, checksum));
+        }
+    }
+    let versions = |ids: Vec<i64>| -> std::result::Result<Vec<BlockVersion>, ReadError> {
+        let mut found = ids
+            .into_iter()
+            .map(|id| {
+                blocks
+                    .get(&id)
+                    .cloned()
+                    .ok_or_else(|| inconsistent(format!("missing block {id}")))
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        found.sort();
+        found.dedup();
+        Ok(found)
+    };
+    let mut depsets: HashMap<i64, Vec<BlockVersion>> = HashMap::new();
+    {
+        let mut stmt = conn.prepare("SELECT id, blocks FROM depset")?;
+        let rows = stmt.query_map([], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?))
+        })?;
+        for row in rows {
+            let (id, encoded) = row?;
+            depsets.insert(id, versions(decode_ids(&encoded))?);
+        }
+    }
+    let mut tests = Vec::new();
+    {
+        let mut stmt = conn.prepare(
+            "SELECT nodeid, file, outcome, duration, recorded, deps, depset_id FROM test \
+             ORDER BY nodeid",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, Option<String>>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, f64>(3)?,
+                row.get::<_, Option<f64>>(4)?,
+                row.get::<_, Vec<u8>>(5)?,
+                row.get::<_, Option<i64>>(6)?,
+            ))
+        })?;
+        for row in rows {
+            let (nodeid, file, outcome, duration, recorded, deps, depset_id) = row?;
+            let file = file.unwrap_or_else(|| super::file_of_nodeid(&nodeid).to_owned());
+            let shared = match depset_id {
+                None => None,
+                Some(id) => Some(
+                    depsets
+                        .get(&id)
+                        .cloned()
+                        .ok_or_else(|| inconsistent(format!("missing depset {id}")))?,
+                ),
+            };
+            tests.push(PortableTest {
+                nodeid,
+                file,
+                outcome,
+                duration,
+                recorded,
+                own: versions(decode_ids(&deps))?,
+                shared,
+            });
+        }
+    }
+    let meta = conn
+        .prepare("SELECT key, value FROM meta ORDER BY key")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(Portable {
+        files: files.into_iter().map(|(_, file)| file).collect(),
+        tests,
+        meta,
+    })
+}
+
+/// Why a database could not be read as a whole.
+#[derive(Debug)]
+enum ReadError {
+    Sql(rusqlite::Error),
+    /// A row refers to another that does not exist.
+    Inconsistent(String),
+}
+
+impl From<rusqlite::Error> for ReadError {
+    fn from(error: rusqlite::Error) -> Self {
+        Self::Sql(error)
+    }
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sql(error) => write!(f, "{error}"),
+            Self::Inconsistent(what) => write!(f, "inconsistent contents: {what}"),
+        }
+    }
+}
+
+fn inconsistent(what: String) -> ReadError {
+    ReadError::Inconsistent(what)
+}
+
+fn write_portable(conn: &Connection, data: &Portable) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "DELETE FROM test; DELETE FROM depset; DELETE FROM block; DELETE FROM file; \
+         DELETE FROM meta;",
+    )?;
+    let mut insert_file = conn.prepare(
+        "INSERT INTO file (path, mtime_ns, size, content_hash, clean_hash) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    let mut file_ids: HashMap<&str, i64> = HashMap::new();
+    for file in &data.files {
+        insert_file.execute(params![
+            file.path,
+            file.mtime_ns,
+            file.size,
+            file.content_hash,
+            file.clean_hash
+        ])?;
+        file_ids.insert(&file.path, conn.last_insert_rowid());
+    }
+    let mut block_ids: HashMap<BlockVersion, i64> = HashMap::new();
+    let mut resolve = |versions: &[BlockVersion]| -> rusqlite::Result<Vec<i64>> {
+        let mut ids = Vec::with_capacity(versions.len());
+        for version in versions {
+            let id = match block_ids.get(version) {
+                Some(id) => *id,
+                None => {
+                    let (path, name, checksum) = version;
+                    let file_id = match file_ids.get(path.as_str()) {
+                        Some(id) => *id,
+                        None => write::file_id(conn, path)?,
+                    };
+                    let id = write::block_id(conn, file_id, name, *checksum)?;
+                    block_ids.insert(version.clone(), id);
+                    id
+                }
+            };
+            ids.push(id);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
+    };
+    for test in &data.tests {
+        let own = resolve(&test.own)?;
+        let depset = match &test.shared {
+            Some(shared) => {
+                let ids = resolve(shared)?;
+                Some(write::depset_id(conn, &ids)?)
+            }
+            None => None,
+        };
+        write::test(
+            conn,
+            &test.nodeid,
+            &test.file,
+            &test.outcome,
+            test.duration,
+            test.recorded,
+            &own,
+            depset,
+        )?;
+    }
+    for (key, value) in &data.meta {
+        write::meta(conn, key, value)?;
+    }
+    Ok(())
+}
+
+/// Where a merge writes before moving the result into place.
+pub(crate) fn temporary_sibling(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map_or_else(|| "merged.db".into(), |n| n.to_string_lossy().into_owned());
+    path.with_file_name(format!(".{name}.merging-{}", std::process::id()))
+}
