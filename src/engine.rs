@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
-use crate::block::FileModel;
+use crate::block::{FileModel, MISSING_HASH, is_pseudo, is_python};
 use crate::error::Result;
 use crate::graph::ModuleMap;
 use crate::parse::parse_bytes;
@@ -16,6 +16,9 @@ use crate::store::Store;
 /// Stack for parser threads: the parser and our walks recurse, and deeply nested source must not
 /// overflow the (often 8 MiB, sometimes 1 MiB) stack of the calling thread.
 pub(crate) const PARSER_STACK: usize = 256 * 1024 * 1024;
+
+/// The pseudo-file of tests that must always run; its stored checksum is never current.
+pub const ALWAYS: &str = "<always>";
 
 /// A file's stat fingerprint and content hash.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +53,8 @@ pub struct Engine {
     pub(crate) new_files: Vec<String>,
     pub(crate) file_ids: HashMap<String, i64>,
     pub(crate) block_ids: HashMap<(i64, String, i64), i64>,
+    /// Facts about the environment by pseudo-file path (`<dist>/requests`), hashed.
+    pub(crate) facts: HashMap<String, i64>,
 }
 
 impl Engine {
@@ -71,6 +76,7 @@ impl Engine {
             new_files: Vec::new(),
             file_ids: HashMap::new(),
             block_ids: HashMap::new(),
+            facts: HashMap::new(),
         })
     }
 
@@ -125,6 +131,35 @@ impl Engine {
         self.closures.clear();
     }
 
+    /// Sets the facts about the environment that pseudo-files stand for: `(path, value)`, where
+    /// a pseudo-file's checksum is the hash of its value. A stored pseudo-file with no fact now
+    /// is missing (an uninstalled distribution).
+    pub fn set_facts(&mut self, facts: Vec<(String, String)>) {
+        self.facts = facts
+            .into_iter()
+            .map(|(path, value)| {
+                let hash = crate::checksum::hash_bytes(value.as_bytes());
+                (path, hash)
+            })
+            .collect();
+    }
+
+    /// The current checksum of the `<data>` block of a data file or pseudo-file, read now (a
+    /// test may have written the file): `MISSING_HASH` when there is no such file or fact.
+    pub(crate) fn data_checksum(&self, path: &str) -> i64 {
+        if is_pseudo(path) {
+            return self.fact(path);
+        }
+        std::fs::read(self.root.join(path))
+            .map_or(MISSING_HASH, |bytes| crate::checksum::hash_bytes(&bytes))
+    }
+
+    /// The checksum of a pseudo-file now. `<always>` (tests that must always run) is never
+    /// current.
+    pub(crate) fn fact(&self, path: &str) -> i64 {
+        fact_in(&self.facts, path)
+    }
+
     /// Notes functions that ran while modules were imported (collection, conftest loading):
     /// every test that imports their file depends on them, as on module-level code.
     pub fn mark_import_time(&mut self, refs: &[(String, u32)]) {
@@ -140,13 +175,26 @@ impl Engine {
     }
 }
 
+/// The checksum of the pseudo-file `path` given `facts`: `MISSING_HASH` without a fact, and
+/// always for `<always>`.
+pub(crate) fn fact_in(facts: &HashMap<String, i64>, path: &str) -> i64 {
+    if path == ALWAYS {
+        return MISSING_HASH;
+    }
+    facts.get(path).copied().unwrap_or(MISSING_HASH)
+}
+
 /// Reads, hashes and parses one file on the calling thread, which must have a large stack
 /// (see `PARSER_STACK`): a parser thread, or a `parallel_map` worker.
 pub(crate) fn read_current(root: &Path, path: &str) -> Option<Current> {
     let full = root.join(path);
     let (mtime_ns, size) = stat(&full)?;
     let bytes = std::fs::read(&full).ok()?;
-    let model = parse_bytes(&bytes);
+    let model = if is_python(path) {
+        parse_bytes(&bytes)
+    } else {
+        FileModel::data(crate::checksum::hash_bytes(&bytes))
+    };
     let hash = model.content_hash;
     Some(Current {
         model: Arc::new(model),

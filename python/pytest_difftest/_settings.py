@@ -66,7 +66,40 @@ def add_options(parser: pytest.Parser) -> None:
         help="the database file (default <cache_dir>/pytest-difftest/pytest_difftest.db; "
         "ini diff_db)",
     )
+    group.addoption(
+        "--diff-project-directory",
+        action="append",
+        default=None,
+        metavar="DIR",
+        help="track code and data files under DIR only (repeatable; default rootdir; a "
+        "directory outside rootdir tracks a sibling package; ini diff_project_directories)",
+    )
+    group.addoption(
+        "--diff-subprocess",
+        action="store_true",
+        default=None,
+        help="with --diff-baseline: also record what Python subprocesses of a test execute "
+        "(ini diff_subprocess)",
+    )
     parser.addini("diff_db", "the pytest-difftest database file, relative to rootdir")
+    parser.addini(
+        "diff_depends",
+        "declared dependencies, one rule a line: 'NODEID_GLOB: FILE_GLOB [FILE_GLOB ...]'",
+        type="linelist",
+        default=[],
+    )
+    parser.addini(
+        "diff_always", "node id globs of tests every --diff run runs", type="linelist", default=[]
+    )
+    parser.addini(
+        "diff_project_directories",
+        "directories whose code and data files are tracked (default rootdir)",
+        type="paths",
+        default=[],
+    )
+    parser.addini(
+        "diff_subprocess", "record what Python subprocesses of tests execute", type="bool"
+    )
     parser.addini("diff_batch_size", "tests written to the database per transaction", default="20")
     parser.addini("diff_cache_size", "files kept parsed in memory", default="100000")
 
@@ -82,6 +115,12 @@ class Settings:
     batch_size: int
     cache_size: int
     db_path: Path
+    # (node id glob, file globs) from ini diff_depends.
+    depends: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # Node id globs from ini diff_always.
+    always: tuple[str, ...] = ()
+    project_directories: tuple[Path, ...] = ()
+    subprocess: bool = False
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings | None:
@@ -106,6 +145,10 @@ class Settings:
             batch_size=_setting(config, option.diff_batch_size, "diff_batch_size"),
             cache_size=_setting(config, option.diff_cache_size, "diff_cache_size"),
             db_path=_db_path(config),
+            depends=_depends(config.getini("diff_depends")),
+            always=tuple(str(line).strip() for line in config.getini("diff_always")),
+            project_directories=_project_directories(config),
+            subprocess=bool(option.diff_subprocess or config.getini("diff_subprocess")),
         )
 
 
@@ -133,3 +176,28 @@ def _setting(config: pytest.Config, from_command_line: int | None, ini_key: str)
         return positive_int(text)
     except argparse.ArgumentTypeError as error:
         raise pytest.UsageError(f"ini key {ini_key}: {error}") from None
+
+
+def _depends(lines: list[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    rules = []
+    for line in lines:
+        tests, colon, files = str(line).partition(":")
+        if not colon or not tests.strip() or not files.split():
+            raise pytest.UsageError(
+                f"ini key diff_depends: expected 'NODEID_GLOB: FILE_GLOB [FILE_GLOB ...]', "
+                f"got {line!r}"
+            )
+        rules.append((tests.strip(), tuple(files.split())))
+    return tuple(rules)
+
+
+def _project_directories(config: pytest.Config) -> tuple[Path, ...]:
+    given = config.option.diff_project_directory
+    if given:
+        directories = [Path(d) if Path(d).is_absolute() else Path.cwd() / d for d in given]
+    else:
+        directories = [Path(d) for d in config.getini("diff_project_directories")]
+    for directory in directories:
+        if not directory.is_dir():
+            raise pytest.UsageError(f"--diff-project-directory: {directory} is not a directory")
+    return tuple(directories)

@@ -13,11 +13,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Generator
+from fnmatch import fnmatchcase as fnmatch
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pytest_difftest import _environment as env
+from pytest_difftest._data import DataWatcher
 from pytest_difftest._items import executed_code, names_used, requested_fixtures, static_code
 from pytest_difftest._paths import ProjectFiles
 from pytest_difftest._recorder import Recorder, start_recorder
@@ -43,6 +46,8 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    for line in env.markers_help():
+        config.addinivalue_line("markers", line)
     recorder = config.stash.get(_EARLY_RECORDER, None)
     settings = Settings.from_config(config)
     if settings is None:
@@ -90,10 +95,21 @@ class DifftestPlugin:
         # with their test reports.
         self.role = role
         self.modules: dict[str, str] = {}
-        self.files = ProjectFiles(config.rootpath)
+        self.files = ProjectFiles(config.rootpath, list(settings.project_directories) or None)
+        # Baseline only, in the processes that run tests: data files read, distributions used.
+        self.data: DataWatcher | None = None
+        self.dists: env.DistributionMap | None = None
+        # Data files read while each test module was imported (relative test file → files).
+        self.module_data: dict[str, list[str]] = {}
+        self.fixture_data: dict[Any, list[str]] = {}
+        self.machinery = env.test_machinery(config)
+        if settings.mode == "baseline" and role != "controller":
+            self.data = DataWatcher(self.files)
         # Problems worth one line each in the summary (unparsable files, an unusable database).
         self.notes: list[str] = []
         self.engine: Any = None
+        # The environment facts of this run, by pseudo-file path (see _environment).
+        self.facts: dict[str, str] = {}
         self.selection: Any = None
         self.selected: set[str] = set()
         # Why each selected test runs (from the same pass that selected it), by node id.
@@ -123,6 +139,8 @@ class DifftestPlugin:
             return
         try:
             self.engine = self._open(Engine)
+            self.facts = self._facts()
+            self.engine.set_facts(sorted(self.facts.items()))
             self._select()
         except self._error_types as error:
             self._give_up(f"cannot use the database, running every test: {error}")
@@ -146,6 +164,13 @@ class DifftestPlugin:
         if settings.force:
             engine.clear()
         return engine
+
+    def _facts(self) -> dict[str, str]:
+        """The environment facts pseudo-files stand for, computed once per run."""
+        facts = env.config_facts(self.config, self.machinery)
+        facts.update(env.distribution_facts())
+        facts.update(env.glob_facts(self.config.rootpath, self.engine.pseudo_files()))
+        return facts
 
     def _give_up(self, note: str) -> None:
         """Stop using the database for the rest of the session; every test still runs."""
@@ -188,7 +213,14 @@ class DifftestPlugin:
         self.reasons = dict(zip(selection.selected, selection.reasons))
         self.known_files = set(selection.known_files)
         self.collect_files = set(selection.collect_files)
+        why_all = {
+            env.CONFIG_INI: "the pytest configuration changed",
+            env.CONFIG_PLUGINS: "the installed pytest plugins changed",
+            env.PYTHON: "the Python version changed",
+        }
         for changed in selection.changed:
+            if changed.path in why_all and changed.blocks:
+                self.notes.append(f"{why_all[changed.path]}: every test is selected")
             if changed.parse_error:
                 self.notes.append(
                     f"{changed.path} does not parse ({changed.parse_error}): "
@@ -209,6 +241,9 @@ class DifftestPlugin:
             self._previous_sigterm = signal.signal(signal.SIGTERM, interrupt)
 
     def close(self) -> None:
+        if self.data is not None:
+            self.data.close()
+            self.data = None
         if self.recorder is not None:
             self.recorder.close()
             self.recorder = None
@@ -348,6 +383,8 @@ class DifftestPlugin:
         if self.recorder is None:
             return
         before = self.recorder.start_test()
+        if self.data is not None:
+            self.data.take()  # between tests: pytest's own reading
         if self.modules_seen < 0:
             # What ran before the first test ran while modules were being imported.
             self._refresh_modules()
@@ -359,11 +396,29 @@ class DifftestPlugin:
         if recorder is None or fixturedef.scope == "function":
             return (yield)
         outer = recorder.begin_nested()
+        outer_data = self.data.begin_nested() if self.data is not None else []
         try:
             return (yield)
         finally:
             executed = recorder.end_nested(outer)
             self.fixture_code[fixturedef] = executed_code(executed, self.files)
+            if self.data is not None:
+                self.fixture_data[fixturedef] = self.data.end_nested(outer_data)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_make_collect_report(self, collector: pytest.Collector) -> Generator[None, Any, Any]:
+        """Data files a test module reads while it is imported (a module-level ``json.load``):
+        every test of the module depends on them."""
+        if self.data is None or not isinstance(collector, pytest.Module):
+            return (yield)
+        self.data.take()
+        try:
+            return (yield)
+        finally:
+            if self.data is not None:
+                relative = self.files.relative(str(collector.path))
+                if relative is not None:
+                    self.module_data[relative] = self.data.take()
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -403,7 +458,8 @@ class DifftestPlugin:
         for definition in requested_fixtures(item):
             code.extend(self.fixture_code.get(definition, ()))
         roots = [test_file, *self.files.conftests_above(test_file)]
-        record = (item.nodeid, test_file, outcome, duration, code, roots, names_used(item))
+        data = self._data_of(item, test_file, executed)
+        record = (item.nodeid, test_file, outcome, duration, code, roots, names_used(item), data)
         if self.role == "worker":
             self._refresh_modules()
             self._send("record", record)
@@ -413,6 +469,34 @@ class DifftestPlugin:
             self.batch.append(record)
             if len(self.batch) >= self.settings.batch_size:
                 self._flush()
+
+    def _data_of(self, item: pytest.Item, test_file: str, executed: set[Any]) -> list[str]:
+        """The test's non-code dependencies: data files it (its module's import, its fixtures)
+        read, declared globs, the distributions it used, the facts every test depends on."""
+        data: set[str] = set(env.GLOBAL_FACTS)
+        if self.data is not None:
+            data.update(self.data.take())
+        data.update(self.module_data.get(test_file, ()))
+        for definition in requested_fixtures(item):
+            data.update(self.fixture_data.get(definition, ()))
+        root = self.config.rootpath
+        globs = [str(arg) for mark in item.iter_markers("diff_depends") for arg in mark.args]
+        globs += [
+            g for rule, files in self.settings.depends if fnmatch(item.nodeid, rule) for g in files
+        ]
+        for pattern in globs:
+            data.add(env.GLOB_PREFIX + pattern)
+            data.update(env.glob_matches(root, pattern))
+        if item.get_closest_marker("diff_always") is not None or any(
+            fnmatch(item.nodeid, pattern) for pattern in self.settings.always
+        ):
+            data.add(env.ALWAYS)
+        if self.dists is None:
+            self.dists = env.DistributionMap(self.files, self.machinery)
+        module = getattr(item, "module", None)
+        dists = self.dists.of_code(executed) | set(self.dists.of_module(module))
+        data.update(env.DIST_PREFIX + name for name in dists)
+        return sorted(data)
 
     def _send(self, kind: str, value: Any) -> None:
         """Hands recorded facts to whoever writes: the engine here, or, in an xdist worker, the
@@ -439,11 +523,23 @@ class DifftestPlugin:
         if "import_time" in payload:
             self._send("import_time", [tuple(ref) for ref in payload["import_time"]])
         if "record" in payload:
-            nodeid, file, outcome, duration, code, roots, names = payload["record"]
+            nodeid, file, outcome, duration, code, roots, names, data = payload["record"]
             code = [tuple(ref) for ref in code]
-            self.batch.append((nodeid, file, outcome, duration, code, roots, names))
+            self.batch.append((nodeid, file, outcome, duration, code, roots, names, data))
             if len(self.batch) >= self.settings.batch_size:
                 self._flush()
+
+    def _add_glob_facts(self, batch: list[Any]) -> None:
+        """Declared globs the selection did not know: their facts are needed to record them."""
+        new = {
+            path
+            for record in batch
+            for path in record[7]
+            if path.startswith(env.GLOB_PREFIX) and path not in self.facts
+        }
+        if new:
+            self.facts.update(env.glob_facts(self.config.rootpath, sorted(new)))
+            self.engine.set_facts(sorted(self.facts.items()))
 
     def _refresh_modules(self) -> None:
         if len(sys.modules) != self.modules_seen:
@@ -456,6 +552,7 @@ class DifftestPlugin:
             try:
                 if self.role == "single":
                     self._refresh_modules()
+                self._add_glob_facts(batch)
                 self.engine.record(batch)
             except self._error_types as error:
                 self._give_up(f"recording stopped, the baseline is incomplete: {error}")
