@@ -20,6 +20,9 @@ pub(crate) const PARSER_STACK: usize = 256 * 1024 * 1024;
 /// The pseudo-file of tests that must always run; its stored checksum is never current.
 pub const ALWAYS: &str = "<always>";
 
+/// Separates a run variant from the node id in stored node ids (no node id holds it).
+pub const VARIANT_SEPARATOR: char = '\u{1f}';
+
 /// A file's stat fingerprint and content hash.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Fingerprint {
@@ -55,6 +58,9 @@ pub struct Engine {
     pub(crate) block_ids: HashMap<(i64, String, i64), i64>,
     /// Facts about the environment by pseudo-file path (`<dist>/requests`), hashed.
     pub(crate) facts: HashMap<String, i64>,
+    /// The run variant (ini `diff_env`); "" for the default. Tests of another variant are
+    /// stored as `variant + VARIANT_SEPARATOR + nodeid` and invisible to this one.
+    pub(crate) variant: String,
 }
 
 impl Engine {
@@ -77,6 +83,7 @@ impl Engine {
             file_ids: HashMap::new(),
             block_ids: HashMap::new(),
             facts: HashMap::new(),
+            variant: String::new(),
         })
     }
 
@@ -142,6 +149,28 @@ impl Engine {
                 (path, hash)
             })
             .collect();
+    }
+
+    /// Selects and records against the run variant `variant` from now on.
+    pub fn set_variant(&mut self, variant: String) {
+        self.variant = variant;
+    }
+
+    /// The stored node id of `nodeid` in the current variant.
+    pub(crate) fn stored_nodeid(&self, nodeid: &str) -> String {
+        if self.variant.is_empty() {
+            nodeid.to_owned()
+        } else {
+            format!("{}{VARIANT_SEPARATOR}{nodeid}", self.variant)
+        }
+    }
+
+    /// The node id of a stored test if it belongs to the current variant.
+    pub(crate) fn variant_nodeid<'n>(&self, stored: &'n str) -> Option<&'n str> {
+        match stored.split_once(VARIANT_SEPARATOR) {
+            None => self.variant.is_empty().then_some(stored),
+            Some((variant, nodeid)) => (variant == self.variant).then_some(nodeid),
+        }
     }
 
     /// The current checksum of the `<data>` block of a data file or pseudo-file, read now (a

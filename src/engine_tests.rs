@@ -1468,3 +1468,46 @@ fn facts_select_their_dependents() {
             .contains(&"installed package foo was uninstalled".to_owned())
     );
 }
+
+/// Run variants share the database, not their tests: each selects against its own records.
+#[test]
+fn variants_keep_their_own_tests() {
+    let project = calc_project();
+    let session = |variant: &str| {
+        let mut engine = project.engine();
+        engine.set_variant(variant.to_owned());
+        engine
+    };
+    assert!(
+        session("")
+            .select(&patterns(), &[])
+            .unwrap()
+            .selected
+            .is_empty()
+    );
+    assert!(
+        session("django")
+            .select(&patterns(), &[])
+            .unwrap()
+            .known_tests
+            .is_empty()
+    );
+    let mut engine = session("django");
+    let mut failing = project.test(DOUBLE, &[("calc.py", "def double(")]);
+    failing.outcome = "failed".to_owned();
+    engine.record(&[failing]).unwrap();
+    engine.finish(&[]).unwrap();
+    let selection = session("django").select(&patterns(), &[]).unwrap();
+    assert_eq!(selection.known_tests, strings(&[DOUBLE]));
+    assert_eq!(selection.selected, strings(&[DOUBLE]));
+    assert!(
+        session("")
+            .select(&patterns(), &[])
+            .unwrap()
+            .selected
+            .is_empty()
+    );
+    project.edit("calc.py", "return x * FACTOR", "return x * FACTOR + 0");
+    let selection = session("").select(&patterns(), &[]).unwrap();
+    assert_eq!(selection.selected, strings(&[TRIPLE]));
+}

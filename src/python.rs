@@ -155,6 +155,10 @@ impl EnginePy {
         self.lock().set_modules(modules);
     }
 
+    fn set_variant(&self, variant: String) {
+        self.lock().set_variant(variant);
+    }
+
     fn set_facts(&self, facts: Vec<(String, String)>) {
         self.lock().set_facts(facts);
     }

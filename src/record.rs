@@ -129,6 +129,10 @@ impl Engine {
             own.dedup();
             resolved.push((own, info));
         }
+        let stored_ids: Vec<String> = tests
+            .iter()
+            .map(|test| self.stored_nodeid(&test.nodeid))
+            .collect();
         let Self {
             store,
             file_ids,
@@ -143,7 +147,7 @@ impl Engine {
         };
         let mut new_sets: Vec<(Arc<ClosureInfo>, i64)> = Vec::new();
         let result = store.transaction(|conn| {
-            for (test, (own, info)) in tests.iter().zip(&resolved) {
+            for (index, (test, (own, info))) in tests.iter().zip(&resolved).enumerate() {
                 let depset = match info.depset.get() {
                     Some(id) => *id,
                     None => match new_sets.iter().find(|(known, _)| Arc::ptr_eq(known, info)) {
@@ -157,7 +161,7 @@ impl Engine {
                     },
                 };
                 let blocks = ids.resolve_all(conn, own)?;
-                let (nodeid, file) = (&test.nodeid, &test.file);
+                let (nodeid, file) = (&stored_ids[index], &test.file);
                 write::test(
                     conn,
                     nodeid,
@@ -333,8 +337,12 @@ impl Engine {
     /// # Errors
     /// Database errors.
     pub fn add_pending(&mut self, tests: &[(String, String)]) -> Result<()> {
+        let tests: Vec<(String, &String)> = tests
+            .iter()
+            .map(|(nodeid, file)| (self.stored_nodeid(nodeid), file))
+            .collect();
         self.store.transaction(|conn| {
-            for (nodeid, file) in tests {
+            for (nodeid, file) in &tests {
                 write::pending(conn, nodeid, file)?;
             }
             Ok(())
@@ -346,8 +354,9 @@ impl Engine {
     /// # Errors
     /// Database errors.
     pub fn remove_tests(&mut self, nodeids: &[String]) -> Result<()> {
+        let nodeids: Vec<String> = nodeids.iter().map(|n| self.stored_nodeid(n)).collect();
         self.store.transaction(|conn| {
-            for nodeid in nodeids {
+            for nodeid in &nodeids {
                 write::remove_test(conn, nodeid)?;
             }
             Ok(())

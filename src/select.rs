@@ -160,7 +160,17 @@ impl Engine {
         // must not stop selection.
         let _ = self.store.set_fingerprints(&fingerprints);
 
-        let tests = self.store.tests()?;
+        // Only this run variant's tests, under their own node ids.
+        let tests: Vec<(i64, TestRow)> = self
+            .store
+            .tests()?
+            .into_iter()
+            .filter_map(|(id, mut test)| {
+                let nodeid = self.variant_nodeid(&test.nodeid)?.to_owned();
+                test.nodeid = nodeid;
+                Some((id, test))
+            })
+            .collect();
         // Test id → why it is selected; the first reason found is kept.
         let mut selected: HashMap<i64, String> = HashMap::new();
         for (block, test) in self.store.dependents(&stale_ids)? {

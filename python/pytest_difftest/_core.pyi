@@ -90,6 +90,8 @@ class Engine:
         """
     def set_modules(self, modules: list[tuple[str, str]]) -> None:
         """Tell the engine which module names map to which project files (from `sys.modules`)."""
+    def set_variant(self, variant: str) -> None:
+        """Select and record against this run variant (ini ``diff_env``; "" is the default)."""
     def set_facts(self, facts: list[tuple[str, str]]) -> None:
         """Facts about the environment by pseudo-file path (``<dist>/requests``): a test that
         depends on a pseudo-file is selected when the hash of its value changes."""

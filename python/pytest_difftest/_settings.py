@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,6 +101,11 @@ def add_options(parser: pytest.Parser) -> None:
         default=[],
     )
     parser.addini(
+        "diff_env",
+        "run variant: a Python expression (os, sys, hashlib, md5(s) available); results are kept "
+        "per value",
+    )
+    parser.addini(
         "diff_subprocess", "record what Python subprocesses of tests execute", type="bool"
     )
     parser.addini("diff_batch_size", "tests written to the database per transaction", default="20")
@@ -121,6 +129,8 @@ class Settings:
     always: tuple[str, ...] = ()
     project_directories: tuple[Path, ...] = ()
     subprocess: bool = False
+    # The run variant (ini diff_env's value); "" by default.
+    variant: str = ""
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings | None:
@@ -149,6 +159,7 @@ class Settings:
             always=tuple(str(line).strip() for line in config.getini("diff_always")),
             project_directories=_project_directories(config),
             subprocess=bool(option.diff_subprocess or config.getini("diff_subprocess")),
+            variant=_variant(str(config.getini("diff_env") or "").strip()),
         )
 
 
@@ -201,3 +212,22 @@ def _project_directories(config: pytest.Config) -> tuple[Path, ...]:
         if not directory.is_dir():
             raise pytest.UsageError(f"--diff-project-directory: {directory} is not a directory")
     return tuple(directories)
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+
+
+def _variant(expression: str) -> str:
+    """The value of ini diff_env: the name of the run variant whose results this run uses."""
+    if not expression:
+        return ""
+    namespace = {"os": os, "sys": sys, "hashlib": hashlib, "md5": _md5}
+    try:
+        value = eval(expression, namespace)  # the user's own configuration, like conftest.py
+    except Exception as error:  # any error in the user's expression is a usage error
+        raise pytest.UsageError(
+            f"ini key diff_env: cannot evaluate {expression!r}: {type(error).__name__}: {error}"
+        ) from None
+    # The separator of stored variant node ids cannot be part of a variant.
+    return str(value).replace("\x1f", " ")

@@ -139,6 +139,7 @@ class DifftestPlugin:
             return
         try:
             self.engine = self._open(Engine)
+            self.engine.set_variant(settings.variant)
             self.facts = self._facts()
             self.engine.set_facts(sorted(self.facts.items()))
             self._select()
@@ -256,6 +257,8 @@ class DifftestPlugin:
     def pytest_report_header(self) -> str:
         mode = "--diff-baseline" if self.settings.mode == "baseline" else "--diff"
         line = f"difftest: {mode}, database {self.settings.db_path}"
+        if self.settings.variant:
+            line += f", variant {self.settings.variant!r}"
         if self.engine is not None:
             created = self.engine.meta("created")
             if created:
