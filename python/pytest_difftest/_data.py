@@ -89,7 +89,7 @@ class DataWatcher:
         for path in self._seen:
             relative = self._relative.get(path, "")
             if relative == "":
-                relative = self._relative[path] = self._data_file(path)
+                relative = self._relative[path] = self.data_file(path)
             if relative is not None:
                 found.append(relative)
         self._seen.clear()
@@ -105,7 +105,8 @@ class DataWatcher:
         self._seen.update(os.path.join(self.files.root, path) for path in outer + inner)
         return inner
 
-    def _data_file(self, path: str) -> str | None:
+    def data_file(self, path: str) -> str | None:
+        """The project data file at absolute `path`, relative to the root, or None."""
         # A file that did not exist counts too: the test is affected when it appears.
         if path.endswith(_CODE_SUFFIXES) or os.path.isdir(path):
             return None

@@ -25,6 +25,7 @@ from pytest_difftest._items import executed_code, names_used, requested_fixtures
 from pytest_difftest._paths import ProjectFiles
 from pytest_difftest._recorder import Recorder, start_recorder
 from pytest_difftest._settings import Settings, add_options
+from pytest_difftest._subprocess import SubprocessHook
 from pytest_difftest._xdist import XdistController, xdist_role
 
 _EARLY_RECORDER = pytest.StashKey[Recorder]()
@@ -103,8 +104,11 @@ class DifftestPlugin:
         self.module_data: dict[str, list[str]] = {}
         self.fixture_data: dict[Any, list[str]] = {}
         self.machinery = env.test_machinery(config)
+        self.subprocesses: SubprocessHook | None = None
         if settings.mode == "baseline" and role != "controller":
             self.data = DataWatcher(self.files)
+            if settings.subprocess:
+                self.subprocesses = SubprocessHook()
         # Problems worth one line each in the summary (unparsable files, an unusable database).
         self.notes: list[str] = []
         self.engine: Any = None
@@ -242,6 +246,9 @@ class DifftestPlugin:
             self._previous_sigterm = signal.signal(signal.SIGTERM, interrupt)
 
     def close(self) -> None:
+        if self.subprocesses is not None:
+            self.subprocesses.close()
+            self.subprocesses = None
         if self.data is not None:
             self.data.close()
             self.data = None
@@ -388,6 +395,8 @@ class DifftestPlugin:
         before = self.recorder.start_test()
         if self.data is not None:
             self.data.take()  # between tests: pytest's own reading
+        if self.subprocesses is not None:
+            self.subprocesses.take()
         if self.modules_seen < 0:
             # What ran before the first test ran while modules were being imported.
             self._refresh_modules()
@@ -462,6 +471,15 @@ class DifftestPlugin:
             code.extend(self.fixture_code.get(definition, ()))
         roots = [test_file, *self.files.conftests_above(test_file)]
         data = self._data_of(item, test_file, executed)
+        if self.subprocesses is not None:
+            child_code, child_opened = self.subprocesses.take()
+            for filename, line in child_code:
+                relative = self.files.relative(filename)
+                if relative is not None:
+                    code.append((relative, line))
+            if self.data is not None:
+                found = (self.data.data_file(path) for path in child_opened)
+                data = sorted({*data, *(path for path in found if path is not None)})
         record = (item.nodeid, test_file, outcome, duration, code, roots, names_used(item), data)
         if self.role == "worker":
             self._refresh_modules()
