@@ -44,20 +44,45 @@ def normalize(name: str) -> str:
 
 
 def distribution_facts() -> dict[str, str]:
-    """``<dist>/NAME`` → version plus, for a direct (editable, local) install, where it comes
-    from. One pass over the installed distributions."""
+    """``<dist>/NAME`` → what identifies the installed distribution: the version from its
+    metadata directory's name, the size and modification time of its metadata file (a
+    reinstall or an edited version), and for a direct (editable, local) install where it comes
+    from. One directory listing per ``sys.path`` entry and a stat per distribution, without
+    parsing any metadata: this runs on every ``--diff``."""
     facts: dict[str, str] = {}
-    for dist in metadata.distributions():
-        name = dist.metadata["Name"] if dist.metadata else None
-        if not name:
-            continue
-        value = dist.version or ""
-        direct = dist.read_text("direct_url.json")
-        if direct:
-            value += "\n" + direct
-        # The first on sys.path wins, as for imports.
-        facts.setdefault(DIST_PREFIX + normalize(name), value)
+    for entry in sys.path:
+        try:
+            listing = os.scandir(entry or ".")
+        except OSError:
+            continue  # a zip file, a missing directory
+        with listing:
+            for item in listing:
+                fact = _distribution_fact(item)
+                if fact is not None:
+                    # The first on sys.path wins, as for imports.
+                    facts.setdefault(fact[0], fact[1])
     return facts
+
+
+def _distribution_fact(item: os.DirEntry[str]) -> tuple[str, str] | None:
+    name = item.name
+    if name.endswith(".dist-info"):
+        metadata_file = os.path.join(item.path, "METADATA")
+    elif name.endswith(".egg-info"):
+        is_dir = item.is_dir()
+        metadata_file = os.path.join(item.path, "PKG-INFO") if is_dir else item.path
+    else:
+        return None
+    try:
+        stat = os.stat(metadata_file)
+    except OSError:
+        return None
+    project, _, version = name.rpartition(".")[0].partition("-")
+    value = f"{version}\n{stat.st_size}:{stat.st_mtime_ns}"
+    direct_url = os.path.join(item.path, "direct_url.json")
+    with contextlib.suppress(OSError), open(direct_url, encoding="utf-8") as file:
+        value += "\n" + file.read()
+    return DIST_PREFIX + normalize(project), value
 
 
 def test_machinery(config: pytest.Config) -> dict[str, str]:
