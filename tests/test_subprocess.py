@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from difftest_support import Project, ran
@@ -86,7 +88,11 @@ def test_data_file_read_in_a_subprocess(sub_project: Project) -> None:
     assert ran(sub_project.diff()) == {"test_reads_in_child"}
 
 
-def test_multiprocessing_spawn_child(sub_project: Project) -> None:
+@pytest.mark.parametrize("method", ["spawn", "fork"])
+def test_multiprocessing_child(sub_project: Project, method: str) -> None:
+    if method == "fork" and sys.platform == "win32":
+        pytest.skip("no fork on Windows")
+    sub_project.replace("tests/test_spawn.py", '"spawn"', repr(method))
     sub_project.settled("--diff-subprocess")
     sub_project.replace("src/pkg/spawned.py", "queue.put(7)", "queue.put(3 + 4)")
     assert ran(sub_project.diff()) == {"test_spawn"}

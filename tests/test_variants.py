@@ -30,7 +30,9 @@ def test_each_variant_keeps_its_own_results(
 
     monkeypatch.setenv("APP_SETTINGS", "prod")
     result = project.diff()
-    result.stdout.fnmatch_lines(["difftest: --diff, *variant 'prod9dd4'*"])
+    result.stdout.fnmatch_lines(
+        ["difftest: --diff, *variant 'prod9dd4', no baseline for this variant yet: running*"]
+    )
     assert ran(result) == {*ALL_TESTS, "test_dev_only"}  # no baseline for prod yet
     assert project.baseline().ret == 1
     assert ran(project.diff()) == {"test_dev_only"}  # failed last time, in prod

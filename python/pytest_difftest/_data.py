@@ -95,6 +95,13 @@ class DataWatcher:
         self._seen.clear()
         return sorted(found)
 
+    def take_absolute(self) -> list[str]:
+        """The absolute paths opened since the last take, unfiltered (for a forked child,
+        whose parent filters them)."""
+        found = sorted(self._seen)
+        self._seen.clear()
+        return found
+
     def begin_nested(self) -> list[str]:
         """Like `take`, at the start of a part of a test (a fixture's setup)."""
         return self.take()

@@ -20,7 +20,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 OUTPUT_VARIABLE = "PYTEST_DIFFTEST_SUBPROCESS_DIR"
 
@@ -144,6 +144,33 @@ class SubprocessHook:
             with contextlib.suppress(OSError):
                 report.unlink()
         return sorted(code), sorted(opened)
+
+    def follow_forks(
+        self, start: Callable[[], None], finish: Callable[[], tuple[list[Any], list[str]]]
+    ) -> None:
+        """Also records multiprocessing children made by forking this process (the default
+        start method on Linux before Python 3.14), which start no new interpreter: after the
+        fork the child calls `start` (restart recording), and when it ends, `finish`, whose
+        ``(code, opened)`` it writes like any other child."""
+        import multiprocessing.util
+
+        self._fork_start = start
+        self._fork_finish = finish
+        multiprocessing.util.register_after_fork(self, SubprocessHook._in_forked_child)
+
+    def _in_forked_child(self) -> None:
+        import multiprocessing.util
+
+        self._fork_start()
+        # Run by multiprocessing when the child's target returns, before it exits.
+        multiprocessing.util.Finalize(None, self._dump_forked, exitpriority=100)
+
+    def _dump_forked(self) -> None:
+        code, opened = self._fork_finish()
+        path = self.output / f"{os.getpid()}-fork.json"
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps({"code": code, "opened": opened}), encoding="utf-8")
+        temporary.replace(path)
 
     def close(self) -> None:
         for name, value in self._saved.items():

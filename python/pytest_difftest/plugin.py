@@ -106,9 +106,7 @@ class DifftestPlugin:
         self.machinery = env.test_machinery(config)
         self.subprocesses: SubprocessHook | None = None
         if settings.mode == "baseline" and role != "controller":
-            self.data = DataWatcher(self.files)
-            if settings.subprocess:
-                self.subprocesses = SubprocessHook()
+            self._start_watchers()
         # Problems worth one line each in the summary (unparsable files, an unusable database).
         self.notes: list[str] = []
         self.engine: Any = None
@@ -149,6 +147,13 @@ class DifftestPlugin:
             self._select()
         except self._error_types as error:
             self._give_up(f"cannot use the database, running every test: {error}")
+
+    def _start_watchers(self) -> None:
+        """What records non-code dependencies in a process that runs tests."""
+        self.data = DataWatcher(self.files)
+        if self.settings.subprocess:
+            self.subprocesses = SubprocessHook()
+            self.subprocesses.follow_forks(self._forked_start, self._forked_finish)
 
     def _open(self, engine_class: Any) -> Any:
         from pytest_difftest._core import SchemaVersionError
@@ -268,7 +273,9 @@ class DifftestPlugin:
             line += f", variant {self.settings.variant!r}"
         if self.engine is not None:
             created = self.engine.meta("created")
-            if created:
+            if created and self.settings.variant and not self.known_tests:
+                line += ", no baseline for this variant yet: running every test"
+            elif created:
                 line += f", baseline from {_age(float(created))} ago"
                 commit = self.engine.meta("commit")
                 if commit:
@@ -490,6 +497,23 @@ class DifftestPlugin:
             self.batch.append(record)
             if len(self.batch) >= self.settings.batch_size:
                 self._flush()
+
+    def _forked_start(self) -> None:
+        """In a forked child: what the parent test recorded so far is not the child's."""
+        if self.recorder is not None:
+            self.recorder.start_test()
+        if self.data is not None:
+            self.data.take()
+
+    def _forked_finish(self) -> tuple[list[tuple[str, int]], list[str]]:
+        """In a forked child at its end: the code it ran and the files it opened."""
+        code = []
+        if self.recorder is not None:
+            for executed in self.recorder.stop_test():
+                line = 0 if executed.co_name == "<module>" else executed.co_firstlineno
+                code.append((executed.co_filename, line))
+        opened = self.data.take_absolute() if self.data is not None else []
+        return code, opened
 
     def _data_of(self, item: pytest.Item, test_file: str, executed: set[Any]) -> list[str]:
         """The test's non-code dependencies: data files it (its module's import, its fixtures)
