@@ -98,3 +98,22 @@ def test_ini_style_config_files(project: Project, name: str, section: str) -> No
     assert ran(project.diff()) == set()
     project.replace(name, "testpaths = tests", "testpaths = tests\naddopts = -ra")
     assert ran(project.diff()) == ALL_TESTS
+
+
+def test_upgraded_pytest_plugin_selects_everything(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def install_plugin(version: str) -> None:
+        write_distribution(project, "pytest_fake", version)
+        info = f"{SITE}/pytest_fake-{version}.dist-info"
+        project.write(f"{info}/entry_points.txt", "[pytest11]\nfake = pytest_fake\n")
+
+    install_plugin("1.0")
+    monkeypatch.setenv("PYTHONPATH", str(project.root / SITE))
+    result = project.settled()
+    result.stdout.fnmatch_lines(["plugins: *fake-1.0*"])
+    assert ran(project.diff()) == set()
+    install_plugin("1.0.1")
+    result = project.diff()
+    assert ran(result) == ALL_TESTS
+    result.stdout.fnmatch_lines(["difftest: the installed pytest plugins changed: every test*"])
