@@ -117,3 +117,28 @@ def test_data_files_under_xdist(project: Project) -> None:
     result = data_project.diff("-n", "2", "-rA")
     result.stdout.fnmatch_lines(["*1 of * tests selected*"])
     assert "test_prices" in result.stdout.str()
+
+
+def test_files_in_caches_and_virtualenvs_are_not_dependencies(project: Project) -> None:
+    project.write_files(
+        {
+            "env/pyvenv.cfg": "home = /usr/bin\n",
+            "env/share/notes.txt": "a",
+            ".git/HEAD": "ref: refs/heads/main\n",
+            "data/real.txt": "a",
+            "tests/test_reads.py": """
+                from pathlib import Path
+
+
+                def test_reads():
+                    for name in ("env/share/notes.txt", ".git/HEAD", "data/real.txt"):
+                        assert Path(name).read_text()
+            """,
+        }
+    )
+    project.settled()
+    project.write("env/share/notes.txt", "b")
+    project.write(".git/HEAD", "ref: refs/heads/other\n")
+    assert ran(project.diff()) == set()
+    project.write("data/real.txt", "b")
+    assert ran(project.diff()) == {"test_reads"}

@@ -56,6 +56,7 @@ class DataWatcher:
         self.files = files
         self._seen: set[str] = set()
         self._relative: dict[str, str | None] = {}
+        self._venv_dirs: dict[str, bool] = {}
         if not _Hook.installed:
             sys.addaudithook(_Hook.audit)
             _Hook.installed = True
@@ -120,7 +121,23 @@ class DataWatcher:
         relative = self.files.project_path(path)
         if relative is None or _SKIPPED_PARTS.intersection(relative.split("/")):
             return None
+        if self._in_virtualenv(os.path.dirname(os.path.realpath(path))):
+            return None
         return relative
+
+    def _in_virtualenv(self, directory: str) -> bool:
+        """Whether `directory` lies in a virtual environment (any, not only the active one)
+        inside the project: a directory above it holds ``pyvenv.cfg``."""
+        found = self._venv_dirs.get(directory)
+        if found is None:
+            parent = os.path.dirname(directory)
+            found = os.path.isfile(os.path.join(directory, "pyvenv.cfg")) or (
+                parent != directory
+                and directory.startswith(self.files.root)
+                and self._in_virtualenv(parent)
+            )
+            self._venv_dirs[directory] = found
+        return found
 
     def close(self) -> None:
         if _Hook.watcher is self:

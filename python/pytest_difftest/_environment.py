@@ -97,7 +97,9 @@ def test_machinery(config: pytest.Config) -> dict[str, str]:
         with contextlib.suppress(metadata.PackageNotFoundError):
             found[name] = metadata.version(name)
     for dist in dists:
-        found[normalize(dist.project_name)] = dist.version
+        if not dist.project_name:
+            continue
+        found[normalize(str(dist.project_name))] = str(dist.version)
         for requirement in getattr(dist, "requires", None) or ():
             if "extra ==" in requirement.replace('"', "").replace("'", ""):
                 continue
