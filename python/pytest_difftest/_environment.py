@@ -17,6 +17,7 @@ import json
 import os
 import re
 import sys
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from types import CodeType, ModuleType
@@ -188,7 +189,7 @@ class DistributionMap:
         # Import name → distributions, computed once.
         self._owners = {
             top: sorted({normalize(name) for name in names} - skipped)
-            for top, names in metadata.packages_distributions().items()
+            for top, names in _import_owners().items()
         }
         entries = {os.path.realpath(entry) for entry in sys.path if entry}
         # Longest first: a site directory inside another path entry wins.
@@ -242,6 +243,29 @@ class DistributionMap:
                 top = top.split(".", 1)[0]  # "six.py", "_cffi.cpython-311.so"
                 return self._owners.get(top, [])
         return []
+
+
+def _import_owners() -> Mapping[str, list[str]]:
+    """Top-level import name → the distributions providing it
+    (`importlib.metadata.packages_distributions`, which Python 3.9 lacks)."""
+    stdlib = getattr(metadata, "packages_distributions", None)
+    if stdlib is not None:
+        owners: Mapping[str, list[str]] = stdlib()
+        return owners
+    found: dict[str, list[str]] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"] if dist.metadata else None
+        if not name:
+            continue
+        tops = set((dist.read_text("top_level.txt") or "").split())
+        for file in () if tops else dist.files or ():
+            parts = file.parts
+            top = parts[0] if len(parts) > 1 else parts[0].partition(".")[0]
+            if top and not top.endswith((".dist-info", ".egg-info")) and top != "..":
+                tops.add(top)
+        for top in tops:
+            found.setdefault(top, []).append(name)
+    return found
 
 
 def _module_of(value: object) -> object:
