@@ -190,6 +190,7 @@ fn store_benchmarks(iters: usize) {
                 code,
                 roots: vec![path],
                 names: Vec::new(),
+                data: Vec::new(),
             }
         })
         .collect();

@@ -7,6 +7,31 @@ use std::collections::HashSet;
 /// top-level statements plus the full text of every statement that may have side effects.
 pub const MODULE_BLOCK: &str = "<module>";
 
+/// The one block of a non-code dependency: a data file a test read, or a pseudo-file standing for
+/// a fact about the environment (`<dist>/requests`, `<config>/ini`). Its checksum is the hash of
+/// the file's bytes, or of the fact's value.
+pub const DATA_BLOCK: &str = "<data>";
+
+/// The checksum of a `<data>` block whose file does not exist (or whose fact has no value now):
+/// a test that found a file missing is affected when it appears.
+pub const MISSING_HASH: i64 = 0x6d69_7373_696e_6721;
+
+/// Paths of pseudo-files start with this character, which no relative path pytest hands out
+/// starts with; they are never looked for on disk.
+pub const PSEUDO_PREFIX: char = '<';
+
+/// Whether `path` names a pseudo-file (an environment fact) rather than a file on disk.
+#[must_use]
+pub fn is_pseudo(path: &str) -> bool {
+    path.starts_with(PSEUDO_PREFIX)
+}
+
+/// Whether `path` is read as Python source; any other file is a data file.
+#[must_use]
+pub fn is_python(path: &str) -> bool {
+    path.ends_with(".py")
+}
+
 /// How a block takes part in selection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BlockKind {
@@ -93,6 +118,27 @@ impl FileModel {
             imports: Vec::new(),
             import_uses: HashSet::new(),
             parse_error: Some(reason),
+        }
+    }
+
+    /// A data file (or fact): one `<data>` block whose checksum is `content_hash`.
+    #[must_use]
+    pub fn data(content_hash: i64) -> Self {
+        Self {
+            content_hash,
+            blocks: vec![Block {
+                name: DATA_BLOCK.to_owned(),
+                kind: BlockKind::Module,
+                start_line: 1,
+                end_line: u32::MAX,
+                checksum: content_hash,
+                binds: Vec::new(),
+                uses: Vec::new(),
+                stateful: false,
+            }],
+            imports: Vec::new(),
+            import_uses: HashSet::new(),
+            parse_error: None,
         }
     }
 

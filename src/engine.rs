@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
-use crate::block::FileModel;
+use crate::block::{FileModel, MISSING_HASH, is_pseudo, is_python};
 use crate::error::Result;
 use crate::graph::ModuleMap;
 use crate::parse::parse_bytes;
@@ -16,6 +16,12 @@ use crate::store::Store;
 /// Stack for parser threads: the parser and our walks recurse, and deeply nested source must not
 /// overflow the (often 8 MiB, sometimes 1 MiB) stack of the calling thread.
 pub(crate) const PARSER_STACK: usize = 256 * 1024 * 1024;
+
+/// The pseudo-file of tests that must always run; its stored checksum is never current.
+pub const ALWAYS: &str = "<always>";
+
+/// Separates a run variant from the node id in stored node ids (no node id holds it).
+pub const VARIANT_SEPARATOR: char = '\u{1f}';
 
 /// A file's stat fingerprint and content hash.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +56,13 @@ pub struct Engine {
     pub(crate) new_files: Vec<String>,
     pub(crate) file_ids: HashMap<String, i64>,
     pub(crate) block_ids: HashMap<(i64, String, i64), i64>,
+    /// Facts about the environment by pseudo-file path (`<dist>/requests`), hashed.
+    pub(crate) facts: HashMap<String, i64>,
+    /// Data files hashed while recording: `(mtime, size, hash)` by path.
+    data_hashes: HashMap<String, (i64, i64, i64)>,
+    /// The run variant (ini `diff_env`); "" for the default. Tests of another variant are
+    /// stored as `variant + VARIANT_SEPARATOR + nodeid` and invisible to this one.
+    pub(crate) variant: String,
 }
 
 impl Engine {
@@ -71,6 +84,9 @@ impl Engine {
             new_files: Vec::new(),
             file_ids: HashMap::new(),
             block_ids: HashMap::new(),
+            facts: HashMap::new(),
+            data_hashes: HashMap::new(),
+            variant: String::new(),
         })
     }
 
@@ -125,6 +141,73 @@ impl Engine {
         self.closures.clear();
     }
 
+    /// Sets the facts about the environment that pseudo-files stand for: `(path, value)`, where
+    /// a pseudo-file's checksum is the hash of its value. A stored pseudo-file with no fact now
+    /// is missing (an uninstalled distribution).
+    pub fn set_facts(&mut self, facts: Vec<(String, String)>) {
+        self.facts = facts
+            .into_iter()
+            .map(|(path, value)| {
+                let hash = crate::checksum::hash_bytes(value.as_bytes());
+                (path, hash)
+            })
+            .collect();
+    }
+
+    /// Selects and records against the run variant `variant` from now on.
+    pub fn set_variant(&mut self, variant: String) {
+        self.variant = variant;
+    }
+
+    /// The stored node id of `nodeid` in the current variant.
+    pub(crate) fn stored_nodeid(&self, nodeid: &str) -> String {
+        if self.variant.is_empty() {
+            nodeid.to_owned()
+        } else {
+            format!("{}{VARIANT_SEPARATOR}{nodeid}", self.variant)
+        }
+    }
+
+    /// The node id of a stored test if it belongs to the current variant.
+    pub(crate) fn variant_nodeid<'n>(&self, stored: &'n str) -> Option<&'n str> {
+        match stored.split_once(VARIANT_SEPARATOR) {
+            None => self.variant.is_empty().then_some(stored),
+            Some((variant, nodeid)) => (variant == self.variant).then_some(nodeid),
+        }
+    }
+
+    /// The current checksum of the `<data>` block of a data file or pseudo-file, read now (a
+    /// test may have written the file): `MISSING_HASH` when there is no such file or fact.
+    pub(crate) fn data_checksum(&mut self, path: &str) -> i64 {
+        if is_pseudo(path) {
+            return self.fact(path);
+        }
+        let full = self.root.join(path);
+        let Some((mtime_ns, size)) = stat(&full) else {
+            return MISSING_HASH;
+        };
+        // A big file read by many tests is hashed once per version, not once per batch. Should
+        // an edit keep both mtime and size, the stale hash only makes its readers rerun.
+        if let Some(&(known_mtime, known_size, hash)) = self.data_hashes.get(path)
+            && (known_mtime, known_size) == (mtime_ns, size)
+        {
+            return hash;
+        }
+        let Ok(bytes) = std::fs::read(&full) else {
+            return MISSING_HASH;
+        };
+        let hash = crate::checksum::hash_bytes(&bytes);
+        self.data_hashes
+            .insert(path.to_owned(), (mtime_ns, size, hash));
+        hash
+    }
+
+    /// The checksum of a pseudo-file now. `<always>` (tests that must always run) is never
+    /// current.
+    pub(crate) fn fact(&self, path: &str) -> i64 {
+        fact_in(&self.facts, path)
+    }
+
     /// Notes functions that ran while modules were imported (collection, conftest loading):
     /// every test that imports their file depends on them, as on module-level code.
     pub fn mark_import_time(&mut self, refs: &[(String, u32)]) {
@@ -140,13 +223,26 @@ impl Engine {
     }
 }
 
+/// The checksum of the pseudo-file `path` given `facts`: `MISSING_HASH` without a fact, and
+/// always for `<always>`.
+pub(crate) fn fact_in(facts: &HashMap<String, i64>, path: &str) -> i64 {
+    if path == ALWAYS {
+        return MISSING_HASH;
+    }
+    facts.get(path).copied().unwrap_or(MISSING_HASH)
+}
+
 /// Reads, hashes and parses one file on the calling thread, which must have a large stack
 /// (see `PARSER_STACK`): a parser thread, or a `parallel_map` worker.
 pub(crate) fn read_current(root: &Path, path: &str) -> Option<Current> {
     let full = root.join(path);
     let (mtime_ns, size) = stat(&full)?;
     let bytes = std::fs::read(&full).ok()?;
-    let model = parse_bytes(&bytes);
+    let model = if is_python(path) {
+        parse_bytes(&bytes)
+    } else {
+        FileModel::data(crate::checksum::hash_bytes(&bytes))
+    };
     let hash = model.content_hash;
     Some(Current {
         model: Arc::new(model),

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use rusqlite::Connection;
 
-use super::Engine;
+use super::{ALWAYS, Engine};
 use crate::error::Error;
 use crate::record::TestRecord;
 use crate::select::{ChangedFile, Selection};
@@ -211,6 +211,7 @@ impl Project {
             code: executed,
             roots,
             names: Vec::new(),
+            data: Vec::new(),
         }
     }
 
@@ -1324,6 +1325,7 @@ fn database_size(shared_names: bool) -> (u64, u64) {
                 code,
                 roots: vec![path.clone()],
                 names: Vec::new(),
+                data: Vec::new(),
             });
         }
     }
@@ -1390,4 +1392,120 @@ fn database_stays_small_with_shared_function_names() {
     assert!(deps > 100, "{deps} deps per test");
     // Measured: 360 bytes per test (112 dependencies; 1,667 with a block → test index).
     assert!(per_test < 450, "{per_test} bytes per test");
+}
+
+/// A data file read by one test: changing, deleting and recreating it selects that test only.
+#[test]
+fn data_file_selects_its_reader_when_changed_deleted_or_recreated() {
+    let project = calc_project();
+    project.write("data/x.json", "{\"a\": 1}");
+    let mut reader = project.test(DOUBLE, &[("calc.py", "def double(")]);
+    reader.data = strings(&["data/x.json", "data/absent.json"]);
+    project.baseline(&[reader.clone()]);
+    assert!(project.selected().is_empty());
+
+    project.write("data/x.json", "{\"a\": 2}");
+    let selection = project.select();
+    assert_eq!(selection.selected, strings(&[DOUBLE]));
+    assert_eq!(
+        selection.reasons,
+        strings(&["changed data file data/x.json"])
+    );
+    project.baseline(&[reader.clone()]);
+    assert!(project.selected().is_empty());
+
+    project.remove("data/x.json");
+    let selection = project.select();
+    assert_eq!(
+        selection.reasons,
+        strings(&["data file data/x.json was deleted"])
+    );
+    project.baseline(&[reader.clone()]);
+    assert!(
+        project.selected().is_empty(),
+        "still missing: nothing to do"
+    );
+
+    project.write("data/absent.json", "[]");
+    let selection = project.select();
+    assert_eq!(
+        selection.reasons,
+        strings(&["data file data/absent.json was created"])
+    );
+}
+
+/// Pseudo-files stand for facts: a changed or vanished fact selects its dependents; `<always>`
+/// is never current.
+#[test]
+fn facts_select_their_dependents() {
+    let project = calc_project();
+    let mut uses_dist = project.test(DOUBLE, &[]);
+    uses_dist.data = strings(&["<dist>/foo"]);
+    let mut always = project.test(TRIPLE, &[]);
+    always.data = strings(&[ALWAYS]);
+    let facts = vec![("<dist>/foo".to_owned(), "1.0".to_owned())];
+    let session = |facts: &[(String, String)]| {
+        let mut engine = project.engine();
+        engine.set_facts(facts.to_vec());
+        engine
+    };
+    let mut engine = session(&facts);
+    engine.record(&[uses_dist, always]).unwrap();
+    engine.finish(&[]).unwrap();
+    let selection = session(&facts).select(&patterns(), &[]).unwrap();
+    assert_eq!(selection.selected, strings(&[TRIPLE]));
+    assert_eq!(selection.reasons, strings(&["always runs (diff_always)"]));
+
+    let bumped = vec![("<dist>/foo".to_owned(), "1.0.1".to_owned())];
+    let selection = session(&bumped).select(&patterns(), &[]).unwrap();
+    assert_eq!(sorted(selection.selected), strings(&[DOUBLE, TRIPLE]));
+    let selection = session(&[]).select(&patterns(), &[]).unwrap();
+    assert!(
+        selection
+            .reasons
+            .contains(&"installed package foo was uninstalled".to_owned())
+    );
+}
+
+/// Run variants share the database, not their tests: each selects against its own records.
+#[test]
+fn variants_keep_their_own_tests() {
+    let project = calc_project();
+    let session = |variant: &str| {
+        let mut engine = project.engine();
+        engine.set_variant(variant.to_owned());
+        engine
+    };
+    assert!(
+        session("")
+            .select(&patterns(), &[])
+            .unwrap()
+            .selected
+            .is_empty()
+    );
+    assert!(
+        session("django")
+            .select(&patterns(), &[])
+            .unwrap()
+            .known_tests
+            .is_empty()
+    );
+    let mut engine = session("django");
+    let mut failing = project.test(DOUBLE, &[("calc.py", "def double(")]);
+    failing.outcome = "failed".to_owned();
+    engine.record(&[failing]).unwrap();
+    engine.finish(&[]).unwrap();
+    let selection = session("django").select(&patterns(), &[]).unwrap();
+    assert_eq!(selection.known_tests, strings(&[DOUBLE]));
+    assert_eq!(selection.selected, strings(&[DOUBLE]));
+    assert!(
+        session("")
+            .select(&patterns(), &[])
+            .unwrap()
+            .selected
+            .is_empty()
+    );
+    project.edit("calc.py", "return x * FACTOR", "return x * FACTOR + 0");
+    let selection = session("").select(&patterns(), &[]).unwrap();
+    assert_eq!(selection.selected, strings(&[TRIPLE]));
 }

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::block::MODULE_BLOCK;
+use crate::block::{DATA_BLOCK, MISSING_HASH, MODULE_BLOCK};
 use crate::engine::{Current, Engine};
 use crate::error::Result;
 use crate::store::{BlockRow, decode_ids};
@@ -79,8 +79,8 @@ impl Engine {
         let mut views = Vec::with_capacity(own.len() + shared.len());
         for (ids, is_shared) in [(own, false), (shared, true)] {
             for (path, block) in self.store.blocks_by_id(&ids)? {
-                let current = self.current(&path);
-                views.push(view(path, &block, current.as_ref(), is_shared, Vec::new()));
+                let now = self.now(&path, &block);
+                views.push(view(path, &block, now, is_shared, Vec::new()));
             }
         }
         views.sort_by(|a, b| (&a.path, &a.name, a.shared).cmp(&(&b.path, &b.name, b.shared)));
@@ -114,16 +114,14 @@ impl Engine {
                 found.push(None);
                 continue;
             };
-            let current = self.current(path);
-            let mut views: Vec<BlockView> = blocks
-                .iter()
-                .map(|block| {
-                    let mut tests = by_block.remove(&block.id).unwrap_or_default();
-                    tests.sort();
-                    tests.dedup();
-                    view(path.clone(), block, current.as_ref(), false, tests)
-                })
-                .collect();
+            let mut views = Vec::with_capacity(blocks.len());
+            for block in &blocks {
+                let mut tests = by_block.remove(&block.id).unwrap_or_default();
+                tests.sort();
+                tests.dedup();
+                let now = self.now(path, block);
+                views.push(view(path.clone(), block, now, false, tests));
+            }
             views.sort_by_key(|v| {
                 (
                     v.name != MODULE_BLOCK,
@@ -145,14 +143,46 @@ impl Engine {
     }
 }
 
-fn view(
-    path: String,
-    block: &BlockRow,
-    current: Option<&Current>,
-    shared: bool,
-    tests: Vec<String>,
-) -> BlockView {
-    let (lines, state) = match current {
+/// What is on disk now for a stored block.
+enum Now {
+    Source(Option<Current>),
+    /// The checksum of a data file or environment fact, `MISSING_HASH` when it is gone.
+    Data(i64),
+}
+
+impl Engine {
+    fn now(&mut self, path: &str, block: &BlockRow) -> Now {
+        if block.name == DATA_BLOCK {
+            Now::Data(self.data_checksum(path))
+        } else {
+            Now::Source(self.current(path))
+        }
+    }
+}
+
+fn view(path: String, block: &BlockRow, now: Now, shared: bool, tests: Vec<String>) -> BlockView {
+    let current = match now {
+        Now::Data(checksum) => {
+            let state = if checksum == block.checksum {
+                BlockState::Current
+            } else if checksum == MISSING_HASH {
+                BlockState::Deleted
+            } else {
+                BlockState::Changed
+            };
+            return BlockView {
+                path,
+                name: block.name.clone(),
+                checksum: block.checksum,
+                lines: None,
+                state,
+                shared,
+                tests,
+            };
+        }
+        Now::Source(current) => current,
+    };
+    let (lines, state) = match current.as_ref() {
         None => (None, BlockState::Deleted),
         Some(current) if current.model.parse_error.is_some() => (None, BlockState::Unparsable),
         Some(current) => match current.model.blocks.iter().find(|b| b.name == block.name) {

@@ -165,13 +165,14 @@ impl From<Counts> for CountsPy {
     }
 }
 
-/// `(nodeid, file, outcome, duration, code, roots, names)`, see `TestRecord`.
+/// `(nodeid, file, outcome, duration, code, roots, names, data)`, see `TestRecord`.
 type RecordTuple = (
     String,
     String,
     String,
     f64,
     Vec<(String, u32)>,
+    Vec<String>,
     Vec<String>,
     Vec<String>,
 );
@@ -217,6 +218,25 @@ impl EnginePy {
         self.lock().set_modules(modules);
     }
 
+    fn set_variant(&self, variant: String) {
+        self.lock().set_variant(variant);
+    }
+
+    fn set_facts(&self, facts: Vec<(String, String)>) {
+        self.lock().set_facts(facts);
+    }
+
+    /// The stored pseudo-files (`<dist>/requests`, `<glob>/data/*.json`), so that Python can
+    /// compute the facts they stand for.
+    fn pseudo_files(&self) -> PyResult<Vec<String>> {
+        let rows = self.lock().store().files()?;
+        Ok(rows
+            .into_iter()
+            .map(|row| row.path)
+            .filter(|path| crate::block::is_pseudo(path))
+            .collect())
+    }
+
     fn mark_import_time(&self, py: Python<'_>, code: Vec<(String, u32)>) {
         py.detach(|| self.lock().mark_import_time(&code));
     }
@@ -225,7 +245,7 @@ impl EnginePy {
         let tests: Vec<TestRecord> = tests
             .into_iter()
             .map(
-                |(nodeid, file, outcome, duration, code, roots, names)| TestRecord {
+                |(nodeid, file, outcome, duration, code, roots, names, data)| TestRecord {
                     nodeid,
                     file,
                     outcome,
@@ -233,6 +253,7 @@ impl EnginePy {
                     code,
                     roots,
                     names,
+                    data,
                 },
             )
             .collect();

@@ -5,8 +5,8 @@ use std::sync::{Arc, OnceLock};
 
 use rusqlite::Connection;
 
-use crate::block::{Block, BlockKind};
-use crate::engine::{Current, Engine};
+use crate::block::{Block, BlockKind, DATA_BLOCK, FileModel, MISSING_HASH, is_pseudo};
+use crate::engine::{Current, Engine, Fingerprint};
 use crate::error::Result;
 use crate::graph::closure;
 use crate::store::write;
@@ -95,6 +95,10 @@ pub struct TestRecord {
     pub roots: Vec<String>,
     /// Extra names the test uses (its class), as if mentioned by its code.
     pub names: Vec<String>,
+    /// Data files the test read (relative paths) and pseudo-files of the environment facts it
+    /// depends on (`<dist>/requests`): each is a `<data>` block whose checksum is the content
+    /// hash now.
+    pub data: Vec<String>,
 }
 
 impl Engine {
@@ -107,10 +111,28 @@ impl Engine {
             let code = test.code.iter().map(|(path, _)| path.as_str());
             code.chain(test.roots.iter().map(String::as_str))
         }));
+        let mut sums: HashMap<&str, i64> = HashMap::new();
+        for path in tests.iter().flat_map(|test| &test.data) {
+            if !sums.contains_key(path.as_str()) {
+                sums.insert(path, self.data_checksum(path));
+            }
+        }
         let mut resolved = Vec::with_capacity(tests.len());
         for test in tests {
-            resolved.push(self.dependencies(test));
+            let (mut own, info) = self.dependencies(test);
+            own.extend(
+                test.data
+                    .iter()
+                    .map(|path| (path.clone(), DATA_BLOCK.to_owned(), sums[path.as_str()])),
+            );
+            own.sort();
+            own.dedup();
+            resolved.push((own, info));
         }
+        let stored_ids: Vec<String> = tests
+            .iter()
+            .map(|test| self.stored_nodeid(&test.nodeid))
+            .collect();
         let Self {
             store,
             file_ids,
@@ -126,7 +148,7 @@ impl Engine {
         let mut new_sets: Vec<(Arc<ClosureInfo>, i64)> = Vec::new();
         let now = crate::store::unix_now();
         let result = store.transaction(|conn| {
-            for (test, (own, info)) in tests.iter().zip(&resolved) {
+            for (index, (test, (own, info))) in tests.iter().zip(&resolved).enumerate() {
                 let depset = match info.depset.get() {
                     Some(id) => *id,
                     None => match new_sets.iter().find(|(known, _)| Arc::ptr_eq(known, info)) {
@@ -140,7 +162,7 @@ impl Engine {
                     },
                 };
                 let blocks = ids.resolve_all(conn, own)?;
-                let (nodeid, file) = (&test.nodeid, &test.file);
+                let (nodeid, file) = (&stored_ids[index], &test.file);
                 write::test(
                     conn,
                     nodeid,
@@ -320,8 +342,12 @@ impl Engine {
     /// # Errors
     /// Database errors.
     pub fn add_pending(&mut self, tests: &[(String, String)]) -> Result<()> {
+        let tests: Vec<(String, &String)> = tests
+            .iter()
+            .map(|(nodeid, file)| (self.stored_nodeid(nodeid), file))
+            .collect();
         self.store.transaction(|conn| {
-            for (nodeid, file) in tests {
+            for (nodeid, file) in &tests {
                 write::pending(conn, nodeid, file)?;
             }
             Ok(())
@@ -333,8 +359,9 @@ impl Engine {
     /// # Errors
     /// Database errors.
     pub fn remove_tests(&mut self, nodeids: &[String]) -> Result<()> {
+        let nodeids: Vec<String> = nodeids.iter().map(|n| self.stored_nodeid(n)).collect();
         self.store.transaction(|conn| {
-            for nodeid in nodeids {
+            for nodeid in &nodeids {
                 write::remove_test(conn, nodeid)?;
             }
             Ok(())
@@ -369,7 +396,20 @@ impl Engine {
         self.preload(paths.iter().map(String::as_str));
         let mut settled = Vec::with_capacity(paths.len());
         for path in paths {
-            let current = self.current(&path);
+            let current = if is_pseudo(&path) {
+                // A fact has no file: its "content hash" is the hash of its value.
+                let hash = self.fact(&path);
+                (hash != MISSING_HASH).then(|| Current {
+                    model: Arc::new(FileModel::data(hash)),
+                    fingerprint: Fingerprint {
+                        mtime_ns: 0,
+                        size: 0,
+                        hash,
+                    },
+                })
+            } else {
+                self.current(&path)
+            };
             settled.push((path, current));
         }
         self.store.transaction(|conn| {

@@ -8,8 +8,12 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
-use crate::block::MODULE_BLOCK;
-use crate::engine::{Current, Engine, Fingerprint, parallel_map, read_current, stat};
+use std::sync::Arc;
+
+use crate::block::{DATA_BLOCK, FileModel, MISSING_HASH, MODULE_BLOCK, is_pseudo};
+use crate::engine::{
+    ALWAYS, Current, Engine, Fingerprint, fact_in, parallel_map, read_current, stat,
+};
 use crate::error::Result;
 use crate::store::{FileRow, TestRow};
 
@@ -65,7 +69,29 @@ impl Engine {
     pub fn select(&mut self, test_patterns: &[String], skip_dirs: &[String]) -> Result<Selection> {
         let rows = self.store.files()?;
         let root = &self.root;
-        let scans = parallel_map(&rows, |row| scan(root, row));
+        let facts = &self.facts;
+        let scans = parallel_map(&rows, |row| {
+            if is_pseudo(&row.path) {
+                // A fact: current when its value hashes as stored; never read from disk.
+                let hash = fact_in(facts, &row.path);
+                if row.path != ALWAYS && row.clean_hash == Some(hash) {
+                    Scan::Unchanged(None)
+                } else if hash == MISSING_HASH {
+                    Scan::Missing
+                } else {
+                    Scan::Changed(Current {
+                        model: Arc::new(FileModel::data(hash)),
+                        fingerprint: Fingerprint {
+                            mtime_ns: 0,
+                            size: 0,
+                            hash,
+                        },
+                    })
+                }
+            } else {
+                scan(root, row)
+            }
+        });
         let mut stale_ids = Vec::new();
         let mut stale_reasons: HashMap<i64, String> = HashMap::new();
         let mut fingerprints = Vec::new();
@@ -97,9 +123,16 @@ impl Engine {
                 .unwrap_or_default();
             let mut names = BTreeSet::new();
             for block in self.store.blocks_of(row.id)? {
-                if checksums.get(block.name.as_str()) != Some(&block.checksum) {
+                let is_data = block.name == DATA_BLOCK;
+                let now = match checksums.get(block.name.as_str()) {
+                    // A data file that was missing when the test ran, and still is.
+                    None if is_data && current.is_none() => Some(MISSING_HASH),
+                    found => found.copied(),
+                };
+                if now != Some(block.checksum) || row.path == ALWAYS {
                     stale_ids.push(block.id);
                     let why = match &current {
+                        _ if is_data => data_reason(&row.path, block.checksum, now),
                         None => format!("{} was deleted", row.path),
                         Some(c) if c.model.parse_error.is_some() => {
                             format!("{} does not parse", row.path)
@@ -114,6 +147,9 @@ impl Engine {
                 }
             }
             self.touched.insert(row.path.clone());
+            if names.is_empty() && current.is_none() {
+                continue; // a data file still missing, as when its readers ran
+            }
             selection.changed.push(ChangedFile {
                 path: row.path.clone(),
                 blocks: names.into_iter().collect(),
@@ -126,13 +162,24 @@ impl Engine {
         // must not stop selection.
         let _ = self.store.set_fingerprints(&fingerprints);
 
-        let tests = self.store.tests()?;
+        // Only this run variant's tests, under their own node ids.
+        let tests: Vec<TestRow> = self
+            .store
+            .tests()?
+            .into_iter()
+            .filter_map(|mut test| {
+                test.nodeid = self.variant_nodeid(&test.nodeid)?.to_owned();
+                Some(test)
+            })
+            .collect();
         // Node id → why it is selected; the first reason found is kept.
         let mut selected: HashMap<String, String> = HashMap::new();
-        for (block, test) in self.store.dependents(&stale_ids)? {
-            selected
-                .entry(test)
-                .or_insert_with(|| stale_reasons[&block].clone());
+        for (block, stored) in self.store.dependents(&stale_ids)? {
+            if let Some(nodeid) = self.variant_nodeid(&stored) {
+                selected
+                    .entry(nodeid.to_owned())
+                    .or_insert_with(|| stale_reasons[&block].clone());
+            }
         }
         for test in &tests {
             let why = match test.outcome.as_str() {
@@ -219,13 +266,46 @@ impl Engine {
                 .filter(|block| block.name == MODULE_BLOCK)
                 .map(|block| block.id)
                 .collect();
-            for (_, test) in self.store.dependents(&ids)? {
-                selected
-                    .entry(test)
-                    .or_insert_with(|| format!("new module {path} in an imported package"));
+            for (_, stored) in self.store.dependents(&ids)? {
+                if let Some(nodeid) = self.variant_nodeid(&stored) {
+                    selected
+                        .entry(nodeid.to_owned())
+                        .or_insert_with(|| format!("new module {path} in an imported package"));
+                }
             }
         }
         Ok(new_files)
+    }
+}
+
+/// Why a test that depends on the `<data>` block of `path` (stored with checksum `stored`) must
+/// run, given the checksum now (`None`: the file is gone).
+fn data_reason(path: &str, stored: i64, now: Option<i64>) -> String {
+    if path == ALWAYS {
+        return "always runs (diff_always)".to_owned();
+    }
+    let gone = now.is_none_or(|hash| hash == MISSING_HASH);
+    if let Some((kind, name)) = path.strip_prefix('<').and_then(|rest| rest.split_once('>')) {
+        let name = name.trim_start_matches('/');
+        return match (kind, gone, stored == MISSING_HASH) {
+            ("dist", true, _) => format!("installed package {name} was uninstalled"),
+            ("dist", _, true) => format!("installed package {name} was installed"),
+            ("dist", _, _) => format!("installed package {name} changed version or location"),
+            ("config", _, _) if name == "plugins" => {
+                "the installed pytest plugins changed".to_owned()
+            }
+            ("config", _, _) => "the pytest configuration changed".to_owned(),
+            ("python", _, _) => "the Python version changed".to_owned(),
+            ("glob", _, _) => format!("the files matching declared dependency {name} changed"),
+            _ => format!("{path} changed"),
+        };
+    }
+    if gone {
+        format!("data file {path} was deleted")
+    } else if stored == MISSING_HASH {
+        format!("data file {path} was created")
+    } else {
+        format!("changed data file {path}")
     }
 }
 

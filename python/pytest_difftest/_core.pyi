@@ -141,18 +141,28 @@ class Engine:
         """
     def set_modules(self, modules: list[tuple[str, str]]) -> None:
         """Tell the engine which module names map to which project files (from `sys.modules`)."""
+    def set_variant(self, variant: str) -> None:
+        """Select and record against this run variant (ini ``diff_env``; "" is the default)."""
+    def set_facts(self, facts: list[tuple[str, str]]) -> None:
+        """Facts about the environment by pseudo-file path (``<dist>/requests``): a test that
+        depends on a pseudo-file is selected when the hash of its value changes."""
+    def pseudo_files(self) -> list[str]:
+        """The stored pseudo-file paths."""
     def mark_import_time(self, code: list[tuple[str, int]]) -> None:
         """Functions (file, first line) that ran while modules were imported."""
     def record(
         self,
-        tests: list[tuple[str, str, str, float, list[tuple[str, int]], list[str], list[str]]],
+        tests: list[
+            tuple[str, str, str, float, list[tuple[str, int]], list[str], list[str], list[str]]
+        ],
     ) -> None:
         """Store finished tests in one transaction.
 
-        Each is ``(nodeid, file, outcome, duration, code, roots, names)``: `code` lists
+        Each is ``(nodeid, file, outcome, duration, code, roots, names, data)``: `code` lists
         ``(file, first line)`` of what the test executed or requested, `roots` the files it
         depends on by import (its own file, the conftest files above it), `names` extra names
-        it uses (its class).
+        it uses (its class), `data` the data files it read and the pseudo-files of the facts
+        it depends on.
         """
     def add_pending(self, tests: list[tuple[str, str]]) -> None:
         """Store ``(nodeid, file)`` of collected tests that have not run yet."""

@@ -15,9 +15,15 @@ class ProjectFiles:
     outside the project (the standard library, installed packages, a virtualenv inside the
     project). Results are cached: this runs for every code object a test executes."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, directories: list[Path] | None = None) -> None:
         self.root = os.path.realpath(root)
         self._prefix = self.root.rstrip(os.sep) + os.sep
+        # The tracked directories: the root, or those given with --diff-project-directory
+        # (inside the root to track less, outside it to track a sibling package too). Paths
+        # outside the root are stored relative to it ("../lib/x.py").
+        tracked = [os.path.realpath(d) for d in directories] if directories else [self.root]
+        self._tracked = tuple(d.rstrip(os.sep) + os.sep for d in tracked)
+        self._only_root = self._tracked == (self._prefix,)
         outside = {sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages()}
         for key in ("purelib", "platlib", "stdlib"):
             outside.add(sysconfig.get_path(key))
@@ -28,7 +34,7 @@ class ProjectFiles:
         self._excluded = tuple(
             os.path.realpath(path).rstrip(os.sep) + os.sep
             for path in outside
-            if path and os.path.realpath(path).startswith(self._prefix)
+            if path and os.path.realpath(path).startswith(self._tracked)
         )
         self._cache: dict[str, str | None] = {}
         # Code object → (relative path, first line), or None outside the project.
@@ -43,19 +49,33 @@ class ProjectFiles:
             pass
         result: str | None = None
         if filename.endswith(".py"):
-            full = os.path.realpath(filename)
-            if full.startswith(self._prefix) and not full.startswith(self._excluded):
-                relative = full[len(self._prefix) :]
-                parts = relative.split(os.sep)
-                if "site-packages" not in parts and "__pycache__" not in parts:
-                    result = "/".join(parts)
+            result = self.project_path(filename)
         self._cache[filename] = result
         return result
+
+    def project_path(self, filename: str) -> str | None:
+        """Any file's path relative to the root, ``/``-separated, if it lies in a tracked
+        directory and not in an environment or cache inside it; else None."""
+        full = os.path.realpath(filename)
+        if not full.startswith(self._tracked) or full.startswith(self._excluded):
+            return None
+        if full.startswith(self._prefix):
+            relative = full[len(self._prefix) :]
+        else:
+            relative = os.path.relpath(full, self.root)
+        parts = relative.split(os.sep)
+        if "site-packages" in parts or "__pycache__" in parts:
+            return None
+        return "/".join(parts)
 
     def relative_fast(self, path: str) -> str | None:
         """Like `relative` for paths pytest hands out (absolute, already resolved under the
         root): a prefix test, no file-system calls. Falls back to `relative` otherwise."""
-        if path.startswith(self._prefix) and not path.startswith(self._excluded):
+        if (
+            self._only_root
+            and path.startswith(self._prefix)
+            and not path.startswith(self._excluded)
+        ):
             return path[len(self._prefix) :].replace(os.sep, "/")
         return self.relative(path)
 

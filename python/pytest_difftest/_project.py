@@ -45,6 +45,8 @@ class Project:
 
     root: Path
     ini: dict[str, list[str]] = field(default_factory=dict)
+    # The configuration file the ini values come from (pytest's `inipath`).
+    inipath: Path | None = None
 
     def values(self, key: str, default: list[str]) -> list[str]:
         return self.ini.get(key, default)
@@ -67,7 +69,7 @@ def find_project(start: Path, root: Path | None = None) -> Project:
         for name in ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg"):
             ini = _read_ini(directory / name)
             if ini is not None:
-                return Project(directory.resolve(), ini)
+                return Project(directory.resolve(), ini, (directory / name).resolve())
     return Project((root or start).resolve())
 
 
@@ -118,7 +120,8 @@ def add_database_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def open_database(args: argparse.Namespace) -> tuple[Project, Path, Engine]:
-    """The project, database path and an engine on it; `CliError` if there is no database."""
+    """The project, database path and an engine on it, told about the environment as the
+    plugin tells it; `CliError` if there is no database."""
     from pytest_difftest._core import Engine
     from pytest_difftest.cli import CliError
 
@@ -132,4 +135,25 @@ def open_database(args: argparse.Namespace) -> tuple[Project, Path, Engine]:
             f"no database at {db_path}: record one with `pytest --diff-baseline`, "
             "or name the database file"
         )
-    return project, db_path, Engine(db_path, project.root)
+    engine = Engine(db_path, project.root)
+    describe_environment(project, engine)
+    return project, db_path, engine
+
+
+def describe_environment(project: Project, engine: Engine) -> None:
+    """Gives the engine the run variant and the environment facts `pytest --diff` would, so
+    that selection and the views see the same configuration, plugins and packages."""
+    import pytest
+
+    from pytest_difftest import _environment as env
+    from pytest_difftest._settings import variant_of
+    from pytest_difftest.cli import CliError
+
+    try:
+        engine.set_variant(variant_of(" ".join(project.values("diff_env", []))))
+    except pytest.UsageError as error:
+        raise CliError(str(error)) from None
+    facts = env.config_facts(project.inipath, env.installed_machinery())
+    facts.update(env.distribution_facts())
+    facts.update(env.glob_facts(project.root, engine.pseudo_files()))
+    engine.set_facts(sorted(facts.items()))

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,7 +81,45 @@ def add_options(parser: pytest.Parser) -> None:
         action="store_true",
         help="with --diff-baseline: upload the finished baseline to --diff-remote",
     )
+    group.addoption(
+        "--diff-project-directory",
+        action="append",
+        default=None,
+        metavar="DIR",
+        help="track code and data files under DIR only (repeatable; default rootdir; a "
+        "directory outside rootdir tracks a sibling package; ini diff_project_directories)",
+    )
+    group.addoption(
+        "--diff-subprocess",
+        action="store_true",
+        default=None,
+        help="with --diff-baseline: also record what Python subprocesses of a test execute "
+        "(ini diff_subprocess)",
+    )
     parser.addini("diff_db", "the pytest-difftest database file, relative to rootdir")
+    parser.addini(
+        "diff_depends",
+        "declared dependencies, one rule a line: 'NODEID_GLOB: FILE_GLOB [FILE_GLOB ...]'",
+        type="linelist",
+        default=[],
+    )
+    parser.addini(
+        "diff_always", "node id globs of tests every --diff run runs", type="linelist", default=[]
+    )
+    parser.addini(
+        "diff_project_directories",
+        "directories whose code and data files are tracked (default rootdir)",
+        type="paths",
+        default=[],
+    )
+    parser.addini(
+        "diff_env",
+        "run variant: a Python expression (os, sys, hashlib, md5(s) available); results are kept "
+        "per value",
+    )
+    parser.addini(
+        "diff_subprocess", "record what Python subprocesses of tests execute", type="bool"
+    )
     parser.addini("diff_remote_url", "a shared baseline: s3://bucket/key.db or file:///path/key.db")
     parser.addini("diff_batch_size", "tests written to the database per transaction", default="20")
     parser.addini("diff_cache_size", "files kept parsed in memory", default="100000")
@@ -97,6 +138,14 @@ class Settings:
     db_path: Path
     remote_url: str | None
     upload: bool
+    # (node id glob, file globs) from ini diff_depends.
+    depends: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # Node id globs from ini diff_always.
+    always: tuple[str, ...] = ()
+    project_directories: tuple[Path, ...] = ()
+    subprocess: bool = False
+    # The run variant (ini diff_env's value); "" by default.
+    variant: str = ""
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings | None:
@@ -138,6 +187,11 @@ class Settings:
             db_path=_db_path(config),
             remote_url=remote,
             upload=option.diff_upload,
+            depends=_depends(config.getini("diff_depends")),
+            always=tuple(str(line).strip() for line in config.getini("diff_always")),
+            project_directories=_project_directories(config),
+            subprocess=bool(option.diff_subprocess or config.getini("diff_subprocess")),
+            variant=variant_of(str(config.getini("diff_env") or "").strip()),
         )
 
 
@@ -165,3 +219,47 @@ def _setting(config: pytest.Config, from_command_line: int | None, ini_key: str)
         return positive_int(text)
     except argparse.ArgumentTypeError as error:
         raise pytest.UsageError(f"ini key {ini_key}: {error}") from None
+
+
+def _depends(lines: list[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    rules = []
+    for line in lines:
+        tests, colon, files = str(line).partition(":")
+        if not colon or not tests.strip() or not files.split():
+            raise pytest.UsageError(
+                f"ini key diff_depends: expected 'NODEID_GLOB: FILE_GLOB [FILE_GLOB ...]', "
+                f"got {line!r}"
+            )
+        rules.append((tests.strip(), tuple(files.split())))
+    return tuple(rules)
+
+
+def _project_directories(config: pytest.Config) -> tuple[Path, ...]:
+    given = config.option.diff_project_directory
+    if given:
+        directories = [Path(d) if Path(d).is_absolute() else Path.cwd() / d for d in given]
+    else:
+        directories = [Path(d) for d in config.getini("diff_project_directories")]
+    for directory in directories:
+        if not directory.is_dir():
+            raise pytest.UsageError(f"--diff-project-directory: {directory} is not a directory")
+    return tuple(directories)
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+
+
+def variant_of(expression: str) -> str:
+    """The value of ini diff_env: the name of the run variant whose results this run uses."""
+    if not expression:
+        return ""
+    namespace = {"os": os, "sys": sys, "hashlib": hashlib, "md5": _md5}
+    try:
+        value = eval(expression, namespace)  # the user's own configuration, like conftest.py
+    except Exception as error:  # any error in the user's expression is a usage error
+        raise pytest.UsageError(
+            f"ini key diff_env: cannot evaluate {expression!r}: {type(error).__name__}: {error}"
+        ) from None
+    # The separator of stored variant node ids cannot be part of a variant.
+    return str(value).replace("\x1f", " ")

@@ -14,17 +14,21 @@ import subprocess
 import sys
 import time
 from collections.abc import Generator
+from fnmatch import fnmatchcase as fnmatch
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pytest_difftest import _environment as env
 from pytest_difftest import _format
+from pytest_difftest._data import DataWatcher
 from pytest_difftest._items import executed_code, names_used, requested_fixtures, static_code
 from pytest_difftest._paths import ProjectFiles
 from pytest_difftest._recorder import Recorder, start_recorder
 from pytest_difftest._settings import Settings, add_options
 from pytest_difftest._sharing import fetch_and_merge, upload
+from pytest_difftest._subprocess import SubprocessHook
 from pytest_difftest._xdist import XdistController, xdist_role
 
 _EARLY_RECORDER = pytest.StashKey[Recorder]()
@@ -46,6 +50,8 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    for line in env.markers_help():
+        config.addinivalue_line("markers", line)
     recorder = config.stash.get(_EARLY_RECORDER, None)
     settings = Settings.from_config(config)
     if settings is None:
@@ -93,10 +99,22 @@ class DifftestPlugin:
         # with their test reports.
         self.role = role
         self.modules: dict[str, str] = {}
-        self.files = ProjectFiles(config.rootpath)
+        self.files = ProjectFiles(config.rootpath, list(settings.project_directories) or None)
+        # Baseline only, in the processes that run tests: data files read, distributions used.
+        self.data: DataWatcher | None = None
+        self.dists: env.DistributionMap | None = None
+        # Data files read while each test module was imported (relative test file → files).
+        self.module_data: dict[str, list[str]] = {}
+        self.fixture_data: dict[Any, list[str]] = {}
+        self.machinery = env.test_machinery(config)
+        self.subprocesses: SubprocessHook | None = None
+        if settings.mode == "baseline" and role != "controller":
+            self._start_watchers()
         # Problems worth one line each in the summary (unparsable files, an unusable database).
         self.notes: list[str] = []
         self.engine: Any = None
+        # The environment facts of this run, by pseudo-file path (see _environment).
+        self.facts: dict[str, str] = {}
         self.selection: Any = None
         self.selected: set[str] = set()
         # Why each selected test runs (from the same pass that selected it), by node id.
@@ -127,9 +145,17 @@ class DifftestPlugin:
             self._interrupt_on_sigterm()
         if role == "worker":
             self._receive_selection(getattr(config, "workerinput", {}).get("difftest"))
-            return
+        else:
+            self._start(Engine)
+
+    def _start(self, engine_class: Any) -> None:
+        """Opens the database, brings in the shared baseline, and selects."""
+        settings = self.settings
         try:
-            self.engine = self._open(Engine)
+            self.engine = self._open(engine_class)
+            self.engine.set_variant(settings.variant)
+            self.facts = self._facts()
+            self.engine.set_facts(sorted(self.facts.items()))
             if settings.remote_url is not None:
                 self.remote_status = fetch_and_merge(self.engine, settings)
             self._select()
@@ -164,6 +190,13 @@ class DifftestPlugin:
                 "it was recorded on code this branch does not contain"
             )
 
+    def _start_watchers(self) -> None:
+        """What records non-code dependencies in a process that runs tests."""
+        self.data = DataWatcher(self.files)
+        if self.settings.subprocess:
+            self.subprocesses = SubprocessHook()
+            self.subprocesses.follow_forks(self._forked_start, self._forked_finish)
+
     def _open(self, engine_class: Any) -> Any:
         from pytest_difftest._core import SchemaVersionError
 
@@ -186,6 +219,13 @@ class DifftestPlugin:
         if settings.force:
             engine.clear()
         return engine
+
+    def _facts(self) -> dict[str, str]:
+        """The environment facts pseudo-files stand for, computed once per run."""
+        facts = env.config_facts(self.config.inipath, self.machinery)
+        facts.update(env.distribution_facts())
+        facts.update(env.glob_facts(self.config.rootpath, self.engine.pseudo_files()))
+        return facts
 
     def _give_up(self, note: str) -> None:
         """Stop using the database for the rest of the session; every test still runs."""
@@ -228,7 +268,14 @@ class DifftestPlugin:
         self.reasons = dict(zip(selection.selected, selection.reasons))
         self.known_files = set(selection.known_files)
         self.collect_files = set(selection.collect_files)
+        why_all = {
+            env.CONFIG_INI: "the pytest configuration changed",
+            env.CONFIG_PLUGINS: "the installed pytest plugins changed",
+            env.PYTHON: "the Python version changed",
+        }
         for changed in selection.changed:
+            if changed.path in why_all and changed.blocks:
+                self.notes.append(f"{why_all[changed.path]}: every test is selected")
             if changed.parse_error:
                 self.notes.append(
                     f"{changed.path} does not parse ({changed.parse_error}): "
@@ -249,6 +296,12 @@ class DifftestPlugin:
             self._previous_sigterm = signal.signal(signal.SIGTERM, interrupt)
 
     def close(self) -> None:
+        if self.subprocesses is not None:
+            self.subprocesses.close()
+            self.subprocesses = None
+        if self.data is not None:
+            self.data.close()
+            self.data = None
         if self.recorder is not None:
             self.recorder.close()
             self.recorder = None
@@ -261,9 +314,13 @@ class DifftestPlugin:
     def pytest_report_header(self) -> list[str]:
         mode = "--diff-baseline" if self.settings.mode == "baseline" else "--diff"
         line = f"difftest: {mode}, database {self.settings.db_path}"
+        if self.settings.variant:
+            line += f", variant {self.settings.variant!r}"
         if self.engine is not None:
             created = self.engine.meta("created")
-            if created:
+            if created and self.settings.variant and not self.known_tests:
+                line += ", no baseline for this variant yet: running every test"
+            elif created:
                 line += f", baseline from {_format.age(float(created))} ago"
                 commit = self.engine.meta("commit")
                 if commit:
@@ -398,6 +455,10 @@ class DifftestPlugin:
         if self.recorder is None:
             return
         before = self.recorder.start_test()
+        if self.data is not None:
+            self.data.take()  # between tests: pytest's own reading
+        if self.subprocesses is not None:
+            self.subprocesses.take()
         if self.modules_seen < 0:
             # What ran before the first test ran while modules were being imported.
             self._refresh_modules()
@@ -409,11 +470,29 @@ class DifftestPlugin:
         if recorder is None or fixturedef.scope == "function":
             return (yield)
         outer = recorder.begin_nested()
+        outer_data = self.data.begin_nested() if self.data is not None else []
         try:
             return (yield)
         finally:
             executed = recorder.end_nested(outer)
             self.fixture_code[fixturedef] = executed_code(executed, self.files)
+            if self.data is not None:
+                self.fixture_data[fixturedef] = self.data.end_nested(outer_data)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_make_collect_report(self, collector: pytest.Collector) -> Generator[None, Any, Any]:
+        """Data files a test module reads while it is imported (a module-level ``json.load``):
+        every test of the module depends on them."""
+        if self.data is None or not isinstance(collector, pytest.Module):
+            return (yield)
+        self.data.take()
+        try:
+            return (yield)
+        finally:
+            if self.data is not None:
+                relative = self.files.relative(str(collector.path))
+                if relative is not None:
+                    self.module_data[relative] = self.data.take()
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -456,7 +535,17 @@ class DifftestPlugin:
         for definition in requested_fixtures(item):
             code.extend(self.fixture_code.get(definition, ()))
         roots = [test_file, *self.files.conftests_above(test_file)]
-        record = (item.nodeid, test_file, outcome, duration, code, roots, names_used(item))
+        data = self._data_of(item, test_file, executed)
+        if self.subprocesses is not None:
+            child_code, child_opened = self.subprocesses.take()
+            for filename, line in child_code:
+                relative = self.files.relative(filename)
+                if relative is not None:
+                    code.append((relative, line))
+            if self.data is not None:
+                found = (self.data.data_file(path) for path in child_opened)
+                data = sorted({*data, *(path for path in found if path is not None)})
+        record = (item.nodeid, test_file, outcome, duration, code, roots, names_used(item), data)
         if self.role == "worker":
             self._refresh_modules()
             self._send("record", record)
@@ -466,6 +555,51 @@ class DifftestPlugin:
             self.batch.append(record)
             if len(self.batch) >= self.settings.batch_size:
                 self._flush()
+
+    def _forked_start(self) -> None:
+        """In a forked child: what the parent test recorded so far is not the child's."""
+        if self.recorder is not None:
+            self.recorder.start_test()
+        if self.data is not None:
+            self.data.take()
+
+    def _forked_finish(self) -> tuple[list[tuple[str, int]], list[str]]:
+        """In a forked child at its end: the code it ran and the files it opened."""
+        code = []
+        if self.recorder is not None:
+            for executed in self.recorder.stop_test():
+                line = 0 if executed.co_name == "<module>" else executed.co_firstlineno
+                code.append((executed.co_filename, line))
+        opened = self.data.take_absolute() if self.data is not None else []
+        return code, opened
+
+    def _data_of(self, item: pytest.Item, test_file: str, executed: set[Any]) -> list[str]:
+        """The test's non-code dependencies: data files it (its module's import, its fixtures)
+        read, declared globs, the distributions it used, the facts every test depends on."""
+        data: set[str] = set(env.GLOBAL_FACTS)
+        if self.data is not None:
+            data.update(self.data.take())
+        data.update(self.module_data.get(test_file, ()))
+        for definition in requested_fixtures(item):
+            data.update(self.fixture_data.get(definition, ()))
+        root = self.config.rootpath
+        globs = [str(arg) for mark in item.iter_markers("diff_depends") for arg in mark.args]
+        globs += [
+            g for rule, files in self.settings.depends if fnmatch(item.nodeid, rule) for g in files
+        ]
+        for pattern in globs:
+            data.add(env.GLOB_PREFIX + pattern)
+            data.update(env.glob_matches(root, pattern))
+        if item.get_closest_marker("diff_always") is not None or any(
+            fnmatch(item.nodeid, pattern) for pattern in self.settings.always
+        ):
+            data.add(env.ALWAYS)
+        if self.dists is None:
+            self.dists = env.DistributionMap(self.files, self.machinery)
+        module = getattr(item, "module", None)
+        dists = self.dists.of_code(executed) | set(self.dists.of_module(module))
+        data.update(env.DIST_PREFIX + name for name in dists)
+        return sorted(data)
 
     def _send(self, kind: str, value: Any) -> None:
         """Hands recorded facts to whoever writes: the engine here, or, in an xdist worker, the
@@ -492,11 +626,23 @@ class DifftestPlugin:
         if "import_time" in payload:
             self._send("import_time", [tuple(ref) for ref in payload["import_time"]])
         if "record" in payload:
-            nodeid, file, outcome, duration, code, roots, names = payload["record"]
+            nodeid, file, outcome, duration, code, roots, names, data = payload["record"]
             code = [tuple(ref) for ref in code]
-            self.batch.append((nodeid, file, outcome, duration, code, roots, names))
+            self.batch.append((nodeid, file, outcome, duration, code, roots, names, data))
             if len(self.batch) >= self.settings.batch_size:
                 self._flush()
+
+    def _add_glob_facts(self, batch: list[Any]) -> None:
+        """Declared globs the selection did not know: their facts are needed to record them."""
+        new = {
+            path
+            for record in batch
+            for path in record[7]
+            if path.startswith(env.GLOB_PREFIX) and path not in self.facts
+        }
+        if new:
+            self.facts.update(env.glob_facts(self.config.rootpath, sorted(new)))
+            self.engine.set_facts(sorted(self.facts.items()))
 
     def _refresh_modules(self) -> None:
         if len(sys.modules) != self.modules_seen:
@@ -509,6 +655,7 @@ class DifftestPlugin:
             try:
                 if self.role == "single":
                     self._refresh_modules()
+                self._add_glob_facts(batch)
                 self.engine.record(batch)
             except self._error_types as error:
                 self._give_up(f"recording stopped, the baseline is incomplete: {error}")

@@ -8,7 +8,17 @@ CREATE TABLE meta (
     value TEXT NOT NULL
 ) WITHOUT ROWID;
 
--- Every file some stored block lives in.
+-- Every file some stored block lives in. Besides Python sources (blocks from parsing):
+-- * data files tests read ('data/x.json', any non-.py path), with one block '<data>' whose
+--   checksum is the hash of the file's bytes, or -- when the file did not exist -- the fixed
+--   value 0x6d697373696e6721 ("missing!");
+-- * pseudo-files, whose path starts with '<' and which are never looked for on disk: facts
+--   about the environment with one '<data>' block whose checksum is the hash of the fact's
+--   value as Python computes it each run: '<dist>/NAME' (an installed distribution's version
+--   and direct_url.json), '<config>/ini' (pytest's configuration section), '<config>/plugins'
+--   (pytest, pluggy, plugins and their requirements, with versions), '<python>' (interpreter
+--   and minor version), '<glob>/PATTERN' (the files a declared glob matches), and '<always>'
+--   (tests that always run; never current). Their stat columns are 0.
 CREATE TABLE file (
     id           INTEGER PRIMARY KEY,
     path         TEXT NOT NULL UNIQUE,
@@ -40,6 +50,8 @@ CREATE INDEX block_file ON block (file_id);
 -- Every test the baseline knows. WITHOUT ROWID: the node id is the key, stored once rather than
 -- in the row and again in a UNIQUE index.
 CREATE TABLE test (
+    -- pytest's node id. A test of a run variant (ini diff_env) other than the default is stored
+    -- as '<variant>' || char(31) || '<node id>': variants share files and blocks, not tests.
     nodeid   TEXT PRIMARY KEY,
     -- The file pytest collects the test from, so unaffected files are not even collected. NULL
     -- when it is the part of `nodeid` before the first '::', as it nearly always is.

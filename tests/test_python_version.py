@@ -1,0 +1,96 @@
+"""A Python version change: everything runs; with a per-interpreter ``diff_env`` baselines for
+several interpreters live side by side. Needs a second interpreter (3.11 or newer, any minor
+version but this one), which runs this environment's pytest and plugin through a ``.pth``."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from difftest_support import ALL_TESTS, Project, ran
+
+
+def _minor(executable: str) -> int | None:
+    try:
+        found = subprocess.run(
+            [executable, "-c", "import sys; print(sys.version_info[1])"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    text = found.stdout.strip()
+    return int(text) if found.returncode == 0 and text.isdigit() else None
+
+
+def _other_interpreter() -> str | None:
+    mine = sys.version_info[1]
+    candidates = [shutil.which(f"python3.{minor}") for minor in range(11, 16) if minor != mine]
+    candidates += glob.glob(os.path.expanduser("~/.pyenv/versions/3.*/bin/python3"))
+    for executable in candidates:
+        if executable:
+            minor = _minor(executable)
+            if minor is not None and minor >= 11 and minor != mine:
+                return executable
+    return None
+
+
+@pytest.fixture(scope="module")
+def other_python(tmp_path_factory: pytest.TempPathFactory) -> str:
+    executable = _other_interpreter()
+    if executable is None:
+        pytest.skip("no second Python interpreter (3.11+) found")
+    venv = tmp_path_factory.mktemp("other-venv")
+    subprocess.run([executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = str(venv / ("Scripts" if os.name == "nt" else "bin") / "python")
+    purelib = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    ours = sysconfig.get_path("purelib")
+    Path(purelib, "difftest_outer.pth").write_text(
+        f"import site; site.addsitedir({ours!r})\n", encoding="utf-8"
+    )
+    return python
+
+
+# Plugins of the outer environment that cannot load in another interpreter through the .pth
+# (anyio's imports trio, whose installed copy may not support it). Every run of this module
+# disables them, so that both interpreters see the same plugins.
+NO_FOREIGN_PLUGINS = ("-p", "no:anyio")
+
+
+def run_with(project: Project, python: str, *args: str) -> pytest.RunResult:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(project.root)
+        return project.pytester.run(python, "-m", "pytest", "-v", *NO_FOREIGN_PLUGINS, *args)
+
+
+def test_python_version_change_selects_everything(project: Project, other_python: str) -> None:
+    project.settled(*NO_FOREIGN_PLUGINS)
+    result = run_with(project, other_python, "--diff")
+    assert ran(result) == ALL_TESTS
+    result.stdout.fnmatch_lines(["difftest: the Python version changed: every test is selected"])
+
+
+def test_per_interpreter_variants_live_side_by_side(project: Project, other_python: str) -> None:
+    ini = 'diff_env = "sys.implementation.name + str(sys.version_info[:2])"\n'
+    project.write("pyproject.toml", project.read("pyproject.toml") + ini)
+    project.settled(*NO_FOREIGN_PLUGINS)
+    assert run_with(project, other_python, "--diff-baseline").ret == 0
+    assert ran(run_with(project, other_python, "--diff")) == set()
+    assert ran(project.diff(*NO_FOREIGN_PLUGINS)) == set()
+    project.replace("src/pkg/text.py", '"!"', '"!!"')
+    assert ran(run_with(project, other_python, "--diff")) == {"test_shout"}
+    assert ran(project.diff(*NO_FOREIGN_PLUGINS)) == {"test_shout"}
