@@ -61,6 +61,29 @@ def test_patch_upgrade_selects_only_the_tests_that_used_the_distribution(
     assert ran(dist_project.diff()) == set()
 
 
+@pytest.mark.parametrize("where", ["module", "function"])
+def test_every_test_reaching_a_distribution_through_project_code_depends_on_it(
+    project: Project, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    # Test modules that never import foo themselves; project code imports it, at module level
+    # or inside the function. Python 3.12+ reports foo's code only to the first test that
+    # runs it, so the later ones depend on foo through the project code they ran.
+    write_distribution(project, "foo", "1.0")
+    monkeypatch.setenv("PYTHONPATH", str(project.root / SITE))
+    if where == "module":
+        project.write("src/pkg/lib.py", "import foo\n\n\ndef get():\n    return foo.value()\n")
+    else:
+        project.write("src/pkg/lib.py", "def get():\n    import foo\n\n    return foo.value()\n")
+    for name in ("first", "second", "third"):
+        project.write(
+            f"tests/test_{name}.py",
+            f"from pkg.lib import get\n\n\ndef test_{name}():\n    assert get() == 1\n",
+        )
+    project.settled()
+    write_distribution(project, "foo", "1.0.1")
+    assert ran(project.diff()) == {"test_first", "test_second", "test_third"}
+
+
 def test_uninstalled_distribution_selects_its_users(dist_project: Project) -> None:
     for file in (dist_project.root / SITE / "bar-2.0.dist-info").iterdir():
         file.unlink()

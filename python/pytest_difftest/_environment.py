@@ -215,6 +215,10 @@ class DistributionMap:
         )
         self._by_file: dict[str, list[str]] = {}
         self._by_module: dict[str, list[str]] = {}
+        self._by_project_code: dict[CodeType, frozenset[str]] = {}
+        # Project file name → its module, rebuilt when sys.modules grows.
+        self._module_by_file: dict[str, ModuleType] = {}
+        self._modules_seen = -1
 
     def of_code(self, codes: set[CodeType]) -> set[str]:
         """The distributions of the code objects outside the project."""
@@ -227,6 +231,40 @@ class DistributionMap:
                 dists = cache[filename] = self._file_owners(filename)
             found.update(dists)
         return found
+
+    def of_project_code(self, codes: set[CodeType]) -> set[str]:
+        """The distributions that the project code in `codes` refers to: modules imported
+        inside a function (their names are in the code's ``co_names``) and whatever the
+        code's module imports. On Python 3.12+ the recorder reports library code only to the
+        first test that runs it, so this is what keeps every later test that reaches the
+        library through project code depending on it."""
+        found: set[str] = set()
+        cache = self._by_project_code
+        for code in codes:
+            dists = cache.get(code)
+            if dists is None:
+                dists = cache[code] = self._project_code_owners(code)
+            found.update(dists)
+        return found
+
+    def _project_code_owners(self, code: CodeType) -> frozenset[str]:
+        if self.files.relative(code.co_filename) is None:
+            return frozenset()
+        dists: set[str] = set()
+        for name in code.co_names:
+            loaded = sys.modules.get(name)
+            filename = getattr(loaded, "__file__", None)
+            if isinstance(filename, str) and self.files.project_path(filename) is None:
+                dists.update(self._owners.get(name, ()))
+        if len(sys.modules) != self._modules_seen:
+            self._modules_seen = len(sys.modules)
+            self._module_by_file = {}
+            for module in list(sys.modules.values()):
+                filename = getattr(module, "__file__", None)
+                if isinstance(filename, str):
+                    self._module_by_file[filename] = module
+        dists.update(self.of_module(self._module_by_file.get(code.co_filename)))
+        return frozenset(dists)
 
     def of_module(self, module: ModuleType | None) -> list[str]:
         """The distributions a test module imports from (its global names' top-level

@@ -598,6 +598,7 @@ class DifftestPlugin:
             self.dists = env.DistributionMap(self.files, self.machinery)
         module = getattr(item, "module", None)
         dists = self.dists.of_code(executed) | set(self.dists.of_module(module))
+        dists |= self.dists.of_project_code(executed)
         data.update(env.DIST_PREFIX + name for name in dists)
         return sorted(data)
 
