@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import sys
 import threading
-from pathlib import Path
 from types import CodeType, FrameType
 from typing import Any, Callable, Protocol
 
@@ -248,11 +247,10 @@ class TraceRecorder(_Collector):
         self._mode = "closed"
 
 
-def start_recorder(root: Path) -> Recorder:
+def start_recorder(files: ProjectFiles) -> Recorder:
     """The cheapest correct recorder for this interpreter, already observing. Code outside the
-    project under `root` is not worth hearing again after its first call (Python >= 3.12)."""
+    project's tracked `files` is not worth hearing again after its first call (Python 3.12+)."""
     if sys.version_info >= (3, 12):
-        files = ProjectFiles(root)
         try:
             return MonitoringRecorder(lambda filename: files.relative(filename) is not None)
         except RuntimeError:

@@ -234,12 +234,16 @@ def _depends(lines: list[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple(rules)
 
 
-def _project_directories(config: pytest.Config) -> tuple[Path, ...]:
-    given = config.option.diff_project_directory
+def tracked_directories(given: list[str] | None, config: pytest.Config) -> list[Path]:
+    """--diff-project-directory values (`given`), else ini diff_project_directories; empty
+    for the default, rootdir. Unchecked: the recorder needs them before options are final."""
     if given:
-        directories = [Path(d) if Path(d).is_absolute() else Path.cwd() / d for d in given]
-    else:
-        directories = [Path(d) for d in config.getini("diff_project_directories")]
+        return [Path(d) if Path(d).is_absolute() else Path.cwd() / d for d in given]
+    return [Path(d) for d in config.getini("diff_project_directories")]
+
+
+def _project_directories(config: pytest.Config) -> tuple[Path, ...]:
+    directories = tracked_directories(config.option.diff_project_directory, config)
     for directory in directories:
         if not directory.is_dir():
             raise pytest.UsageError(f"--diff-project-directory: {directory} is not a directory")

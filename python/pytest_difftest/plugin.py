@@ -26,7 +26,7 @@ from pytest_difftest._data import DataWatcher
 from pytest_difftest._items import executed_code, names_used, requested_fixtures, static_code
 from pytest_difftest._paths import ProjectFiles
 from pytest_difftest._recorder import Recorder, start_recorder
-from pytest_difftest._settings import Settings, add_options
+from pytest_difftest._settings import Settings, add_options, tracked_directories
 from pytest_difftest._sharing import fetch_and_merge, upload
 from pytest_difftest._subprocess import SubprocessHook
 from pytest_difftest._xdist import XdistController, xdist_role
@@ -46,7 +46,10 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
     # lets tracers started here by other plugins (pytest-cov) go first, so we wrap them.
     namespace = early_config.known_args_namespace
     if getattr(namespace, "diff_baseline", False) and not getattr(namespace, "diff", False):
-        early_config.stash[_EARLY_RECORDER] = start_recorder(early_config.rootpath)
+        given = getattr(namespace, "diff_project_directory", None)
+        directories = [d for d in tracked_directories(given, early_config) if d.is_dir()]
+        files = ProjectFiles(early_config.rootpath, directories or None)
+        early_config.stash[_EARLY_RECORDER] = start_recorder(files)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -63,7 +66,9 @@ def pytest_configure(config: pytest.Config) -> None:
         recorder.close()  # the workers run the tests, and record them
         recorder = None
     elif settings.mode == "baseline" and recorder is None and role != "controller":
-        recorder = start_recorder(config.rootpath)
+        recorder = start_recorder(
+            ProjectFiles(config.rootpath, list(settings.project_directories) or None)
+        )
     plugin = DifftestPlugin(config, settings, recorder, role)
     config.pluginmanager.register(plugin, "difftest-session")
     if role == "controller":
