@@ -27,7 +27,6 @@ from pytest_difftest._items import executed_code, names_used, requested_fixtures
 from pytest_difftest._paths import ProjectFiles
 from pytest_difftest._recorder import Recorder, start_recorder
 from pytest_difftest._settings import Settings, add_options, tracked_directories
-from pytest_difftest._sharing import fetch_and_merge, upload
 from pytest_difftest._subprocess import SubprocessHook
 from pytest_difftest._xdist import XdistController, xdist_role
 
@@ -162,6 +161,8 @@ class DifftestPlugin:
             self.facts = self._facts()
             self.engine.set_facts(sorted(self.facts.items()))
             if settings.remote_url is not None:
+                from pytest_difftest._sharing import fetch_and_merge
+
                 self.remote_status = fetch_and_merge(self.engine, settings)
             self._select()
         except self._error_types as error:
@@ -731,6 +732,8 @@ class DifftestPlugin:
             self.notes.append(f"not uploaded to {url}: the baseline is incomplete")
             return False
         try:
+            from pytest_difftest._sharing import upload
+
             upload(self.engine, self.settings)
         except (RemoteError, *self._error_types) as error:
             self.notes.append(f"upload failed: {error}")

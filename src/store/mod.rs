@@ -318,16 +318,29 @@ impl Store {
         })
     }
 
-    /// Removes every test, block and file: the start of a full rebuild.
+    /// Removes every test, block and file: the start of a full rebuild. The tables are
+    /// dropped and created again, so a rebuild also repairs a database whose tables do not
+    /// match the schema its version number claims (one written by a development build).
     ///
     /// # Errors
     /// SQLite errors.
     pub fn clear(&self) -> Result<()> {
         self.transaction(|conn| {
-            conn.execute_batch(
-                "DELETE FROM test; DELETE FROM depset; DELETE FROM block; DELETE FROM file; \
-                 DELETE FROM meta;",
-            )
+            // Indexes go with their tables; referring tables go before those they refer to (others,
+            // like `meta`, refer to nothing and sort first).
+            let mut tables: Vec<String> = conn
+                .prepare(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' \
+                     AND name NOT LIKE 'sqlite_%'",
+                )?
+                .query_map([], |row| row.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let order = ["test", "dep", "depset_block", "depset", "block", "file"];
+            tables.sort_by_key(|name| order.iter().position(|t| t == name));
+            for name in tables {
+                conn.execute_batch(&format!("DROP TABLE \"{name}\""))?;
+            }
+            schema::create(conn)
         })
     }
 }
@@ -654,6 +667,24 @@ mod tests {
             files,
             ["docs/guide.txt", "tests/test_b.py", "tests/test_a.py"]
         );
+        drop(store);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn clear_rebuilds_tables_that_do_not_match_the_schema() {
+        let dir = std::env::temp_dir().join(format!("difftest-clear-{}", std::process::id()));
+        let store = Store::open(&dir.join("t.db")).unwrap();
+        store
+            .transaction(|conn| conn.execute_batch("ALTER TABLE test DROP COLUMN recorded"))
+            .unwrap();
+        let record = |conn: &Connection| {
+            write::test(conn, "t.py::t", "t.py", "passed", 0.1, Some(1.0), &[], None)
+        };
+        assert!(store.transaction(record).is_err());
+        store.clear().unwrap();
+        store.transaction(record).unwrap();
+        assert_eq!(store.test_count().unwrap(), 1);
         drop(store);
         std::fs::remove_dir_all(dir).unwrap();
     }
