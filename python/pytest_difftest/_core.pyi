@@ -1,11 +1,12 @@
 """Rust core of pytest-difftest: parsing, checksums, the dependency database and selection."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from os import PathLike
-from typing import final
+from typing import Any, final
 
 __all__ = [
     "SCHEMA_VERSION",
+    "AuditFilter",
     "ChangedFile",
     "Counts",
     "DifftestError",
@@ -29,6 +30,14 @@ class SchemaVersionError(DifftestError):
 
     ``args`` are ``(message, found, expected)``.
     """
+
+@final
+class AuditFilter:
+    """An audit hook for `sys.addaudithook` that calls `on_open` with the arguments of each
+    ``open`` event and ignores every other event, without running Python code for them."""
+
+    def __new__(cls, on_open: Callable[[tuple[Any, ...]], object]) -> AuditFilter: ...
+    def __call__(self, event: str, args: tuple[Any, ...]) -> None: ...
 
 @final
 class ChangedFile:

@@ -37,15 +37,16 @@ _SKIPPED_PARTS = frozenset(
 
 
 class _Hook:
-    """The process's one audit hook; forwards to the active watcher, if any."""
+    """The process's one audit hook (a filter written in Rust, see `AuditFilter`) forwards
+    ``open`` events here, and here to the active watcher, if any."""
 
     watcher: DataWatcher | None = None
     installed = False
 
     @classmethod
-    def audit(cls, event: str, args: tuple[Any, ...]) -> None:
+    def opened(cls, args: tuple[Any, ...]) -> None:
         watcher = cls.watcher
-        if watcher is not None and event == "open":
+        if watcher is not None:
             watcher.opened(args)
 
 
@@ -58,7 +59,9 @@ class DataWatcher:
         self._relative: dict[str, str | None] = {}
         self._venv_dirs: dict[str, bool] = {}
         if not _Hook.installed:
-            sys.addaudithook(_Hook.audit)
+            from pytest_difftest._core import AuditFilter
+
+            sys.addaudithook(AuditFilter(_Hook.opened))
             _Hook.installed = True
         _Hook.watcher = self
 

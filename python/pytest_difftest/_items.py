@@ -64,16 +64,19 @@ def names_used(item: pytest.Item) -> list[str]:
 def executed_code(codes: set[CodeType], files: ProjectFiles) -> list[tuple[str, int]]:
     """``(file, first line)`` of the project code objects in `codes`. A module's own code object
     is reported as line 0, which stands for the module's import-time code."""
-    # Runs after every test over a few hundred code objects, mostly pytest's own: one dict
-    # lookup per code object once it has been seen.
-    cache = files.code_cache
+    # Runs after every test over a few hundred code objects, mostly pytest's own: those known
+    # to be outside the project go in one set difference, the rest cost a dict lookup each.
+    cache, outside = files.code_cache, files.code_outside
     found = []
-    for code in codes:
+    for code in codes - outside:
         where = cache.get(code, _UNSEEN)
         if where is _UNSEEN:
             relative = files.relative(code.co_filename)
+            if relative is None:
+                outside.add(code)
+                continue
             line = 0 if code.co_name == "<module>" else code.co_firstlineno
-            where = cache[code] = None if relative is None else (relative, line)
+            where = cache[code] = (relative, line)
         if where is not None:
             found.append(where)
     return found

@@ -39,6 +39,8 @@ class ProjectFiles:
         self._cache: dict[str, str | None] = {}
         # Code object → (relative path, first line), or None outside the project.
         self.code_cache: dict[CodeType, tuple[str, int] | None] = {}
+        # Code objects known to be outside the project (see `executed_code`).
+        self.code_outside: set[CodeType] = set()
         self._conftests: dict[str, list[str]] = {}
 
     def relative(self, filename: str) -> str | None:

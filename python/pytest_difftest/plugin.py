@@ -603,8 +603,7 @@ class DifftestPlugin:
         if self.dists is None:
             self.dists = env.DistributionMap(self.files, self.machinery)
         module = getattr(item, "module", None)
-        dists = self.dists.of_code(executed) | set(self.dists.of_module(module))
-        dists |= self.dists.of_project_code(executed)
+        dists = self.dists.of_executed(executed) | set(self.dists.of_module(module))
         data.update(env.DIST_PREFIX + name for name in dists)
         return sorted(data)
 
