@@ -215,42 +215,37 @@ class DistributionMap:
         )
         self._by_file: dict[str, list[str]] = {}
         self._by_module: dict[str, list[str]] = {}
-        # Code object → the distributions it stands for; code standing for none is "silent".
-        self._by_code: dict[CodeType, frozenset[str]] = {}
-        self._silent: set[CodeType] = set()
+        self._by_project_code: dict[CodeType, frozenset[str]] = {}
         # Project file name → its module, rebuilt when sys.modules grows.
         self._module_by_file: dict[str, ModuleType] = {}
         self._modules_seen = -1
 
-    def of_executed(self, codes: set[CodeType]) -> set[str]:
-        """The distributions a test used through the code objects it executed: those owning
-        the code outside the project, and those the project code refers to (modules imported
-        inside a function, whose names are in its ``co_names``, and whatever its module
-        imports). On Python 3.12+ the recorder reports library code only to the first test
-        that runs it, so the second kind keeps every later test that reaches a library
-        through project code depending on it.
-
-        Runs after every test over all the code it executed, mostly pytest's own: code known
-        to contribute nothing is removed with one set difference."""
+    def of_code(self, codes: set[CodeType]) -> set[str]:
+        """The distributions of the code objects outside the project."""
         found: set[str] = set()
-        cache = self._by_code
-        for code in codes - self._silent:
-            dists = cache.get(code)
+        cache = self._by_file
+        for code in codes:
+            filename = code.co_filename
+            dists = cache.get(filename)
             if dists is None:
-                dists = self._code_owners(code)
-                if not dists:
-                    self._silent.add(code)
-                    continue
-                cache[code] = dists
-            found |= dists
+                dists = cache[filename] = self._file_owners(filename)
+            found.update(dists)
         return found
 
-    def _code_owners(self, code: CodeType) -> frozenset[str]:
-        filename = code.co_filename
-        outside = self._by_file.get(filename)
-        if outside is None:
-            outside = self._by_file[filename] = self._file_owners(filename)
-        return frozenset(outside) | self._project_code_owners(code)
+    def of_project_code(self, codes: set[CodeType]) -> set[str]:
+        """The distributions that the project code in `codes` refers to: modules imported
+        inside a function (their names are in the code's ``co_names``) and whatever the
+        code's module imports. On Python 3.12+ the recorder reports library code only to the
+        first test that runs it, so this is what keeps every later test that reaches the
+        library through project code depending on it."""
+        found: set[str] = set()
+        cache = self._by_project_code
+        for code in codes:
+            dists = cache.get(code)
+            if dists is None:
+                dists = cache[code] = self._project_code_owners(code)
+            found.update(dists)
+        return found
 
     def _project_code_owners(self, code: CodeType) -> frozenset[str]:
         if self.files.relative(code.co_filename) is None:

@@ -603,7 +603,8 @@ class DifftestPlugin:
         if self.dists is None:
             self.dists = env.DistributionMap(self.files, self.machinery)
         module = getattr(item, "module", None)
-        dists = self.dists.of_executed(executed) | set(self.dists.of_module(module))
+        dists = self.dists.of_code(executed) | set(self.dists.of_module(module))
+        dists |= self.dists.of_project_code(executed)
         data.update(env.DIST_PREFIX + name for name in dists)
         return sorted(data)
 
