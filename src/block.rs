@@ -103,31 +103,21 @@ impl FileModel {
     /// A file that could not be read as Python.
     #[must_use]
     pub fn unparsable(content_hash: i64, reason: String) -> Self {
-        Self {
-            content_hash,
-            blocks: vec![Block {
-                name: MODULE_BLOCK.to_owned(),
-                kind: BlockKind::Module,
-                start_line: 1,
-                end_line: u32::MAX,
-                checksum: content_hash,
-                binds: Vec::new(),
-                uses: Vec::new(),
-                stateful: false,
-            }],
-            imports: Vec::new(),
-            import_uses: HashSet::new(),
-            parse_error: Some(reason),
-        }
+        Self::whole(MODULE_BLOCK, content_hash, Some(reason))
     }
 
     /// A data file (or fact): one `<data>` block whose checksum is `content_hash`.
     #[must_use]
     pub fn data(content_hash: i64) -> Self {
+        Self::whole(DATA_BLOCK, content_hash, None)
+    }
+
+    /// A file that is one block, `name`, whose checksum is the file's `content_hash`.
+    fn whole(name: &str, content_hash: i64, parse_error: Option<String>) -> Self {
         Self {
             content_hash,
             blocks: vec![Block {
-                name: DATA_BLOCK.to_owned(),
+                name: name.to_owned(),
                 kind: BlockKind::Module,
                 start_line: 1,
                 end_line: u32::MAX,
@@ -138,7 +128,7 @@ impl FileModel {
             }],
             imports: Vec::new(),
             import_uses: HashSet::new(),
-            parse_error: None,
+            parse_error,
         }
     }
 

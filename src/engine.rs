@@ -38,6 +38,21 @@ pub struct Current {
     pub fingerprint: Fingerprint,
 }
 
+impl Current {
+    /// A fact about the environment (a pseudo-file): one `<data>` block holding the hash of
+    /// its value, and no stat fingerprint.
+    pub(crate) fn fact(hash: i64) -> Self {
+        Self {
+            model: Arc::new(FileModel::data(hash)),
+            fingerprint: Fingerprint {
+                mtime_ns: 0,
+                size: 0,
+                hash,
+            },
+        }
+    }
+}
+
 /// Open database + per-session caches. Not thread-safe; Python holds it behind a lock.
 pub struct Engine {
     pub(crate) root: PathBuf,

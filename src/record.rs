@@ -5,8 +5,8 @@ use std::sync::{Arc, OnceLock};
 
 use rusqlite::Connection;
 
-use crate::block::{Block, BlockKind, DATA_BLOCK, FileModel, MISSING_HASH, is_pseudo};
-use crate::engine::{Current, Engine, Fingerprint};
+use crate::block::{Block, BlockKind, DATA_BLOCK, MISSING_HASH, is_pseudo};
+use crate::engine::{Current, Engine};
 use crate::error::Result;
 use crate::graph::closure;
 use crate::store::write;
@@ -399,14 +399,7 @@ impl Engine {
             let current = if is_pseudo(&path) {
                 // A fact has no file: its "content hash" is the hash of its value.
                 let hash = self.fact(&path);
-                (hash != MISSING_HASH).then(|| Current {
-                    model: Arc::new(FileModel::data(hash)),
-                    fingerprint: Fingerprint {
-                        mtime_ns: 0,
-                        size: 0,
-                        hash,
-                    },
-                })
+                (hash != MISSING_HASH).then(|| Current::fact(hash))
             } else {
                 self.current(&path)
             };

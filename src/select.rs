@@ -8,9 +8,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
-use std::sync::Arc;
-
-use crate::block::{DATA_BLOCK, FileModel, MISSING_HASH, MODULE_BLOCK, is_pseudo};
+use crate::block::{DATA_BLOCK, MISSING_HASH, MODULE_BLOCK, is_pseudo};
 use crate::engine::{
     ALWAYS, Current, Engine, Fingerprint, fact_in, parallel_map, read_current, stat,
 };
@@ -79,14 +77,7 @@ impl Engine {
                 } else if hash == MISSING_HASH {
                     Scan::Missing
                 } else {
-                    Scan::Changed(Current {
-                        model: Arc::new(FileModel::data(hash)),
-                        fingerprint: Fingerprint {
-                            mtime_ns: 0,
-                            size: 0,
-                            hash,
-                        },
-                    })
+                    Scan::Changed(Current::fact(hash))
                 }
             } else {
                 scan(root, row)
