@@ -346,22 +346,23 @@ impl EnginePy {
     }
 }
 
-/// An audit hook (`sys.addaudithook`) that passes the arguments of `open` events to
-/// `on_open` and ignores every other event.
+/// An audit hook (`sys.addaudithook`) that passes the arguments of one event (`open`, `exec`)
+/// to `callback` and ignores every other event.
 ///
 /// Written in Rust because Python 3.11 audits every `frame.f_code` read, which the trace
 /// recorder does on each call: a hook written in Python then costs a Python call per traced
 /// call (about two seconds per thousand tests), this one a string comparison.
 #[pyclass(name = "AuditFilter", module = "pytest_difftest._core", frozen)]
 pub struct AuditFilterPy {
-    on_open: Py<PyAny>,
+    event: String,
+    callback: Py<PyAny>,
 }
 
 #[pymethods]
 impl AuditFilterPy {
     #[new]
-    fn new(on_open: Py<PyAny>) -> Self {
-        Self { on_open }
+    fn new(event: String, callback: Py<PyAny>) -> Self {
+        Self { event, callback }
     }
 
     fn __call__(
@@ -370,8 +371,8 @@ impl AuditFilterPy {
         args: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
         // The length first: it rules out nearly every event without decoding the name.
-        if event.len()? == 4 && event.to_cow()? == "open" {
-            self.on_open.call1(event.py(), (args,))?;
+        if event.len()? == self.event.len() && event.to_cow()? == self.event {
+            self.callback.call1(event.py(), (args,))?;
         }
         Ok(())
     }

@@ -311,3 +311,121 @@ def test_module_first_imported_inside_a_test(project: Project) -> None:
         "test_first_import": "FAILED",
         "test_reads_cached_module": "FAILED",
     }
+
+
+# On Python < 3.12 the recorder observes only windows where project code can run (a test's
+# phases, a project module's execution, project hook calls): each of these tests must still
+# see the change.
+
+
+def test_handler_registered_and_run_at_import_time(project: Project) -> None:
+    # Nothing in `table.py` names `double`: only observing the import shows it ran then.
+    project.write(
+        "src/pkg/handlers.py",
+        """
+        HANDLERS = []
+
+
+        def register(function):
+            HANDLERS.append(function)
+            return function
+
+
+        @register
+        def double(x):
+            return x * 2
+        """,
+    )
+    project.write(
+        "src/pkg/table.py",
+        """
+        from pkg import handlers
+
+
+        def _apply(x):
+            return [handler(x) for handler in handlers.HANDLERS]
+
+
+        VALUES = _apply(3)
+        """,
+    )
+    project.write(
+        "tests/test_table.py",
+        "from pkg.table import VALUES\n\n\ndef test_values():\n    assert VALUES == [6]\n",
+    )
+    project.settled()
+    project.replace("src/pkg/handlers.py", "x * 2", "x * 3")
+    assert outcomes(project.diff()) == {"test_values": "FAILED"}
+
+
+def test_conftest_report_hook_helper_changes(project: Project) -> None:
+    # The helper runs only inside a conftest hook that pytest calls while making reports.
+    project.write(
+        "tests/reporting.py",
+        """
+        def adjust(report):
+            return report
+        """,
+    )
+    project.write(
+        "tests/conftest.py",
+        """
+        import pytest
+
+        from reporting import adjust
+
+
+        @pytest.hookimpl(wrapper=True)
+        def pytest_runtest_makereport(item, call):
+            return adjust((yield))
+        """,
+    )
+    project.settled()
+    project.replace(
+        "tests/reporting.py",
+        "    return report",
+        "    if report.when == 'call' and 'add' in report.nodeid:\n"
+        "        report.outcome = 'failed'\n"
+        "    return report",
+    )
+    result = project.diff()
+    assert outcomes(result)["test_add"] == "FAILED"
+
+
+def test_project_collector_helper_changes(project: Project) -> None:
+    # A conftest's own collector and items: their collect() and runtest() run project code
+    # outside any test function.
+    project.write(
+        "tests/cases.py",
+        """
+        def expected(name):
+            return len(name)
+        """,
+    )
+    project.write(
+        "tests/conftest.py",
+        """
+        import pytest
+
+        from cases import expected
+
+
+        class CaseItem(pytest.Item):
+            def runtest(self):
+                assert expected(self.name) == int(self.path.read_text().split()[0])
+
+
+        class CaseFile(pytest.File):
+            def collect(self):
+                yield CaseItem.from_parent(self, name="five")
+
+
+        def pytest_collect_file(file_path, parent):
+            if file_path.suffix == ".case":
+                return CaseFile.from_parent(parent, path=file_path)
+        """,
+    )
+    project.write("tests/five.case", "4\n")
+    project.settled()
+    project.replace("tests/cases.py", "len(name)", "len(name) + 1")
+    assert outcomes(project.diff()) == {"five": "FAILED"}

@@ -33,10 +33,11 @@ class SchemaVersionError(DifftestError):
 
 @final
 class AuditFilter:
-    """An audit hook for `sys.addaudithook` that calls `on_open` with the arguments of each
-    ``open`` event and ignores every other event, without running Python code for them."""
+    """An audit hook for `sys.addaudithook` that calls `callback` with the arguments of each
+    `event` event (``open``, ``exec``) and ignores every other event, without running Python
+    code for them."""
 
-    def __new__(cls, on_open: Callable[[tuple[Any, ...]], object]) -> AuditFilter: ...
+    def __new__(cls, event: str, callback: Callable[[tuple[Any, ...]], object]) -> AuditFilter: ...
     def __call__(self, event: str, args: tuple[Any, ...]) -> None: ...
 
 @final

@@ -61,7 +61,7 @@ class DataWatcher:
         if not _Hook.installed:
             from pytest_difftest._core import AuditFilter
 
-            sys.addaudithook(AuditFilter(_Hook.opened))
+            sys.addaudithook(AuditFilter("open", _Hook.opened))
             _Hook.installed = True
         _Hook.watcher = self
 

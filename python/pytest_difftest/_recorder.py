@@ -8,7 +8,8 @@ ran, not which lines: function-entry events, each seen once per test, are enough
   re-arms everything at the next test.
 * Python 3.9-3.11: a global `sys.settrace` function that sees only "call" events (it returns no
   local tracer, so no line events are generated); `sys.setprofile` when another tracer
-  (coverage.py) owns `sys.settrace`.
+  (coverage.py) owns `sys.settrace`. Installed only while a test's own code can run (its setup,
+  call and teardown phases; see `pause`), because any hook puts the interpreter in its slow mode.
 """
 
 from __future__ import annotations
@@ -38,6 +39,13 @@ class Recorder(Protocol):
 
     def end_nested(self, outer: set[CodeType]) -> set[CodeType]:
         """End the part; returns what it executed, which still counts for the test too."""
+
+    def resume(self) -> None:
+        """Observe again: a phase of the test where its own code may run begins."""
+
+    def pause(self) -> None:
+        """Stop observing until `resume` (pytest's own work between a test's phases). Only a
+        recorder whose cost is paid by all code, observed or not, needs to act on it."""
 
     def close(self) -> None:
         """Stop observing."""
@@ -71,6 +79,12 @@ class _Collector:
         self._seen.update(outer)
         self._seen.update(inner)
         return inner
+
+    def resume(self) -> None:
+        pass
+
+    def pause(self) -> None:
+        pass
 
 
 class MonitoringRecorder(_Collector):
@@ -180,7 +194,7 @@ class MonitoringRecorder(_Collector):
 
 
 class TraceRecorder(_Collector):
-    """Call-events-only recorder for Python < 3.12.
+    """Call-events-only recorder for Python < 3.12, installed only while project code may run.
 
     Normally a global `sys.settrace` function that returns no local tracer, so only "call"
     events are generated. When another tracer owns `sys.settrace` (coverage.py started by
@@ -188,23 +202,74 @@ class TraceRecorder(_Collector):
     itself as soon as it is called from Python. We then record through `sys.setprofile` instead,
     which sees the same calls (plus returns and C calls, which we ignore) without touching the
     tracer, so coverage's measurement stays exactly as it would be without us.
+
+    While any hook is installed, CPython < 3.12 runs every frame in its slow tracing mode, about
+    twice as slow, and most of a session is pytest's own work (collecting, reporting). So the
+    hook is installed only in *windows* where project code may run: a test's phases, a project
+    module's execution (an ``exec`` audit event starts it, the module frame's return ends it),
+    and calls of hooks that the project implements (see `observe_project_hooks`). Windows nest;
+    the hook is removed when the last one closes.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, is_project: Callable[[str], bool]) -> None:
         super().__init__()
         add = self.add
+        self._windows = 0
+        # Module code objects of the project being executed: their return closes a window.
+        executing: dict[CodeType, int] = {}
+        self._executing = executing
+        close = self.pause
 
-        def trace(frame: FrameType, event: Any, arg: object) -> None:
-            add(frame.f_code)
+        def module_returns(frame: FrameType, event: str, arg: object) -> Any:
+            if event == "return":
+                finished(frame.f_code)
+            return module_returns
+
+        def finished(code: CodeType) -> None:
+            left = executing.pop(code, 0) - 1
+            if left > 0:
+                executing[code] = left
+            close()
+
+        def trace(frame: FrameType, event: Any, arg: object) -> Any:
+            code = frame.f_code
+            add(code)
+            if code in executing:
+                frame.f_trace_lines = False  # only the frame's return is wanted
+                return module_returns
+            return None
 
         def profile(frame: FrameType, event: str, arg: object) -> None:
             if event == "call":
                 add(frame.f_code)
+            elif event == "return" and executing and frame.f_code in executing:
+                finished(frame.f_code)
 
-        self._trace: Callable[[FrameType, Any, object], None] = trace
+        known: dict[str, bool] = {}
+
+        def executes(args: tuple[Any, ...]) -> None:
+            code = args[0] if args else None
+            if isinstance(code, CodeType) and code.co_name == "<module>":
+                filename = code.co_filename
+                wanted = known.get(filename)
+                if wanted is None:
+                    wanted = known[filename] = is_project(filename)
+                if wanted:
+                    executing[code] = executing.get(code, 0) + 1
+                    self.resume()
+
+        self._trace: Callable[[FrameType, Any, object], Any] = trace
         self._profile: Callable[[FrameType, str, object], None] = profile
         self._mode = ""
-        self.ensure_installed()
+        from pytest_difftest._core import AuditFilter
+
+        # An audit hook cannot be removed: after `close` it finds nothing executing.
+        self._executes: Callable[[tuple[Any, ...]], None] | None = executes
+        sys.addaudithook(AuditFilter("exec", self._on_exec))
+
+    def _on_exec(self, args: tuple[Any, ...]) -> None:
+        if self._executes is not None:
+            self._executes(args)
 
     def ensure_installed(self) -> None:
         """Installs the hook, or moves to the profile hook if a tracer has taken ours over."""
@@ -221,13 +286,21 @@ class TraceRecorder(_Collector):
             threading.setprofile(self._profile)
             self._mode = "profile"
 
-    def start_test(self) -> set[CodeType]:
-        self.ensure_installed()
-        return super().start_test()
+    def resume(self) -> None:
+        if self._mode == "closed":
+            return
+        self._windows += 1
+        if self._windows == 1:
+            self.ensure_installed()
+
+    def pause(self) -> None:
+        if self._windows > 0:
+            self._windows -= 1
+            if self._windows == 0:
+                self._uninstall()
 
     def stop_test(self) -> set[CodeType]:
-        # While a hook is installed, CPython < 3.12 runs every frame in its slow tracing mode.
-        # Nothing between two tests needs recording, so pytest's reporting runs without it.
+        self._windows = 0
         self._uninstall()
         return super().stop_test()
 
@@ -238,6 +311,8 @@ class TraceRecorder(_Collector):
             sys.settrace(None)
 
     def close(self) -> None:
+        self._executes = None
+        self._executing.clear()
         if self._mode == "profile":
             sys.setprofile(None)
             threading.setprofile(None)
@@ -247,13 +322,57 @@ class TraceRecorder(_Collector):
         self._mode = "closed"
 
 
-def start_recorder(files: ProjectFiles) -> Recorder:
+def start_recorder(files: ProjectFiles, plugins: Any) -> Recorder:
     """The cheapest correct recorder for this interpreter, already observing. Code outside the
-    project's tracked `files` is not worth hearing again after its first call (Python 3.12+)."""
+    project's tracked `files` is not worth hearing again after its first call (Python 3.12+).
+    `plugins` is pytest's plugin manager, whose hook calls the trace recorder observes."""
+
+    def is_project(filename: str) -> bool:
+        return files.relative(filename) is not None
+
     if sys.version_info >= (3, 12):
         try:
-            return MonitoringRecorder(lambda filename: files.relative(filename) is not None)
+            return MonitoringRecorder(is_project)
         except RuntimeError:
             pass  # other tools hold both ids: the trace hook is slower, but just as correct
+    recorder = TraceRecorder(is_project)
+    observe_project_hooks(plugins, recorder, files)
+    return recorder
 
-    return TraceRecorder()
+
+def observe_project_hooks(plugins: Any, recorder: Recorder, files: ProjectFiles) -> None:
+    """Has `recorder` observe every hook call that a project implementation (a conftest.py, a
+    project plugin, a test module's ``pytest_generate_tests``) takes part in, whenever pytest
+    makes it: during collection, such code is what tests rely on from import time; around a
+    test (a ``makereport`` that turns failures into passes), it is part of the test."""
+    project: dict[Any, bool] = {}
+
+    def is_project(implementation: Any) -> bool:
+        function = implementation.function
+        known = project.get(function)
+        if known is None:
+            code = getattr(function, "__code__", None)
+            filename = code.co_filename if code is not None else _defined_in(function)
+            known = project[function] = filename is None or files.relative(filename) is not None
+        return known
+
+    opened: list[bool] = []
+
+    def before(hook_name: str, implementations: list[Any], kwargs: Any) -> None:
+        wanted = any(map(is_project, implementations))
+        opened.append(wanted)
+        if wanted:
+            recorder.resume()
+
+    def after(outcome: Any, hook_name: str, implementations: list[Any], kwargs: Any) -> None:
+        if opened.pop():
+            recorder.pause()
+
+    plugins.add_hookcall_monitoring(before, after)
+
+
+def _defined_in(function: Any) -> str | None:
+    """The file of a hook implementation that is not a plain function (a callable object)."""
+    module = sys.modules.get(getattr(function, "__module__", None) or "")
+    filename = getattr(module, "__file__", None)
+    return filename if isinstance(filename, str) else None

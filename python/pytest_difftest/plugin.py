@@ -23,7 +23,13 @@ import pytest
 from pytest_difftest import _environment as env
 from pytest_difftest import _format
 from pytest_difftest._data import DataWatcher
-from pytest_difftest._items import executed_code, names_used, requested_fixtures, static_code
+from pytest_difftest._items import (
+    code_of,
+    executed_code,
+    names_used,
+    requested_fixtures,
+    static_code,
+)
 from pytest_difftest._paths import ProjectFiles
 from pytest_difftest._recorder import Recorder, start_recorder
 from pytest_difftest._settings import Settings, add_options, tracked_directories
@@ -48,7 +54,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
         given = getattr(namespace, "diff_project_directory", None)
         directories = [d for d in tracked_directories(given, early_config) if d.is_dir()]
         files = ProjectFiles(early_config.rootpath, directories or None)
-        early_config.stash[_EARLY_RECORDER] = start_recorder(files)
+        early_config.stash[_EARLY_RECORDER] = start_recorder(files, early_config.pluginmanager)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -66,7 +72,8 @@ def pytest_configure(config: pytest.Config) -> None:
         recorder = None
     elif settings.mode == "baseline" and recorder is None and role != "controller":
         recorder = start_recorder(
-            ProjectFiles(config.rootpath, list(settings.project_directories) or None)
+            ProjectFiles(config.rootpath, list(settings.project_directories) or None),
+            config.pluginmanager,
         )
     plugin = DifftestPlugin(config, settings, recorder, role)
     config.pluginmanager.register(plugin, "difftest-session")
@@ -139,6 +146,8 @@ class DifftestPlugin:
         # requests the fixture depends on it, not only the first, which paid for the setup.
         self.fixture_code: dict[Any, list[tuple[str, int]]] = {}
         self.modules_seen = -1
+        # Which item and collector classes the project defines (see `_project_class`).
+        self.project_classes: dict[type, bool] = {}
         self.ran = 0
         self.total = 0
         self._error_types = (DifftestError, OSError)
@@ -470,9 +479,60 @@ class DifftestPlugin:
             self._refresh_modules()
             self._send("import_time", executed_code(before, self.files))
 
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None]:
+        import os
+
+        if os.environ.get("EXP2"):
+            return (yield)
+        return (yield from self._observe_phase(item))
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None]:
+        return (yield from self._observe_phase(item))
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None]:
+        return (yield from self._observe_phase(item))
+
+    def _observe_phase(self, item: pytest.Item) -> Generator[None]:
+        """Has the recorder observe one phase of a test, where the test's own code runs."""
+        recorder = self.recorder
+        if recorder is None:
+            return (yield)
+        recorder.resume()
+        try:
+            return (yield)
+        finally:
+            # pytest calls a project item's methods while reporting (``repr_failure``): the
+            # recorder observes it until the test ends.
+            if not self._project_class(type(item)):
+                recorder.pause()
+
+    def _project_class(self, cls: type) -> bool:
+        """Whether a project defines this item or collector class (or a base of it)."""
+        known = self.project_classes.get(cls)
+        if known is None:
+            # By its methods' code: a conftest's module name can be shared by several files.
+            known = any(
+                code is not None and self.files.relative(code.co_filename) is not None
+                for klass in cls.__mro__
+                for code in map(code_of, list(vars(klass).values()))
+            )
+            self.project_classes[cls] = known
+        return known
+
     @pytest.hookimpl(wrapper=True)
     def pytest_fixture_setup(self, fixturedef: Any) -> Generator[None, Any, Any]:
         recorder = self.recorder
+        import os
+
+        if recorder is not None and os.environ.get("EXP2"):
+            recorder.resume()
+            try:
+                return (yield)
+            finally:
+                recorder.pause()
         if recorder is None or fixturedef.scope == "function":
             return (yield)
         outer = recorder.begin_nested()
@@ -488,17 +548,24 @@ class DifftestPlugin:
     @pytest.hookimpl(wrapper=True)
     def pytest_make_collect_report(self, collector: pytest.Collector) -> Generator[None, Any, Any]:
         """Data files a test module reads while it is imported (a module-level ``json.load``):
-        every test of the module depends on them."""
-        if self.data is None or not isinstance(collector, pytest.Module):
-            return (yield)
-        self.data.take()
+        every test of the module depends on them. A collector class of the project's own (from
+        a conftest's ``pytest_collect_file``) runs project code while collecting: observed."""
+        recorder = self.recorder
+        if recorder is not None and not self._project_class(type(collector)):
+            recorder = None
+        data = self.data if isinstance(collector, pytest.Module) else None
+        if recorder is not None:
+            recorder.resume()
+        if data is not None:
+            data.take()
         try:
             return (yield)
         finally:
-            if self.data is not None:
-                relative = self.files.relative(str(collector.path))
-                if relative is not None:
-                    self.module_data[relative] = self.data.take()
+            if recorder is not None:
+                recorder.pause()
+            relative = self.files.relative(str(collector.path))
+            if data is not None and relative is not None:
+                self.module_data[relative] = data.take()
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
