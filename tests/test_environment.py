@@ -140,3 +140,17 @@ def test_upgraded_pytest_plugin_selects_everything(
     result = project.diff()
     assert ran(result) == ALL_TESTS
     result.stdout.fnmatch_lines(["difftest: the installed pytest plugins changed: every test*"])
+
+
+def test_distribution_installed_after_a_baseline_is_known_to_the_next(
+    dist_project: Project,
+) -> None:
+    # The import-name → distribution map is kept between sessions: installing must refresh it.
+    assert (dist_project.root / ".pytest_cache/pytest-difftest/import-owners.json").is_file()
+    write_distribution(dist_project, "baz", "1.0")
+    dist_project.write(
+        "tests/test_uses_baz.py", "import baz\n\n\ndef test_baz():\n    assert baz.value() == 1\n"
+    )
+    dist_project.baseline()
+    write_distribution(dist_project, "baz", "1.1")
+    assert ran(dist_project.diff()) == {"test_baz"}

@@ -200,13 +200,15 @@ class DistributionMap:
     """Which installed distributions a test used: the distributions owning the modules whose
     code it executed outside the project, and those its module imported."""
 
-    def __init__(self, files: ProjectFiles, machinery: dict[str, str]) -> None:
+    def __init__(
+        self, files: ProjectFiles, machinery: dict[str, str], cache: Path | None = None
+    ) -> None:
         self.files = files
         skipped = {_OWN_DISTRIBUTION, *machinery}
-        # Import name → distributions, computed once.
+        # Import name → distributions, computed once (and kept in `cache` between sessions).
         self._owners = {
             top: sorted({normalize(name) for name in names} - skipped)
-            for top, names in _import_owners().items()
+            for top, names in _cached_import_owners(files, cache).items()
         }
         entries = {os.path.realpath(entry) for entry in sys.path if entry}
         # Longest first: a site directory inside another path entry wins.
@@ -298,6 +300,34 @@ class DistributionMap:
                 top = top.split(".", 1)[0]  # "six.py", "_cffi.cpython-311.so"
                 return self._owners.get(top, [])
         return []
+
+
+def _cached_import_owners(files: ProjectFiles, cache: Path | None) -> Mapping[str, list[str]]:
+    """`_import_owners`, read from `cache` while the import path's directories outside the
+    project are unchanged: installing, upgrading or removing a distribution adds or removes its
+    ``.dist-info`` directory, which changes the modification time of the directory holding it.
+    Computing it reads every installed distribution's file list (a tenth of a second or more).
+    """
+    key = [sys.version]
+    for entry in sys.path:
+        if files.project_path(os.path.join(entry or ".", "x")) is not None:
+            continue  # the project's own directories: a new test file is no new distribution
+        with contextlib.suppress(OSError):
+            key.append(f"{entry}:{os.stat(entry or '.').st_mtime_ns}")
+    if cache is not None:
+        with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
+            stored = json.loads(cache.read_text(encoding="utf-8"))
+            if stored["key"] == key:
+                return {
+                    str(top): [str(n) for n in names] for top, names in stored["owners"].items()
+                }
+    owners = _import_owners()
+    if cache is not None:
+        with contextlib.suppress(OSError):
+            partial = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+            partial.write_text(json.dumps({"key": key, "owners": owners}), encoding="utf-8")
+            os.replace(partial, cache)
+    return owners
 
 
 def _import_owners() -> Mapping[str, list[str]]:

@@ -37,6 +37,7 @@ class ProjectFiles:
             if path and os.path.realpath(path).startswith(self._tracked)
         )
         self._cache: dict[str, str | None] = {}
+        self._any_cache: dict[str, str | None] = {}
         # Code object → (relative path, first line), or None outside the project.
         self.code_cache: dict[CodeType, tuple[str, int] | None] = {}
         # Code objects known to be outside the project (see `executed_code`).
@@ -58,6 +59,13 @@ class ProjectFiles:
     def project_path(self, filename: str) -> str | None:
         """Any file's path relative to the root, ``/``-separated, if it lies in a tracked
         directory and not in an environment or cache inside it; else None."""
+        try:
+            return self._any_cache[filename]
+        except KeyError:
+            result = self._any_cache[filename] = self._project_path(filename)
+            return result
+
+    def _project_path(self, filename: str) -> str | None:
         full = os.path.realpath(filename)
         if not full.startswith(self._tracked) or full.startswith(self._excluded):
             return None

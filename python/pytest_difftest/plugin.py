@@ -668,7 +668,8 @@ class DifftestPlugin:
         ):
             data.add(env.ALWAYS)
         if self.dists is None:
-            self.dists = env.DistributionMap(self.files, self.machinery)
+            cache = self.settings.db_path.with_name("import-owners.json")
+            self.dists = env.DistributionMap(self.files, self.machinery, cache)
         module = getattr(item, "module", None)
         dists = self.dists.of_code(executed) | set(self.dists.of_module(module))
         dists |= self.dists.of_project_code(executed)
