@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from difftest_support import Project, outcomes, ran
 
 
@@ -429,3 +431,45 @@ def test_project_collector_helper_changes(project: Project) -> None:
     project.settled()
     project.replace("tests/cases.py", "len(name)", "len(name) + 1")
     assert outcomes(project.diff()) == {"five": "FAILED"}
+
+
+def test_project_code_a_plugin_runs_while_configuring(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A framework's plugin (installed, not the project's) calls project start-up code from its
+    # own pytest_configure; tests see only what that code left behind.
+    project.write(
+        "site-packages/framework_plugin.py",
+        """
+        def pytest_configure(config):
+            from pkg import boot
+
+            boot.start(config)
+        """,
+    )
+    project.write(
+        "src/pkg/boot.py",
+        """
+        def start(config):
+            config.mode = "fast"
+        """,
+    )
+    project.write(
+        "tests/conftest.py",
+        """
+        import pytest
+
+
+        @pytest.fixture
+        def mode(pytestconfig):
+            return pytestconfig.mode
+        """,
+    )
+    project.write("tests/test_mode.py", "def test_mode(mode):\n    assert mode == 'fast'\n")
+    monkeypatch.setenv("PYTHONPATH", str(project.root / "site-packages"))
+    project.settled("-p", "framework_plugin")
+    project.replace("src/pkg/boot.py", '"fast"', '"slow"')
+    # Any test may see that state: all of them run.
+    result = project.diff("-p", "framework_plugin")
+    assert outcomes(result)["test_mode"] == "FAILED"
+    assert len(outcomes(result)) == 6

@@ -204,11 +204,11 @@ class TraceRecorder(_Collector):
     tracer, so coverage's measurement stays exactly as it would be without us.
 
     While any hook is installed, CPython < 3.12 runs every frame in its slow tracing mode, about
-    twice as slow, and most of a session is pytest's own work (collecting, reporting). So the
-    hook is installed only in *windows* where project code may run: a test's phases, a project
-    module's execution (an ``exec`` audit event starts it, the module frame's return ends it),
-    and calls of hooks that the project implements (see `observe_project_hooks`). Windows nest;
-    the hook is removed when the last one closes.
+    twice as slow, and most of a session is pytest's own work (collecting, reporting). So from
+    collection on, the hook is installed only in *windows* where project code may run: a
+    test's phases, a project module's execution (an ``exec`` audit event starts it, the module
+    frame's return ends it), and calls of hooks that the project implements (see
+    `observe_project_hooks`). Windows nest; the hook is removed when the last one closes.
     """
 
     def __init__(self, is_project: Callable[[str], bool]) -> None:
@@ -266,6 +266,9 @@ class TraceRecorder(_Collector):
         # An audit hook cannot be removed: after `close` it finds nothing executing.
         self._executes: Callable[[tuple[Any, ...]], None] | None = executes
         sys.addaudithook(AuditFilter("exec", self._on_exec))
+        # Until collection starts (`pause`), everything is observed: plugins configuring the
+        # session may call project code (a framework's start-up hooks) from their own hooks.
+        self.resume()
 
     def _on_exec(self, args: tuple[Any, ...]) -> None:
         if self._executes is not None:

@@ -146,6 +146,9 @@ class DifftestPlugin:
         # requests the fixture depends on it, not only the first, which paid for the setup.
         self.fixture_code: dict[Any, list[tuple[str, int]]] = {}
         self.modules_seen = -1
+        # Project code that ran while the session started, and its files (`pytest_collection`).
+        self.startup_code: list[tuple[str, int]] = []
+        self.startup_roots: list[str] = []
         # Which item and collector classes the project defines (see `_project_class`).
         self.project_classes: dict[type, bool] = {}
         self.ran = 0
@@ -475,16 +478,25 @@ class DifftestPlugin:
         if self.subprocesses is not None:
             self.subprocesses.take()
         if self.modules_seen < 0:
-            # What ran before the first test ran while modules were being imported.
+            # What ran before the first test ran while modules were being imported, or while
+            # the session started.
             self._refresh_modules()
-            self._send("import_time", executed_code(before, self.files))
+            self._send("import_time", executed_code(before, self.files) + self.startup_code)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection(self) -> None:
+        """Start-up is over. Project code that ran in it (called by a plugin configuring the
+        session) may have left state that any test sees, whether or not it imports that code:
+        its files become roots of every test, like the conftest.py files above it."""
+        if self.recorder is None:
+            return
+        self.startup_code = executed_code(self.recorder.start_test(), self.files)
+        files = {path for path, _ in self.startup_code}
+        self.startup_roots = sorted(p for p in files if p.rpartition("/")[2] != "conftest.py")
+        self.recorder.pause()  # from now on, only windows are observed
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None]:
-        import os
-
-        if os.environ.get("EXP2"):
-            return (yield)
         return (yield from self._observe_phase(item))
 
     @pytest.hookimpl(wrapper=True, trylast=True)
@@ -525,14 +537,6 @@ class DifftestPlugin:
     @pytest.hookimpl(wrapper=True)
     def pytest_fixture_setup(self, fixturedef: Any) -> Generator[None, Any, Any]:
         recorder = self.recorder
-        import os
-
-        if recorder is not None and os.environ.get("EXP2"):
-            recorder.resume()
-            try:
-                return (yield)
-            finally:
-                recorder.pause()
         if recorder is None or fixturedef.scope == "function":
             return (yield)
         outer = recorder.begin_nested()
@@ -607,7 +611,7 @@ class DifftestPlugin:
         code = ran + static_code(item, self.files)
         for definition in requested_fixtures(item):
             code.extend(self.fixture_code.get(definition, ()))
-        roots = [test_file, *self.files.conftests_above(test_file)]
+        roots = [test_file, *self.files.conftests_above(test_file), *self.startup_roots]
         data = self._data_of(item, test_file, executed)
         if self.subprocesses is not None:
             child_code, child_opened = self.subprocesses.take()
