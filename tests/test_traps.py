@@ -473,3 +473,45 @@ def test_project_code_a_plugin_runs_while_configuring(
     result = project.diff("-p", "framework_plugin")
     assert outcomes(result)["test_mode"] == "FAILED"
     assert len(outcomes(result)) == 6
+
+
+def test_xfail_condition_string_calls_project_code(project: Project) -> None:
+    # pytest evaluates the string while setting the test up, outside any fixture.
+    project.write("src/pkg/flags.py", "def broken():\n    return True\n")
+    project.write(
+        "tests/test_flagged.py",
+        """
+        import pytest
+
+        import pkg.flags
+
+
+        @pytest.mark.xfail("pkg.flags.broken()", strict=True)
+        def test_flagged():
+            assert False
+        """,
+    )
+    project.settled()
+    project.replace("src/pkg/flags.py", "return True", "return False")
+    assert outcomes(project.diff()) == {"test_flagged": "FAILED"}
+
+
+def test_conftest_setup_hook_helper_changes(project: Project) -> None:
+    project.write("tests/checks.py", "def check(item):\n    return None\n")
+    project.write(
+        "tests/conftest.py",
+        """
+        from checks import check
+
+
+        def pytest_runtest_setup(item):
+            check(item)
+        """,
+    )
+    project.settled()
+    project.replace(
+        "tests/checks.py",
+        "    return None",
+        "    if 'add' in item.name:\n        raise RuntimeError('not set up')",
+    )
+    assert outcomes(project.diff())["test_add"] == "ERROR"

@@ -231,7 +231,8 @@ class DistributionMap:
             dists = cache.get(filename)
             if dists is None:
                 dists = cache[filename] = self._file_owners(filename)
-            found.update(dists)
+            if dists:
+                found.update(dists)
         return found
 
     def of_project_code(self, codes: set[CodeType]) -> set[str]:
@@ -246,7 +247,8 @@ class DistributionMap:
             dists = cache.get(code)
             if dists is None:
                 dists = cache[code] = self._project_code_owners(code)
-            found.update(dists)
+            if dists:
+                found.update(dists)
         return found
 
     def _project_code_owners(self, code: CodeType) -> frozenset[str]:

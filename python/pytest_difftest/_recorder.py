@@ -282,8 +282,9 @@ class TraceRecorder(_Collector):
         current = sys.gettrace()
         if current is None:
             sys.settrace(self._trace)
-            threading.settrace(self._trace)
-            self._mode = "trace"
+            if self._mode != "trace":
+                threading.settrace(self._trace)  # threads a test starts are observed whole
+                self._mode = "trace"
         elif current is not self._trace:
             sys.setprofile(self._profile)
             threading.setprofile(self._profile)
@@ -360,9 +361,17 @@ def observe_project_hooks(plugins: Any, recorder: Recorder, files: ProjectFiles)
         return known
 
     opened: list[bool] = []
+    # Hook name → its last implementations and the answer: pluggy hands out a fresh copy of the
+    # same list on every call, and comparing lists of the same objects is one C loop.
+    answers: dict[str, tuple[list[Any], bool]] = {}
 
     def before(hook_name: str, implementations: list[Any], kwargs: Any) -> None:
-        wanted = any(map(is_project, implementations))
+        known = answers.get(hook_name)
+        if known is not None and known[0] == implementations:
+            wanted = known[1]
+        else:
+            wanted = any(map(is_project, implementations))
+            answers[hook_name] = (implementations, wanted)
         opened.append(wanted)
         if wanted:
             recorder.resume()

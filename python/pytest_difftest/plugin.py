@@ -497,7 +497,13 @@ class DifftestPlugin:
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None]:
-        return (yield from self._observe_phase(item))
+        # Most of this phase is pytest's own machinery. The project's code in it runs in
+        # fixtures (each observed, see `pytest_fixture_setup`) and in hooks it implements
+        # (observed by hook monitoring); otherwise only in a project item class, or in a
+        # skipif/xfail condition written as a string, which is evaluated here.
+        if self._project_class(type(item)) or _string_conditions(item):
+            return (yield from self._observe_phase(item))
+        return (yield)
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None]:
@@ -534,20 +540,26 @@ class DifftestPlugin:
             self.project_classes[cls] = known
         return known
 
-    @pytest.hookimpl(wrapper=True)
+    @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_fixture_setup(self, fixturedef: Any) -> Generator[None, Any, Any]:
         recorder = self.recorder
-        if recorder is None or fixturedef.scope == "function":
+        if recorder is None:
             return (yield)
-        outer = recorder.begin_nested()
-        outer_data = self.data.begin_nested() if self.data is not None else []
+        recorder.resume()
         try:
-            return (yield)
+            if fixturedef.scope == "function":
+                return (yield)
+            outer = recorder.begin_nested()
+            outer_data = self.data.begin_nested() if self.data is not None else []
+            try:
+                return (yield)
+            finally:
+                executed = recorder.end_nested(outer)
+                self.fixture_code[fixturedef] = executed_code(executed, self.files)
+                if self.data is not None:
+                    self.fixture_data[fixturedef] = self.data.end_nested(outer_data)
         finally:
-            executed = recorder.end_nested(outer)
-            self.fixture_code[fixturedef] = executed_code(executed, self.files)
-            if self.data is not None:
-                self.fixture_data[fixturedef] = self.data.end_nested(outer_data)
+            recorder.pause()
 
     @pytest.hookimpl(wrapper=True)
     def pytest_make_collect_report(self, collector: pytest.Collector) -> Generator[None, Any, Any]:
@@ -812,6 +824,17 @@ class DifftestPlugin:
             return False
         self.notes.append(f"baseline uploaded to {url}")
         return True
+
+
+def _string_conditions(item: pytest.Item) -> bool:
+    """Whether a skipif or xfail mark of the item has a condition string (``"sys.version_info
+    > (3,)"``), which pytest evaluates, calling whatever it names, while setting the test up."""
+    for mark in item.iter_markers():
+        if mark.name in ("skipif", "xfail"):
+            conditions = (*mark.args, mark.kwargs.get("condition"))
+            if any(isinstance(condition, str) for condition in conditions):
+                return True
+    return False
 
 
 def _merge_outcome(
