@@ -27,6 +27,10 @@ _TOOL_NAME = "pytest-difftest"
 class Recorder(Protocol):
     """Collects code objects; the phase before the first test is import time."""
 
+    # Whether observing costs all code, observed or not, so that the plugin should open windows
+    # (`resume`, `pause`) only where project code can run.
+    windowed: bool
+
     def start_test(self) -> set[CodeType]:
         """Begin a test; returns what ran since the previous `stop_test` (or since start)."""
 
@@ -44,8 +48,7 @@ class Recorder(Protocol):
         """Observe again: a phase of the test where its own code may run begins."""
 
     def pause(self) -> None:
-        """Stop observing until `resume` (pytest's own work between a test's phases). Only a
-        recorder whose cost is paid by all code, observed or not, needs to act on it."""
+        """Stop observing until `resume` (pytest's own work between a test's phases)."""
 
     def close(self) -> None:
         """Stop observing."""
@@ -55,6 +58,8 @@ class _Collector:
     """The set a hook adds code objects to. It keeps one identity for the whole session, so the
     hook can hold its bound ``add`` (the cheapest call there is on this hot path); what a test
     or a part of it ran is copied out and the set cleared."""
+
+    windowed = False
 
     def __init__(self) -> None:
         self._seen: set[CodeType] = set()
@@ -210,6 +215,8 @@ class TraceRecorder(_Collector):
     frame's return ends it), and calls of hooks that the project implements (see
     `observe_project_hooks`). Windows nest; the hook is removed when the last one closes.
     """
+
+    windowed = True
 
     def __init__(self, is_project: Callable[[str], bool]) -> None:
         super().__init__()

@@ -24,7 +24,6 @@ from pytest_difftest import _environment as env
 from pytest_difftest import _format
 from pytest_difftest._data import DataWatcher
 from pytest_difftest._items import (
-    code_of,
     executed_code,
     names_used,
     requested_fixtures,
@@ -34,6 +33,7 @@ from pytest_difftest._paths import ProjectFiles
 from pytest_difftest._recorder import Recorder, start_recorder
 from pytest_difftest._settings import Settings, add_options, tracked_directories
 from pytest_difftest._subprocess import SubprocessHook
+from pytest_difftest._windows import RecordingWindows
 from pytest_difftest._xdist import XdistController, xdist_role
 
 _EARLY_RECORDER = pytest.StashKey[Recorder]()
@@ -77,6 +77,8 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     plugin = DifftestPlugin(config, settings, recorder, role)
     config.pluginmanager.register(plugin, "difftest-session")
+    if recorder is not None and recorder.windowed:
+        config.pluginmanager.register(RecordingWindows(recorder, plugin.files), "difftest-windows")
     if role == "controller":
         config.pluginmanager.register(XdistController(plugin), "difftest-xdist")
 
@@ -149,8 +151,6 @@ class DifftestPlugin:
         # Project code that ran while the session started, and its files (`pytest_collection`).
         self.startup_code: list[tuple[str, int]] = []
         self.startup_roots: list[str] = []
-        # Which item and collector classes the project defines (see `_project_class`).
-        self.project_classes: dict[type, bool] = {}
         self.ran = 0
         self.total = 0
         self._error_types = (DifftestError, OSError)
@@ -495,92 +495,34 @@ class DifftestPlugin:
         self.startup_roots = sorted(p for p in files if p.rpartition("/")[2] != "conftest.py")
         self.recorder.pause()  # from now on, only windows are observed
 
-    @pytest.hookimpl(wrapper=True, trylast=True)
-    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None]:
-        # Most of this phase is pytest's own machinery. The project's code in it runs in
-        # fixtures (each observed, see `pytest_fixture_setup`) and in hooks it implements
-        # (observed by hook monitoring); otherwise only in a project item class, or in a
-        # skipif/xfail condition written as a string, which is evaluated here.
-        if self._project_class(type(item)) or _string_conditions(item):
-            return (yield from self._observe_phase(item))
-        return (yield)
-
-    @pytest.hookimpl(wrapper=True, trylast=True)
-    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None]:
-        return (yield from self._observe_phase(item))
-
-    @pytest.hookimpl(wrapper=True, trylast=True)
-    def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None]:
-        return (yield from self._observe_phase(item))
-
-    def _observe_phase(self, item: pytest.Item) -> Generator[None]:
-        """Has the recorder observe one phase of a test, where the test's own code runs."""
-        recorder = self.recorder
-        if recorder is None:
-            return (yield)
-        recorder.resume()
-        try:
-            return (yield)
-        finally:
-            # pytest calls a project item's methods while reporting (``repr_failure``): the
-            # recorder observes it until the test ends.
-            if not self._project_class(type(item)):
-                recorder.pause()
-
-    def _project_class(self, cls: type) -> bool:
-        """Whether a project defines this item or collector class (or a base of it)."""
-        known = self.project_classes.get(cls)
-        if known is None:
-            # By its methods' code: a conftest's module name can be shared by several files.
-            known = any(
-                code is not None and self.files.relative(code.co_filename) is not None
-                for klass in cls.__mro__
-                for code in map(code_of, list(vars(klass).values()))
-            )
-            self.project_classes[cls] = known
-        return known
-
-    @pytest.hookimpl(wrapper=True, trylast=True)
+    @pytest.hookimpl(wrapper=True)
     def pytest_fixture_setup(self, fixturedef: Any) -> Generator[None, Any, Any]:
         recorder = self.recorder
-        if recorder is None:
+        if recorder is None or fixturedef.scope == "function":
             return (yield)
-        recorder.resume()
+        outer = recorder.begin_nested()
+        outer_data = self.data.begin_nested() if self.data is not None else []
         try:
-            if fixturedef.scope == "function":
-                return (yield)
-            outer = recorder.begin_nested()
-            outer_data = self.data.begin_nested() if self.data is not None else []
-            try:
-                return (yield)
-            finally:
-                executed = recorder.end_nested(outer)
-                self.fixture_code[fixturedef] = executed_code(executed, self.files)
-                if self.data is not None:
-                    self.fixture_data[fixturedef] = self.data.end_nested(outer_data)
+            return (yield)
         finally:
-            recorder.pause()
+            executed = recorder.end_nested(outer)
+            self.fixture_code[fixturedef] = executed_code(executed, self.files)
+            if self.data is not None:
+                self.fixture_data[fixturedef] = self.data.end_nested(outer_data)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_make_collect_report(self, collector: pytest.Collector) -> Generator[None, Any, Any]:
         """Data files a test module reads while it is imported (a module-level ``json.load``):
-        every test of the module depends on them. A collector class of the project's own (from
-        a conftest's ``pytest_collect_file``) runs project code while collecting: observed."""
-        recorder = self.recorder
-        if recorder is not None and not self._project_class(type(collector)):
-            recorder = None
+        every test of the module depends on them."""
         data = self.data if isinstance(collector, pytest.Module) else None
-        if recorder is not None:
-            recorder.resume()
-        if data is not None:
-            data.take()
+        if data is None:
+            return (yield)
+        data.take()
         try:
             return (yield)
         finally:
-            if recorder is not None:
-                recorder.pause()
             relative = self.files.relative(str(collector.path))
-            if data is not None and relative is not None:
+            if relative is not None:
                 self.module_data[relative] = data.take()
 
     @pytest.hookimpl(wrapper=True)
@@ -824,17 +766,6 @@ class DifftestPlugin:
             return False
         self.notes.append(f"baseline uploaded to {url}")
         return True
-
-
-def _string_conditions(item: pytest.Item) -> bool:
-    """Whether a skipif or xfail mark of the item has a condition string (``"sys.version_info
-    > (3,)"``), which pytest evaluates, calling whatever it names, while setting the test up."""
-    for mark in item.iter_markers():
-        if mark.name in ("skipif", "xfail"):
-            conditions = (*mark.args, mark.kwargs.get("condition"))
-            if any(isinstance(condition, str) for condition in conditions):
-                return True
-    return False
 
 
 def _merge_outcome(
