@@ -2,6 +2,7 @@
 //! on real files in a temporary project. Every step opens a fresh `Engine`, as a new pytest
 //! session does, so nothing leaks between steps through the per-session caches.
 
+use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -245,11 +246,14 @@ impl Project {
     fn stored_blocks(&self, rel: &str) -> Vec<String> {
         let id = self.row(rel).id;
         let engine = self.engine();
+        let mut by_file = engine
+            .store()
+            .blocks_of_files(&HashSet::from([id]))
+            .unwrap();
         sorted(
-            engine
-                .store()
-                .blocks_of(id)
-                .unwrap()
+            by_file
+                .remove(&id)
+                .unwrap_or_default()
                 .into_iter()
                 .map(|block| block.name)
                 .collect(),
@@ -1381,8 +1385,9 @@ fn database_stays_small() {
     // block of each of the 10 modules: no import reaches them from the test file here (as with
     // a dynamic import), so their module code is the test's own, not its file's shared set.
     assert!((20..=25).contains(&deps), "{deps} deps per test");
-    // Measured: 229 bytes per test (22 dependencies; 552 with a block → test index).
-    assert!(per_test < 300, "{per_test} bytes per test");
+    // Measured: 151 bytes per test (22 dependencies; 184 with schema 2's index of blocks by
+    // file and REAL times, 552 with a block → test index).
+    assert!(per_test < 200, "{per_test} bytes per test");
 }
 
 #[test]
@@ -1390,8 +1395,9 @@ fn database_stays_small_with_shared_function_names() {
     let (per_test, deps) = database_size(true);
     // Names are matched across the closure: each used `fK` pulls in `def fK` of all 10 modules.
     assert!(deps > 100, "{deps} deps per test");
-    // Measured: 360 bytes per test (112 dependencies; 1,667 with a block → test index).
-    assert!(per_test < 450, "{per_test} bytes per test");
+    // Measured: 282 bytes per test (112 dependencies; 323 with schema 2, 1,667 with a block →
+    // test index).
+    assert!(per_test < 350, "{per_test} bytes per test");
 }
 
 /// A data file read by one test: changing, deleting and recreating it selects that test only.

@@ -9,7 +9,7 @@ use crate::block::{Block, BlockKind, DATA_BLOCK, MISSING_HASH, is_pseudo};
 use crate::engine::{Current, Engine};
 use crate::error::Result;
 use crate::graph::closure;
-use crate::store::write;
+use crate::store::{BlockIds, BlockKey, milliseconds, write};
 
 /// `(file, block name, checksum)`: one stored version of a block.
 pub(crate) type BlockVersion = (String, String, i64);
@@ -33,15 +33,13 @@ pub(crate) struct ClosureInfo {
     depset: OnceLock<i64>,
 }
 
-/// `(file id, block name, checksum)`: how a block version is found in the database.
-pub(crate) type BlockKey = (i64, String, i64);
-
-/// Database ids of files and block versions, cached across batches; `new` holds the ids
-/// created in the current transaction, cached only once it commits.
+/// Database ids of files and block versions, cached across batches; `new_files` and
+/// `new_blocks` hold the ids created in the current transaction, cached only once it commits.
 struct IdCache<'a> {
     file_ids: &'a mut HashMap<String, i64>,
-    block_ids: &'a mut HashMap<BlockKey, i64>,
-    new: Vec<(String, Option<BlockKey>, i64)>,
+    block_ids: &'a mut BlockIds,
+    new_files: HashMap<String, i64>,
+    new_blocks: HashMap<BlockKey, i64>,
 }
 
 impl IdCache<'_> {
@@ -53,20 +51,26 @@ impl IdCache<'_> {
     ) -> rusqlite::Result<Vec<i64>> {
         let mut ids = Vec::with_capacity(versions.len());
         for (path, name, checksum) in versions {
-            let file_id = match self.file_ids.get(path) {
+            let known = self.file_ids.get(path).or(self.new_files.get(path));
+            let file_id = match known {
                 Some(id) => *id,
                 None => {
                     let id = write::file_id(conn, path)?;
-                    self.new.push((path.clone(), None, id));
+                    self.new_files.insert(path.clone(), id);
                     id
                 }
             };
             let key = (file_id, name.clone(), *checksum);
-            let block_id = match self.block_ids.get(&key) {
-                Some(id) => *id,
+            let known = self
+                .block_ids
+                .get(&key)
+                .or(self.new_blocks.get(&key).copied());
+            let block_id = match known {
+                Some(id) => id,
                 None => {
-                    let id = write::block_id(conn, file_id, name, *checksum)?;
-                    self.new.push((path.clone(), Some(key), id));
+                    // Not stored: `block_ids` was refreshed in this transaction.
+                    let id = write::insert_block(conn, file_id, name, *checksum)?;
+                    self.new_blocks.insert(key, id);
                     id
                 }
             };
@@ -143,11 +147,14 @@ impl Engine {
         let mut ids = IdCache {
             file_ids,
             block_ids,
-            new: Vec::new(),
+            new_files: HashMap::new(),
+            new_blocks: HashMap::new(),
         };
         let mut new_sets: Vec<(Arc<ClosureInfo>, i64)> = Vec::new();
         let now = crate::store::unix_now();
         let result = store.transaction(|conn| {
+            // Other writers (xdist workers, another session) may have stored versions since.
+            ids.block_ids.refresh(conn)?;
             for (index, (test, (own, info))) in tests.iter().zip(&resolved).enumerate() {
                 let depset = match info.depset.get() {
                     Some(id) => *id,
@@ -168,7 +175,7 @@ impl Engine {
                     nodeid,
                     file,
                     &test.outcome,
-                    test.duration,
+                    milliseconds(test.duration),
                     Some(now),
                     &blocks,
                     Some(depset),
@@ -181,16 +188,12 @@ impl Engine {
             for (info, id) in new_sets {
                 let _ = info.depset.set(id);
             }
-            for (path, key, id) in ids.new {
-                match key {
-                    None => {
-                        touched.insert(path.clone());
-                        ids.file_ids.insert(path, id);
-                    }
-                    Some(key) => {
-                        ids.block_ids.insert(key, id);
-                    }
-                }
+            for (path, id) in ids.new_files {
+                touched.insert(path.clone());
+                ids.file_ids.insert(path, id);
+            }
+            for (key, id) in ids.new_blocks {
+                ids.block_ids.insert(key, id);
             }
         }
         result
@@ -408,6 +411,7 @@ impl Engine {
         self.store.transaction(|conn| {
             write::drop_unused_depsets(conn)?;
             let used = write::used_blocks(conn)?;
+            let mut blocks = write::blocks_by_file(conn)?;
             for (path, current) in &settled {
                 // New files get a row too, even with no blocks: a module no test imports is
                 // then known, and not "new" (selecting its package's importers) on every run.
@@ -427,7 +431,8 @@ impl Engine {
                             .any(|b| b.name == name && b.checksum == checksum)
                     })
                 };
-                write::settle_file(conn, file_id, fingerprint, &used, &is_current)?;
+                let stored = blocks.remove(&file_id).unwrap_or_default();
+                write::settle_file(conn, file_id, &stored, fingerprint, &used, &is_current)?;
             }
             for (key, value) in meta {
                 write::meta(conn, key, value)?;
