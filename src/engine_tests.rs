@@ -1515,3 +1515,67 @@ fn variants_keep_their_own_tests() {
     let selection = session("").select(&patterns(), &[]).unwrap();
     assert_eq!(selection.selected, strings(&[TRIPLE]));
 }
+
+/// The facts every test carries are stored in its shared set, once per set rather than once per
+/// test, and still select every test that carries them; a test that carries only some of them
+/// keeps those in its own list, so no shared set holds a fact its test does not depend on.
+#[test]
+fn global_facts_live_in_the_shared_set_of_the_tests_that_carry_them_all() {
+    let project = calc_project();
+    let global = crate::record::GLOBAL_FACTS;
+    let mut double = project.test(DOUBLE, &[("calc.py", "def double(")]);
+    double.data = strings(&global);
+    let mut triple = project.test(TRIPLE, &[("calc.py", "def triple(")]);
+    triple.data = strings(&global);
+    let mut other = project.test(OTHER, &[]);
+    other.data = strings(&["<python>"]);
+    let facts = |python: &str| {
+        vec![
+            ("<config>/ini".to_owned(), "[pytest]".to_owned()),
+            ("<config>/plugins".to_owned(), "pluggy 1".to_owned()),
+            ("<python>".to_owned(), python.to_owned()),
+        ]
+    };
+    let session = |python: &str| {
+        let mut engine = project.engine();
+        engine.set_facts(facts(python));
+        engine
+    };
+    let mut engine = session("3.12");
+    engine.record(&[double, triple, other]).unwrap();
+    engine.finish(&[]).unwrap();
+    let facts_of = |nodeid: &str| -> Vec<(String, bool)> {
+        let views = session("3.12").test_dependencies(nodeid).unwrap().unwrap();
+        views
+            .into_iter()
+            .filter(|view| view.path.starts_with('<'))
+            .map(|view| (view.path, view.shared))
+            .collect()
+    };
+    let shared = |paths: &[&str]| -> Vec<(String, bool)> {
+        paths
+            .iter()
+            .map(|path| ((*path).to_owned(), true))
+            .collect()
+    };
+    assert_eq!(facts_of(DOUBLE), shared(&global));
+    assert_eq!(facts_of(TRIPLE), shared(&global));
+    assert_eq!(facts_of(OTHER), [("<python>".to_owned(), false)]);
+
+    assert!(
+        session("3.12")
+            .select(&patterns(), &[])
+            .unwrap()
+            .selected
+            .is_empty()
+    );
+    let selection = session("3.13").select(&patterns(), &[]).unwrap();
+    assert_eq!(
+        sorted(selection.selected),
+        strings(&[DOUBLE, TRIPLE, OTHER])
+    );
+    let mut engine = project.engine();
+    engine.set_facts(vec![("<python>".to_owned(), "3.12".to_owned())]);
+    let selection = engine.select(&patterns(), &[]).unwrap();
+    assert_eq!(sorted(selection.selected), strings(&[DOUBLE, TRIPLE]));
+}

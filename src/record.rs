@@ -1,7 +1,7 @@
 //! Recording: turning what a test executed into the block versions it depends on.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::Connection;
 
@@ -13,6 +13,12 @@ use crate::store::{BlockIds, BlockKey, milliseconds, write};
 
 /// `(file, block name, checksum)`: one stored version of a block.
 pub(crate) type BlockVersion = (String, String, i64);
+
+/// The facts about the environment Python gives every test (`GLOBAL_FACTS` in
+/// `_environment.py`). A test that carries them all has them in its shared set, stored once,
+/// rather than in its own list; one that does not (a caller that passes other facts) keeps
+/// whatever it carries in its own list, so a shared set never holds a fact a test lacks.
+pub(crate) const GLOBAL_FACTS: [&str; 3] = ["<config>/ini", "<config>/plugins", "<python>"];
 
 /// What a set of root files brings through imports; see `Engine::closure_info`.
 #[derive(Default)]
@@ -29,8 +35,9 @@ pub(crate) struct ClosureInfo {
     bindings: Vec<(BlockVersion, Vec<String>)>,
     /// The files of the closure.
     files: HashSet<String>,
-    /// The database id of `shared`, once committed.
-    depset: OnceLock<i64>,
+    /// The database ids of `shared` plus the global facts, by the facts' checksums (none: a
+    /// set without them), once committed.
+    depsets: Mutex<HashMap<Vec<i64>, i64>>,
 }
 
 /// Database ids of files and block versions, cached across batches; `new_files` and
@@ -101,8 +108,16 @@ pub struct TestRecord {
     pub names: Vec<String>,
     /// Data files the test read (relative paths) and pseudo-files of the environment facts it
     /// depends on (`<dist>/requests`): each is a `<data>` block whose checksum is the content
-    /// hash now.
+    /// hash now. When it holds all of `GLOBAL_FACTS`, those go to the test's shared set.
     pub data: Vec<String>,
+}
+
+impl ClosureInfo {
+    /// The committed id of the shared set with the global facts of checksums `global`.
+    fn committed_depset(&self, global: &[i64]) -> Option<i64> {
+        let depsets = self.depsets.lock().unwrap_or_else(PoisonError::into_inner);
+        depsets.get(global).copied()
+    }
 }
 
 impl Engine {
@@ -124,14 +139,26 @@ impl Engine {
         let mut resolved = Vec::with_capacity(tests.len());
         for test in tests {
             let (mut own, info) = self.dependencies(test);
+            // The checksums of the global facts when the test carries all of them, else none.
+            let carried: Option<Vec<i64>> = GLOBAL_FACTS
+                .iter()
+                .map(|fact| {
+                    test.data
+                        .iter()
+                        .any(|path| path == fact)
+                        .then(|| sums[fact])
+                })
+                .collect();
+            let global = carried.unwrap_or_default();
             own.extend(
                 test.data
                     .iter()
+                    .filter(|path| global.is_empty() || !GLOBAL_FACTS.contains(&path.as_str()))
                     .map(|path| (path.clone(), DATA_BLOCK.to_owned(), sums[path.as_str()])),
             );
             own.sort();
             own.dedup();
-            resolved.push((own, info));
+            resolved.push((own, info, global));
         }
         let stored_ids: Vec<String> = tests
             .iter()
@@ -150,24 +177,33 @@ impl Engine {
             new_files: HashMap::new(),
             new_blocks: HashMap::new(),
         };
-        let mut new_sets: Vec<(Arc<ClosureInfo>, i64)> = Vec::new();
+        let mut new_sets: Vec<(Arc<ClosureInfo>, &[i64], i64)> = Vec::new();
         let now = crate::store::unix_now();
         let result = store.transaction(|conn| {
             // Other writers (xdist workers, another session) may have stored versions since.
             ids.block_ids.refresh(conn)?;
-            for (index, (test, (own, info))) in tests.iter().zip(&resolved).enumerate() {
-                let depset = match info.depset.get() {
-                    Some(id) => *id,
-                    None => match new_sets.iter().find(|(known, _)| Arc::ptr_eq(known, info)) {
-                        Some((_, id)) => *id,
+            for (index, (test, (own, info, global))) in tests.iter().zip(&resolved).enumerate() {
+                let committed = info.committed_depset(global);
+                let pending = || {
+                    new_sets
+                        .iter()
+                        .find(|(known, facts, _)| Arc::ptr_eq(known, info) && facts == global)
+                        .map(|(_, _, id)| *id)
+                };
+                let depset =
+                    match committed.or_else(pending) {
+                        Some(id) => id,
                         None => {
-                            let blocks = ids.resolve_all(conn, &info.shared)?;
+                            let mut versions = info.shared.clone();
+                            versions.extend(GLOBAL_FACTS.iter().zip(global).map(|(fact, sum)| {
+                                ((*fact).to_owned(), DATA_BLOCK.to_owned(), *sum)
+                            }));
+                            let blocks = ids.resolve_all(conn, &versions)?;
                             let id = write::depset_id(conn, &blocks)?;
-                            new_sets.push((Arc::clone(info), id));
+                            new_sets.push((Arc::clone(info), global, id));
                             id
                         }
-                    },
-                };
+                    };
                 let blocks = ids.resolve_all(conn, own)?;
                 let (nodeid, file) = (&stored_ids[index], &test.file);
                 write::test(
@@ -185,8 +221,11 @@ impl Engine {
         });
         // Cache ids only once they are committed: a rolled-back id may be reused.
         if result.is_ok() {
-            for (info, id) in new_sets {
-                let _ = info.depset.set(id);
+            for (info, global, id) in new_sets {
+                info.depsets
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(global.to_vec(), id);
             }
             for (path, id) in ids.new_files {
                 touched.insert(path.clone());
