@@ -2,6 +2,7 @@
 //! import-time code uses. No I/O and no parsing here; `parse` builds these values.
 
 use std::collections::HashSet;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 /// The name of the block that stands for a module's import-time shape: the ordered list of its
 /// top-level statements plus the full text of every statement that may have side effects.
@@ -19,6 +20,25 @@ pub const MISSING_HASH: i64 = 0x6d69_7373_696e_6721;
 /// Paths of pseudo-files start with this character, which no relative path pytest hands out
 /// starts with; they are never looked for on disk.
 pub const PSEUDO_PREFIX: char = '<';
+
+/// A name that code mentions. Interned (see `intern`): the same few thousand names (`self`,
+/// the project's functions, classes and constants) recur in every file, and the models that
+/// hold them live for the whole session.
+pub type Name = Arc<str>;
+
+/// The one shared copy of `name`. Names are never dropped from the table: they are a project's
+/// vocabulary, which an edit only slowly extends.
+#[must_use]
+pub fn intern(name: &str) -> Name {
+    static NAMES: LazyLock<Mutex<HashSet<Name>>> = LazyLock::new(Mutex::default);
+    let mut names = NAMES.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(found) = names.get(name) {
+        return Arc::clone(found);
+    }
+    let name: Name = Arc::from(name);
+    names.insert(Arc::clone(&name));
+    name
+}
 
 /// Whether `path` names a pseudo-file (an environment fact) rather than a file on disk.
 #[must_use]
@@ -62,8 +82,8 @@ pub struct Block {
     pub checksum: i64,
     /// Names bound by a `Binding` block.
     pub binds: Vec<String>,
-    /// Names mentioned inside a `Function` block (a superset of the globals it reads).
-    pub uses: Vec<String>,
+    /// Names mentioned inside a `Function` block (a superset of the globals it reads), sorted.
+    pub uses: Vec<Name>,
     /// A `Function` block that looks like it keeps state between calls (a cache decorator,
     /// `global`, writes into module- or class-level containers). Every test that imports its
     /// module depends on it, since a later test may read what an earlier call stored.
@@ -93,7 +113,7 @@ pub struct FileModel {
     pub imports: Vec<Import>,
     /// Names mentioned by code that runs at import time, excluding the names that binding
     /// statements bind.
-    pub import_uses: HashSet<String>,
+    pub import_uses: HashSet<Name>,
     /// Why the file could not be parsed. Such a file is a single `<module>` block whose checksum
     /// is the hash of its bytes, so any edit selects every test that imports it.
     pub parse_error: Option<String>,

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::Connection;
 
-use crate::block::{Block, BlockKind, DATA_BLOCK, MISSING_HASH, is_pseudo};
+use crate::block::{Block, BlockKind, DATA_BLOCK, MISSING_HASH, Name, is_pseudo};
 use crate::engine::{Current, Engine};
 use crate::error::Result;
 use crate::graph::closure;
@@ -27,7 +27,7 @@ pub(crate) struct ClosureInfo {
     /// with what they call.
     always: Vec<BlockVersion>,
     /// Names mentioned by import-time code and by the `always` functions.
-    used: HashSet<String>,
+    used: HashSet<Name>,
     /// Versions every test with these roots depends on, sorted: stored once as a `depset`.
     shared: Vec<BlockVersion>,
     /// Binding blocks no import-time code mentions, with the names they bind: a test depends
@@ -242,7 +242,11 @@ impl Engine {
     /// code mentions) and those it shares with every test with the same import closure.
     fn dependencies(&mut self, test: &TestRecord) -> (Vec<BlockVersion>, Arc<ClosureInfo>) {
         let mut own: BTreeSet<BlockVersion> = BTreeSet::new();
-        let mut used: HashSet<String> = test.names.iter().cloned().collect();
+        let mut used: HashSet<Name> = test
+            .names
+            .iter()
+            .map(|name| Name::from(name.as_str()))
+            .collect();
         let mut files: BTreeSet<String> = BTreeSet::new();
         for (path, line) in &test.code {
             let Some(current) = self.current(path) else {
@@ -277,7 +281,8 @@ impl Engine {
             let covered = name
                 .strip_prefix("def:")
                 .is_some_and(|function| ran.contains(&(path.as_str(), function)));
-            let mentioned = |name: &String| used.contains(name) || info.used.contains(name);
+            let mentioned =
+                |name: &String| used.contains(name.as_str()) || info.used.contains(name.as_str());
             if !covered && binds.iter().any(mentioned) {
                 extra.push(version.clone());
             }
@@ -337,7 +342,7 @@ impl Engine {
                 .push((path.to_owned(), block.name.clone(), block.checksum));
             info.used.extend(block.uses.iter().cloned());
             for name in &block.uses {
-                for &(callee_path, callee) in by_name.get(name.as_str()).into_iter().flatten() {
+                for &(callee_path, callee) in by_name.get(&**name).into_iter().flatten() {
                     if seen.insert((callee_path, callee.name.as_str())) {
                         queue.push((callee_path, callee));
                     }
@@ -348,7 +353,7 @@ impl Engine {
         // code to mention them.
         let (shared, unshared): (Vec<_>, Vec<_>) = std::mem::take(&mut info.bindings)
             .into_iter()
-            .partition(|(_, binds)| binds.iter().any(|name| info.used.contains(name)));
+            .partition(|(_, binds)| binds.iter().any(|name| info.used.contains(name.as_str())));
         info.shared = std::mem::take(&mut info.always);
         info.shared
             .extend(shared.into_iter().map(|(version, _)| version));
