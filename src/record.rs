@@ -9,6 +9,7 @@ use crate::block::{Block, BlockKind, DATA_BLOCK, MISSING_HASH, Name, is_pseudo};
 use crate::engine::{Current, Engine};
 use crate::error::Result;
 use crate::graph::closure;
+use crate::store::write::SettledFile;
 use crate::store::{BlockIds, BlockKey, milliseconds, write};
 
 /// `(file, block name, checksum)`: one stored version of a block.
@@ -455,29 +456,39 @@ impl Engine {
         self.store.transaction(|conn| {
             write::drop_unused_depsets(conn)?;
             let used = write::used_blocks(conn)?;
-            let mut blocks = write::blocks_by_file(conn)?;
-            for (path, current) in &settled {
+            let mut ids = Vec::with_capacity(settled.len());
+            for (path, _) in &settled {
                 // New files get a row too, even with no blocks: a module no test imports is
                 // then known, and not "new" (selecting its package's importers) on every run.
-                let file_id = write::file_id(conn, path)?;
-                let fingerprint = current.as_ref().map(|c| {
-                    (
-                        c.fingerprint.mtime_ns,
-                        c.fingerprint.size,
-                        c.fingerprint.hash,
-                    )
-                });
-                let is_current = |name: &str, checksum: i64| {
-                    current.as_ref().is_some_and(|c| {
-                        c.model
-                            .blocks
-                            .iter()
-                            .any(|b| b.name == name && b.checksum == checksum)
-                    })
-                };
-                let stored = blocks.remove(&file_id).unwrap_or_default();
-                write::settle_file(conn, file_id, &stored, fingerprint, &used, &is_current)?;
+                ids.push(write::file_id(conn, path)?);
             }
+            let checks: Vec<_> = settled
+                .iter()
+                .map(|(_, current)| {
+                    move |name: &str, checksum: i64| {
+                        current.as_ref().is_some_and(|c| {
+                            c.model
+                                .blocks
+                                .iter()
+                                .any(|b| b.name == name && b.checksum == checksum)
+                        })
+                    }
+                })
+                .collect();
+            let files: Vec<SettledFile<'_>> = settled
+                .iter()
+                .zip(ids)
+                .zip(&checks)
+                .map(|(((_, current), file_id), is_current)| SettledFile {
+                    file_id,
+                    current: current.as_ref().map(|c| {
+                        let fp = c.fingerprint;
+                        (fp.mtime_ns, fp.size, fp.hash)
+                    }),
+                    is_current,
+                })
+                .collect();
+            write::settle_files(conn, &files, &used)?;
             for (key, value) in meta {
                 write::meta(conn, key, value)?;
             }

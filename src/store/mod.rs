@@ -421,13 +421,6 @@ pub mod write {
         Ok(conn.last_insert_rowid())
     }
 
-    /// Every stored block version by file id, read in one scan.
-    pub fn blocks_by_file(
-        conn: &Connection,
-    ) -> rusqlite::Result<HashMap<i64, Vec<super::BlockRow>>> {
-        super::blocks_by_file(conn, None)
-    }
-
     /// Drops the shared sets no test uses any more.
     pub fn drop_unused_depsets(conn: &Connection) -> rusqlite::Result<()> {
         conn.prepare_cached(
@@ -471,50 +464,79 @@ pub mod write {
         Ok(())
     }
 
-    /// After a baseline: stores a file's current fingerprint, marks it clean when no test
-    /// depends on an outdated block, and drops block versions nobody depends on. `blocks` are
-    /// the file's stored block versions (see `blocks_by_file`).
-    pub fn settle_file(
+    /// A file whose stored state `settle_files` brings up to date.
+    pub struct SettledFile<'a> {
+        pub file_id: i64,
+        /// `(mtime, size, content hash)` now; `None` when the file (or fact) is gone.
+        pub current: Option<(i64, i64, i64)>,
+        /// Whether the block version `(name, checksum)` is the file's current one.
+        pub is_current: &'a dyn Fn(&str, i64) -> bool,
+    }
+
+    /// After a baseline: stores each file's current fingerprint, marks it clean when no test
+    /// depends on an outdated block, and drops block versions nobody depends on. One scan of
+    /// the block table serves every file, holding no names: this runs when the session's
+    /// memory peaks.
+    pub fn settle_files(
         conn: &Connection,
-        file_id: i64,
-        blocks: &[super::BlockRow],
-        current: Option<(i64, i64, i64)>,
+        files: &[SettledFile<'_>],
         used: &HashSet<i64>,
-        is_current: &dyn Fn(&str, i64) -> bool,
     ) -> rusqlite::Result<()> {
-        let mut owed = false;
-        let mut delete = conn.prepare_cached("DELETE FROM block WHERE id = ?1")?;
-        let mut remaining = 0;
-        for block in blocks {
-            if !used.contains(&block.id) {
-                delete.execute([block.id])?;
-                continue;
-            }
-            remaining += 1;
-            if current.is_none() || !is_current(&block.name, block.checksum) {
-                owed = true;
+        let index: HashMap<i64, usize> = files
+            .iter()
+            .enumerate()
+            .map(|(at, file)| (file.file_id, at))
+            .collect();
+        let mut remaining = vec![0usize; files.len()];
+        let mut owed = vec![false; files.len()];
+        let mut unused = Vec::new();
+        {
+            let mut stmt = conn.prepare_cached("SELECT id, file_id, name, checksum FROM block")?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let Some(&at) = index.get(&row.get::<_, i64>(1)?) else {
+                    continue;
+                };
+                let id: i64 = row.get(0)?;
+                if !used.contains(&id) {
+                    unused.push(id);
+                    continue;
+                }
+                remaining[at] += 1;
+                let file = &files[at];
+                let name = row.get_ref(2)?.as_str()?;
+                if file.current.is_none() || !(file.is_current)(name, row.get(3)?) {
+                    owed[at] = true;
+                }
             }
         }
-        match current {
-            None if remaining == 0 => {
-                conn.prepare_cached("DELETE FROM file WHERE id = ?1")?
-                    .execute([file_id])?;
-            }
-            None => {
-                conn.prepare_cached("UPDATE file SET clean_hash = NULL WHERE id = ?1")?
-                    .execute([file_id])?;
-            }
-            Some((mtime, size, hash)) => {
-                conn.prepare_cached(
-                    "UPDATE file SET mtime_ns = ?2, size = ?3, content_hash = ?4, clean_hash = ?5 WHERE id = ?1",
-                )?
-                .execute(params![
-                    file_id,
-                    super::trusted_mtime(mtime),
-                    size,
-                    hash,
-                    if owed { None } else { Some(hash) }
-                ])?;
+        let mut delete = conn.prepare_cached("DELETE FROM block WHERE id = ?1")?;
+        for id in unused {
+            delete.execute([id])?;
+        }
+        for (at, file) in files.iter().enumerate() {
+            match file.current {
+                None if remaining[at] == 0 => {
+                    conn.prepare_cached("DELETE FROM file WHERE id = ?1")?
+                        .execute([file.file_id])?;
+                }
+                None => {
+                    conn.prepare_cached("UPDATE file SET clean_hash = NULL WHERE id = ?1")?
+                        .execute([file.file_id])?;
+                }
+                Some((mtime, size, hash)) => {
+                    conn.prepare_cached(
+                        "UPDATE file SET mtime_ns = ?2, size = ?3, content_hash = ?4, \
+                         clean_hash = ?5 WHERE id = ?1",
+                    )?
+                    .execute(params![
+                        file.file_id,
+                        super::trusted_mtime(mtime),
+                        size,
+                        hash,
+                        if owed[at] { None } else { Some(hash) }
+                    ])?;
+                }
             }
         }
         Ok(())
