@@ -427,3 +427,37 @@ fn an_owed_test_is_selected_with_its_reason() {
     assert_eq!(selection.selected, ["test_calc.py::test_add"]);
     assert!(selection.reasons[0].contains("merged baseline"));
 }
+
+/// Record times are whole seconds, so ties are common: two passed records made in the same
+/// second merge to the same one whichever input comes first.
+#[test]
+fn records_of_the_same_second_merge_the_same_in_any_order() {
+    let dir = temp_dir();
+    let root = &dir.0;
+    project(root, CALC);
+    let (a, b) = (root.join("a.db"), root.join("b.db"));
+    baseline(root, &a, &[("test_add", "add", "passed")], "1");
+    baseline(root, &b, &[("test_add", "add", "passed")], "1");
+    for (db, duration_ms) in [(&a, 30), (&b, 20)] {
+        set_recorded(db, "test_calc.py::test_add", 10);
+        Connection::open(db)
+            .unwrap()
+            .execute("UPDATE test SET duration_ms = ?1", [duration_ms])
+            .unwrap();
+    }
+    let merged: Vec<PortableTest> = [[&a, &b], [&b, &a]]
+        .iter()
+        .map(|order| {
+            let inputs: Vec<Input> = order
+                .iter()
+                .map(|db| Input {
+                    data: read(db),
+                    local: false,
+                })
+                .collect();
+            merge(&inputs).tests.remove(0)
+        })
+        .collect();
+    assert_eq!(merged[0], merged[1]);
+    assert_eq!(merged[0].duration_ms, 30);
+}

@@ -67,3 +67,49 @@ impl BlockIds {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Store, write};
+
+    fn key(file_id: i64, name: &str) -> BlockKey {
+        (file_id, name.to_owned(), 7)
+    }
+
+    #[test]
+    fn refresh_sees_rows_other_writers_added_and_forgets_deleted_ones() {
+        let dir = std::env::temp_dir().join(format!("difftest-ids-{}", std::process::id()));
+        let store = Store::open(&dir.join("t.db")).unwrap();
+        let add = |name: &str| {
+            store
+                .transaction(|conn| {
+                    let file = write::file_id(conn, "a.py")?;
+                    write::insert_block(conn, file, name, 7)
+                })
+                .unwrap()
+        };
+        let first = add("f");
+        let mut ids = BlockIds::default();
+        store.transaction(|conn| ids.refresh(conn)).unwrap();
+        assert_eq!(ids.get(&key(1, "f")), Some(first));
+        // Another writer adds a version: the next refresh reads it (and only rows above `last`).
+        let second = add("g");
+        assert_eq!(ids.get(&key(1, "g")), None);
+        store.transaction(|conn| ids.refresh(conn)).unwrap();
+        assert_eq!(ids.get(&key(1, "g")), Some(second));
+        // Another writer drops the newest version (a baseline's settling) and adds one: the
+        // new row does not take the dropped id, and the cache forgets the dropped version.
+        store
+            .transaction(|conn| conn.execute("DELETE FROM block WHERE id = ?1", [second]))
+            .unwrap();
+        let third = add("h");
+        assert!(third > second, "ids are never reused");
+        store.transaction(|conn| ids.refresh(conn)).unwrap();
+        assert_eq!(ids.get(&key(1, "f")), Some(first));
+        assert_eq!(ids.get(&key(1, "g")), None);
+        assert_eq!(ids.get(&key(1, "h")), Some(third));
+        drop(store);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -46,7 +46,8 @@ CREATE TABLE block (
     checksum INTEGER NOT NULL
 );
 -- No index at all (an index on file_id took a third of the space of the table itself): a
--- writer reads the whole table once into memory, then only the rows added since, and checks
+-- writer reads the whole table once into memory, then, in each write transaction, only the rows
+-- added since (and all of it again when the row count shows that some were deleted), and checks
 -- there before inserting, so (file_id, name, checksum) stays unique; readers that need the
 -- blocks of some files get them all in one scan.
 
@@ -82,8 +83,10 @@ CREATE TABLE test (
 
 -- A set of block versions shared by many tests: the import-time part of their dependencies
 -- (`<module>` blocks of their import closure, bindings mentioned by import-time code, functions
--- that ran at import time or keep state). Tests of one file usually share one set, so it is
--- stored once instead of once per test.
+-- that ran at import time or keep state), plus the `<data>` blocks of the facts every test
+-- depends on ('<config>/ini', '<config>/plugins', '<python>') when the test carries all three
+-- (a test that carries only some keeps them in its own `deps`). Tests of one file usually share
+-- one set, so it is stored once instead of once per test.
 CREATE TABLE depset (
     id     INTEGER PRIMARY KEY,
     -- FNV-1a of `blocks`, to find an equal set; equal hashes are confirmed by comparing blobs.
