@@ -19,7 +19,7 @@ use ruff_python_ast::{self as ast, Expr, PySourceType, Stmt};
 use ruff_python_parser::parse_unchecked_source;
 use ruff_text_size::{Ranged, TextRange, TextSize};
 
-use crate::block::{Block, BlockKind, FileModel, Import, MODULE_BLOCK, Name, intern};
+use crate::block::{Block, BlockKind, FileModel, Import, MODULE_BLOCK, Name};
 use crate::checksum::{Fnv64, hash_bytes, hash_tokens};
 use crate::effects::{has_effects, is_pure_class, is_pure_decorator, is_stateful};
 
@@ -178,7 +178,7 @@ impl<'a> ModelBuilder<'a> {
                 // Importing a name reads it from the other module: count the original names as
                 // uses, so tests that import this module depend on those bindings there.
                 for alias in &import.names {
-                    self.import_uses.insert(intern(alias.name.as_str()));
+                    self.import_uses.insert(Name::intern(alias.name.as_str()));
                 }
                 let key = format!("from:{}", binds.join(","));
                 self.statement(stmt, &key, binds, true, stmt.range(), &[stmt.range()]);
@@ -280,9 +280,7 @@ impl<'a> ModelBuilder<'a> {
                     .any(|hole| hole.contains_range(token.range()))
             {
                 let name = &self.source[token.range()];
-                if !self.import_uses.contains(name) {
-                    self.import_uses.insert(intern(name));
-                }
+                self.import_uses.insert(Name::intern(name));
             }
         }
         let mut hasher = Fnv64::default();
@@ -294,7 +292,7 @@ impl<'a> ModelBuilder<'a> {
                 start_line: self.lines.line_of(stmt.start()),
                 end_line: self.lines.line_of(stmt.end()),
                 checksum: hasher.finish(),
-                binds,
+                binds: binds.iter().map(|name| Name::intern(name)).collect(),
                 uses: Vec::new(),
                 stateful: false,
             });
@@ -331,7 +329,7 @@ impl<'a> ModelBuilder<'a> {
         names.sort_unstable();
         names.dedup();
         // Exactly sized, from the table of shared names: models live for the whole session.
-        let uses: Vec<Name> = names.into_iter().map(intern).collect();
+        let uses: Vec<Name> = names.into_iter().map(Name::intern).collect();
         self.blocks.push(Block {
             name,
             kind: BlockKind::Function,

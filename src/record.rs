@@ -33,7 +33,7 @@ pub(crate) struct ClosureInfo {
     shared: Vec<BlockVersion>,
     /// Binding blocks no import-time code mentions, with the names they bind: a test depends
     /// on one when its own code mentions a name.
-    bindings: Vec<(BlockVersion, Vec<String>)>,
+    bindings: Vec<(BlockVersion, Vec<Name>)>,
     /// The files of the closure.
     files: HashSet<String>,
     /// The database ids of `shared` plus the global facts, by the facts' checksums (none: a
@@ -243,11 +243,7 @@ impl Engine {
     /// code mentions) and those it shares with every test with the same import closure.
     fn dependencies(&mut self, test: &TestRecord) -> (Vec<BlockVersion>, Arc<ClosureInfo>) {
         let mut own: BTreeSet<BlockVersion> = BTreeSet::new();
-        let mut used: HashSet<Name> = test
-            .names
-            .iter()
-            .map(|name| Name::from(name.as_str()))
-            .collect();
+        let mut used: HashSet<Name> = test.names.iter().map(|name| Name::intern(name)).collect();
         let mut files: BTreeSet<String> = BTreeSet::new();
         for (path, line) in &test.code {
             let Some(current) = self.current(path) else {
@@ -282,8 +278,7 @@ impl Engine {
             let covered = name
                 .strip_prefix("def:")
                 .is_some_and(|function| ran.contains(&(path.as_str(), function)));
-            let mentioned =
-                |name: &String| used.contains(name.as_str()) || info.used.contains(name.as_str());
+            let mentioned = |name: &Name| used.contains(name) || info.used.contains(name);
             if !covered && binds.iter().any(mentioned) {
                 extra.push(version.clone());
             }
@@ -343,7 +338,7 @@ impl Engine {
                 .push((path.to_owned(), block.name.clone(), block.checksum));
             info.used.extend(block.uses.iter().cloned());
             for name in &block.uses {
-                for &(callee_path, callee) in by_name.get(&**name).into_iter().flatten() {
+                for &(callee_path, callee) in by_name.get(name.as_str()).into_iter().flatten() {
                     if seen.insert((callee_path, callee.name.as_str())) {
                         queue.push((callee_path, callee));
                     }
@@ -354,7 +349,7 @@ impl Engine {
         // code to mention them.
         let (shared, unshared): (Vec<_>, Vec<_>) = std::mem::take(&mut info.bindings)
             .into_iter()
-            .partition(|(_, binds)| binds.iter().any(|name| info.used.contains(name.as_str())));
+            .partition(|(_, binds)| binds.iter().any(|name| info.used.contains(name)));
         info.shared = std::mem::take(&mut info.always);
         info.shared
             .extend(shared.into_iter().map(|(version, _)| version));
