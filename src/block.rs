@@ -21,10 +21,10 @@ pub const MISSING_HASH: i64 = 0x6d69_7373_696e_6721;
 /// starts with; they are never looked for on disk.
 pub const PSEUDO_PREFIX: char = '<';
 
-/// A name that code mentions or binds, as its number in the process's table of names: the same
-/// few thousand names (`self`, the project's functions, classes and constants) recur in every
-/// file, and the models that hold them live for the whole session, so each is stored once and
-/// a model holds 4 bytes per name.
+/// A name that code mentions or binds (or a block's name), as its number in the process's table
+/// of names: the same few thousand names (`self`, the project's functions, classes and
+/// constants) recur in every file, and the models that hold them live for the whole session, so
+/// each is stored once and a model holds 4 bytes per name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Name(u32);
 

@@ -68,7 +68,7 @@ impl IdCache<'_> {
                     id
                 }
             };
-            let key = (file_id, name.clone(), *checksum);
+            let key = (file_id, Name::intern(name), *checksum);
             let known = self
                 .block_ids
                 .get(&key)

@@ -5,8 +5,11 @@ use std::collections::HashMap;
 
 use rusqlite::Connection;
 
-/// `(file id, block name, checksum)`: how a block version is found.
-pub type BlockKey = (i64, String, i64);
+use crate::block::Name;
+
+/// `(file id, block name, checksum)`: how a block version is found. The name is a number in
+/// the table of names, not a string of its own: a baseline holds every stored version here.
+pub type BlockKey = (i64, Name, i64);
 
 /// Every stored block version by key, as of the last `refresh`, plus those this writer added.
 #[derive(Default)]
@@ -62,7 +65,8 @@ impl BlockIds {
         let mut rows = stmt.query([self.last])?;
         while let Some(row) = rows.next()? {
             let id: i64 = row.get(0)?;
-            self.insert((row.get(1)?, row.get(2)?, row.get(3)?), id);
+            let name = Name::intern(row.get_ref(2)?.as_str()?);
+            self.insert((row.get(1)?, name, row.get(3)?), id);
         }
         Ok(())
     }
@@ -74,7 +78,7 @@ mod tests {
     use crate::store::{Store, write};
 
     fn key(file_id: i64, name: &str) -> BlockKey {
-        (file_id, name.to_owned(), 7)
+        (file_id, Name::intern(name), 7)
     }
 
     #[test]
