@@ -1,7 +1,8 @@
 //! What a parsed file is made of: blocks with checksums, its imports, and the names its
 //! import-time code uses. No I/O and no parsing here; `parse` builds these values.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::{LazyLock, Mutex, PoisonError};
 
 /// The name of the block that stands for a module's import-time shape: the ordered list of its
 /// top-level statements plus the full text of every statement that may have side effects.
@@ -19,6 +20,68 @@ pub const MISSING_HASH: i64 = 0x6d69_7373_696e_6721;
 /// Paths of pseudo-files start with this character, which no relative path pytest hands out
 /// starts with; they are never looked for on disk.
 pub const PSEUDO_PREFIX: char = '<';
+
+/// A name that code mentions or binds (or a block's name), as its number in the process's table
+/// of names: the same few thousand names (`self`, the project's functions, classes and
+/// constants) recur in every file, and the models that hold them live for the whole session, so
+/// each is stored once and a model holds 4 bytes per name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Name(u32);
+
+/// Every name seen, both ways. Names are never dropped: they are a project's vocabulary, which
+/// an edit only slowly extends.
+#[derive(Default)]
+struct Names {
+    numbers: HashMap<&'static str, Name>,
+    texts: Vec<&'static str>,
+}
+
+static NAMES: LazyLock<Mutex<Names>> = LazyLock::new(Mutex::default);
+
+fn names() -> std::sync::MutexGuard<'static, Names> {
+    NAMES.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Name {
+    /// The name `text`, added to the table if new.
+    #[must_use]
+    pub fn intern(text: &str) -> Self {
+        let mut names = names();
+        if let Some(found) = names.numbers.get(text) {
+            return *found;
+        }
+        let number = u32::try_from(names.texts.len()).expect("fewer than 2^32 names");
+        // Lives as long as the table, which is as long as the process.
+        let text: &'static str = Box::leak(text.into());
+        names.texts.push(text);
+        names.numbers.insert(text, Self(number));
+        Self(number)
+    }
+
+    /// The name `text` if any code seen so far mentions or binds it.
+    #[must_use]
+    pub fn find(text: &str) -> Option<Self> {
+        names().numbers.get(text).copied()
+    }
+
+    /// The text of the name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        names().texts[self.0 as usize]
+    }
+}
+
+impl std::fmt::Display for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for Name {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
 
 /// Whether `path` names a pseudo-file (an environment fact) rather than a file on disk.
 #[must_use]
@@ -61,9 +124,9 @@ pub struct Block {
     /// See `checksum` for the stability contract.
     pub checksum: i64,
     /// Names bound by a `Binding` block.
-    pub binds: Vec<String>,
-    /// Names mentioned inside a `Function` block (a superset of the globals it reads).
-    pub uses: Vec<String>,
+    pub binds: Vec<Name>,
+    /// Names mentioned inside a `Function` block (a superset of the globals it reads), sorted.
+    pub uses: Vec<Name>,
     /// A `Function` block that looks like it keeps state between calls (a cache decorator,
     /// `global`, writes into module- or class-level containers). Every test that imports its
     /// module depends on it, since a later test may read what an earlier call stored.
@@ -93,7 +156,7 @@ pub struct FileModel {
     pub imports: Vec<Import>,
     /// Names mentioned by code that runs at import time, excluding the names that binding
     /// statements bind.
-    pub import_uses: HashSet<String>,
+    pub import_uses: HashSet<Name>,
     /// Why the file could not be parsed. Such a file is a single `<module>` block whose checksum
     /// is the hash of its bytes, so any edit selects every test that imports it.
     pub parse_error: Option<String>,

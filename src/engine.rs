@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::graph::ModuleMap;
 use crate::parse::parse_bytes;
 use crate::record::ClosureInfo;
-use crate::store::Store;
+use crate::store::{BlockIds, Store};
 
 /// Stack for parser threads: the parser and our walks recurse, and deeply nested source must not
 /// overflow the (often 8 MiB, sometimes 1 MiB) stack of the calling thread.
@@ -70,7 +70,7 @@ pub struct Engine {
     /// Python files the last selection found that the database did not know.
     pub(crate) new_files: Vec<String>,
     pub(crate) file_ids: HashMap<String, i64>,
-    pub(crate) block_ids: HashMap<(i64, String, i64), i64>,
+    pub(crate) block_ids: BlockIds,
     /// Facts about the environment by pseudo-file path (`<dist>/requests`), hashed.
     pub(crate) facts: HashMap<String, i64>,
     /// Data files hashed while recording: `(mtime, size, hash)` by path.
@@ -98,7 +98,7 @@ impl Engine {
             touched: HashSet::new(),
             new_files: Vec::new(),
             file_ids: HashMap::new(),
-            block_ids: HashMap::new(),
+            block_ids: BlockIds::default(),
             facts: HashMap::new(),
             data_hashes: HashMap::new(),
             variant: String::new(),

@@ -2,6 +2,7 @@
 //! on real files in a temporary project. Every step opens a fresh `Engine`, as a new pytest
 //! session does, so nothing leaks between steps through the per-session caches.
 
+use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -245,11 +246,14 @@ impl Project {
     fn stored_blocks(&self, rel: &str) -> Vec<String> {
         let id = self.row(rel).id;
         let engine = self.engine();
+        let mut by_file = engine
+            .store()
+            .blocks_of_files(&HashSet::from([id]))
+            .unwrap();
         sorted(
-            engine
-                .store()
-                .blocks_of(id)
-                .unwrap()
+            by_file
+                .remove(&id)
+                .unwrap_or_default()
                 .into_iter()
                 .map(|block| block.name)
                 .collect(),
@@ -1381,8 +1385,9 @@ fn database_stays_small() {
     // block of each of the 10 modules: no import reaches them from the test file here (as with
     // a dynamic import), so their module code is the test's own, not its file's shared set.
     assert!((20..=25).contains(&deps), "{deps} deps per test");
-    // Measured: 229 bytes per test (22 dependencies; 552 with a block → test index).
-    assert!(per_test < 300, "{per_test} bytes per test");
+    // Measured: 151 bytes per test (22 dependencies; 184 with schema 2's index of blocks by
+    // file and REAL times, 552 with a block → test index).
+    assert!(per_test < 200, "{per_test} bytes per test");
 }
 
 #[test]
@@ -1390,8 +1395,9 @@ fn database_stays_small_with_shared_function_names() {
     let (per_test, deps) = database_size(true);
     // Names are matched across the closure: each used `fK` pulls in `def fK` of all 10 modules.
     assert!(deps > 100, "{deps} deps per test");
-    // Measured: 360 bytes per test (112 dependencies; 1,667 with a block → test index).
-    assert!(per_test < 450, "{per_test} bytes per test");
+    // Measured: 282 bytes per test (112 dependencies; 323 with schema 2, 1,667 with a block →
+    // test index).
+    assert!(per_test < 350, "{per_test} bytes per test");
 }
 
 /// A data file read by one test: changing, deleting and recreating it selects that test only.
@@ -1508,4 +1514,68 @@ fn variants_keep_their_own_tests() {
     project.edit("calc.py", "return x * FACTOR", "return x * FACTOR + 0");
     let selection = session("").select(&patterns(), &[]).unwrap();
     assert_eq!(selection.selected, strings(&[TRIPLE]));
+}
+
+/// The facts every test carries are stored in its shared set, once per set rather than once per
+/// test, and still select every test that carries them; a test that carries only some of them
+/// keeps those in its own list, so no shared set holds a fact its test does not depend on.
+#[test]
+fn global_facts_live_in_the_shared_set_of_the_tests_that_carry_them_all() {
+    let project = calc_project();
+    let global = crate::record::GLOBAL_FACTS;
+    let mut double = project.test(DOUBLE, &[("calc.py", "def double(")]);
+    double.data = strings(&global);
+    let mut triple = project.test(TRIPLE, &[("calc.py", "def triple(")]);
+    triple.data = strings(&global);
+    let mut other = project.test(OTHER, &[]);
+    other.data = strings(&["<python>"]);
+    let facts = |python: &str| {
+        vec![
+            ("<config>/ini".to_owned(), "[pytest]".to_owned()),
+            ("<config>/plugins".to_owned(), "pluggy 1".to_owned()),
+            ("<python>".to_owned(), python.to_owned()),
+        ]
+    };
+    let session = |python: &str| {
+        let mut engine = project.engine();
+        engine.set_facts(facts(python));
+        engine
+    };
+    let mut engine = session("3.12");
+    engine.record(&[double, triple, other]).unwrap();
+    engine.finish(&[]).unwrap();
+    let facts_of = |nodeid: &str| -> Vec<(String, bool)> {
+        let views = session("3.12").test_dependencies(nodeid).unwrap().unwrap();
+        views
+            .into_iter()
+            .filter(|view| view.path.starts_with('<'))
+            .map(|view| (view.path, view.shared))
+            .collect()
+    };
+    let shared = |paths: &[&str]| -> Vec<(String, bool)> {
+        paths
+            .iter()
+            .map(|path| ((*path).to_owned(), true))
+            .collect()
+    };
+    assert_eq!(facts_of(DOUBLE), shared(&global));
+    assert_eq!(facts_of(TRIPLE), shared(&global));
+    assert_eq!(facts_of(OTHER), [("<python>".to_owned(), false)]);
+
+    assert!(
+        session("3.12")
+            .select(&patterns(), &[])
+            .unwrap()
+            .selected
+            .is_empty()
+    );
+    let selection = session("3.13").select(&patterns(), &[]).unwrap();
+    assert_eq!(
+        sorted(selection.selected),
+        strings(&[DOUBLE, TRIPLE, OTHER])
+    );
+    let mut engine = project.engine();
+    engine.set_facts(vec![("<python>".to_owned(), "3.12".to_owned())]);
+    let selection = engine.select(&patterns(), &[]).unwrap();
+    assert_eq!(sorted(selection.selected), strings(&[DOUBLE, TRIPLE]));
 }

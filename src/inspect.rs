@@ -2,7 +2,7 @@
 //! file, and counts. Stored block versions are compared with the file as it is now, so a view
 //! shows line ranges of today's source and says which stored versions are outdated.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::block::{DATA_BLOCK, MISSING_HASH, MODULE_BLOCK};
 use crate::engine::{Current, Engine};
@@ -94,13 +94,17 @@ impl Engine {
     /// # Errors
     /// Database errors.
     pub fn file_dependents(&mut self, paths: &[String]) -> Result<Vec<Option<Vec<BlockView>>>> {
+        let file_ids = paths
+            .iter()
+            .map(|path| self.store.file_id(path))
+            .collect::<Result<Vec<_>>>()?;
+        // One scan of the block table serves every path (it has no index by file).
+        let wanted: HashSet<i64> = file_ids.iter().flatten().copied().collect();
+        let by_file = self.store.blocks_of_files(&wanted)?;
         let mut stored = Vec::with_capacity(paths.len());
         let mut ids = Vec::new();
-        for path in paths {
-            let blocks = match self.store.file_id(path)? {
-                Some(file_id) => Some(self.store.blocks_of(file_id)?),
-                None => None,
-            };
+        for file_id in file_ids {
+            let blocks = file_id.map(|id| by_file.get(&id).cloned().unwrap_or_default());
             ids.extend(blocks.iter().flatten().map(|block| block.id));
             stored.push(blocks);
         }
@@ -289,8 +293,10 @@ impl crate::store::Store {
             let mut outcomes = BTreeMap::new();
             let mut stmt = conn.prepare("SELECT outcome, count(*) FROM test GROUP BY outcome")?;
             for row in stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))? {
-                let (outcome, n): (String, i64) = row?;
-                outcomes.insert(outcome, n);
+                let (code, n): (i64, i64) = row?;
+                *outcomes
+                    .entry(crate::store::outcome_name(code).to_owned())
+                    .or_insert(0) += n;
             }
             Ok(Counts {
                 tests: count("test")?,

@@ -162,17 +162,15 @@ fn newer(a: &PortableTest, b: &PortableTest) -> Ordering {
             _ => 0,
         }
     }
-    let time = |test: &PortableTest| test.recorded.filter(|t| !t.is_nan());
-    match (time(a), time(b)) {
-        (Some(x), Some(y)) => x.total_cmp(&y),
-        (x, y) => x.is_some().cmp(&y.is_some()),
-    }
-    .then_with(|| rank(&a.outcome).cmp(&rank(&b.outcome)))
-    .then_with(|| a.outcome.cmp(&b.outcome))
-    .then_with(|| a.file.cmp(&b.file))
-    .then_with(|| a.duration.total_cmp(&b.duration))
-    .then_with(|| a.own.cmp(&b.own))
-    .then_with(|| a.shared.cmp(&b.shared))
+    // `None` (never ran) sorts before any time.
+    a.recorded
+        .cmp(&b.recorded)
+        .then_with(|| rank(&a.outcome).cmp(&rank(&b.outcome)))
+        .then_with(|| a.outcome.cmp(&b.outcome))
+        .then_with(|| a.file.cmp(&b.file))
+        .then_with(|| a.duration_ms.cmp(&b.duration_ms))
+        .then_with(|| a.own.cmp(&b.own))
+        .then_with(|| a.shared.cmp(&b.shared))
 }
 
 /// Reads merge inputs.

@@ -107,7 +107,7 @@ fn read(db: &Path) -> Portable {
     Store::open_input(db).unwrap().portable().unwrap()
 }
 
-fn set_recorded(db: &Path, nodeid: &str, when: f64) {
+fn set_recorded(db: &Path, nodeid: &str, when: i64) {
     let conn = Connection::open(db).unwrap();
     conn.execute(
         "UPDATE test SET recorded = ?2 WHERE nodeid = ?1",
@@ -138,8 +138,8 @@ fn union_of_tests_and_most_recent_record_wins_whatever_the_order() {
         &[("test_add", "add", "failed"), ("test_mul", "mul", "passed")],
         "200",
     );
-    set_recorded(&a, "test_calc.py::test_add", 50.0);
-    set_recorded(&b, "test_calc.py::test_add", 40.0);
+    set_recorded(&a, "test_calc.py::test_add", 50);
+    set_recorded(&b, "test_calc.py::test_add", 40);
 
     let (ab, ba) = (root.join("ab.db"), root.join("ba.db"));
     assert_eq!(merge_files(&ab, &[a.clone(), b.clone()]).unwrap(), 2);
@@ -176,8 +176,8 @@ fn equal_times_are_decided_by_contents_and_a_failure_wins() {
     let (a, b) = (root.join("a.db"), root.join("b.db"));
     baseline(root, &a, &[("test_add", "add", "passed")], "1");
     baseline(root, &b, &[("test_add", "add", "failed")], "1");
-    set_recorded(&a, "test_calc.py::test_add", 10.0);
-    set_recorded(&b, "test_calc.py::test_add", 10.0);
+    set_recorded(&a, "test_calc.py::test_add", 10);
+    set_recorded(&b, "test_calc.py::test_add", 10);
     for order in [[&a, &b], [&b, &a]] {
         let inputs: Vec<Input> = order
             .iter()
@@ -272,7 +272,7 @@ fn merge_into_a_local_database_keeps_its_fingerprints_and_newer_records() {
         "1",
     );
     baseline(root, &local, &[("test_add", "add", "failed")], "2");
-    set_recorded(&remote, "test_calc.py::test_add", 1.0);
+    set_recorded(&remote, "test_calc.py::test_add", 1);
     let before = read(&local);
     let mut engine = engine(root, &local);
     assert_eq!(engine.merge_from(&[remote]).unwrap(), 2);
@@ -305,7 +305,10 @@ fn inputs_of_another_version_or_not_ours_are_refused_and_nothing_is_written() {
     let foreign = root.join("foreign.db");
     Connection::open(&foreign)
         .unwrap()
-        .execute_batch("CREATE TABLE t (x); PRAGMA user_version = 2;")
+        .execute_batch(&format!(
+            "CREATE TABLE t (x); PRAGMA user_version = {};",
+            crate::store::SCHEMA_VERSION
+        ))
         .unwrap();
     let out = root.join("out.db");
     for (bad, expected) in [
@@ -339,8 +342,8 @@ fn passed(nodeid: &str, imports: &[&str]) -> PortableTest {
         nodeid: nodeid.to_owned(),
         file: nodeid.split("::").next().unwrap().to_owned(),
         outcome: "passed".to_owned(),
-        duration: 0.1,
-        recorded: Some(10.0),
+        duration_ms: 100,
+        recorded: Some(10),
         own: Vec::new(),
         shared: Some(
             imports
@@ -423,4 +426,38 @@ fn an_owed_test_is_selected_with_its_reason() {
         .unwrap();
     assert_eq!(selection.selected, ["test_calc.py::test_add"]);
     assert!(selection.reasons[0].contains("merged baseline"));
+}
+
+/// Record times are whole seconds, so ties are common: two passed records made in the same
+/// second merge to the same one whichever input comes first.
+#[test]
+fn records_of_the_same_second_merge_the_same_in_any_order() {
+    let dir = temp_dir();
+    let root = &dir.0;
+    project(root, CALC);
+    let (a, b) = (root.join("a.db"), root.join("b.db"));
+    baseline(root, &a, &[("test_add", "add", "passed")], "1");
+    baseline(root, &b, &[("test_add", "add", "passed")], "1");
+    for (db, duration_ms) in [(&a, 30), (&b, 20)] {
+        set_recorded(db, "test_calc.py::test_add", 10);
+        Connection::open(db)
+            .unwrap()
+            .execute("UPDATE test SET duration_ms = ?1", [duration_ms])
+            .unwrap();
+    }
+    let merged: Vec<PortableTest> = [[&a, &b], [&b, &a]]
+        .iter()
+        .map(|order| {
+            let inputs: Vec<Input> = order
+                .iter()
+                .map(|db| Input {
+                    data: read(db),
+                    local: false,
+                })
+                .collect();
+            merge(&inputs).tests.remove(0)
+        })
+        .collect();
+    assert_eq!(merged[0], merged[1]);
+    assert_eq!(merged[0].duration_ms, 30);
 }

@@ -19,7 +19,7 @@ use ruff_python_ast::{self as ast, Expr, PySourceType, Stmt};
 use ruff_python_parser::parse_unchecked_source;
 use ruff_text_size::{Ranged, TextRange, TextSize};
 
-use crate::block::{Block, BlockKind, FileModel, Import, MODULE_BLOCK};
+use crate::block::{Block, BlockKind, FileModel, Import, MODULE_BLOCK, Name};
 use crate::checksum::{Fnv64, hash_bytes, hash_tokens};
 use crate::effects::{has_effects, is_pure_class, is_pure_decorator, is_stateful};
 
@@ -71,6 +71,7 @@ fn parse_source(source: &str, content_hash: i64) -> FileModel {
         uses: Vec::new(),
         stateful: false,
     };
+    builder.import_uses.shrink_to_fit();
     let mut blocks = Vec::with_capacity(builder.blocks.len() + 1);
     blocks.push(module);
     blocks.append(&mut builder.blocks);
@@ -111,7 +112,7 @@ struct ModelBuilder<'a> {
     blocks: Vec<Block>,
     /// Hash of the ordered statement list plus the text of every non-binding statement.
     shape: Fnv64,
-    import_uses: HashSet<String>,
+    import_uses: HashSet<Name>,
     /// How often a block name was used, to give repeated names (`@property` / `@x.setter`) a
     /// stable `#2` suffix.
     seen_names: HashMap<String, u32>,
@@ -177,7 +178,7 @@ impl<'a> ModelBuilder<'a> {
                 // Importing a name reads it from the other module: count the original names as
                 // uses, so tests that import this module depend on those bindings there.
                 for alias in &import.names {
-                    self.import_uses.insert(alias.name.to_string());
+                    self.import_uses.insert(Name::intern(alias.name.as_str()));
                 }
                 let key = format!("from:{}", binds.join(","));
                 self.statement(stmt, &key, binds, true, stmt.range(), &[stmt.range()]);
@@ -278,8 +279,8 @@ impl<'a> ModelBuilder<'a> {
                     .chain(not_uses)
                     .any(|hole| hole.contains_range(token.range()))
             {
-                self.import_uses
-                    .insert(self.source[token.range()].to_owned());
+                let name = &self.source[token.range()];
+                self.import_uses.insert(Name::intern(name));
             }
         }
         let mut hasher = Fnv64::default();
@@ -291,7 +292,7 @@ impl<'a> ModelBuilder<'a> {
                 start_line: self.lines.line_of(stmt.start()),
                 end_line: self.lines.line_of(stmt.end()),
                 checksum: hasher.finish(),
-                binds,
+                binds: binds.iter().map(|name| Name::intern(name)).collect(),
                 uses: Vec::new(),
                 stateful: false,
             });
@@ -320,13 +321,15 @@ impl<'a> ModelBuilder<'a> {
         let name = self.unique_name(&format!("{prefix}{}", function.name));
         let mut hasher = Fnv64::default();
         hash_tokens(&mut hasher, self.source, self.tokens, function.range, &[]);
-        let mut uses: Vec<String> = self
+        let mut names: Vec<&str> = self
             .tokens_in(function.range)
             .filter(|token| token.kind() == TokenKind::Name)
-            .map(|token| self.source[token.range()].to_owned())
+            .map(|token| &self.source[token.range()])
             .collect();
-        uses.sort_unstable();
-        uses.dedup();
+        names.sort_unstable();
+        names.dedup();
+        // Exactly sized, from the table of shared names: models live for the whole session.
+        let uses: Vec<Name> = names.into_iter().map(Name::intern).collect();
         self.blocks.push(Block {
             name,
             kind: BlockKind::Function,

@@ -1,18 +1,25 @@
 //! Recording: turning what a test executed into the block versions it depends on.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::Connection;
 
-use crate::block::{Block, BlockKind, DATA_BLOCK, MISSING_HASH, is_pseudo};
+use crate::block::{Block, BlockKind, DATA_BLOCK, MISSING_HASH, Name, is_pseudo};
 use crate::engine::{Current, Engine};
 use crate::error::Result;
 use crate::graph::closure;
-use crate::store::write;
+use crate::store::write::SettledFile;
+use crate::store::{BlockIds, BlockKey, milliseconds, write};
 
 /// `(file, block name, checksum)`: one stored version of a block.
 pub(crate) type BlockVersion = (String, String, i64);
+
+/// The facts about the environment Python gives every test (`GLOBAL_FACTS` in
+/// `_environment.py`). A test that carries them all has them in its shared set, stored once,
+/// rather than in its own list; one that does not (a caller that passes other facts) keeps
+/// whatever it carries in its own list, so a shared set never holds a fact a test lacks.
+pub(crate) const GLOBAL_FACTS: [&str; 3] = ["<config>/ini", "<config>/plugins", "<python>"];
 
 /// What a set of root files brings through imports; see `Engine::closure_info`.
 #[derive(Default)]
@@ -21,27 +28,26 @@ pub(crate) struct ClosureInfo {
     /// with what they call.
     always: Vec<BlockVersion>,
     /// Names mentioned by import-time code and by the `always` functions.
-    used: HashSet<String>,
+    used: HashSet<Name>,
     /// Versions every test with these roots depends on, sorted: stored once as a `depset`.
     shared: Vec<BlockVersion>,
     /// Binding blocks no import-time code mentions, with the names they bind: a test depends
     /// on one when its own code mentions a name.
-    bindings: Vec<(BlockVersion, Vec<String>)>,
+    bindings: Vec<(BlockVersion, Vec<Name>)>,
     /// The files of the closure.
     files: HashSet<String>,
-    /// The database id of `shared`, once committed.
-    depset: OnceLock<i64>,
+    /// The database ids of `shared` plus the global facts, by the facts' checksums (none: a
+    /// set without them), once committed.
+    depsets: Mutex<HashMap<Vec<i64>, i64>>,
 }
 
-/// `(file id, block name, checksum)`: how a block version is found in the database.
-pub(crate) type BlockKey = (i64, String, i64);
-
-/// Database ids of files and block versions, cached across batches; `new` holds the ids
-/// created in the current transaction, cached only once it commits.
+/// Database ids of files and block versions, cached across batches; `new_files` and
+/// `new_blocks` hold the ids created in the current transaction, cached only once it commits.
 struct IdCache<'a> {
     file_ids: &'a mut HashMap<String, i64>,
-    block_ids: &'a mut HashMap<BlockKey, i64>,
-    new: Vec<(String, Option<BlockKey>, i64)>,
+    block_ids: &'a mut BlockIds,
+    new_files: HashMap<String, i64>,
+    new_blocks: HashMap<BlockKey, i64>,
 }
 
 impl IdCache<'_> {
@@ -53,20 +59,26 @@ impl IdCache<'_> {
     ) -> rusqlite::Result<Vec<i64>> {
         let mut ids = Vec::with_capacity(versions.len());
         for (path, name, checksum) in versions {
-            let file_id = match self.file_ids.get(path) {
+            let known = self.file_ids.get(path).or(self.new_files.get(path));
+            let file_id = match known {
                 Some(id) => *id,
                 None => {
                     let id = write::file_id(conn, path)?;
-                    self.new.push((path.clone(), None, id));
+                    self.new_files.insert(path.clone(), id);
                     id
                 }
             };
-            let key = (file_id, name.clone(), *checksum);
-            let block_id = match self.block_ids.get(&key) {
-                Some(id) => *id,
+            let key = (file_id, Name::intern(name), *checksum);
+            let known = self
+                .block_ids
+                .get(&key)
+                .or(self.new_blocks.get(&key).copied());
+            let block_id = match known {
+                Some(id) => id,
                 None => {
-                    let id = write::block_id(conn, file_id, name, *checksum)?;
-                    self.new.push((path.clone(), Some(key), id));
+                    // Not stored: `block_ids` was refreshed in this transaction.
+                    let id = write::insert_block(conn, file_id, name, *checksum)?;
+                    self.new_blocks.insert(key, id);
                     id
                 }
             };
@@ -97,8 +109,16 @@ pub struct TestRecord {
     pub names: Vec<String>,
     /// Data files the test read (relative paths) and pseudo-files of the environment facts it
     /// depends on (`<dist>/requests`): each is a `<data>` block whose checksum is the content
-    /// hash now.
+    /// hash now. When it holds all of `GLOBAL_FACTS`, those go to the test's shared set.
     pub data: Vec<String>,
+}
+
+impl ClosureInfo {
+    /// The committed id of the shared set with the global facts of checksums `global`.
+    fn committed_depset(&self, global: &[i64]) -> Option<i64> {
+        let depsets = self.depsets.lock().unwrap_or_else(PoisonError::into_inner);
+        depsets.get(global).copied()
+    }
 }
 
 impl Engine {
@@ -120,14 +140,26 @@ impl Engine {
         let mut resolved = Vec::with_capacity(tests.len());
         for test in tests {
             let (mut own, info) = self.dependencies(test);
+            // The checksums of the global facts when the test carries all of them, else none.
+            let carried: Option<Vec<i64>> = GLOBAL_FACTS
+                .iter()
+                .map(|fact| {
+                    test.data
+                        .iter()
+                        .any(|path| path == fact)
+                        .then(|| sums[fact])
+                })
+                .collect();
+            let global = carried.unwrap_or_default();
             own.extend(
                 test.data
                     .iter()
+                    .filter(|path| global.is_empty() || !GLOBAL_FACTS.contains(&path.as_str()))
                     .map(|path| (path.clone(), DATA_BLOCK.to_owned(), sums[path.as_str()])),
             );
             own.sort();
             own.dedup();
-            resolved.push((own, info));
+            resolved.push((own, info, global));
         }
         let stored_ids: Vec<String> = tests
             .iter()
@@ -143,24 +175,36 @@ impl Engine {
         let mut ids = IdCache {
             file_ids,
             block_ids,
-            new: Vec::new(),
+            new_files: HashMap::new(),
+            new_blocks: HashMap::new(),
         };
-        let mut new_sets: Vec<(Arc<ClosureInfo>, i64)> = Vec::new();
+        let mut new_sets: Vec<(Arc<ClosureInfo>, &[i64], i64)> = Vec::new();
         let now = crate::store::unix_now();
         let result = store.transaction(|conn| {
-            for (index, (test, (own, info))) in tests.iter().zip(&resolved).enumerate() {
-                let depset = match info.depset.get() {
-                    Some(id) => *id,
-                    None => match new_sets.iter().find(|(known, _)| Arc::ptr_eq(known, info)) {
-                        Some((_, id)) => *id,
+            // Other writers (xdist workers, another session) may have stored versions since.
+            ids.block_ids.refresh(conn)?;
+            for (index, (test, (own, info, global))) in tests.iter().zip(&resolved).enumerate() {
+                let committed = info.committed_depset(global);
+                let pending = || {
+                    new_sets
+                        .iter()
+                        .find(|(known, facts, _)| Arc::ptr_eq(known, info) && facts == global)
+                        .map(|(_, _, id)| *id)
+                };
+                let depset =
+                    match committed.or_else(pending) {
+                        Some(id) => id,
                         None => {
-                            let blocks = ids.resolve_all(conn, &info.shared)?;
+                            let mut versions = info.shared.clone();
+                            versions.extend(GLOBAL_FACTS.iter().zip(global).map(|(fact, sum)| {
+                                ((*fact).to_owned(), DATA_BLOCK.to_owned(), *sum)
+                            }));
+                            let blocks = ids.resolve_all(conn, &versions)?;
                             let id = write::depset_id(conn, &blocks)?;
-                            new_sets.push((Arc::clone(info), id));
+                            new_sets.push((Arc::clone(info), global, id));
                             id
                         }
-                    },
-                };
+                    };
                 let blocks = ids.resolve_all(conn, own)?;
                 let (nodeid, file) = (&stored_ids[index], &test.file);
                 write::test(
@@ -168,7 +212,7 @@ impl Engine {
                     nodeid,
                     file,
                     &test.outcome,
-                    test.duration,
+                    milliseconds(test.duration),
                     Some(now),
                     &blocks,
                     Some(depset),
@@ -178,19 +222,18 @@ impl Engine {
         });
         // Cache ids only once they are committed: a rolled-back id may be reused.
         if result.is_ok() {
-            for (info, id) in new_sets {
-                let _ = info.depset.set(id);
+            for (info, global, id) in new_sets {
+                info.depsets
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(global.to_vec(), id);
             }
-            for (path, key, id) in ids.new {
-                match key {
-                    None => {
-                        touched.insert(path.clone());
-                        ids.file_ids.insert(path, id);
-                    }
-                    Some(key) => {
-                        ids.block_ids.insert(key, id);
-                    }
-                }
+            for (path, id) in ids.new_files {
+                touched.insert(path.clone());
+                ids.file_ids.insert(path, id);
+            }
+            for (key, id) in ids.new_blocks {
+                ids.block_ids.insert(key, id);
             }
         }
         result
@@ -200,7 +243,7 @@ impl Engine {
     /// code mentions) and those it shares with every test with the same import closure.
     fn dependencies(&mut self, test: &TestRecord) -> (Vec<BlockVersion>, Arc<ClosureInfo>) {
         let mut own: BTreeSet<BlockVersion> = BTreeSet::new();
-        let mut used: HashSet<String> = test.names.iter().cloned().collect();
+        let mut used: HashSet<Name> = test.names.iter().map(|name| Name::intern(name)).collect();
         let mut files: BTreeSet<String> = BTreeSet::new();
         for (path, line) in &test.code {
             let Some(current) = self.current(path) else {
@@ -235,7 +278,7 @@ impl Engine {
             let covered = name
                 .strip_prefix("def:")
                 .is_some_and(|function| ran.contains(&(path.as_str(), function)));
-            let mentioned = |name: &String| used.contains(name) || info.used.contains(name);
+            let mentioned = |name: &Name| used.contains(name) || info.used.contains(name);
             if !covered && binds.iter().any(mentioned) {
                 extra.push(version.clone());
             }
@@ -408,27 +451,39 @@ impl Engine {
         self.store.transaction(|conn| {
             write::drop_unused_depsets(conn)?;
             let used = write::used_blocks(conn)?;
-            for (path, current) in &settled {
+            let mut ids = Vec::with_capacity(settled.len());
+            for (path, _) in &settled {
                 // New files get a row too, even with no blocks: a module no test imports is
                 // then known, and not "new" (selecting its package's importers) on every run.
-                let file_id = write::file_id(conn, path)?;
-                let fingerprint = current.as_ref().map(|c| {
-                    (
-                        c.fingerprint.mtime_ns,
-                        c.fingerprint.size,
-                        c.fingerprint.hash,
-                    )
-                });
-                let is_current = |name: &str, checksum: i64| {
-                    current.as_ref().is_some_and(|c| {
-                        c.model
-                            .blocks
-                            .iter()
-                            .any(|b| b.name == name && b.checksum == checksum)
-                    })
-                };
-                write::settle_file(conn, file_id, fingerprint, &used, &is_current)?;
+                ids.push(write::file_id(conn, path)?);
             }
+            let checks: Vec<_> = settled
+                .iter()
+                .map(|(_, current)| {
+                    move |name: &str, checksum: i64| {
+                        current.as_ref().is_some_and(|c| {
+                            c.model
+                                .blocks
+                                .iter()
+                                .any(|b| b.name == name && b.checksum == checksum)
+                        })
+                    }
+                })
+                .collect();
+            let files: Vec<SettledFile<'_>> = settled
+                .iter()
+                .zip(ids)
+                .zip(&checks)
+                .map(|(((_, current), file_id), is_current)| SettledFile {
+                    file_id,
+                    current: current.as_ref().map(|c| {
+                        let fp = c.fingerprint;
+                        (fp.mtime_ns, fp.size, fp.hash)
+                    }),
+                    is_current,
+                })
+                .collect();
+            write::settle_files(conn, &files, &used)?;
             for (key, value) in meta {
                 write::meta(conn, key, value)?;
             }

@@ -87,6 +87,8 @@ impl Engine {
         let mut stale_reasons: HashMap<i64, String> = HashMap::new();
         let mut fingerprints = Vec::new();
         let mut selection = Selection::default();
+        // Changed and missing files; their stored blocks are read below, in one scan.
+        let mut outdated: Vec<(&FileRow, Option<Current>)> = Vec::new();
         for (row, scan) in rows.iter().zip(scans) {
             let current = match scan {
                 Scan::Unchanged(update) => {
@@ -102,6 +104,11 @@ impl Engine {
                 }
                 Scan::Missing => None,
             };
+            outdated.push((row, current));
+        }
+        let ids: HashSet<i64> = outdated.iter().map(|(row, _)| row.id).collect();
+        let mut stored_blocks = self.store.blocks_of_files(&ids)?;
+        for (row, current) in outdated {
             let checksums: HashMap<&str, i64> = current
                 .as_ref()
                 .map(|c| {
@@ -113,7 +120,7 @@ impl Engine {
                 })
                 .unwrap_or_default();
             let mut names = BTreeSet::new();
-            for block in self.store.blocks_of(row.id)? {
+            for block in stored_blocks.remove(&row.id).unwrap_or_default() {
                 let is_data = block.name == DATA_BLOCK;
                 let now = match checksums.get(block.name.as_str()) {
                     // A data file that was missing when the test ran, and still is.
@@ -224,6 +231,8 @@ impl Engine {
         walk_python_files(&self.root, "", skip_dirs, &mut new_files);
         new_files.retain(|path| !known.contains(path.as_str()));
         new_files.sort();
+        // `__init__.py` file id → the first new module in its package (they are sorted).
+        let mut packages: HashMap<i64, &str> = HashMap::new();
         for path in &new_files {
             let (dir, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
             if name == "conftest.py" {
@@ -247,22 +256,32 @@ impl Engine {
                 continue;
             }
             let init = format!("{dir}/__init__.py");
-            let Some(row) = rows.iter().find(|row| row.path == init) else {
-                continue;
-            };
-            let ids: Vec<i64> = self
-                .store
-                .blocks_of(row.id)?
+            if let Some(row) = rows.iter().find(|row| row.path == init) {
+                packages.entry(row.id).or_insert(path);
+            }
+        }
+        // One scan of the blocks and one of the tests serve every package.
+        let ids: HashSet<i64> = packages.keys().copied().collect();
+        let mut module_of: HashMap<i64, &str> = HashMap::new();
+        for (file_id, blocks) in self.store.blocks_of_files(&ids)? {
+            // Every stored version: some test may still depend on an older one.
+            for block in blocks
                 .into_iter()
                 .filter(|block| block.name == MODULE_BLOCK)
-                .map(|block| block.id)
-                .collect();
-            for (_, stored) in self.store.dependents(&ids)? {
-                if let Some(nodeid) = self.variant_nodeid(&stored) {
-                    selected
-                        .entry(nodeid.to_owned())
-                        .or_insert_with(|| format!("new module {path} in an imported package"));
-                }
+            {
+                module_of.insert(block.id, packages[&file_id]);
+            }
+        }
+        let ids: Vec<i64> = module_of.keys().copied().collect();
+        let mut found = self.store.dependents(&ids)?;
+        // The first new module in path order gives the reason, as a test may import several.
+        found.sort_by_key(|(block, _)| module_of[block]);
+        for (block, stored) in found {
+            if let Some(nodeid) = self.variant_nodeid(&stored) {
+                let path = module_of[&block];
+                selected
+                    .entry(nodeid.to_owned())
+                    .or_insert_with(|| format!("new module {path} in an imported package"));
             }
         }
         Ok(new_files)

@@ -272,10 +272,17 @@ class S3:
         return key["AccessKeyId"], key["SecretAccessKey"]
 
 
+# Stored outcome codes (schema.sql, `test.outcome`) by position.
+OUTCOMES = ("passed", "skipped", "failed", "pending", "owed")
+
+
 def recorded_tests(db: Path) -> dict[str, str]:
     """Node id -> outcome of every test a database file holds."""
     with closing(sqlite3.connect(db)) as conn:
-        return dict(conn.execute("SELECT nodeid, outcome FROM test"))
+        return {
+            nodeid: OUTCOMES[code]
+            for nodeid, code in conn.execute("SELECT nodeid, outcome FROM test")
+        }
 
 
 def dump(db: Path) -> list[tuple[Any, ...]]:
@@ -295,7 +302,7 @@ def dump(db: Path) -> list[tuple[Any, ...]]:
         ):
             own = sorted(blocks[i] for i in _decode(deps))
             shared = sorted(blocks[i] for i in _decode(depsets[depset])) if depset else None
-            rows.append((nodeid, outcome, recorded, own, shared))
+            rows.append((nodeid, OUTCOMES[outcome], recorded, own, shared))
         files = list(conn.execute("SELECT path, clean_hash FROM file ORDER BY path"))
         return [*rows, *files]
 

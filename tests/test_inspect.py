@@ -16,7 +16,7 @@ def test_summary_matches_the_database(project: Project) -> None:
     project.write("tests/test_fails.py", "def test_fails():\n    assert False\n")
     project.baseline()
     data = project.cli_json("inspect")
-    stored = project.stored("SELECT nodeid, outcome, duration FROM test")
+    stored = project.stored("SELECT nodeid, outcome, duration_ms / 1000.0 FROM test")
     assert data["tests"] == len(stored) == 6
     assert data["outcomes"] == {"failed": 1, "passed": 5}
     assert data["files"] == project.stored("SELECT count(*) FROM file")[0][0]
@@ -53,7 +53,10 @@ def test_test_view_lists_its_blocks_with_current_lines(project: Project) -> None
     project.settled()
     data = project.cli_json("inspect", "--test", ADD)
     assert data["outcome"] == "passed"
-    assert data["duration"] == project.stored("SELECT duration FROM test WHERE nodeid=?", ADD)[0][0]
+    assert (
+        data["duration"]
+        == project.stored("SELECT duration_ms / 1000.0 FROM test WHERE nodeid=?", ADD)[0][0]
+    )
     own = {(d["path"], d["name"]): d for d in data["dependencies"] if not d["shared"]}
     assert own[("src/pkg/calc.py", "add")]["lines"] == [1, 2]
     assert own[("tests/test_calc.py", "test_add")]["lines"] == [4, 5]

@@ -29,7 +29,7 @@ def test_status_equals_what_diff_runs(project: Project) -> None:
         "src/pkg/calc.py": ["add"],
         "src/pkg/config.py": ["<module>"],
     }
-    stored = dict(project.stored("SELECT nodeid, duration FROM test"))
+    stored = dict(project.stored("SELECT nodeid, duration_ms / 1000.0 FROM test"))
     assert data["estimated_seconds"] == sum(stored[nodeid] for nodeid in selected)
     assert data["saved_seconds"] == sum(d for n, d in stored.items() if n not in selected)
 
@@ -96,8 +96,9 @@ def test_collect_only_lists_what_diff_runs(project: Project) -> None:
 def test_time_saved_comes_from_stored_durations(project: Project) -> None:
     project.settled()
     # Durations a real run could not produce here, so the figure can only come from the database.
-    project.stored_update("UPDATE test SET duration = 64.0 WHERE nodeid LIKE 'tests/test_calc.py%'")
-    project.stored_update("UPDATE test SET duration = 0.5 WHERE nodeid NOT LIKE 'tests/test_calc%'")
+    calc = "nodeid LIKE 'tests/test_calc.py%'"
+    project.stored_update(f"UPDATE test SET duration_ms = 64000 WHERE {calc}")
+    project.stored_update(f"UPDATE test SET duration_ms = 500 WHERE NOT {calc}")
     project.replace("src/pkg/text.py", 'return word.upper() + "!"', 'return word.upper() + "!" * 1')
     result = project.diff()
     # test_add and test_mul (2 x 64s) + test_timeout and test_retries (2 x 0.5s) deselected.

@@ -33,7 +33,8 @@ PYTHON = "<python>"
 ALWAYS = "<always>"
 DIST_PREFIX = "<dist>/"
 GLOB_PREFIX = "<glob>/"
-# Facts every test depends on: a change selects everything.
+# Facts every test depends on: a change selects everything. The Rust core names the same three
+# (record.rs GLOBAL_FACTS) to store them once per shared set rather than once per test.
 GLOBAL_FACTS = (CONFIG_INI, CONFIG_PLUGINS, PYTHON)
 # Our own distribution runs in every test's window, and its version is not the tests' input.
 _OWN_DISTRIBUTION = "pytest-difftest"

@@ -1,5 +1,6 @@
 //! The SQLite store: typed reads and writes, no selection logic.
 
+mod block_ids;
 mod portable;
 mod schema;
 
@@ -10,6 +11,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::{Error, Result};
+pub use block_ids::{BlockIds, BlockKey};
 pub(crate) use portable::temporary_sibling;
 pub use portable::{BlockVersion, Portable, PortableFile, PortableTest};
 pub use schema::SCHEMA_VERSION;
@@ -170,23 +172,16 @@ impl Store {
         })
     }
 
-    /// The stored block versions of a file.
+    /// The stored block versions of each of `file_ids` (those with none are left out), read
+    /// in one scan of the block table: it has no index by file (see schema.sql).
     ///
     /// # Errors
     /// SQLite errors.
-    pub fn blocks_of(&self, file_id: i64) -> Result<Vec<BlockRow>> {
-        self.read(|conn| {
-            let mut stmt =
-                conn.prepare_cached("SELECT id, name, checksum FROM block WHERE file_id = ?1")?;
-            stmt.query_map([file_id], |row| {
-                Ok(BlockRow {
-                    id: row.get(0)?,
-                    name: row.get(1)?,
-                    checksum: row.get(2)?,
-                })
-            })?
-            .collect()
-        })
+    pub fn blocks_of_files(&self, file_ids: &HashSet<i64>) -> Result<HashMap<i64, Vec<BlockRow>>> {
+        if file_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        self.read(|conn| blocks_by_file(conn, file_ids))
     }
 
     /// `(block id, node id)` for every test that depends on one of `block_ids`, directly or
@@ -235,7 +230,7 @@ impl Store {
     pub fn tests(&self) -> Result<Vec<TestRow>> {
         self.read(|conn| {
             let mut stmt =
-                conn.prepare_cached("SELECT nodeid, file, outcome, duration FROM test")?;
+                conn.prepare_cached("SELECT nodeid, file, outcome, duration_ms FROM test")?;
             stmt.query_map([], |row| {
                 let nodeid: String = row.get(0)?;
                 let file = match row.get::<_, Option<String>>(1)? {
@@ -245,8 +240,8 @@ impl Store {
                 Ok(TestRow {
                     nodeid,
                     file,
-                    outcome: row.get(2)?,
-                    duration: row.get(3)?,
+                    outcome: outcome_name(row.get(2)?).to_owned(),
+                    duration: seconds(row.get(3)?),
                 })
             })?
             .collect()
@@ -347,9 +342,9 @@ impl Store {
 
 /// Writes used inside `Store::transaction`.
 pub mod write {
-    use std::collections::HashSet;
+    use std::collections::{HashMap, HashSet};
 
-    use rusqlite::{Connection, OptionalExtension, params};
+    use rusqlite::{Connection, params};
 
     /// The id of the file row for `path`, created if needed.
     pub fn file_id(conn: &Connection, path: &str) -> rusqlite::Result<i64> {
@@ -359,22 +354,14 @@ pub mod write {
             .query_row([path], |row| row.get(0))
     }
 
-    /// The id of a block version, created if needed.
-    pub fn block_id(
+    /// Adds a block version and returns its id. The caller knows it is not stored yet (see
+    /// `BlockIds`): nothing in the table stops a duplicate.
+    pub fn insert_block(
         conn: &Connection,
         file_id: i64,
         name: &str,
         checksum: i64,
     ) -> rusqlite::Result<i64> {
-        let found: Option<i64> = conn
-            .prepare_cached(
-                "SELECT id FROM block WHERE file_id = ?1 AND name = ?2 AND checksum = ?3",
-            )?
-            .query_row(params![file_id, name, checksum], |row| row.get(0))
-            .optional()?;
-        if let Some(id) = found {
-            return Ok(id);
-        }
         conn.prepare_cached("INSERT INTO block (file_id, name, checksum) VALUES (?1, ?2, ?3)")?
             .execute(params![file_id, name, checksum])?;
         Ok(conn.last_insert_rowid())
@@ -388,24 +375,24 @@ pub mod write {
         nodeid: &str,
         file: &str,
         outcome: &str,
-        duration: f64,
-        recorded: Option<f64>,
+        duration_ms: i64,
+        recorded: Option<i64>,
         deps: &[i64],
         depset_id: Option<i64>,
     ) -> rusqlite::Result<()> {
         conn.prepare_cached(
-            "INSERT INTO test (nodeid, file, outcome, duration, recorded, deps, depset_id) \
+            "INSERT INTO test (nodeid, file, outcome, duration_ms, recorded, deps, depset_id) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
              ON CONFLICT (nodeid) DO UPDATE SET file = excluded.file, \
-             outcome = excluded.outcome, duration = excluded.duration, \
+             outcome = excluded.outcome, duration_ms = excluded.duration_ms, \
              recorded = excluded.recorded, deps = excluded.deps, \
              depset_id = excluded.depset_id",
         )?
         .execute(params![
             nodeid,
             super::stored_file(nodeid, file),
-            outcome,
-            duration,
+            super::outcome_code(outcome),
+            duration_ms,
             recorded,
             super::encode_ids(deps),
             depset_id
@@ -460,9 +447,13 @@ pub mod write {
     /// Records a collected test that has not run yet, unless the test is already known.
     pub fn pending(conn: &Connection, nodeid: &str, file: &str) -> rusqlite::Result<()> {
         conn.prepare_cached(
-            "INSERT OR IGNORE INTO test (nodeid, file, outcome) VALUES (?1, ?2, 'pending')",
+            "INSERT OR IGNORE INTO test (nodeid, file, outcome) VALUES (?1, ?2, ?3)",
         )?
-        .execute(params![nodeid, super::stored_file(nodeid, file)])?;
+        .execute(params![
+            nodeid,
+            super::stored_file(nodeid, file),
+            super::outcome_code("pending")
+        ])?;
         Ok(())
     }
 
@@ -473,52 +464,79 @@ pub mod write {
         Ok(())
     }
 
-    /// After a baseline: stores a file's current fingerprint, marks it clean when no test
-    /// depends on an outdated block, and drops block versions nobody depends on.
-    pub fn settle_file(
+    /// A file whose stored state `settle_files` brings up to date.
+    pub struct SettledFile<'a> {
+        pub file_id: i64,
+        /// `(mtime, size, content hash)` now; `None` when the file (or fact) is gone.
+        pub current: Option<(i64, i64, i64)>,
+        /// Whether the block version `(name, checksum)` is the file's current one.
+        pub is_current: &'a dyn Fn(&str, i64) -> bool,
+    }
+
+    /// After a baseline: stores each file's current fingerprint, marks it clean when no test
+    /// depends on an outdated block, and drops block versions nobody depends on. One scan of
+    /// the block table serves every file, holding no names: this runs when the session's
+    /// memory peaks.
+    pub fn settle_files(
         conn: &Connection,
-        file_id: i64,
-        current: Option<(i64, i64, i64)>,
+        files: &[SettledFile<'_>],
         used: &HashSet<i64>,
-        is_current: &dyn Fn(&str, i64) -> bool,
     ) -> rusqlite::Result<()> {
-        let blocks: Vec<(i64, String, i64)> = conn
-            .prepare_cached("SELECT id, name, checksum FROM block WHERE file_id = ?1")?
-            .query_map([file_id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-        let mut owed = false;
-        let mut delete = conn.prepare_cached("DELETE FROM block WHERE id = ?1")?;
-        let mut remaining = 0;
-        for (id, name, checksum) in blocks {
-            if !used.contains(&id) {
-                delete.execute([id])?;
-                continue;
-            }
-            remaining += 1;
-            if current.is_none() || !is_current(&name, checksum) {
-                owed = true;
+        let index: HashMap<i64, usize> = files
+            .iter()
+            .enumerate()
+            .map(|(at, file)| (file.file_id, at))
+            .collect();
+        let mut remaining = vec![0usize; files.len()];
+        let mut owed = vec![false; files.len()];
+        let mut unused = Vec::new();
+        {
+            let mut stmt = conn.prepare_cached("SELECT id, file_id, name, checksum FROM block")?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let Some(&at) = index.get(&row.get::<_, i64>(1)?) else {
+                    continue;
+                };
+                let id: i64 = row.get(0)?;
+                if !used.contains(&id) {
+                    unused.push(id);
+                    continue;
+                }
+                remaining[at] += 1;
+                let file = &files[at];
+                let name = row.get_ref(2)?.as_str()?;
+                if file.current.is_none() || !(file.is_current)(name, row.get(3)?) {
+                    owed[at] = true;
+                }
             }
         }
-        match current {
-            None if remaining == 0 => {
-                conn.prepare_cached("DELETE FROM file WHERE id = ?1")?
-                    .execute([file_id])?;
-            }
-            None => {
-                conn.prepare_cached("UPDATE file SET clean_hash = NULL WHERE id = ?1")?
-                    .execute([file_id])?;
-            }
-            Some((mtime, size, hash)) => {
-                conn.prepare_cached(
-                    "UPDATE file SET mtime_ns = ?2, size = ?3, content_hash = ?4, clean_hash = ?5 WHERE id = ?1",
-                )?
-                .execute(params![
-                    file_id,
-                    super::trusted_mtime(mtime),
-                    size,
-                    hash,
-                    if owed { None } else { Some(hash) }
-                ])?;
+        let mut delete = conn.prepare_cached("DELETE FROM block WHERE id = ?1")?;
+        for id in unused {
+            delete.execute([id])?;
+        }
+        for (at, file) in files.iter().enumerate() {
+            match file.current {
+                None if remaining[at] == 0 => {
+                    conn.prepare_cached("DELETE FROM file WHERE id = ?1")?
+                        .execute([file.file_id])?;
+                }
+                None => {
+                    conn.prepare_cached("UPDATE file SET clean_hash = NULL WHERE id = ?1")?
+                        .execute([file.file_id])?;
+                }
+                Some((mtime, size, hash)) => {
+                    conn.prepare_cached(
+                        "UPDATE file SET mtime_ns = ?2, size = ?3, content_hash = ?4, \
+                         clean_hash = ?5 WHERE id = ?1",
+                    )?
+                    .execute(params![
+                        file.file_id,
+                        super::trusted_mtime(mtime),
+                        size,
+                        hash,
+                        if owed[at] { None } else { Some(hash) }
+                    ])?;
+                }
             }
         }
         Ok(())
@@ -532,12 +550,85 @@ pub mod write {
     }
 }
 
-/// Now, in unix seconds: when a test record is made.
+/// Now, in whole unix seconds: when a test record is made.
 #[must_use]
-pub fn unix_now() -> f64 {
+pub fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |age| age.as_secs_f64())
+        .map_or(0, |age| i64::try_from(age.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Seconds as stored in `test.duration_ms`: whole milliseconds, rounded; a negative or NaN
+/// duration (a clock step) is 0.
+#[must_use]
+#[allow(clippy::cast_possible_truncation)] // `as` saturates, and durations are far below i64
+pub fn milliseconds(seconds: f64) -> i64 {
+    if seconds.is_nan() || seconds <= 0.0 {
+        0
+    } else {
+        (seconds * 1000.0).round() as i64
+    }
+}
+
+/// What `milliseconds` stored, in seconds again.
+#[must_use]
+#[allow(clippy::cast_precision_loss)] // exact below 2^53 ms (285,000 years)
+pub fn seconds(milliseconds: i64) -> f64 {
+    milliseconds as f64 / 1000.0
+}
+
+/// Test outcomes by their stored code (see `test.outcome` in schema.sql).
+const OUTCOMES: [&str; 5] = ["passed", "skipped", "failed", "pending", crate::merge::OWED];
+
+/// The stored code of an outcome. An outcome this version does not know is stored as failed:
+/// the test then runs again rather than being trusted.
+fn outcome_code(outcome: &str) -> i64 {
+    let code = OUTCOMES.iter().position(|known| *known == outcome);
+    i64::try_from(code.unwrap_or(2)).unwrap_or(2)
+}
+
+/// The outcome a stored code stands for; an unknown code (a database written by a newer
+/// development build) reads as failed, for the same reason.
+pub(crate) fn outcome_name(code: i64) -> &'static str {
+    usize::try_from(code)
+        .ok()
+        .and_then(|index| OUTCOMES.get(index))
+        .map_or("failed", |name| name)
+}
+
+/// The stored block versions of `file_ids`, by file id, read in one scan of the block table.
+fn blocks_by_file(
+    conn: &Connection,
+    file_ids: &HashSet<i64>,
+) -> rusqlite::Result<HashMap<i64, Vec<BlockRow>>> {
+    // SQLite tests each row against the list itself, far cheaper than handing every row to
+    // Rust. The ids are integers, so writing them into the statement is safe; a list too long
+    // for one statement falls back on filtering here.
+    const MAX_LISTED: usize = 10_000;
+    let sql = if file_ids.len() <= MAX_LISTED {
+        let listed: Vec<String> = file_ids.iter().map(i64::to_string).collect();
+        format!(
+            "SELECT id, file_id, name, checksum FROM block WHERE file_id IN ({})",
+            listed.join(",")
+        )
+    } else {
+        "SELECT id, file_id, name, checksum FROM block".to_owned()
+    };
+    let mut found: HashMap<i64, Vec<BlockRow>> = HashMap::new();
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let file_id: i64 = row.get(1)?;
+        if !file_ids.contains(&file_id) {
+            continue;
+        }
+        found.entry(file_id).or_default().push(BlockRow {
+            id: row.get(0)?,
+            name: row.get(2)?,
+            checksum: row.get(3)?,
+        });
+    }
+    Ok(found)
 }
 
 /// The modification time to store in a stat fingerprint, or `None` when it is too recent to
@@ -645,8 +736,8 @@ mod tests {
                     "tests/test_a.py::test_x",
                     "tests/test_a.py",
                     "passed",
-                    0.5,
-                    Some(1.0),
+                    500,
+                    Some(1),
                     &[],
                     None,
                 )?;
@@ -679,7 +770,7 @@ mod tests {
             .transaction(|conn| conn.execute_batch("ALTER TABLE test DROP COLUMN recorded"))
             .unwrap();
         let record = |conn: &Connection| {
-            write::test(conn, "t.py::t", "t.py", "passed", 0.1, Some(1.0), &[], None)
+            write::test(conn, "t.py::t", "t.py", "passed", 100, Some(1), &[], None)
         };
         assert!(store.transaction(record).is_err());
         store.clear().unwrap();

@@ -31,9 +31,10 @@ pub struct PortableTest {
     pub nodeid: String,
     pub file: String,
     pub outcome: String,
-    pub duration: f64,
-    /// When the record was made (unix seconds); `None` for a test that has not run.
-    pub recorded: Option<f64>,
+    /// Milliseconds, as stored.
+    pub duration_ms: i64,
+    /// When the record was made (whole unix seconds); `None` for a test that has not run.
+    pub recorded: Option<i64>,
     /// The block versions the test alone depends on, sorted.
     pub own: Vec<BlockVersion>,
     /// Those it shares with tests with the same import closure, sorted; `None` if it has not run.
@@ -210,22 +211,22 @@ fn read_portable(conn: &Connection) -> std::result::Result<Portable, ReadError> 
     let mut tests = Vec::new();
     {
         let mut stmt = conn.prepare(
-            "SELECT nodeid, file, outcome, duration, recorded, deps, depset_id FROM test \
+            "SELECT nodeid, file, outcome, duration_ms, recorded, deps, depset_id FROM test \
              ORDER BY nodeid",
         )?;
         let rows = stmt.query_map([], |row| {
             Ok((
                 row.get::<_, String>(0)?,
                 row.get::<_, Option<String>>(1)?,
-                row.get::<_, String>(2)?,
-                row.get::<_, f64>(3)?,
-                row.get::<_, Option<f64>>(4)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, i64>(3)?,
+                row.get::<_, Option<i64>>(4)?,
                 row.get::<_, Vec<u8>>(5)?,
                 row.get::<_, Option<i64>>(6)?,
             ))
         })?;
         for row in rows {
-            let (nodeid, file, outcome, duration, recorded, deps, depset_id) = row?;
+            let (nodeid, file, outcome, duration_ms, recorded, deps, depset_id) = row?;
             let file = file.unwrap_or_else(|| super::file_of_nodeid(&nodeid).to_owned());
             let shared = match depset_id {
                 None => None,
@@ -239,8 +240,8 @@ fn read_portable(conn: &Connection) -> std::result::Result<Portable, ReadError> 
             tests.push(PortableTest {
                 nodeid,
                 file,
-                outcome,
-                duration,
+                outcome: super::outcome_name(outcome).to_owned(),
+                duration_ms,
                 recorded,
                 own: versions(decode_ids(&deps))?,
                 shared,
@@ -317,7 +318,8 @@ fn write_portable(conn: &Connection, data: &Portable) -> rusqlite::Result<()> {
                         Some(id) => *id,
                         None => write::file_id(conn, path)?,
                     };
-                    let id = write::block_id(conn, file_id, name, *checksum)?;
+                    // New: `block_ids` holds every version inserted so far.
+                    let id = write::insert_block(conn, file_id, name, *checksum)?;
                     block_ids.insert(version.clone(), id);
                     id
                 }
@@ -342,7 +344,7 @@ fn write_portable(conn: &Connection, data: &Portable) -> rusqlite::Result<()> {
             &test.nodeid,
             &test.file,
             &test.outcome,
-            test.duration,
+            test.duration_ms,
             test.recorded,
             &own,
             depset,

@@ -8,11 +8,16 @@
 //!   keyed by node id (WITHOUT ROWID) and its `file` is NULL when the node id starts with it;
 //!   `test.recorded`, when each test's record was written (for merging databases); outcome
 //!   'owed'.
+//! * 3: smaller: no `block_file` index (writers hold block ids in memory, readers scan), block
+//!   ids AUTOINCREMENT (never reused); `test.duration_ms` (INTEGER milliseconds) replaces
+//!   `test.duration` (REAL seconds), `test.recorded` is INTEGER; `test.outcome` is a number;
+//!   the facts every test depends on (`<config>/ini`, `<config>/plugins`, `<python>`) are in
+//!   the test's shared set rather than its own list.
 
 use rusqlite::Connection;
 
 /// Stored in SQLite's `user_version`; 0 means a fresh, empty file.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = include_str!("schema.sql");
 

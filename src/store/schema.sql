@@ -35,17 +35,21 @@ CREATE TABLE file (
 );
 
 -- A version of a block: one row per (file, block name, checksum) that some test depends on.
--- Older versions stay while a test still depends on them.
+-- Older versions stay while a test still depends on them. AUTOINCREMENT: an id is never reused,
+-- so a writer that caches ids (see below) learns of every row added since it last looked with
+-- `WHERE id > last seen` alone.
 CREATE TABLE block (
-    id       INTEGER PRIMARY KEY,
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
     file_id  INTEGER NOT NULL REFERENCES file (id),
     -- '<module>', a function's qualified name ('Order.total'), or a binding ('=TIMEOUT').
     name     TEXT NOT NULL,
     checksum INTEGER NOT NULL
 );
--- Not UNIQUE (file_id, name, checksum): that index would repeat every name. A file has few
--- blocks, so finding one by name among them is cheap, and the writer checks before inserting.
-CREATE INDEX block_file ON block (file_id);
+-- No index at all (an index on file_id took a third of the space of the table itself): a
+-- writer reads the whole table once into memory, then, in each write transaction, only the rows
+-- added since (and all of it again when the row count shows that some were deleted), and checks
+-- there before inserting, so (file_id, name, checksum) stays unique; readers that need the
+-- blocks of some files get them all in one scan.
 
 -- Every test the baseline knows. WITHOUT ROWID: the node id is the key, stored once rather than
 -- in the row and again in a UNIQUE index.
@@ -56,15 +60,17 @@ CREATE TABLE test (
     -- The file pytest collects the test from, so unaffected files are not even collected. NULL
     -- when it is the part of `nodeid` before the first '::', as it nearly always is.
     file     TEXT,
-    -- 'passed', 'skipped' (xfail included), 'failed', 'pending' (collected, never finished), or
-    -- 'owed' (merged from a database that did not know a file that may affect it, see merge.rs).
-    -- Failed, pending and owed tests are selected on every run until they pass.
-    outcome  TEXT NOT NULL,
-    -- Seconds spent in setup, call and teardown.
-    duration REAL NOT NULL DEFAULT 0,
-    -- When this record was written (unix seconds); NULL for a test that has not run yet. When
-    -- databases are merged, a test keeps its most recent record.
-    recorded REAL,
+    -- 0 'passed', 1 'skipped' (xfail included), 2 'failed', 3 'pending' (collected, never
+    -- finished), or 4 'owed' (merged from a database that did not know a file that may affect
+    -- it, see merge.rs). Failed, pending and owed tests are selected on every run until they
+    -- pass. A number rather than the word: SQLite stores 0 and 1 in no bytes at all.
+    outcome  INTEGER NOT NULL,
+    -- Milliseconds spent in setup, call and teardown, rounded. An INTEGER, as `recorded`: SQLite
+    -- stores a small integer in 0 to 4 bytes, a REAL always in 8.
+    duration_ms INTEGER NOT NULL DEFAULT 0,
+    -- When this record was written (unix seconds, whole); NULL for a test that has not run yet.
+    -- When databases are merged, a test keeps its most recent record.
+    recorded INTEGER,
     -- The ids of the block versions this test alone depends on (what it executed, the bindings
     -- its code mentions), ascending, delta- and varint-encoded. There is no block → test index:
     -- selection decodes these blobs (a few dozen bytes per test) only when some block changed,
@@ -77,8 +83,10 @@ CREATE TABLE test (
 
 -- A set of block versions shared by many tests: the import-time part of their dependencies
 -- (`<module>` blocks of their import closure, bindings mentioned by import-time code, functions
--- that ran at import time or keep state). Tests of one file usually share one set, so it is
--- stored once instead of once per test.
+-- that ran at import time or keep state), plus the `<data>` blocks of the facts every test
+-- depends on ('<config>/ini', '<config>/plugins', '<python>') when the test carries all three
+-- (a test that carries only some keeps them in its own `deps`). Tests of one file usually share
+-- one set, so it is stored once instead of once per test.
 CREATE TABLE depset (
     id     INTEGER PRIMARY KEY,
     -- FNV-1a of `blocks`, to find an equal set; equal hashes are confirmed by comparing blobs.
