@@ -3,13 +3,12 @@
 Blocks are whole functions, so a recorder only needs to know which functions (code objects)
 ran, not which lines: function-entry events, each seen once per test, are enough.
 
-* Python >= 3.12: `sys.monitoring` with our own tool id. Each code object reports its first
-  start or resume, then returns DISABLE, so it costs nothing more until `restart_events()`
-  re-arms everything at the next test.
+* Python >= 3.12: `sys.monitoring` (see `MonitoringRecorder`): a discovery tool hears each code
+  object once per session; project code reports its first call in each test on a second tool.
 * Python 3.9-3.11: a global `sys.settrace` function that sees only "call" events (it returns no
   local tracer, so no line events are generated); `sys.setprofile` when another tracer
-  (coverage.py) owns `sys.settrace`. Installed only while a test's own code can run (its setup,
-  call and teardown phases; see `pause`), because any hook puts the interpreter in its slow mode.
+  (coverage.py) owns `sys.settrace`. Installed only in windows where project code can run (see
+  `TraceRecorder` and `_windows`), because any hook puts the interpreter in its slow mode.
 """
 
 from __future__ import annotations
