@@ -23,12 +23,7 @@ import pytest
 from pytest_difftest import _environment as env
 from pytest_difftest import _format
 from pytest_difftest._data import DataWatcher
-from pytest_difftest._items import (
-    executed_code,
-    names_used,
-    requested_fixtures,
-    static_code,
-)
+from pytest_difftest._items import executed_code, names_used, requested_fixtures, static_code
 from pytest_difftest._paths import ProjectFiles
 from pytest_difftest._recorder import Recorder, start_recorder
 from pytest_difftest._settings import Settings, add_options, tracked_directories
