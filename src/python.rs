@@ -280,6 +280,10 @@ impl EnginePy {
         Ok(py.detach(|| self.lock().clear())?)
     }
 
+    fn compact(&self, py: Python<'_>) -> PyResult<()> {
+        Ok(py.detach(|| self.lock().store().compact())?)
+    }
+
     fn meta(&self, key: &str) -> PyResult<Option<String>> {
         Ok(self.lock().store().meta(key)?)
     }

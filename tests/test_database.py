@@ -43,6 +43,20 @@ def test_force_rebuilds_and_runs_all(project: Project) -> None:
     assert ran(project.diff()) == set()
 
 
+def test_rebuild_leaves_no_free_space_behind(project: Project) -> None:
+    many = (
+        "import pytest\n\n\n@pytest.mark.parametrize('n', range(3000))\ndef test_n(n):\n    pass\n"
+    )
+    project.write("tests/test_many.py", many)
+    project.settled()
+    before = (project.root / DB).stat().st_size
+    project.delete("tests/test_many.py")
+    assert ran(project.baseline("--diff-force")) == ALL_TESTS
+    # The rebuilt database is compacted: the pages of 3,000 forgotten tests are not kept.
+    assert (project.root / DB).stat().st_size < before / 2
+    assert project.stored("PRAGMA freelist_count") == [(0,)]
+
+
 def test_diff_never_records(project: Project) -> None:
     project.settled()
     project.replace("src/pkg/calc.py", "return a * b", "return b * a")

@@ -184,6 +184,8 @@ class Engine:
         """Make the files the last `select` found new known now (at the start of a baseline)."""
     def clear(self) -> None:
         """Empty the database for a full rebuild."""
+    def compact(self) -> None:
+        """Rewrite the database without free space (``VACUUM``), after a full rebuild."""
     def meta(self, key: str) -> str | None:
         """A stored fact about the baseline (``created``, ``commit``, ``tool_version``)."""
     def test_count(self) -> int:

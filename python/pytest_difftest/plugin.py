@@ -143,6 +143,7 @@ class DifftestPlugin:
         # requests the fixture depends on it, not only the first, which paid for the setup.
         self.fixture_code: dict[Any, list[tuple[str, int]]] = {}
         self.modules_seen = -1
+        self.rebuilding = False
         # Project code that ran while the session started, and its files (`pytest_collection`).
         self.startup_code: list[tuple[str, int]] = []
         self.startup_roots: list[str] = []
@@ -231,6 +232,8 @@ class DifftestPlugin:
             engine = engine_class(settings.db_path, self.config.rootpath, settings.cache_size)
         if settings.force:
             engine.clear()
+        # A baseline into an empty database records everything: compacted when it is done.
+        self.rebuilding = settings.mode == "baseline" and engine.test_count() == 0
         return engine
 
     def _facts(self) -> dict[str, str]:
@@ -696,6 +699,8 @@ class DifftestPlugin:
             if self.engine is not None:
                 try:
                     self.engine.finish(_baseline_facts(self.config.rootpath))
+                    if self.rebuilding and self.role != "worker":
+                        self.engine.compact()
                 except self._error_types as error:
                     self._give_up(f"could not complete the baseline: {error}")
         if self.engine is not None and self.role != "worker" and not self.config.option.collectonly:
