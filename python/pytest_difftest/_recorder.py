@@ -254,6 +254,8 @@ class TraceRecorder(_Collector):
         known: dict[str, bool] = {}
 
         def executes(args: tuple[Any, ...]) -> None:
+            if self._mode == "closed":
+                return  # an audit hook cannot be removed
             code = args[0] if args else None
             if isinstance(code, CodeType) and code.co_name == "<module>":
                 filename = code.co_filename
@@ -269,16 +271,10 @@ class TraceRecorder(_Collector):
         self._mode = ""
         from pytest_difftest._core import AuditFilter
 
-        # An audit hook cannot be removed: after `close` it finds nothing executing.
-        self._executes: Callable[[tuple[Any, ...]], None] | None = executes
-        sys.addaudithook(AuditFilter("exec", self._on_exec))
+        sys.addaudithook(AuditFilter("exec", executes))
         # Until collection starts (`pause`), everything is observed: plugins configuring the
         # session may call project code (a framework's start-up hooks) from their own hooks.
         self.resume()
-
-    def _on_exec(self, args: tuple[Any, ...]) -> None:
-        if self._executes is not None:
-            self._executes(args)
 
     def ensure_installed(self) -> None:
         """Installs the hook, or moves to the profile hook if a tracer has taken ours over."""
@@ -321,7 +317,6 @@ class TraceRecorder(_Collector):
             sys.settrace(None)
 
     def close(self) -> None:
-        self._executes = None
         self._executing.clear()
         if self._mode == "profile":
             sys.setprofile(None)
