@@ -3,7 +3,7 @@
     python benches/run.py --size small [--rounds 3] [--out benches/results/RESULTS.md]
                           [--python /path/to/python] [--seed 1] [--keep]
 
-Every scenario runs in pairs, plugin run (A) then plain `pytest -q -p no:cacheprovider` (B),
+Every scenario runs in pairs, plugin run (A) then plain `pytest -q` (B),
 A B A B ..., and reports the median of the per-pair ratios A/B, so that load from other
 processes, which drifts slowly, mostly cancels. Wall time is measured around each child
 process; peak memory is the child's own ru_maxrss, read with os.wait4 on its pid.
@@ -29,7 +29,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generate import SIZES, generate, mutate
 
-PLAIN = ["-q", "-p", "no:cacheprovider"]
+# Plain pytest as a user runs it without the plugin's options: the plugin is installed but
+# inactive, and pytest's own cache plugin is on, as it is in the plugin's runs.
+PLAIN = ["-q"]
+# An empty directory inside the project: plain pytest collecting it measures pytest's own
+# start-up, the floor under any run that decides nothing needs to run.
+NOTHING = "nothing-to-collect"
 DB = Path(".pytest_cache") / "pytest-difftest" / "pytest_difftest.db"
 SELECTED = re.compile(r"difftest: ([\d,]+) of ([\d,]+) tests selected")
 PASSED = re.compile(r"(\d+) passed")
@@ -124,6 +129,51 @@ class Bench:
         return path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
 
 
+@dataclass
+class Measured:
+    scenarios: list[Scenario]
+    # Tests run (or selected of collected) per scenario name.
+    selected: dict[str, str]
+    db_bytes: int
+    # Seconds of plain pytest collecting an empty directory, one per round.
+    startup: list[float]
+
+
+def measure(bench: Bench, project: Path, rounds: int) -> Measured:
+    """Runs every scenario `rounds` times, in order, editing the project between them."""
+    full = Scenario("full baseline (`--diff-baseline --diff-force`)")
+    nochange = Scenario("no change, `--diff`")
+    body = Scenario("one leaf function body changed, `--diff`")
+    incremental = Scenario("incremental `--diff-baseline` after that change")
+    hub = Scenario("hub function (`core.normalize`) changed, `--diff`")
+    selected: dict[str, str] = {}
+
+    def count(scenario: Scenario, run: Run) -> None:
+        found = SELECTED.search(run.output)
+        selected[scenario.name] = f"{found[1]} of {found[2]}" if found else str(run.tests_run)
+
+    for _ in range(rounds):
+        count(full, bench.pair(full, "--diff-baseline", "--diff-force"))
+    db_bytes = bench.db_bytes()
+    (project / NOTHING).mkdir()
+    startup = []
+    for _ in range(rounds):
+        count(nochange, bench.pair(nochange, "--diff"))
+        startup.append(bench.pytest("-q", NOTHING, ok=(5,)).seconds)
+    mutate(project, "body")
+    for _ in range(rounds):
+        count(body, bench.pair(body, "--diff"))
+    for _ in range(rounds):
+        # A new edit each round, so each incremental run has the same amount of work.
+        mutate(project, "body")
+        count(incremental, bench.pair(incremental, "--diff-baseline"))
+    mutate(project, "hub")
+    for _ in range(rounds):
+        count(hub, bench.pair(hub, "--diff"))
+    scenarios = [full, nochange, body, incremental, hub]
+    return Measured(scenarios, selected, db_bytes, startup)
+
+
 def check_interpreter(python: str) -> str:
     """Version string of the plugin in `python`; exits non-zero when it is not installed."""
     probe = subprocess.run(
@@ -165,14 +215,9 @@ def fmt_ratio(scenario: Scenario) -> str:
 
 
 def report(
-    args: argparse.Namespace,
-    versions: str,
-    manifest: dict[str, object],
-    *,
-    scenarios: list[Scenario],
-    selected: dict[str, str],
-    db_bytes: int,
+    args: argparse.Namespace, versions: str, manifest: dict[str, object], measured: Measured
 ) -> str:
+    scenarios, selected, db_bytes = measured.scenarios, measured.selected, measured.db_bytes
     py_version, plugin_version, pytest_version = versions.split()
     tests = int(str(manifest["tests"]))
     lines = [
@@ -197,7 +242,8 @@ def report(
             f"| {scenario.name} | {scenario.median(0):.2f} | {scenario.median(1):.2f} "
             f"| {fmt_ratio(scenario)} | {scenario.cpu_ratio():.2f}x | {selected[scenario.name]} |"
         )
-    base = scenarios[0]
+    base, nochange = scenarios[0], scenarios[1]
+    floor = statistics.median(measured.startup)
     a_rss = statistics.median(a.max_rss_kib for a, _ in base.pairs) / 1024
     b_rss = statistics.median(b.max_rss_kib for _, b in base.pairs) / 1024
     lines += [
@@ -209,6 +255,10 @@ def report(
         f"| peak RSS ratio, baseline / plain (median of pairs) | {base.memory_ratio():.2f}x |",
         f"| database size after full baseline | {db_bytes / 1024:.0f} KiB |",
         f"| database bytes per test | {db_bytes / tests:.0f} |",
+        f"| pytest start-up: plain `pytest -q {NOTHING}/`, an empty directory (median) "
+        f"| {floor:.2f} s |",
+        f"| no change, `--diff`, above pytest start-up (median) "
+        f"| {nochange.median(0) - floor:+.2f} s |",
         "",
     ]
     return "\n".join(lines)
@@ -241,41 +291,7 @@ def main() -> None:
         bench.pytest(*PLAIN)
         bench.pytest("-q", "--diff-baseline", "--diff-force")
 
-        full = Scenario("full baseline (`--diff-baseline --diff-force`)")
-        nochange = Scenario("no change, `--diff`")
-        body = Scenario("one leaf function body changed, `--diff`")
-        incremental = Scenario("incremental `--diff-baseline` after that change")
-        hub = Scenario("hub function (`core.normalize`) changed, `--diff`")
-        selected: dict[str, str] = {}
-
-        def count(scenario: Scenario, run: Run) -> None:
-            found = SELECTED.search(run.output)
-            selected[scenario.name] = f"{found[1]} of {found[2]}" if found else str(run.tests_run)
-
-        for _ in range(args.rounds):
-            count(full, bench.pair(full, "--diff-baseline", "--diff-force"))
-        db_bytes = bench.db_bytes()
-        for _ in range(args.rounds):
-            count(nochange, bench.pair(nochange, "--diff"))
-        mutate(project, "body")
-        for _ in range(args.rounds):
-            count(body, bench.pair(body, "--diff"))
-        for _ in range(args.rounds):
-            # A new edit each round, so each incremental run has the same amount of work.
-            mutate(project, "body")
-            count(incremental, bench.pair(incremental, "--diff-baseline"))
-        mutate(project, "hub")
-        for _ in range(args.rounds):
-            count(hub, bench.pair(hub, "--diff"))
-
-        text = report(
-            args,
-            versions,
-            manifest,
-            scenarios=[full, nochange, body, incremental, hub],
-            selected=selected,
-            db_bytes=db_bytes,
-        )
+        text = report(args, versions, manifest, measure(bench, project, args.rounds))
     finally:
         if args.keep:
             print(f"kept {work}", file=sys.stderr)
