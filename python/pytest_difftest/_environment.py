@@ -219,6 +219,9 @@ class DistributionMap:
         self._by_file: dict[str, list[str]] = {}
         self._by_module: dict[str, list[str]] = {}
         self._by_project_code: dict[CodeType, frozenset[str]] = {}
+        # Each distinct answer of `_by_project_code`, kept once: the code objects of one module
+        # mostly share theirs, and a baseline asks for tens of thousands of them.
+        self._answers: dict[frozenset[str], frozenset[str]] = {}
         # Project file name → its module, rebuilt when sys.modules grows.
         self._module_by_file: dict[str, ModuleType] = {}
         self._modules_seen = -1
@@ -247,7 +250,8 @@ class DistributionMap:
         for code in codes:
             dists = cache.get(code)
             if dists is None:
-                dists = cache[code] = self._project_code_owners(code)
+                dists = self._project_code_owners(code)
+                dists = cache[code] = self._answers.setdefault(dists, dists)
             if dists:
                 found.update(dists)
         return found

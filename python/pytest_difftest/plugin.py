@@ -133,9 +133,10 @@ class DifftestPlugin:
         self.known_files: set[str] = set()
         self.collect_files: set[str] = set()
         self.items: dict[str, pytest.Item] = {}
+        # The outcome and duration so far of each test whose teardown has not been reported.
         self.outcomes: dict[str, tuple[str, float]] = {}
-        # Every test's outcome in this session, kept for `pytest-difftest inspect`.
-        self.run_outcomes: dict[str, tuple[str, float]] = {}
+        # How many tests of this session ended in each outcome, for `pytest-difftest inspect`.
+        self.outcome_counts: dict[str, int] = {}
         self.batch: list[Any] = []
         # Worker only: facts to attach to the next teardown report.
         self.outbox: dict[str, Any] = {}
@@ -538,15 +539,11 @@ class DifftestPlugin:
         payload = getattr(report, "difftest", None)
         if payload is not None and self.role == "controller":
             self._receive(payload)
-        if self.role != "worker":
-            previous = self.run_outcomes.get(report.nodeid)
-            self.run_outcomes[report.nodeid] = _merge_outcome(previous, report)
-        if self.recorder is None:
-            return
-        if report.when == "teardown":
-            self.outcomes.pop(report.nodeid, None)
-        else:
-            self.outcomes[report.nodeid] = _merge_outcome(self.outcomes.get(report.nodeid), report)
+        outcome = _merge_outcome(self.outcomes.pop(report.nodeid, None), report)
+        if report.when != "teardown":
+            self.outcomes[report.nodeid] = outcome
+        elif self.role != "worker":
+            self.outcome_counts[outcome[0]] = self.outcome_counts.get(outcome[0], 0) + 1
 
     def _finish_test(self, item: pytest.Item, teardown: pytest.TestReport) -> None:
         assert self.recorder is not None
@@ -720,13 +717,10 @@ class DifftestPlugin:
     def _remember_run(self) -> None:
         """Stores what this session ran, and why, for `pytest-difftest inspect` and `report`.
         Only informative: a database that cannot take it does not fail the session."""
-        counts: dict[str, int] = {}
-        for outcome, _ in self.run_outcomes.values():
-            counts[outcome] = counts.get(outcome, 0) + 1
         facts = {
             "mode": f"--{'diff-baseline' if self.settings.mode == 'baseline' else 'diff'}",
             "time": time.time(),
-            "outcomes": dict(sorted(counts.items())),
+            "outcomes": dict(sorted(self.outcome_counts.items())),
         }
         meta = [("last_run", json.dumps(facts))]
         if self.selection is not None and self.known_tests:
