@@ -259,6 +259,8 @@ def report(
         f"| {floor:.2f} s |",
         f"| no change, `--diff`, above pytest start-up (median) "
         f"| {nochange.median(0) - floor:+.2f} s |",
+        f"| incremental `--diff-baseline`, above pytest start-up (median) "
+        f"| {scenarios[3].median(0) - floor:+.2f} s |",
         "",
     ]
     return "\n".join(lines)

@@ -429,18 +429,22 @@ class DifftestPlugin:
             self.engine.add_pending(pending)
         if any("::" in arg for arg in self.config.args):
             return  # collected by node id: other tests of those files were not looked at
+        # A file collected now lost the stored tests it no longer has; a file that is gone lost
+        # all of them. Each other file is looked for once: an incremental run collects few.
         collected_files = {self._file_of(item) for item in items}
-        present = set(self.items)
         root = self.config.rootpath
-        gone = [
-            nodeid
-            for nodeid in self.known_tests
-            if nodeid not in present
-            and (
-                nodeid.partition("::")[0] in collected_files
-                or not (root / nodeid.partition("::")[0]).exists()
-            )
-        ]
+        exists: dict[str, bool] = {}
+        gone = []
+        for nodeid in self.known_tests:
+            if nodeid in self.items:
+                continue
+            file = nodeid.partition("::")[0]
+            if file not in collected_files:
+                if file not in exists:
+                    exists[file] = (root / file).exists()
+                if exists[file]:
+                    continue
+            gone.append(nodeid)
         if gone:
             self.engine.remove_tests(gone)
 
