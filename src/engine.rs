@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
-use crate::block::{FileModel, MISSING_HASH, is_pseudo, is_python};
+use crate::block::{FileModel, MISSING_HASH, Name, is_pseudo, is_python};
 use crate::error::Result;
 use crate::graph::ModuleMap;
 use crate::parse::parse_bytes;
@@ -62,7 +62,7 @@ pub struct Engine {
     pub(crate) modules: ModuleMap,
     pub(crate) edges: HashMap<String, Vec<String>>,
     /// (file, function name) executed while modules were being imported.
-    pub(crate) import_time: HashSet<(String, String)>,
+    pub(crate) import_time: HashSet<(String, Name)>,
     /// Import closures by their sorted roots; emptied when the module map changes.
     pub(crate) closures: HashMap<Vec<String>, Arc<ClosureInfo>>,
     /// Files whose stored state must be settled at the end of a baseline.
@@ -230,7 +230,7 @@ impl Engine {
         for (path, line) in refs {
             if let Some(current) = self.current(path) {
                 let block = &current.model.blocks[current.model.block_at_line(*line)];
-                if self.import_time.insert((path.clone(), block.name.clone())) {
+                if self.import_time.insert((path.clone(), block.name)) {
                     self.closures.clear();
                 }
             }

@@ -55,8 +55,9 @@ impl ModuleMap {
             add_with_parents(&mut targets, name);
         }
         for import in imports {
+            let module = import.module.as_str();
             let base = if import.level == 0 {
-                import.module.clone()
+                module.to_owned()
             } else {
                 let Some(name) = own_name else { continue };
                 let mut package: Vec<&str> = name.split('.').collect();
@@ -66,8 +67,8 @@ impl ModuleMap {
                 for _ in 1..import.level {
                     package.pop();
                 }
-                if !import.module.is_empty() {
-                    package.push(&import.module);
+                if !module.is_empty() {
+                    package.push(module);
                 }
                 package.join(".")
             };
@@ -76,7 +77,7 @@ impl ModuleMap {
             }
             for imported in &import.names {
                 let dotted = if base.is_empty() {
-                    imported.clone()
+                    imported.to_string()
                 } else {
                     format!("{base}.{imported}")
                 };
@@ -120,11 +121,7 @@ mod tests {
 
     #[test]
     fn absolute_from_import_reaches_module_and_packages() {
-        let imports = [Import {
-            level: 0,
-            module: "pkg.sub".into(),
-            names: vec!["mod".into()],
-        }];
+        let imports = [Import::new(0, "pkg.sub", ["mod"])];
         assert_eq!(
             map().edges("tests/test_x.py", &imports),
             vec![
@@ -137,11 +134,7 @@ mod tests {
 
     #[test]
     fn relative_import_resolves_against_the_package() {
-        let imports = [Import {
-            level: 2,
-            module: "config".into(),
-            names: vec!["TIMEOUT".into()],
-        }];
+        let imports = [Import::new(2, "config", ["TIMEOUT"])];
         assert_eq!(
             map().edges("src/pkg/sub/mod.py", &imports),
             vec![

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use crate::block::{DATA_BLOCK, MISSING_HASH, MODULE_BLOCK};
+use crate::block::{DATA_BLOCK, MISSING_HASH, MODULE_BLOCK, Name};
 use crate::engine::{Current, Engine};
 use crate::error::Result;
 use crate::store::{BlockRow, decode_ids};
@@ -189,7 +189,9 @@ fn view(path: String, block: &BlockRow, now: Now, shared: bool, tests: Vec<Strin
     let (lines, state) = match current.as_ref() {
         None => (None, BlockState::Deleted),
         Some(current) if current.model.parse_error.is_some() => (None, BlockState::Unparsable),
-        Some(current) => match current.model.blocks.iter().find(|b| b.name == block.name) {
+        Some(current) => match Name::find(&block.name)
+            .and_then(|name| current.model.blocks.iter().find(|b| b.name == name))
+        {
             Some(now) => {
                 let lines = (now.name != MODULE_BLOCK).then_some((now.start_line, now.end_line));
                 let state = if now.checksum == block.checksum {

@@ -19,7 +19,7 @@ use ruff_python_ast::{self as ast, Expr, PySourceType, Stmt};
 use ruff_python_parser::parse_unchecked_source;
 use ruff_text_size::{Ranged, TextRange, TextSize};
 
-use crate::block::{Block, BlockKind, FileModel, Import, MODULE_BLOCK, Name};
+use crate::block::{Block, FileModel, Import, MODULE_BLOCK, Name};
 use crate::checksum::{Fnv64, hash_bytes, hash_tokens};
 use crate::effects::{has_effects, is_pure_class, is_pure_decorator, is_stateful};
 
@@ -61,17 +61,9 @@ fn parse_source(source: &str, content_hash: i64) -> FileModel {
     }
     let mut imports = ImportCollector::default();
     imports.visit_body(body);
-    let module = Block {
-        name: MODULE_BLOCK.to_owned(),
-        kind: BlockKind::Module,
-        start_line: 1,
-        end_line: u32::MAX,
-        checksum: builder.shape.finish(),
-        binds: Vec::new(),
-        uses: Vec::new(),
-        stateful: false,
-    };
-    builder.import_uses.shrink_to_fit();
+    let module = Block::module(Name::intern(MODULE_BLOCK), builder.shape.finish());
+    let mut import_uses: Vec<Name> = builder.import_uses.into_iter().collect();
+    import_uses.sort_unstable();
     let mut blocks = Vec::with_capacity(builder.blocks.len() + 1);
     blocks.push(module);
     blocks.append(&mut builder.blocks);
@@ -79,7 +71,7 @@ fn parse_source(source: &str, content_hash: i64) -> FileModel {
         content_hash,
         blocks,
         imports: imports.imports,
-        import_uses: builder.import_uses,
+        import_uses: import_uses.into_boxed_slice(),
         parse_error: None,
     }
 }
@@ -286,16 +278,16 @@ impl<'a> ModelBuilder<'a> {
         let mut hasher = Fnv64::default();
         hash_tokens(&mut hasher, self.source, self.tokens, range, holes);
         if pure {
-            self.blocks.push(Block {
-                name,
-                kind: BlockKind::Binding,
-                start_line: self.lines.line_of(stmt.start()),
-                end_line: self.lines.line_of(stmt.end()),
-                checksum: hasher.finish(),
-                binds: binds.iter().map(|name| Name::intern(name)).collect(),
-                uses: Vec::new(),
-                stateful: false,
-            });
+            let lines = (
+                self.lines.line_of(stmt.start()),
+                self.lines.line_of(stmt.end()),
+            );
+            self.blocks.push(Block::binding(
+                Name::intern(&name),
+                lines,
+                hasher.finish(),
+                binds.iter().map(|name| Name::intern(name)).collect(),
+            ));
         } else {
             self.shape.write_u64(hasher.finish().cast_unsigned());
         }
@@ -329,17 +321,18 @@ impl<'a> ModelBuilder<'a> {
         names.sort_unstable();
         names.dedup();
         // Exactly sized, from the table of shared names: models live for the whole session.
-        let uses: Vec<Name> = names.into_iter().map(Name::intern).collect();
-        self.blocks.push(Block {
-            name,
-            kind: BlockKind::Function,
-            start_line: self.lines.line_of(function.start()),
-            end_line: self.lines.line_of(function.end()),
-            checksum: hasher.finish(),
-            binds: Vec::new(),
+        let uses: Box<[Name]> = names.into_iter().map(Name::intern).collect();
+        let lines = (
+            self.lines.line_of(function.start()),
+            self.lines.line_of(function.end()),
+        );
+        self.blocks.push(Block::function(
+            Name::intern(&name),
+            lines,
+            hasher.finish(),
             uses,
-            stateful: is_stateful(self.source, function),
-        });
+            is_stateful(self.source, function),
+        ));
     }
 
     fn tokens_in(&self, range: TextRange) -> impl Iterator<Item = &'a Token> + use<'a> {
@@ -393,26 +386,14 @@ impl<'a> Visitor<'a> for ImportCollector {
         match stmt {
             Stmt::Import(import) => {
                 for alias in &import.names {
-                    self.imports.push(Import {
-                        level: 0,
-                        module: alias.name.to_string(),
-                        names: Vec::new(),
-                    });
+                    self.imports.push(Import::new(0, alias.name.as_str(), []));
                 }
             }
-            Stmt::ImportFrom(import) => self.imports.push(Import {
-                level: import.level,
-                module: import
-                    .module
-                    .as_ref()
-                    .map(ToString::to_string)
-                    .unwrap_or_default(),
-                names: import
-                    .names
-                    .iter()
-                    .map(|alias| alias.name.to_string())
-                    .collect(),
-            }),
+            Stmt::ImportFrom(import) => self.imports.push(Import::new(
+                import.level,
+                import.module.as_ref().map_or("", |module| module.as_str()),
+                import.names.iter().map(|alias| alias.name.as_str()),
+            )),
             _ => visitor::walk_stmt(self, stmt),
         }
     }

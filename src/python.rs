@@ -406,7 +406,7 @@ fn parse_blocks(py: Python<'_>, source: Vec<u8>) -> (Vec<BlockTuple>, Option<Str
                 BlockKind::Function => "function",
             };
             (
-                block.name.clone(),
+                block.name.to_string(),
                 kind,
                 block.start_line,
                 block.end_line,

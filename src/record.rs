@@ -12,8 +12,9 @@ use crate::graph::closure;
 use crate::store::write::SettledFile;
 use crate::store::{BlockIds, BlockKey, milliseconds, write};
 
-/// `(file, block name, checksum)`: one stored version of a block.
-pub(crate) type BlockVersion = (String, String, i64);
+/// `(file, block name, checksum)`: one stored version of a block. The name is interned, as in
+/// the models and the cache of block ids, so neither building nor resolving one reads its text.
+pub(crate) type BlockVersion = (String, Name, i64);
 
 /// The facts about the environment Python gives every test (`GLOBAL_FACTS` in
 /// `_environment.py`). A test that carries them all has them in its shared set, stored once,
@@ -33,12 +34,21 @@ pub(crate) struct ClosureInfo {
     shared: Vec<BlockVersion>,
     /// Binding blocks no import-time code mentions, with the names they bind: a test depends
     /// on one when its own code mentions a name.
-    bindings: Vec<(BlockVersion, Vec<Name>)>,
+    bindings: Vec<Unshared>,
     /// The files of the closure.
     files: HashSet<String>,
     /// The database ids of `shared` plus the global facts, by the facts' checksums (none: a
     /// set without them), once committed.
     depsets: Mutex<HashMap<Vec<i64>, i64>>,
+}
+
+/// A binding block of a closure that only a test's own code can make a dependency.
+struct Unshared {
+    version: BlockVersion,
+    /// The names the block binds.
+    binds: Box<[Name]>,
+    /// For the `def f` header `def:f`, the function `f`, whose block covers the header.
+    header_of: Option<Name>,
 }
 
 /// Database ids of files and block versions, cached across batches; `new_files` and
@@ -68,7 +78,7 @@ impl IdCache<'_> {
                     id
                 }
             };
-            let key = (file_id, Name::intern(name), *checksum);
+            let key = (file_id, *name, *checksum);
             let known = self
                 .block_ids
                 .get(&key)
@@ -77,7 +87,7 @@ impl IdCache<'_> {
                 Some(id) => id,
                 None => {
                     // Not stored: `block_ids` was refreshed in this transaction.
-                    let id = write::insert_block(conn, file_id, name, *checksum)?;
+                    let id = write::insert_block(conn, file_id, name.as_str(), *checksum)?;
                     self.new_blocks.insert(key, id);
                     id
                 }
@@ -137,6 +147,7 @@ impl Engine {
                 sums.insert(path, self.data_checksum(path));
             }
         }
+        let data_block = Name::intern(DATA_BLOCK);
         let mut resolved = Vec::with_capacity(tests.len());
         for test in tests {
             let (mut own, info) = self.dependencies(test);
@@ -155,7 +166,7 @@ impl Engine {
                 test.data
                     .iter()
                     .filter(|path| global.is_empty() || !GLOBAL_FACTS.contains(&path.as_str()))
-                    .map(|path| (path.clone(), DATA_BLOCK.to_owned(), sums[path.as_str()])),
+                    .map(|path| (path.clone(), data_block, sums[path.as_str()])),
             );
             own.sort();
             own.dedup();
@@ -191,20 +202,22 @@ impl Engine {
                         .find(|(known, facts, _)| Arc::ptr_eq(known, info) && facts == global)
                         .map(|(_, _, id)| *id)
                 };
-                let depset =
-                    match committed.or_else(pending) {
-                        Some(id) => id,
-                        None => {
-                            let mut versions = info.shared.clone();
-                            versions.extend(GLOBAL_FACTS.iter().zip(global).map(|(fact, sum)| {
-                                ((*fact).to_owned(), DATA_BLOCK.to_owned(), *sum)
-                            }));
-                            let blocks = ids.resolve_all(conn, &versions)?;
-                            let id = write::depset_id(conn, &blocks)?;
-                            new_sets.push((Arc::clone(info), global, id));
-                            id
-                        }
-                    };
+                let depset = match committed.or_else(pending) {
+                    Some(id) => id,
+                    None => {
+                        let mut versions = info.shared.clone();
+                        versions.extend(
+                            GLOBAL_FACTS
+                                .iter()
+                                .zip(global)
+                                .map(|(fact, sum)| ((*fact).to_owned(), data_block, *sum)),
+                        );
+                        let blocks = ids.resolve_all(conn, &versions)?;
+                        let id = write::depset_id(conn, &blocks)?;
+                        new_sets.push((Arc::clone(info), global, id));
+                        id
+                    }
+                };
                 let blocks = ids.resolve_all(conn, own)?;
                 let (nodeid, file) = (&stored_ids[index], &test.file);
                 write::test(
@@ -251,9 +264,9 @@ impl Engine {
             };
             let block = &current.model.blocks[current.model.block_at_line(*line)];
             if block.kind == BlockKind::Function {
-                used.extend(block.uses.iter().cloned());
+                used.extend(block.uses().iter().copied());
             }
-            own.insert((path.clone(), block.name.clone(), block.checksum));
+            own.insert((path.clone(), block.name, block.checksum));
             files.insert(path.clone());
         }
         // The closure of the test's own roots is shared by every test of its file. A file the
@@ -268,19 +281,19 @@ impl Engine {
             infos.push(extra);
         }
         // A `def f` header is part of the block of `f`: a test that ran `f` has it already.
-        let ran: HashSet<(&str, &str)> = own
+        let ran: HashSet<(&str, Name)> = own
             .iter()
-            .map(|(path, name, _)| (path.as_str(), name.as_str()))
+            .map(|(path, name, _)| (path.as_str(), *name))
             .collect();
         let mut extra = Vec::new();
-        for (version, binds) in infos.iter().flat_map(|info| &info.bindings) {
-            let (path, name, _) = version;
-            let covered = name
-                .strip_prefix("def:")
-                .is_some_and(|function| ran.contains(&(path.as_str(), function)));
+        for binding in infos.iter().flat_map(|info| &info.bindings) {
+            let path = binding.version.0.as_str();
+            let covered = binding
+                .header_of
+                .is_some_and(|function| ran.contains(&(path, function)));
             let mentioned = |name: &Name| used.contains(name) || info.used.contains(name);
-            if !covered && binds.iter().any(mentioned) {
-                extra.push(version.clone());
+            if !covered && binding.binds.iter().any(mentioned) {
+                extra.push(binding.version.clone());
             }
         }
         own.extend(extra);
@@ -305,23 +318,35 @@ impl Engine {
         // Functions whose effects outlive their call: they ran at import time, or they keep
         // state that a later test may read without running them. Whatever they call shares that
         // fate, so follow the names they mention to other functions in the closure.
-        let mut by_name: HashMap<&str, Vec<(&str, &Block)>> = HashMap::new();
+        let mut by_name: HashMap<Name, Vec<(&str, &Block)>> = HashMap::new();
         let mut queue: Vec<(&str, &Block)> = Vec::new();
         for (path, current) in &models {
-            info.used.extend(current.model.import_uses.iter().cloned());
+            info.used.extend(current.model.import_uses.iter().copied());
             for block in &current.model.blocks {
-                let version = (path.clone(), block.name.clone(), block.checksum);
+                let version = (path.clone(), block.name, block.checksum);
                 match block.kind {
                     BlockKind::Module => info.always.push(version),
-                    BlockKind::Binding => info.bindings.push((version, block.binds.clone())),
+                    BlockKind::Binding => info.bindings.push(Unshared {
+                        version,
+                        binds: block.binds().into(),
+                        // Any function of the file was parsed, so its name is in the table.
+                        header_of: block
+                            .name
+                            .as_str()
+                            .strip_prefix("def:")
+                            .and_then(Name::find),
+                    }),
                     BlockKind::Function => {
-                        let short = block.name.rsplit('.').next().unwrap_or(&block.name);
+                        let name = block.name.as_str();
+                        let short = name.rsplit('.').next().unwrap_or(name);
                         let short = short.split('#').next().unwrap_or(short);
-                        by_name.entry(short).or_default().push((path, block));
-                        if block.stateful
-                            || self
-                                .import_time
-                                .contains(&(path.clone(), block.name.clone()))
+                        // Code that calls the function by name has that name in the table, as
+                        // every model of the closure was parsed already; a name not there is
+                        // mentioned nowhere.
+                        if let Some(short) = Name::find(short) {
+                            by_name.entry(short).or_default().push((path, block));
+                        }
+                        if block.stateful || self.import_time.contains(&(path.clone(), block.name))
                         {
                             queue.push((path, block));
                         }
@@ -329,17 +354,17 @@ impl Engine {
                 }
             }
         }
-        let mut seen: HashSet<(&str, &str)> = queue
+        let mut seen: HashSet<(&str, Name)> = queue
             .iter()
-            .map(|(path, block)| (*path, block.name.as_str()))
+            .map(|(path, block)| (*path, block.name))
             .collect();
         while let Some((path, block)) = queue.pop() {
             info.always
-                .push((path.to_owned(), block.name.clone(), block.checksum));
-            info.used.extend(block.uses.iter().cloned());
-            for name in &block.uses {
-                for &(callee_path, callee) in by_name.get(name.as_str()).into_iter().flatten() {
-                    if seen.insert((callee_path, callee.name.as_str())) {
+                .push((path.to_owned(), block.name, block.checksum));
+            info.used.extend(block.uses().iter().copied());
+            for name in block.uses() {
+                for &(callee_path, callee) in by_name.get(name).into_iter().flatten() {
+                    if seen.insert((callee_path, callee.name)) {
                         queue.push((callee_path, callee));
                     }
                 }
@@ -349,10 +374,10 @@ impl Engine {
         // code to mention them.
         let (shared, unshared): (Vec<_>, Vec<_>) = std::mem::take(&mut info.bindings)
             .into_iter()
-            .partition(|(_, binds)| binds.iter().any(|name| info.used.contains(name)));
+            .partition(|binding| binding.binds.iter().any(|name| info.used.contains(name)));
         info.shared = std::mem::take(&mut info.always);
         info.shared
-            .extend(shared.into_iter().map(|(version, _)| version));
+            .extend(shared.into_iter().map(|binding| binding.version));
         info.shared.sort();
         info.shared.dedup();
         info.bindings = unshared;
@@ -461,7 +486,9 @@ impl Engine {
                 .iter()
                 .map(|(_, current)| {
                     move |name: &str, checksum: i64| {
-                        current.as_ref().is_some_and(|c| {
+                        // A name not in the table is no current block's.
+                        let name = Name::find(name);
+                        current.as_ref().zip(name).is_some_and(|(c, name)| {
                             c.model
                                 .blocks
                                 .iter()
