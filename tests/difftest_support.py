@@ -300,24 +300,34 @@ def dump(db: Path) -> list[tuple[Any, ...]]:
         for nodeid, outcome, recorded, deps, depset in conn.execute(
             "SELECT nodeid, outcome, recorded, deps, depset_id FROM test ORDER BY nodeid"
         ):
-            own = sorted(blocks[i] for i in _decode(deps))
-            shared = sorted(blocks[i] for i in _decode(depsets[depset])) if depset else None
+            own = sorted(blocks[i] for i in decode_ids(deps))
+            shared = sorted(blocks[i] for i in decode_ids(depsets[depset])) if depset else None
             rows.append((nodeid, OUTCOMES[outcome], recorded, own, shared))
         files = list(conn.execute("SELECT path, clean_hash FROM file ORDER BY path"))
         return [*rows, *files]
 
 
-def _decode(blob: bytes) -> list[int]:
-    """The store's id lists: ascending ids as varint deltas."""
-    ids, value, shift, previous = [], 0, 0, 0
+def decode_ids(blob: bytes) -> list[int]:
+    """The store's id lists: ascending ids as runs, each a varint `gap << 1 | more` (gap from
+    the end of the previous run) followed, when `more` is set, by a varint count of the
+    consecutive ids after the first."""
+    varints, value, shift = [], 0, 0
     for byte in blob:
         value |= (byte & 0x7F) << shift
         if byte & 0x80:
             shift += 7
         else:
-            previous += value
-            ids.append(previous)
+            varints.append(value)
             value, shift = 0, 0
+    ids: list[int] = []
+    previous, position = 0, 0
+    while position < len(varints):
+        head = varints[position]
+        more = varints[position + 1] if head & 1 else 0
+        position += 2 if head & 1 else 1
+        first = previous + (head >> 1)
+        ids.extend(range(first, first + more + 1))
+        previous = first + more
     return ids
 
 

@@ -10,7 +10,7 @@ from contextlib import closing
 
 import pytest
 
-from difftest_support import DB, Project
+from difftest_support import DB, Project, decode_ids
 
 pytest.importorskip("xdist")
 
@@ -56,20 +56,6 @@ EXTRA_FILES = {
 def summary(result: pytest.RunResult) -> dict[str, str]:
     """Node id → outcome, from the -rA short summary (xdist prints no plain -v lines)."""
     return {m.group(2): m.group(1) for m in map(_SUMMARY.match, result.outlines) if m}
-
-
-def decode_ids(blob: bytes) -> list[int]:
-    """The block ids of a `test.deps` or `depset.blocks` blob (ascending varint deltas)."""
-    ids: list[int] = []
-    value = shift = previous = 0
-    for byte in blob:
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            previous += value
-            ids.append(previous)
-            value = shift = 0
-    return ids
 
 
 def dependencies(project: Project) -> dict[str, set[tuple[str, str, int]]]:

@@ -13,11 +13,12 @@
 //!   `test.duration` (REAL seconds), `test.recorded` is INTEGER; `test.outcome` is a number;
 //!   the facts every test depends on (`<config>/ini`, `<config>/plugins`, `<python>`) are in
 //!   the test's shared set rather than its own list.
+//! * 4: `test.deps` and `depset.blocks` encode runs of consecutive ids (see `encode_ids`).
 
 use rusqlite::Connection;
 
 /// Stored in SQLite's `user_version`; 0 means a fresh, empty file.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = include_str!("schema.sql");
 

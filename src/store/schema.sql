@@ -72,9 +72,10 @@ CREATE TABLE test (
     -- When databases are merged, a test keeps its most recent record.
     recorded INTEGER,
     -- The ids of the block versions this test alone depends on (what it executed, the bindings
-    -- its code mentions), ascending, delta- and varint-encoded. There is no block → test index:
-    -- selection decodes these blobs (a few dozen bytes per test) only when some block changed,
-    -- which costs milliseconds even for 20,000 tests, while an index would triple the database.
+    -- its code mentions), ascending, as varint-encoded runs of consecutive ids (`encode_ids` in
+    -- store/mod.rs). There is no block → test index: selection decodes these blobs (a few
+    -- dozen bytes per test) only when some block changed, which costs milliseconds even for
+    -- 20,000 tests, while an index would triple the database.
     deps     BLOB NOT NULL DEFAULT x'',
     -- The dependencies it shares with every test that imports the same modules (see `depset`);
     -- NULL for a test that has not run yet.
@@ -91,7 +92,7 @@ CREATE TABLE depset (
     id     INTEGER PRIMARY KEY,
     -- FNV-1a of `blocks`, to find an equal set; equal hashes are confirmed by comparing blobs.
     hash   INTEGER NOT NULL,
-    -- Block version ids, ascending, delta- and varint-encoded.
+    -- Block version ids, ascending, as in `test.deps`.
     blocks BLOB NOT NULL
 );
 CREATE INDEX depset_hash ON depset (hash);
