@@ -1,7 +1,7 @@
 //! What a parsed file is made of: blocks with checksums, its imports, and the names its
 //! import-time code uses. No I/O and no parsing here; `parse` builds these values.
 
-use std::collections::HashMap;
+use crate::fasthash::FastMap;
 use std::sync::{LazyLock, Mutex, PoisonError};
 
 /// The name of the block that stands for a module's import-time shape: the ordered list of its
@@ -32,7 +32,7 @@ pub struct Name(u32);
 /// an edit only slowly extends.
 #[derive(Default)]
 struct Names {
-    numbers: HashMap<&'static str, Name>,
+    numbers: FastMap<&'static str, Name>,
     texts: Vec<&'static str>,
 }
 

@@ -8,6 +8,7 @@ use std::time::UNIX_EPOCH;
 
 use crate::block::{FileModel, MISSING_HASH, Name, is_pseudo, is_python};
 use crate::error::Result;
+use crate::fasthash::{FastMap, FastSet};
 use crate::graph::ModuleMap;
 use crate::parse::parse_bytes;
 use crate::record::ClosureInfo;
@@ -58,18 +59,18 @@ pub struct Engine {
     pub(crate) root: PathBuf,
     pub(crate) store: Store,
     cache_size: usize,
-    files: HashMap<String, Option<Current>>,
+    files: FastMap<String, Option<Current>>,
     pub(crate) modules: ModuleMap,
     pub(crate) edges: HashMap<String, Vec<String>>,
     /// (file, function name) executed while modules were being imported.
-    pub(crate) import_time: HashSet<(String, Name)>,
+    pub(crate) import_time: FastSet<(Name, Name)>,
     /// Import closures by their sorted roots; emptied when the module map changes.
-    pub(crate) closures: HashMap<Vec<String>, Arc<ClosureInfo>>,
+    pub(crate) closures: FastMap<Vec<String>, Arc<ClosureInfo>>,
     /// Files whose stored state must be settled at the end of a baseline.
     pub(crate) touched: HashSet<String>,
     /// Python files the last selection found that the database did not know.
     pub(crate) new_files: Vec<String>,
-    pub(crate) file_ids: HashMap<String, i64>,
+    pub(crate) file_ids: FastMap<Name, i64>,
     pub(crate) block_ids: BlockIds,
     /// Facts about the environment by pseudo-file path (`<dist>/requests`), hashed.
     pub(crate) facts: HashMap<String, i64>,
@@ -90,14 +91,14 @@ impl Engine {
             root: root.to_owned(),
             store: Store::open(db_path)?,
             cache_size: cache_size.max(1),
-            files: HashMap::new(),
+            files: FastMap::default(),
             modules: ModuleMap::default(),
             edges: HashMap::new(),
-            import_time: HashSet::new(),
-            closures: HashMap::new(),
+            import_time: FastSet::default(),
+            closures: FastMap::default(),
             touched: HashSet::new(),
             new_files: Vec::new(),
-            file_ids: HashMap::new(),
+            file_ids: FastMap::default(),
             block_ids: BlockIds::default(),
             facts: HashMap::new(),
             data_hashes: HashMap::new(),
@@ -230,7 +231,7 @@ impl Engine {
         for (path, line) in refs {
             if let Some(current) = self.current(path) {
                 let block = &current.model.blocks[current.model.block_at_line(*line)];
-                if self.import_time.insert((path.clone(), block.name)) {
+                if self.import_time.insert((Name::intern(path), block.name)) {
                     self.closures.clear();
                 }
             }

@@ -8,6 +8,7 @@ pub mod checksum;
 mod effects;
 pub mod engine;
 pub mod error;
+mod fasthash;
 pub mod graph;
 pub mod inspect;
 pub mod merge;

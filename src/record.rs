@@ -1,6 +1,6 @@
 //! Recording: turning what a test executed into the block versions it depends on.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::Connection;
@@ -8,13 +8,16 @@ use rusqlite::Connection;
 use crate::block::{Block, BlockKind, DATA_BLOCK, MISSING_HASH, Name, is_pseudo};
 use crate::engine::{Current, Engine};
 use crate::error::Result;
+use crate::fasthash::{FastMap, FastSet};
 use crate::graph::closure;
 use crate::store::write::SettledFile;
 use crate::store::{BlockIds, BlockKey, milliseconds, write};
 
-/// `(file, block name, checksum)`: one stored version of a block. The name is interned, as in
-/// the models and the cache of block ids, so neither building nor resolving one reads its text.
-pub(crate) type BlockVersion = (String, Name, i64);
+/// `(file, block name, checksum)`: one stored version of a block. The path and the name are
+/// interned, as names are in the models and the cache of block ids, so building, copying,
+/// sorting and resolving one reads no text: a test's dependencies and every closure are built
+/// from thousands of them.
+pub(crate) type BlockVersion = (Name, Name, i64);
 
 /// The facts about the environment Python gives every test (`GLOBAL_FACTS` in
 /// `_environment.py`). A test that carries them all has them in its shared set, stored once,
@@ -29,14 +32,14 @@ pub(crate) struct ClosureInfo {
     /// with what they call.
     always: Vec<BlockVersion>,
     /// Names mentioned by import-time code and by the `always` functions.
-    used: HashSet<Name>,
+    used: FastSet<Name>,
     /// Versions every test with these roots depends on, sorted: stored once as a `depset`.
     shared: Vec<BlockVersion>,
     /// Binding blocks no import-time code mentions, with the names they bind: a test depends
     /// on one when its own code mentions a name.
     bindings: Vec<Unshared>,
     /// The files of the closure.
-    files: HashSet<String>,
+    files: FastSet<Name>,
     /// The database ids of `shared` plus the global facts, by the facts' checksums (none: a
     /// set without them), once committed.
     depsets: Mutex<HashMap<Vec<i64>, i64>>,
@@ -54,10 +57,10 @@ struct Unshared {
 /// Database ids of files and block versions, cached across batches; `new_files` and
 /// `new_blocks` hold the ids created in the current transaction, cached only once it commits.
 struct IdCache<'a> {
-    file_ids: &'a mut HashMap<String, i64>,
+    file_ids: &'a mut FastMap<Name, i64>,
     block_ids: &'a mut BlockIds,
-    new_files: HashMap<String, i64>,
-    new_blocks: HashMap<BlockKey, i64>,
+    new_files: FastMap<Name, i64>,
+    new_blocks: FastMap<BlockKey, i64>,
 }
 
 impl IdCache<'_> {
@@ -68,26 +71,29 @@ impl IdCache<'_> {
         versions: &[BlockVersion],
     ) -> rusqlite::Result<Vec<i64>> {
         let mut ids = Vec::with_capacity(versions.len());
-        for (path, name, checksum) in versions {
-            let known = self.file_ids.get(path).or(self.new_files.get(path));
+        for &(path, name, checksum) in versions {
+            let known = self
+                .file_ids
+                .get(&path)
+                .or_else(|| self.new_files.get(&path));
             let file_id = match known {
                 Some(id) => *id,
                 None => {
-                    let id = write::file_id(conn, path)?;
-                    self.new_files.insert(path.clone(), id);
+                    let id = write::file_id(conn, path.as_str())?;
+                    self.new_files.insert(path, id);
                     id
                 }
             };
-            let key = (file_id, *name, *checksum);
+            let key = (file_id, name, checksum);
             let known = self
                 .block_ids
                 .get(&key)
-                .or(self.new_blocks.get(&key).copied());
+                .or_else(|| self.new_blocks.get(&key).copied());
             let block_id = match known {
                 Some(id) => id,
                 None => {
                     // Not stored: `block_ids` was refreshed in this transaction.
-                    let id = write::insert_block(conn, file_id, name.as_str(), *checksum)?;
+                    let id = write::insert_block(conn, file_id, name.as_str(), checksum)?;
                     self.new_blocks.insert(key, id);
                     id
                 }
@@ -166,7 +172,7 @@ impl Engine {
                 test.data
                     .iter()
                     .filter(|path| global.is_empty() || !GLOBAL_FACTS.contains(&path.as_str()))
-                    .map(|path| (path.clone(), data_block, sums[path.as_str()])),
+                    .map(|path| (Name::intern(path), data_block, sums[path.as_str()])),
             );
             own.sort();
             own.dedup();
@@ -186,8 +192,8 @@ impl Engine {
         let mut ids = IdCache {
             file_ids,
             block_ids,
-            new_files: HashMap::new(),
-            new_blocks: HashMap::new(),
+            new_files: FastMap::default(),
+            new_blocks: FastMap::default(),
         };
         let mut new_sets: Vec<(Arc<ClosureInfo>, &[i64], i64)> = Vec::new();
         let now = crate::store::unix_now();
@@ -210,7 +216,7 @@ impl Engine {
                             GLOBAL_FACTS
                                 .iter()
                                 .zip(global)
-                                .map(|(fact, sum)| ((*fact).to_owned(), data_block, *sum)),
+                                .map(|(fact, sum)| (Name::intern(fact), data_block, *sum)),
                         );
                         let blocks = ids.resolve_all(conn, &versions)?;
                         let id = write::depset_id(conn, &blocks)?;
@@ -242,7 +248,7 @@ impl Engine {
                     .insert(global.to_vec(), id);
             }
             for (path, id) in ids.new_files {
-                touched.insert(path.clone());
+                touched.insert(path.as_str().to_owned());
                 ids.file_ids.insert(path, id);
             }
             for (key, id) in ids.new_blocks {
@@ -256,8 +262,8 @@ impl Engine {
     /// code mentions) and those it shares with every test with the same import closure.
     fn dependencies(&mut self, test: &TestRecord) -> (Vec<BlockVersion>, Arc<ClosureInfo>) {
         let mut own: BTreeSet<BlockVersion> = BTreeSet::new();
-        let mut used: HashSet<Name> = test.names.iter().map(|name| Name::intern(name)).collect();
-        let mut files: BTreeSet<String> = BTreeSet::new();
+        let mut used: FastSet<Name> = test.names.iter().map(|name| Name::intern(name)).collect();
+        let mut files: BTreeSet<Name> = BTreeSet::new();
         for (path, line) in &test.code {
             let Some(current) = self.current(path) else {
                 continue;
@@ -266,8 +272,9 @@ impl Engine {
             if block.kind == BlockKind::Function {
                 used.extend(block.uses().iter().copied());
             }
-            own.insert((path.clone(), block.name, block.checksum));
-            files.insert(path.clone());
+            let path = Name::intern(path);
+            own.insert((path, block.name, block.checksum));
+            files.insert(path);
         }
         // The closure of the test's own roots is shared by every test of its file. A file the
         // test ran code in that this closure does not reach (imported dynamically) brings its
@@ -275,25 +282,22 @@ impl Engine {
         let info = self.closure_info(test.roots.clone());
         let mut infos = vec![Arc::clone(&info)];
         for file in files.iter().filter(|file| !info.files.contains(*file)) {
-            let extra = self.closure_info(vec![file.clone()]);
+            let extra = self.closure_info(vec![file.as_str().to_owned()]);
             own.extend(extra.shared.iter().cloned());
             used.extend(extra.used.iter().cloned());
             infos.push(extra);
         }
         // A `def f` header is part of the block of `f`: a test that ran `f` has it already.
-        let ran: HashSet<(&str, Name)> = own
-            .iter()
-            .map(|(path, name, _)| (path.as_str(), *name))
-            .collect();
+        let ran: FastSet<(Name, Name)> = own.iter().map(|&(path, name, _)| (path, name)).collect();
         let mut extra = Vec::new();
         for binding in infos.iter().flat_map(|info| &info.bindings) {
-            let path = binding.version.0.as_str();
+            let path = binding.version.0;
             let covered = binding
                 .header_of
                 .is_some_and(|function| ran.contains(&(path, function)));
             let mentioned = |name: &Name| used.contains(name) || info.used.contains(name);
             if !covered && binding.binds.iter().any(mentioned) {
-                extra.push(binding.version.clone());
+                extra.push(binding.version);
             }
         }
         own.extend(extra);
@@ -307,23 +311,26 @@ impl Engine {
             return Arc::clone(info);
         }
         let reachable = closure(&roots, |file| self.edges_of(file));
-        let models: Vec<(String, Current)> = reachable
+        let models: Vec<(Name, Current)> = reachable
             .into_iter()
-            .filter_map(|file| self.current(&file).map(|current| (file, current)))
+            .filter_map(|file| {
+                let current = self.current(&file)?;
+                Some((Name::intern(&file), current))
+            })
             .collect();
         let mut info = ClosureInfo {
-            files: models.iter().map(|(file, _)| file.clone()).collect(),
+            files: models.iter().map(|(file, _)| *file).collect(),
             ..ClosureInfo::default()
         };
         // Functions whose effects outlive their call: they ran at import time, or they keep
         // state that a later test may read without running them. Whatever they call shares that
         // fate, so follow the names they mention to other functions in the closure.
-        let mut by_name: HashMap<Name, Vec<(&str, &Block)>> = HashMap::new();
-        let mut queue: Vec<(&str, &Block)> = Vec::new();
-        for (path, current) in &models {
+        let mut by_name: FastMap<Name, Vec<(Name, &Block)>> = FastMap::default();
+        let mut queue: Vec<(Name, &Block)> = Vec::new();
+        for &(path, ref current) in &models {
             info.used.extend(current.model.import_uses.iter().copied());
             for block in &current.model.blocks {
-                let version = (path.clone(), block.name, block.checksum);
+                let version = (path, block.name, block.checksum);
                 match block.kind {
                     BlockKind::Module => info.always.push(version),
                     BlockKind::Binding => info.bindings.push(Unshared {
@@ -346,21 +353,19 @@ impl Engine {
                         if let Some(short) = Name::find(short) {
                             by_name.entry(short).or_default().push((path, block));
                         }
-                        if block.stateful || self.import_time.contains(&(path.clone(), block.name))
-                        {
+                        if block.stateful || self.import_time.contains(&(path, block.name)) {
                             queue.push((path, block));
                         }
                     }
                 }
             }
         }
-        let mut seen: HashSet<(&str, Name)> = queue
+        let mut seen: FastSet<(Name, Name)> = queue
             .iter()
             .map(|(path, block)| (*path, block.name))
             .collect();
         while let Some((path, block)) = queue.pop() {
-            info.always
-                .push((path.to_owned(), block.name, block.checksum));
+            info.always.push((path, block.name, block.checksum));
             info.used.extend(block.uses().iter().copied());
             for name in block.uses() {
                 for &(callee_path, callee) in by_name.get(name).into_iter().flatten() {
@@ -473,7 +478,7 @@ impl Engine {
             };
             settled.push((path, current));
         }
-        self.store.transaction(|conn| {
+        let result = self.store.transaction(|conn| {
             write::drop_unused_depsets(conn)?;
             let used = write::used_blocks(conn)?;
             let mut ids = Vec::with_capacity(settled.len());
@@ -515,7 +520,12 @@ impl Engine {
                 write::meta(conn, key, value)?;
             }
             Ok(())
-        })
+        });
+        // Settling dropped rows the id caches may hold, and the caches do not see this
+        // connection's own deletions.
+        self.file_ids.clear();
+        self.block_ids.clear();
+        result
     }
 
     /// Empties the database for a full rebuild.

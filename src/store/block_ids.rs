@@ -1,11 +1,10 @@
 //! The ids of stored block versions, held in memory by a writer. The block table has no index
 //! (see schema.sql), so a writer reads it whole once and afterwards only the rows added since.
 
-use std::collections::HashMap;
-
 use rusqlite::Connection;
 
 use crate::block::Name;
+use crate::fasthash::FastMap;
 
 /// `(file id, block name, checksum)`: how a block version is found. The name is a number in
 /// the table of names, not a string of its own: a baseline holds every stored version here.
@@ -14,13 +13,17 @@ pub type BlockKey = (i64, Name, i64);
 /// Every stored block version by key, as of the last `refresh`, plus those this writer added.
 #[derive(Default)]
 pub struct BlockIds {
-    ids: HashMap<BlockKey, i64>,
+    ids: FastMap<BlockKey, i64>,
     /// The highest id known: ids are never reused (AUTOINCREMENT), so the rows added by other
     /// writers since are exactly those above it.
     last: i64,
     /// Rows known. When the table holds fewer, some were deleted (a baseline dropped versions
     /// nobody uses, or the tables were rebuilt): an id known for them must not be used again.
     rows: i64,
+    /// SQLite's `data_version` at the last refresh: it changes only when another connection
+    /// commits, so while it stays the same the cache is exact and a refresh reads nothing
+    /// (counting the rows walks the whole table, once per batch of tests).
+    data_version: Option<i64>,
 }
 
 impl BlockIds {
@@ -45,14 +48,22 @@ impl BlockIds {
 
     /// Catches up with what other writers stored, inside a write transaction (which keeps them
     /// out until it ends, so that a version this writer then misses is truly not stored).
+    /// What this writer's own connection stores or deletes other than through `insert` is not
+    /// seen: `clear` after that.
     ///
     /// # Errors
     /// SQLite errors.
     pub fn refresh(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        let version: i64 = conn.pragma_query_value(None, "data_version", |row| row.get(0))?;
+        if self.data_version == Some(version) {
+            return Ok(());
+        }
+        self.data_version = Some(version);
         self.read_after(conn)?;
         let stored: i64 = conn.query_row("SELECT count(*) FROM block", [], |row| row.get(0))?;
         if stored != self.rows {
             self.clear();
+            self.data_version = Some(version);
             self.read_after(conn)?;
         }
         Ok(())
@@ -84,8 +95,10 @@ mod tests {
     #[test]
     fn refresh_sees_rows_other_writers_added_and_forgets_deleted_ones() {
         let dir = std::env::temp_dir().join(format!("difftest-ids-{}", std::process::id()));
-        let store = Store::open(&dir.join("t.db")).unwrap();
-        let add = |name: &str| {
+        let path = dir.join("t.db");
+        let store = Store::open(&path).unwrap();
+        let other = Store::open(&path).unwrap();
+        let add = |store: &Store, name: &str| {
             store
                 .transaction(|conn| {
                     let file = write::file_id(conn, "a.py")?;
@@ -93,27 +106,35 @@ mod tests {
                 })
                 .unwrap()
         };
-        let first = add("f");
+        let first = add(&other, "f");
         let mut ids = BlockIds::default();
         store.transaction(|conn| ids.refresh(conn)).unwrap();
         assert_eq!(ids.get(&key(1, "f")), Some(first));
         // Another writer adds a version: the next refresh reads it (and only rows above `last`).
-        let second = add("g");
+        let second = add(&other, "g");
         assert_eq!(ids.get(&key(1, "g")), None);
         store.transaction(|conn| ids.refresh(conn)).unwrap();
         assert_eq!(ids.get(&key(1, "g")), Some(second));
         // Another writer drops the newest version (a baseline's settling) and adds one: the
         // new row does not take the dropped id, and the cache forgets the dropped version.
-        store
+        other
             .transaction(|conn| conn.execute("DELETE FROM block WHERE id = ?1", [second]))
             .unwrap();
-        let third = add("h");
+        let third = add(&other, "h");
         assert!(third > second, "ids are never reused");
         store.transaction(|conn| ids.refresh(conn)).unwrap();
         assert_eq!(ids.get(&key(1, "f")), Some(first));
         assert_eq!(ids.get(&key(1, "g")), None);
         assert_eq!(ids.get(&key(1, "h")), Some(third));
-        drop(store);
+        // Rows this connection wrote itself are not read back: its writer cached them already.
+        let own = add(&store, "i");
+        store.transaction(|conn| ids.refresh(conn)).unwrap();
+        assert_eq!(ids.get(&key(1, "i")), None);
+        // After `clear`, everything is read again.
+        ids.clear();
+        store.transaction(|conn| ids.refresh(conn)).unwrap();
+        assert_eq!(ids.get(&key(1, "i")), Some(own));
+        drop((store, other));
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
