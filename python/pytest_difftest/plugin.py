@@ -70,7 +70,16 @@ def pytest_configure(config: pytest.Config) -> None:
             ProjectFiles(config.rootpath, list(settings.project_directories) or None),
             config.pluginmanager,
         )
-    plugin = DifftestPlugin(config, settings, recorder, role)
+    # Our own start-up (environment facts, opening the database, selecting) runs no project
+    # code: outside the start-up window, it does not pay for the trace hook on Python < 3.12.
+    paused = recorder is not None and recorder.windowed
+    if paused:
+        recorder.pause()
+    try:
+        plugin = DifftestPlugin(config, settings, recorder, role)
+    finally:
+        if paused:
+            recorder.resume()
     config.pluginmanager.register(plugin, "difftest-session")
     if recorder is not None and recorder.windowed:
         config.pluginmanager.register(RecordingWindows(recorder, plugin.files), "difftest-windows")
