@@ -72,14 +72,14 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     # Our own start-up (environment facts, opening the database, selecting) runs no project
     # code: outside the start-up window, it does not pay for the trace hook on Python < 3.12.
-    paused = recorder is not None and recorder.windowed
-    if paused:
-        recorder.pause()
+    paused = recorder if recorder is not None and recorder.windowed else None
+    if paused is not None:
+        paused.pause()
     try:
         plugin = DifftestPlugin(config, settings, recorder, role)
     finally:
-        if paused:
-            recorder.resume()
+        if paused is not None:
+            paused.resume()
     config.pluginmanager.register(plugin, "difftest-session")
     if recorder is not None and recorder.windowed:
         config.pluginmanager.register(RecordingWindows(recorder, plugin.files), "difftest-windows")
