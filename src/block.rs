@@ -1,8 +1,9 @@
 //! What a parsed file is made of: blocks with checksums, its imports, and the names its
 //! import-time code uses. No I/O and no parsing here; `parse` builds these values.
 
-use crate::fasthash::FastMap;
 use std::sync::{LazyLock, Mutex, PoisonError};
+
+use crate::fasthash::FastMap;
 
 /// The name of the block that stands for a module's import-time shape: the ordered list of its
 /// top-level statements plus the full text of every statement that may have side effects.

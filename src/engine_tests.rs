@@ -1579,3 +1579,26 @@ fn global_facts_live_in_the_shared_set_of_the_tests_that_carry_them_all() {
     let selection = engine.select(&patterns(), &[]).unwrap();
     assert_eq!(sorted(selection.selected), strings(&[DOUBLE, TRIPLE]));
 }
+
+#[test]
+fn a_shared_set_another_session_dropped_is_stored_again() {
+    let project = Project::new(&[("calc.py", CALC), ("tests/test_calc.py", TEST_CALC)]);
+    let mut writer = project.engine();
+    writer
+        .record(&[project.test(DOUBLE, &[("calc.py", "def double(")])])
+        .unwrap();
+    // Another session records the file's tests with another shared set and settles, which
+    // drops the set this writer holds the id of.
+    Connection::open(&project.db)
+        .unwrap()
+        .execute_batch("UPDATE test SET depset_id = NULL; DELETE FROM depset;")
+        .unwrap();
+    writer
+        .record(&[project.test(TRIPLE, &[("calc.py", "def triple(")])])
+        .unwrap();
+    let dangling = "SELECT count(*) FROM test \
+                    WHERE depset_id IS NOT NULL AND depset_id NOT IN (SELECT id FROM depset)";
+    assert_eq!(count(&project.db, dangling), 0);
+    let shared = "SELECT count(*) FROM test JOIN depset ON depset.id = test.depset_id";
+    assert_eq!(count(&project.db, shared), 1);
+}

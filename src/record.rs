@@ -135,6 +135,12 @@ impl ClosureInfo {
         let depsets = self.depsets.lock().unwrap_or_else(PoisonError::into_inner);
         depsets.get(global).copied()
     }
+
+    /// Forgets the committed ids of its shared sets: another writer may have dropped them.
+    fn forget_depsets(&self) {
+        let mut depsets = self.depsets.lock().unwrap_or_else(PoisonError::into_inner);
+        depsets.clear();
+    }
 }
 
 impl Engine {
@@ -187,6 +193,7 @@ impl Engine {
             file_ids,
             block_ids,
             touched,
+            closures,
             ..
         } = self;
         let mut ids = IdCache {
@@ -199,7 +206,14 @@ impl Engine {
         let now = crate::store::unix_now();
         let result = store.transaction(|conn| {
             // Other writers (xdist workers, another session) may have stored versions since.
-            ids.block_ids.refresh(conn)?;
+            if ids.block_ids.refresh(conn)? {
+                // They may also have dropped shared sets this writer holds ids of: a session's
+                // settling drops the sets no test uses any more, and an id may then be reused.
+                let held = resolved.iter().map(|(_, info, _)| info);
+                for info in held.chain(closures.values()) {
+                    info.forget_depsets();
+                }
+            }
             for (index, (test, (own, info, global))) in tests.iter().zip(&resolved).enumerate() {
                 let committed = info.committed_depset(global);
                 let pending = || {

@@ -49,14 +49,15 @@ impl BlockIds {
     /// Catches up with what other writers stored, inside a write transaction (which keeps them
     /// out until it ends, so that a version this writer then misses is truly not stored).
     /// What this writer's own connection stores or deletes other than through `insert` is not
-    /// seen: `clear` after that.
+    /// seen: `clear` after that. Returns whether another connection may have written since the
+    /// last refresh.
     ///
     /// # Errors
     /// SQLite errors.
-    pub fn refresh(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+    pub fn refresh(&mut self, conn: &Connection) -> rusqlite::Result<bool> {
         let version: i64 = conn.pragma_query_value(None, "data_version", |row| row.get(0))?;
         if self.data_version == Some(version) {
-            return Ok(());
+            return Ok(false);
         }
         self.data_version = Some(version);
         self.read_after(conn)?;
@@ -66,7 +67,7 @@ impl BlockIds {
             self.data_version = Some(version);
             self.read_after(conn)?;
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Reads the rows with an id above `last` (a range of the table's own key: no index needed).
@@ -108,12 +109,13 @@ mod tests {
         };
         let first = add(&other, "f");
         let mut ids = BlockIds::default();
-        store.transaction(|conn| ids.refresh(conn)).unwrap();
+        let refresh = |ids: &mut BlockIds| store.transaction(|conn| ids.refresh(conn)).unwrap();
+        assert!(refresh(&mut ids), "the first refresh reads everything");
         assert_eq!(ids.get(&key(1, "f")), Some(first));
         // Another writer adds a version: the next refresh reads it (and only rows above `last`).
         let second = add(&other, "g");
         assert_eq!(ids.get(&key(1, "g")), None);
-        store.transaction(|conn| ids.refresh(conn)).unwrap();
+        assert!(refresh(&mut ids), "another connection wrote");
         assert_eq!(ids.get(&key(1, "g")), Some(second));
         // Another writer drops the newest version (a baseline's settling) and adds one: the
         // new row does not take the dropped id, and the cache forgets the dropped version.
@@ -122,17 +124,17 @@ mod tests {
             .unwrap();
         let third = add(&other, "h");
         assert!(third > second, "ids are never reused");
-        store.transaction(|conn| ids.refresh(conn)).unwrap();
+        assert!(refresh(&mut ids));
         assert_eq!(ids.get(&key(1, "f")), Some(first));
         assert_eq!(ids.get(&key(1, "g")), None);
         assert_eq!(ids.get(&key(1, "h")), Some(third));
         // Rows this connection wrote itself are not read back: its writer cached them already.
         let own = add(&store, "i");
-        store.transaction(|conn| ids.refresh(conn)).unwrap();
+        assert!(!refresh(&mut ids), "no other connection wrote");
         assert_eq!(ids.get(&key(1, "i")), None);
         // After `clear`, everything is read again.
         ids.clear();
-        store.transaction(|conn| ids.refresh(conn)).unwrap();
+        assert!(refresh(&mut ids));
         assert_eq!(ids.get(&key(1, "i")), Some(own));
         drop((store, other));
         std::fs::remove_dir_all(dir).unwrap();
