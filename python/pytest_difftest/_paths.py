@@ -43,6 +43,8 @@ class ProjectFiles:
         # Code objects known to be outside the project (see `executed_code`).
         self.code_outside: set[CodeType] = set()
         self._conftests: dict[str, list[str]] = {}
+        # Directory → its real path (see `_realpath`).
+        self._directories: dict[str, str] = {}
 
     def relative(self, filename: str) -> str | None:
         """`filename` relative to the root, or None if it is not a project source file."""
@@ -66,7 +68,7 @@ class ProjectFiles:
             return result
 
     def _project_path(self, filename: str) -> str | None:
-        full = os.path.realpath(filename)
+        full = self._realpath(filename)
         if not full.startswith(self._tracked) or full.startswith(self._excluded):
             return None
         if full.startswith(self._prefix):
@@ -77,6 +79,18 @@ class ProjectFiles:
         if "site-packages" in parts or "__pycache__" in parts:
             return None
         return "/".join(parts)
+
+    def _realpath(self, filename: str) -> str:
+        """`os.path.realpath`, resolving each directory once: a session asks for thousands of
+        files in a few hundred directories, and resolving a path costs a system call per part."""
+        directory, _, name = filename.rpartition(os.sep)
+        if not directory or not os.path.isabs(filename) or name in ("", ".", ".."):
+            return os.path.realpath(filename)
+        resolved = self._directories.get(directory)
+        if resolved is None:
+            resolved = self._directories[directory] = os.path.realpath(directory)
+        full = os.path.join(resolved, name)
+        return os.path.realpath(full) if os.path.islink(full) else full
 
     def relative_fast(self, path: str) -> str | None:
         """Like `relative` for paths pytest hands out (absolute, already resolved under the
