@@ -261,10 +261,12 @@ class DistributionMap:
             return frozenset()
         dists: set[str] = set()
         for name in code.co_names:
-            loaded = sys.modules.get(name)
-            filename = getattr(loaded, "__file__", None)
+            owners = self._owners.get(name)  # most names are no distribution's: one lookup
+            if not owners:
+                continue
+            filename = getattr(sys.modules.get(name), "__file__", None)
             if isinstance(filename, str) and self.files.project_path(filename) is None:
-                dists.update(self._owners.get(name, ()))
+                dists.update(owners)
         if len(sys.modules) != self._modules_seen:
             self._modules_seen = len(sys.modules)
             self._module_by_file = {}
