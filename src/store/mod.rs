@@ -154,22 +154,7 @@ impl Store {
     /// # Errors
     /// SQLite errors.
     pub fn files(&self) -> Result<Vec<FileRow>> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT id, path, mtime_ns, size, content_hash, clean_hash FROM file",
-            )?;
-            stmt.query_map([], |row| {
-                Ok(FileRow {
-                    id: row.get(0)?,
-                    path: row.get(1)?,
-                    mtime_ns: row.get(2)?,
-                    size: row.get(3)?,
-                    content_hash: row.get(4)?,
-                    clean_hash: row.get(5)?,
-                })
-            })?
-            .collect()
-        })
+        self.read(file_rows)
     }
 
     /// The stored block versions of each of `file_ids` (those with none are left out), read
@@ -692,6 +677,23 @@ fn push_varint(out: &mut Vec<u8>, mut value: u64) {
         }
         out.push(byte | 0x80);
     }
+}
+
+/// Every row of the file table.
+fn file_rows(conn: &Connection) -> rusqlite::Result<Vec<FileRow>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT id, path, mtime_ns, size, content_hash, clean_hash FROM file")?;
+    stmt.query_map([], |row| {
+        Ok(FileRow {
+            id: row.get(0)?,
+            path: row.get(1)?,
+            mtime_ns: row.get(2)?,
+            size: row.get(3)?,
+            content_hash: row.get(4)?,
+            clean_hash: row.get(5)?,
+        })
+    })?
+    .collect()
 }
 
 /// The file part of a node id: what precedes the first `::`.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, params};
 
-use super::{SCHEMA_VERSION, Store, decode_ids, schema, write};
+use super::{SCHEMA_VERSION, Store, decode_ids, file_rows, schema, write};
 use crate::error::{Error, Result};
 
 /// `(file, block name, checksum)`: one version of a block.
@@ -146,23 +146,20 @@ impl Store {
 }
 
 fn read_portable(conn: &Connection) -> std::result::Result<Portable, ReadError> {
-    let files: Vec<(i64, PortableFile)> = conn
-        .prepare(
-            "SELECT id, path, mtime_ns, size, content_hash, clean_hash FROM file ORDER BY path",
-        )?
-        .query_map([], |row| {
-            Ok((
-                row.get(0)?,
-                PortableFile {
-                    path: row.get(1)?,
-                    mtime_ns: row.get(2)?,
-                    size: row.get(3)?,
-                    content_hash: row.get(4)?,
-                    clean_hash: row.get(5)?,
-                },
-            ))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+    let mut files: Vec<(i64, PortableFile)> = file_rows(conn)?
+        .into_iter()
+        .map(|row| {
+            let file = PortableFile {
+                path: row.path,
+                mtime_ns: row.mtime_ns,
+                size: row.size,
+                content_hash: row.content_hash,
+                clean_hash: row.clean_hash,
+            };
+            (row.id, file)
+        })
+        .collect();
+    files.sort_by(|(_, a), (_, b)| a.path.cmp(&b.path));
     let paths: HashMap<i64, &str> = files.iter().map(|(id, f)| (*id, f.path.as_str())).collect();
     let mut blocks: HashMap<i64, BlockVersion> = HashMap::new();
     {
