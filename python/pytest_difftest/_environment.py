@@ -218,7 +218,9 @@ class DistributionMap:
         )
         self._by_file: dict[str, list[str]] = {}
         self._by_module: dict[str, list[str]] = {}
-        self._by_project_code: dict[CodeType, frozenset[str]] = {}
+        # By the code object's id, not the code object: equal code objects of two files resolve
+        # their names in different modules. The code object is held so its id is not reused.
+        self._by_project_code: dict[int, tuple[CodeType, frozenset[str]]] = {}
         # Each distinct answer of `_by_project_code`, kept once: the code objects of one module
         # mostly share theirs, and a baseline asks for tens of thousands of them.
         self._answers: dict[frozenset[str], frozenset[str]] = {}
@@ -226,7 +228,7 @@ class DistributionMap:
         self._module_by_file: dict[str, ModuleType] = {}
         self._modules_seen = -1
 
-    def of_code(self, codes: set[CodeType]) -> set[str]:
+    def of_code(self, codes: Iterable[CodeType]) -> set[str]:
         """The distributions of the code objects outside the project."""
         found: set[str] = set()
         cache = self._by_file
@@ -239,7 +241,7 @@ class DistributionMap:
                 found.update(dists)
         return found
 
-    def of_project_code(self, codes: set[CodeType]) -> set[str]:
+    def of_project_code(self, codes: Iterable[CodeType]) -> set[str]:
         """The distributions that the project code in `codes` refers to: modules imported
         inside a function (their names are in the code's ``co_names``) and whatever the
         code's module imports. On Python 3.12+ the recorder reports library code only to the
@@ -248,10 +250,11 @@ class DistributionMap:
         found: set[str] = set()
         cache = self._by_project_code
         for code in codes:
-            dists = cache.get(code)
-            if dists is None:
+            entry = cache.get(id(code))
+            if entry is None:
                 dists = self._project_code_owners(code)
-                dists = cache[code] = self._answers.setdefault(dists, dists)
+                entry = cache[id(code)] = (code, self._answers.setdefault(dists, dists))
+            dists = entry[1]
             if dists:
                 found.update(dists)
         return found

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from types import CodeType
 from typing import Any
 
@@ -61,25 +61,28 @@ def names_used(item: pytest.Item) -> list[str]:
     return [cls.__name__] if cls is not None else []
 
 
-def executed_code(codes: set[CodeType], files: ProjectFiles) -> list[tuple[str, int]]:
-    """``(file, first line)`` of the project code objects in `codes`. A module's own code object
-    is reported as line 0, which stands for the module's import-time code."""
+def executed_code(codes: Mapping[int, CodeType], files: ProjectFiles) -> list[tuple[str, int]]:
+    """``(file, first line)`` of the project code objects in `codes` (by id, as recorders
+    collect them). A module's own code object is reported as line 0, which stands for the
+    module's import-time code."""
     # Runs after every test over a few hundred code objects, mostly pytest's own: those known
     # to be outside the project go in one set difference, the rest cost a dict lookup each.
+    # Both are keyed by id, never by the code object: equal code objects of different files
+    # would share one answer. `files.code_cache` holds every code object it has seen, so an id
+    # in it or in `code_outside` is never reused for another.
     cache, outside = files.code_cache, files.code_outside
     found = []
-    for code in codes - outside:
-        where = cache.get(code, _UNSEEN)
-        if where is _UNSEEN:
+    for key in codes.keys() - outside:
+        entry = cache.get(key)
+        if entry is None:
+            code = codes[key]
             relative = files.relative(code.co_filename)
-            if relative is None:
-                outside.add(code)
-                continue
             line = 0 if code.co_name == "<module>" else code.co_firstlineno
-            where = cache[code] = (relative, line)
+            entry = cache[key] = (code, None if relative is None else (relative, line))
+            if relative is None:
+                outside.add(key)
+                continue
+        where = entry[1]
         if where is not None:
             found.append(where)
     return found
-
-
-_UNSEEN: Any = object()

@@ -38,10 +38,11 @@ class ProjectFiles:
         )
         self._cache: dict[str, str | None] = {}
         self._any_cache: dict[str, str | None] = {}
-        # Code object → (relative path, first line), or None outside the project.
-        self.code_cache: dict[CodeType, tuple[str, int] | None] = {}
-        # Code objects known to be outside the project (see `executed_code`).
-        self.code_outside: set[CodeType] = set()
+        # id of a code object → the code object (held, so that its id is not reused) and its
+        # (relative path, first line), or None outside the project (see `executed_code`).
+        self.code_cache: dict[int, tuple[CodeType, tuple[str, int] | None]] = {}
+        # ids of the code objects in `code_cache` known to be outside the project.
+        self.code_outside: set[int] = set()
         self._conftests: dict[str, list[str]] = {}
         # Directory → its real path (see `_realpath`).
         self._directories: dict[str, str] = {}

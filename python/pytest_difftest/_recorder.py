@@ -3,6 +3,11 @@
 Blocks are whole functions, so a recorder only needs to know which functions (code objects)
 ran, not which lines: function-entry events, each seen once per test, are enough.
 
+Code objects are collected by identity (`Executed`), never in a set: CPython's code objects
+compare and hash equal when their bytecode, constants, names and first line match, whatever
+file they come from, so a set keeps one of two copy-pasted functions and credits a test with
+the other file's.
+
 * Python >= 3.12: `sys.monitoring` (see `MonitoringRecorder`): a discovery tool hears each code
   object once per session; project code reports its first call in each test on a second tool.
 * Python 3.9-3.11: a global `sys.settrace` function that sees only "call" events (it returns no
@@ -22,6 +27,10 @@ from pytest_difftest._paths import ProjectFiles
 
 _TOOL_NAME = "pytest-difftest"
 
+# The code objects something ran, by `id`: the dict holds each one, so no id is reused while
+# it is in there (see the module's docstring for why not a set).
+Executed = dict[int, CodeType]
+
 
 class Recorder(Protocol):
     """Collects code objects; the phase before the first test is import time."""
@@ -30,17 +39,17 @@ class Recorder(Protocol):
     # (`resume`, `pause`) only where project code can run.
     windowed: bool
 
-    def start_test(self) -> set[CodeType]:
+    def start_test(self) -> Executed:
         """Begin a test; returns what ran since the previous `stop_test` (or since start)."""
 
-    def stop_test(self) -> set[CodeType]:
+    def stop_test(self) -> Executed:
         """End a test; returns what it executed."""
 
-    def begin_nested(self) -> set[CodeType]:
+    def begin_nested(self) -> Executed:
         """Start collecting a part of the test (a fixture's setup) on its own; returns the
         outer collection, to hand back to `end_nested`."""
 
-    def end_nested(self, outer: set[CodeType]) -> set[CodeType]:
+    def end_nested(self, outer: Executed) -> Executed:
         """End the part; returns what it executed, which still counts for the test too."""
 
     def resume(self) -> None:
@@ -54,31 +63,30 @@ class Recorder(Protocol):
 
 
 class _Collector:
-    """The set a hook adds code objects to. It keeps one identity for the whole session, so the
-    hook can hold its bound ``add`` (the cheapest call there is on this hot path); what a test
-    or a part of it ran is copied out and the set cleared."""
+    """The dict a hook adds code objects to. It keeps one identity for the whole session, so the
+    hook can hold it in a closure (``seen[id(code)] = code`` costs what ``set.add`` does); what a
+    test or a part of it ran is copied out and the dict cleared."""
 
     windowed = False
 
     def __init__(self) -> None:
-        self._seen: set[CodeType] = set()
-        self.add = self._seen.add
+        self._seen: Executed = {}
 
-    def _take(self) -> set[CodeType]:
-        taken = set(self._seen)
+    def _take(self) -> Executed:
+        taken = self._seen.copy()
         self._seen.clear()
         return taken
 
-    def start_test(self) -> set[CodeType]:
+    def start_test(self) -> Executed:
         return self._take()
 
-    def stop_test(self) -> set[CodeType]:
+    def stop_test(self) -> Executed:
         return self._take()
 
-    def begin_nested(self) -> set[CodeType]:
+    def begin_nested(self) -> Executed:
         return self._take()
 
-    def end_nested(self, outer: set[CodeType]) -> set[CodeType]:
+    def end_nested(self, outer: Executed) -> Executed:
         inner = self._take()
         self._seen.update(outer)
         self._seen.update(inner)
@@ -118,7 +126,7 @@ class MonitoringRecorder(_Collector):
             raise RuntimeError("no free sys.monitoring tool id (3 and 4 are in use)")
         events = monitoring.events
         self._events = events.PY_START | events.PY_RESUME
-        add, disable = self.add, monitoring.DISABLE
+        seen, disable = self._seen, monitoring.DISABLE
         # Code objects whose per-test events the current test switched off.
         self._quiet: list[CodeType] = []
         self._two_tools = len(self._tools) == 2
@@ -136,7 +144,7 @@ class MonitoringRecorder(_Collector):
                 if wanted is None:
                     wanted = known[filename] = is_project(filename)
                 if wanted:
-                    add(code)
+                    seen[id(code)] = code
                     project_code(code)
                     quiet.append(code)
                     # Armed only from the next test (or fixture part) on: this call counted.
@@ -144,7 +152,7 @@ class MonitoringRecorder(_Collector):
                 return disable
 
             def hit(code: CodeType, offset: int) -> object:
-                add(code)
+                seen[id(code)] = code
                 quiet.append(code)
                 set_local(per_test, code, 0)
                 return None
@@ -156,7 +164,7 @@ class MonitoringRecorder(_Collector):
         else:
 
             def hit_and_disable(code: CodeType, offset: int) -> object:
-                add(code)
+                seen[id(code)] = code
                 return disable
 
             self._register(self._tools[0], hit_and_disable)
@@ -177,11 +185,11 @@ class MonitoringRecorder(_Collector):
             set_local(tool, code, armed)
         self._quiet.clear()
 
-    def start_test(self) -> set[CodeType]:
+    def start_test(self) -> Executed:
         self._rearm()
         return super().start_test()
 
-    def begin_nested(self) -> set[CodeType]:
+    def begin_nested(self) -> Executed:
         # Code the test already ran is quiet: re-arm it so the part sees it too.
         self._rearm()
         return super().begin_nested()
@@ -219,10 +227,11 @@ class TraceRecorder(_Collector):
 
     def __init__(self, is_project: Callable[[str], bool]) -> None:
         super().__init__()
-        add = self.add
+        seen = self._seen
         self._windows = 0
-        # Module code objects of the project being executed: their return closes a window.
-        executing: dict[CodeType, int] = {}
+        # Module code objects of the project being executed, by id (see `Executed`), and how
+        # many times each is being executed: their return closes a window.
+        executing: dict[int, tuple[CodeType, int]] = {}
         self._executing = executing
         close = self.pause
 
@@ -232,23 +241,25 @@ class TraceRecorder(_Collector):
             return module_returns
 
         def finished(code: CodeType) -> None:
-            left = executing.pop(code, 0) - 1
+            left = executing.pop(id(code), (code, 0))[1] - 1
             if left > 0:
-                executing[code] = left
+                executing[id(code)] = (code, left)
             close()
 
         def trace(frame: FrameType, event: Any, arg: object) -> Any:
             code = frame.f_code
-            add(code)
-            if code in executing:
+            key = id(code)
+            seen[key] = code
+            if key in executing:
                 frame.f_trace_lines = False  # only the frame's return is wanted
                 return module_returns
             return None
 
         def profile(frame: FrameType, event: str, arg: object) -> None:
             if event == "call":
-                add(frame.f_code)
-            elif event == "return" and executing and frame.f_code in executing:
+                code = frame.f_code
+                seen[id(code)] = code
+            elif event == "return" and executing and id(frame.f_code) in executing:
                 finished(frame.f_code)
 
         known: dict[str, bool] = {}
@@ -263,7 +274,7 @@ class TraceRecorder(_Collector):
                 if wanted is None:
                     wanted = known[filename] = is_project(filename)
                 if wanted:
-                    executing[code] = executing.get(code, 0) + 1
+                    executing[id(code)] = (code, executing.get(id(code), (code, 0))[1] + 1)
                     self.resume()
 
         self._trace: Callable[[FrameType, Any, object], Any] = trace
@@ -305,7 +316,7 @@ class TraceRecorder(_Collector):
             if self._windows == 0:
                 self._uninstall()
 
-    def stop_test(self) -> set[CodeType]:
+    def stop_test(self) -> Executed:
         self._windows = 0
         self._uninstall()
         return super().stop_test()

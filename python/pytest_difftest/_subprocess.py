@@ -36,9 +36,9 @@ def _difftest_record():
     out = os.environ.get("PYTEST_DIFFTEST_SUBPROCESS_DIR")
     if not out or not os.path.isdir(out):
         return
-    codes = set()
+    # By id, never in a set: equal code objects of different files would merge there.
+    codes = {}
     opened = set()
-    add = codes.add
     if sys.version_info >= (3, 12):
         monitoring = sys.monitoring
         tool = next((t for t in (4, 3) if monitoring.get_tool(t) is None), None)
@@ -46,7 +46,7 @@ def _difftest_record():
             monitoring.use_tool_id(tool, "pytest-difftest-subprocess")
 
             def hit(code, offset):
-                add(code)
+                codes[id(code)] = code
                 return monitoring.DISABLE
 
             monitoring.register_callback(tool, monitoring.events.PY_START, hit)
@@ -59,7 +59,8 @@ def _difftest_record():
 
         def profile(frame, event, arg):
             if event == "call":
-                add(frame.f_code)
+                code = frame.f_code
+                codes[id(code)] = code
 
         sys.setprofile(profile)
         threading.setprofile(profile)
@@ -79,7 +80,7 @@ def _difftest_record():
                 monitoring.set_events(tool, 0)
         else:
             sys.setprofile(None)
-        seen = list(codes)
+        seen = list(codes.values())
         import json
 
         code = sorted(

@@ -25,7 +25,7 @@ from pytest_difftest import _format
 from pytest_difftest._data import DataWatcher
 from pytest_difftest._items import executed_code, names_used, requested_fixtures, static_code
 from pytest_difftest._paths import ProjectFiles
-from pytest_difftest._recorder import Recorder, start_recorder
+from pytest_difftest._recorder import Executed, Recorder, start_recorder
 from pytest_difftest._settings import Settings, add_options, tracked_directories
 from pytest_difftest._subprocess import SubprocessHook
 from pytest_difftest._windows import RecordingWindows
@@ -606,13 +606,13 @@ class DifftestPlugin:
         """In a forked child at its end: the code it ran and the files it opened."""
         code = []
         if self.recorder is not None:
-            for executed in self.recorder.stop_test():
+            for executed in self.recorder.stop_test().values():
                 line = 0 if executed.co_name == "<module>" else executed.co_firstlineno
                 code.append((executed.co_filename, line))
         opened = self.data.take_absolute() if self.data is not None else []
         return code, opened
 
-    def _data_of(self, item: pytest.Item, test_file: str, executed: set[Any]) -> list[str]:
+    def _data_of(self, item: pytest.Item, test_file: str, executed: Executed) -> list[str]:
         """The test's non-code dependencies: data files it (its module's import, its fixtures)
         read, declared globs, the distributions it used, the facts every test depends on."""
         data: set[str] = set(env.GLOBAL_FACTS)
@@ -637,8 +637,8 @@ class DifftestPlugin:
             cache = self.settings.db_path.with_name("import-owners.json")
             self.dists = env.DistributionMap(self.files, self.machinery, cache)
         module = getattr(item, "module", None)
-        dists = self.dists.of_code(executed) | set(self.dists.of_module(module))
-        dists |= self.dists.of_project_code(executed)
+        dists = self.dists.of_code(executed.values()) | set(self.dists.of_module(module))
+        dists |= self.dists.of_project_code(executed.values())
         data.update(env.DIST_PREFIX + name for name in dists)
         return sorted(data)
 
