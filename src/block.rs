@@ -7,12 +7,12 @@ use crate::fasthash::FastMap;
 
 /// The name of the block that stands for a module's import-time shape: the ordered list of its
 /// top-level statements plus the full text of every statement that may have side effects.
-pub const MODULE_BLOCK: &str = "<module>";
+pub use crate::block_name::MODULE as MODULE_BLOCK;
 
 /// The one block of a non-code dependency: a data file a test read, or a pseudo-file standing for
 /// a fact about the environment (`<dist>/requests`, `<config>/ini`). Its checksum is the hash of
 /// the file's bytes, or of the fact's value.
-pub const DATA_BLOCK: &str = "<data>";
+pub use crate::block_name::DATA as DATA_BLOCK;
 
 /// The checksum of a `<data>` block whose file does not exist (or whose fact has no value now):
 /// a test that found a file missing is affected when it appears.

@@ -8,6 +8,7 @@ use std::time::UNIX_EPOCH;
 
 use crate::block::{FileModel, MISSING_HASH, Name, is_pseudo, is_python};
 use crate::error::Result;
+use crate::facts::ALWAYS;
 use crate::fasthash::{FastMap, FastSet};
 use crate::graph::ModuleMap;
 use crate::parse::parse_bytes;
@@ -17,9 +18,6 @@ use crate::store::{BlockIds, Store};
 /// Stack for parser threads: the parser and our walks recurse, and deeply nested source must not
 /// overflow the (often 8 MiB, sometimes 1 MiB) stack of the calling thread.
 pub(crate) const PARSER_STACK: usize = 256 * 1024 * 1024;
-
-/// The pseudo-file of tests that must always run; its stored checksum is never current.
-pub const ALWAYS: &str = "<always>";
 
 /// Separates a run variant from the node id in stored node ids (no node id holds it).
 pub const VARIANT_SEPARATOR: char = '\u{1f}';

@@ -1522,7 +1522,7 @@ fn variants_keep_their_own_tests() {
 #[test]
 fn global_facts_live_in_the_shared_set_of_the_tests_that_carry_them_all() {
     let project = calc_project();
-    let global = crate::record::GLOBAL_FACTS;
+    let global = crate::facts::GLOBAL_FACTS;
     let mut double = project.test(DOUBLE, &[("calc.py", "def double(")]);
     double.data = strings(&global);
     let mut triple = project.test(TRIPLE, &[("calc.py", "def triple(")]);

@@ -4,10 +4,12 @@
 //! Only `python.rs` knows PyO3; everything else is plain Rust, tested with `cargo test`.
 
 pub mod block;
+pub mod block_name;
 pub mod checksum;
 mod effects;
 pub mod engine;
 pub mod error;
+pub mod facts;
 mod fasthash;
 pub mod graph;
 pub mod inspect;

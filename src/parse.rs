@@ -20,6 +20,7 @@ use ruff_python_parser::parse_unchecked_source;
 use ruff_text_size::{Ranged, TextRange, TextSize};
 
 use crate::block::{Block, FileModel, Import, MODULE_BLOCK, Name};
+use crate::block_name;
 use crate::checksum::{Fnv64, hash_bytes, hash_tokens};
 use crate::effects::{has_effects, is_pure_class, is_pure_decorator, is_stateful};
 
@@ -126,7 +127,7 @@ impl<'a> ModelBuilder<'a> {
                         .any(|p| p.default.as_deref().is_some_and(has_effects));
                 self.statement(
                     stmt,
-                    &format!("def:{}", function.name),
+                    &block_name::def_header(&function.name),
                     vec![function.name.to_string()],
                     pure,
                     header,
@@ -141,7 +142,7 @@ impl<'a> ModelBuilder<'a> {
                 excluded.push(class.name.range);
                 self.statement_with_holes(
                     stmt,
-                    &format!("class:{}", class.name),
+                    &block_name::class(&class.name),
                     vec![class.name.to_string()],
                     pure,
                     class.range,
@@ -158,7 +159,7 @@ impl<'a> ModelBuilder<'a> {
                         None => alias.name.split('.').next().unwrap_or_default().to_owned(),
                     })
                     .collect::<Vec<_>>();
-                let key = format!("import:{}", binds.join(","));
+                let key = block_name::import(&binds);
                 self.statement(stmt, &key, binds, true, stmt.range(), &[stmt.range()]);
             }
             Stmt::ImportFrom(import) if !import.names.iter().any(|alias| &alias.name == "*") => {
@@ -172,7 +173,7 @@ impl<'a> ModelBuilder<'a> {
                 for alias in &import.names {
                     self.import_uses.insert(Name::intern(alias.name.as_str()));
                 }
-                let key = format!("from:{}", binds.join(","));
+                let key = block_name::from_import(&binds);
                 self.statement(stmt, &key, binds, true, stmt.range(), &[stmt.range()]);
             }
             Stmt::Assign(ast::StmtAssign { targets, value, .. }) => {
@@ -199,7 +200,7 @@ impl<'a> ModelBuilder<'a> {
             }) => {
                 self.statement(
                     stmt,
-                    "<annotation>",
+                    block_name::ANNOTATION,
                     Vec::new(),
                     true,
                     stmt.range(),
@@ -207,16 +208,24 @@ impl<'a> ModelBuilder<'a> {
                 );
             }
             Stmt::Expr(ast::StmtExpr { value, .. }) if first && value.is_string_literal_expr() => {
+                let binds = vec!["__doc__".to_owned()];
                 self.statement(
                     stmt,
-                    "=__doc__",
-                    vec!["__doc__".to_owned()],
+                    &block_name::assign(&binds),
+                    binds,
                     true,
                     stmt.range(),
                     &[],
                 );
             }
-            _ => self.statement(stmt, "<stmt>", Vec::new(), false, stmt.range(), &[]),
+            _ => self.statement(
+                stmt,
+                block_name::STATEMENT,
+                Vec::new(),
+                false,
+                stmt.range(),
+                &[],
+            ),
         }
     }
 
@@ -229,10 +238,17 @@ impl<'a> ModelBuilder<'a> {
     ) {
         match binds {
             Some(binds) if !has_effects(value) => {
-                let key = format!("={}", binds.join(","));
+                let key = block_name::assign(&binds);
                 self.statement(stmt, &key, binds, true, stmt.range(), &targets);
             }
-            _ => self.statement(stmt, "<stmt>", Vec::new(), false, stmt.range(), &[]),
+            _ => self.statement(
+                stmt,
+                block_name::STATEMENT,
+                Vec::new(),
+                false,
+                stmt.range(),
+                &[],
+            ),
         }
     }
 
@@ -294,7 +310,7 @@ impl<'a> ModelBuilder<'a> {
     }
 
     fn class(&mut self, class: &'a ast::StmtClassDef, prefix: &str, holes: &mut Vec<TextRange>) {
-        let qualname = format!("{prefix}{}.", class.name);
+        let qualname = block_name::class_prefix(prefix, &class.name);
         for stmt in &class.body {
             match stmt {
                 Stmt::FunctionDef(function) => {
@@ -310,7 +326,7 @@ impl<'a> ModelBuilder<'a> {
     }
 
     fn function(&mut self, function: &'a ast::StmtFunctionDef, prefix: &str) {
-        let name = self.unique_name(&format!("{prefix}{}", function.name));
+        let name = self.unique_name(&block_name::function(prefix, &function.name));
         let mut hasher = Fnv64::default();
         hash_tokens(&mut hasher, self.source, self.tokens, function.range, &[]);
         let mut names: Vec<&str> = self
@@ -349,7 +365,7 @@ impl<'a> ModelBuilder<'a> {
         if *count == 1 {
             key.to_owned()
         } else {
-            format!("{key}#{count}")
+            block_name::repeated(key, *count)
         }
     }
 }

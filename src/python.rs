@@ -115,6 +115,9 @@ impl SelectionPy {
 pub struct StoredBlockPy {
     path: String,
     name: String,
+    /// What the name says the block is (see `block_name`): `module`, `data`, `function`,
+    /// `binding` or `other`.
+    kind: &'static str,
     checksum: i64,
     lines: Option<(u32, u32)>,
     state: &'static str,
@@ -125,6 +128,7 @@ pub struct StoredBlockPy {
 impl From<BlockView> for StoredBlockPy {
     fn from(view: BlockView) -> Self {
         Self {
+            kind: crate::block_name::BlockName::parse(&view.name).kind(),
             path: view.path,
             name: view.name,
             checksum: view.checksum,
@@ -165,17 +169,42 @@ impl From<Counts> for CountsPy {
     }
 }
 
-/// `(nodeid, file, outcome, duration, code, roots, names, data)`, see `TestRecord`.
-type RecordTuple = (
-    String,
-    String,
-    String,
-    f64,
-    Vec<(String, u32)>,
-    Vec<String>,
-    Vec<String>,
-    Vec<String>,
-);
+/// A test record as Python hands it over (`pytest_difftest.recording.TestRecord`), read by
+/// attribute name; see `TestRecord` for what each field means.
+#[derive(FromPyObject)]
+struct RecordPy {
+    #[pyo3(attribute)]
+    nodeid: String,
+    #[pyo3(attribute)]
+    file: String,
+    #[pyo3(attribute)]
+    outcome: String,
+    #[pyo3(attribute)]
+    duration: f64,
+    #[pyo3(attribute)]
+    code: Vec<(String, u32)>,
+    #[pyo3(attribute)]
+    roots: Vec<String>,
+    #[pyo3(attribute)]
+    names: Vec<String>,
+    #[pyo3(attribute)]
+    data: Vec<String>,
+}
+
+impl From<RecordPy> for TestRecord {
+    fn from(record: RecordPy) -> Self {
+        Self {
+            nodeid: record.nodeid,
+            file: record.file,
+            outcome: record.outcome,
+            duration: record.duration,
+            code: record.code,
+            roots: record.roots,
+            names: record.names,
+            data: record.data,
+        }
+    }
+}
 
 /// The database of one project, plus what this session learned about its files.
 #[pyclass(name = "Engine", module = "pytest_difftest._core", frozen)]
@@ -241,22 +270,8 @@ impl EnginePy {
         py.detach(|| self.lock().mark_import_time(&code));
     }
 
-    fn record(&self, py: Python<'_>, tests: Vec<RecordTuple>) -> PyResult<()> {
-        let tests: Vec<TestRecord> = tests
-            .into_iter()
-            .map(
-                |(nodeid, file, outcome, duration, code, roots, names, data)| TestRecord {
-                    nodeid,
-                    file,
-                    outcome,
-                    duration,
-                    code,
-                    roots,
-                    names,
-                    data,
-                },
-            )
-            .collect();
+    fn record(&self, py: Python<'_>, tests: Vec<RecordPy>) -> PyResult<()> {
+        let tests: Vec<TestRecord> = tests.into_iter().map(TestRecord::from).collect();
         Ok(py.detach(|| self.lock().record(&tests))?)
     }
 
@@ -428,8 +443,19 @@ pub mod _core {
 
     #[pymodule_init]
     fn init(module: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {
+        use crate::facts;
         use pyo3::types::PyModuleMethods;
         module.add("__version__", env!("CARGO_PKG_VERSION"))?;
-        module.add("SCHEMA_VERSION", crate::store::SCHEMA_VERSION)
+        module.add("SCHEMA_VERSION", crate::store::SCHEMA_VERSION)?;
+        // Names both sides use, defined once, here in Rust.
+        module.add("CONFIG_INI", facts::CONFIG_INI)?;
+        module.add("CONFIG_PLUGINS", facts::CONFIG_PLUGINS)?;
+        module.add("PYTHON", facts::PYTHON)?;
+        module.add("GLOBAL_FACTS", facts::GLOBAL_FACTS)?;
+        module.add("ALWAYS", facts::ALWAYS)?;
+        module.add(
+            "VARIANT_SEPARATOR",
+            crate::engine::VARIANT_SEPARATOR.to_string(),
+        )
     }
 }

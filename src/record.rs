@@ -6,8 +6,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use rusqlite::Connection;
 
 use crate::block::{Block, BlockKind, DATA_BLOCK, MISSING_HASH, Name, is_pseudo};
+use crate::block_name::BlockName;
 use crate::engine::{Current, Engine};
 use crate::error::Result;
+use crate::facts::GLOBAL_FACTS;
 use crate::fasthash::{FastMap, FastSet};
 use crate::graph::closure;
 use crate::store::write::SettledFile;
@@ -18,12 +20,6 @@ use crate::store::{BlockIds, BlockKey, milliseconds, write};
 /// sorting and resolving one reads no text: a test's dependencies and every closure are built
 /// from thousands of them.
 pub(crate) type BlockVersion = (Name, Name, i64);
-
-/// The facts about the environment Python gives every test (`GLOBAL_FACTS` in
-/// `_environment.py`). A test that carries them all has them in its shared set, stored once,
-/// rather than in its own list; one that does not (a caller that passes other facts) keeps
-/// whatever it carries in its own list, so a shared set never holds a fact a test lacks.
-pub(crate) const GLOBAL_FACTS: [&str; 3] = ["<config>/ini", "<config>/plugins", "<python>"];
 
 /// What a set of root files brings through imports; see `Engine::closure_info`.
 #[derive(Default)]
@@ -351,16 +347,15 @@ impl Engine {
                         version,
                         binds: block.binds().into(),
                         // Any function of the file was parsed, so its name is in the table.
-                        header_of: block
-                            .name
-                            .as_str()
-                            .strip_prefix("def:")
-                            .and_then(Name::find),
+                        header_of: match BlockName::parse(block.name.as_str()) {
+                            BlockName::DefHeader(function) => Name::find(function),
+                            _ => None,
+                        },
                     }),
                     BlockKind::Function => {
-                        let name = block.name.as_str();
-                        let short = name.rsplit('.').next().unwrap_or(name);
-                        let short = short.split('#').next().unwrap_or(short);
+                        let short = BlockName::parse(block.name.as_str())
+                            .short_function_name()
+                            .unwrap_or_default();
                         // Code that calls the function by name has that name in the table, as
                         // every model of the closure was parsed already; a name not there is
                         // mentioned nowhere.

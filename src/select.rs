@@ -9,10 +9,9 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
 use crate::block::{DATA_BLOCK, MISSING_HASH, MODULE_BLOCK, is_pseudo};
-use crate::engine::{
-    ALWAYS, Current, Engine, Fingerprint, fact_in, parallel_map, read_current, stat,
-};
+use crate::engine::{Current, Engine, Fingerprint, fact_in, parallel_map, read_current, stat};
 use crate::error::Result;
+use crate::facts::ALWAYS;
 use crate::store::{FileRow, TestRow};
 
 /// A stored file whose blocks are outdated.

@@ -10,6 +10,7 @@ import pytest
 
 import pytest_difftest
 from pytest_difftest._core import SCHEMA_VERSION, DifftestError, Engine, parse_blocks
+from pytest_difftest.recording import Record
 
 
 def names(source: str) -> list[tuple[str, str]]:
@@ -70,7 +71,7 @@ def test_engine_round_trip(tmp_path: Path) -> None:
     engine = Engine(tmp_path / "db" / "d.db", tmp_path)
     assert engine.select([], []).known_tests == []
     engine.set_modules([("m", "m.py")])
-    engine.record([("t.py::test", "t.py", "passed", 0.5, [("m.py", 1)], ["m.py"], [], [])])
+    engine.record([Record("t.py::test", "t.py", "passed", 0.5, [("m.py", 1)], ["m.py"], [], [])])
     engine.finish([("created", "1")])
     assert engine.test_count() == 1
     assert engine.meta("created") == "1"
@@ -84,6 +85,10 @@ def test_engine_round_trip(tmp_path: Path) -> None:
 
 
 def test_public_names() -> None:
-    assert issubclass(pytest_difftest.DifftestWarning, pytest.PytestWarning)
     assert pytest_difftest.DifftestError is DifftestError
+    # One root: every error pytest-difftest raises is a DifftestError.
+    from pytest_difftest import errors
+
+    for name in errors.__all__:
+        assert issubclass(getattr(errors, name), DifftestError), name
     assert pytest_difftest.__version__.count(".") == 2

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_difftest._paths import ProjectFiles
+from pytest_difftest.paths import ProjectFiles
 
 
 @pytest.mark.skipif(os.name == "nt", reason="symbolic links need privileges on Windows")

@@ -340,7 +340,7 @@ def test_warns_when_the_baseline_commit_is_not_an_ancestor_of_head(project: Proj
 
 
 def test_progress_is_shown_only_for_transfers_that_take_a_while() -> None:
-    from pytest_difftest._remote import Progress
+    from pytest_difftest.remote import Progress
 
     now = [0.0]
     out = io.StringIO()
@@ -368,7 +368,7 @@ def test_progress_is_shown_only_for_transfers_that_take_a_while() -> None:
 def test_an_s3_prefix_is_not_a_database(monkeypatch: pytest.MonkeyPatch) -> None:
     # Refused before any request: building a boto3 client needs neither a network nor keys.
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    from pytest_difftest._remote import RemoteError, open_backend
+    from pytest_difftest.remote import RemoteError, open_backend
 
     with pytest.raises(RemoteError, match="not a prefix"):
         open_backend("s3://bucket/prefix/").fetch(Path(os.devnull), None)

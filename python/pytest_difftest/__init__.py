@@ -2,19 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
+from pytest_difftest._core import SCHEMA_VERSION, __version__
+from pytest_difftest.errors import DifftestError, SchemaVersionError
 
-from pytest_difftest._core import SCHEMA_VERSION, DifftestError, SchemaVersionError, __version__
-
-
-class DifftestWarning(pytest.PytestWarning):
-    """Base of every warning pytest-difftest issues, so they can be filtered as a group."""
-
-
-__all__ = [
-    "SCHEMA_VERSION",
-    "DifftestError",
-    "DifftestWarning",
-    "SchemaVersionError",
-    "__version__",
-]
+__all__ = ["SCHEMA_VERSION", "DifftestError", "SchemaVersionError", "__version__"]

@@ -2,10 +2,16 @@
 
 from collections.abc import Callable, Sequence
 from os import PathLike
-from typing import Any, final
+from typing import Any, Literal, Protocol, final
 
 __all__ = [
+    "ALWAYS",
+    "CONFIG_INI",
+    "CONFIG_PLUGINS",
+    "GLOBAL_FACTS",
+    "PYTHON",
     "SCHEMA_VERSION",
+    "VARIANT_SEPARATOR",
     "AuditFilter",
     "ChangedFile",
     "Counts",
@@ -21,6 +27,16 @@ __all__ = [
 
 __version__: str
 SCHEMA_VERSION: int
+# Pseudo-files (facts about the environment, stored like files; see schema.sql).
+CONFIG_INI: str
+CONFIG_PLUGINS: str
+PYTHON: str
+# The facts every test depends on: a change in one selects everything.
+GLOBAL_FACTS: list[str]
+# The pseudo-file of tests that always run.
+ALWAYS: str
+# Separates a run variant from the node id in stored node ids.
+VARIANT_SEPARATOR: str
 
 class DifftestError(Exception):
     """A problem with the database or inputs; the message names the file and what to do."""
@@ -30,6 +46,32 @@ class SchemaVersionError(DifftestError):
 
     ``args`` are ``(message, found, expected)``.
     """
+
+class _RecordFields(Protocol):
+    """What `Engine.record` reads of each test, by attribute name
+    (`pytest_difftest.recording.Record`)."""
+
+    @property
+    def nodeid(self) -> str: ...
+    @property
+    def file(self) -> str:
+        """The file the test was collected from, relative to the root."""
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def duration(self) -> float: ...
+    @property
+    def code(self) -> list[tuple[str, int]]:
+        """``(file, first line)`` of what the test executed or requested (0: module code)."""
+    @property
+    def roots(self) -> list[str]:
+        """The files it depends on by import: its own, the conftest files above it, ..."""
+    @property
+    def names(self) -> list[str]:
+        """Extra names it uses (its class), as if its code mentioned them."""
+    @property
+    def data(self) -> list[str]:
+        """The data files it read and the pseudo-files of the facts it depends on."""
 
 @final
 class AuditFilter:
@@ -98,7 +140,10 @@ class StoredBlock:
         """File, relative to the project root."""
     @property
     def name(self) -> str:
-        """``<module>``, ``Order.total`` or ``=TIMEOUT``."""
+        """``<module>``, ``Order.total`` or ``=TIMEOUT`` (the grammar: src/block_name.rs)."""
+    @property
+    def kind(self) -> Literal["module", "data", "function", "binding", "other"]:
+        """What the name says the block is."""
     @property
     def checksum(self) -> int:
         """The stored checksum."""
@@ -160,20 +205,8 @@ class Engine:
         """The stored pseudo-file paths."""
     def mark_import_time(self, code: list[tuple[str, int]]) -> None:
         """Functions (file, first line) that ran while modules were imported."""
-    def record(
-        self,
-        tests: list[
-            tuple[str, str, str, float, list[tuple[str, int]], list[str], list[str], list[str]]
-        ],
-    ) -> None:
-        """Store finished tests in one transaction.
-
-        Each is ``(nodeid, file, outcome, duration, code, roots, names, data)``: `code` lists
-        ``(file, first line)`` of what the test executed or requested, `roots` the files it
-        depends on by import (its own file, the conftest files above it), `names` extra names
-        it uses (its class), `data` the data files it read and the pseudo-files of the facts
-        it depends on.
-        """
+    def record(self, tests: Sequence[_RecordFields]) -> None:
+        """Store finished tests in one transaction (`_RecordFields` says what each holds)."""
     def add_pending(self, tests: list[tuple[str, str]]) -> None:
         """Store ``(nodeid, file)`` of collected tests that have not run yet."""
     def remove_tests(self, nodeids: list[str]) -> None:

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pytest_difftest._remote import RemoteError, file_url_path, open_backend
+from pytest_difftest.errors import CliError, RemoteError
+from pytest_difftest.remote import open_backend
+from pytest_difftest.remote.file import file_url_path
 
 
 def add_parser(subparsers: Any) -> None:
@@ -40,7 +42,6 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pytest_difftest._core import merge_databases
-    from pytest_difftest.cli import CliError
 
     output: str = args.output
     try:
@@ -77,7 +78,6 @@ def _gather(source: str, workdir: Path, taken: int, output: str) -> list[Path]:
     """The local database files for one INPUT, downloading remote ones into `workdir` under
     numbered names (``0003-name.db``), so that equal names from different prefixes or folders
     never overwrite each other. A folder or prefix holding OUTPUT does not make it an input."""
-    from pytest_difftest.cli import CliError
 
     if source.startswith("s3://"):
         backend = open_backend(source)

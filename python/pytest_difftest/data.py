@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Any
 
-from pytest_difftest._paths import ProjectFiles
+from pytest_difftest.paths import ProjectFiles
 
 # Opened with one of these, a file is written, not read: its contents are the test's output.
 _WRITE_MODES = frozenset("wax")

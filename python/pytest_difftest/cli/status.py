@@ -13,8 +13,8 @@ import fnmatch
 import json
 from typing import Any
 
-from pytest_difftest import _format
-from pytest_difftest._project import (
+from pytest_difftest import display
+from pytest_difftest.cli.project import (
     DEFAULT_NORECURSEDIRS,
     DEFAULT_PYTHON_FILES,
     add_database_arguments,
@@ -84,11 +84,11 @@ def _text(data: dict[str, Any]) -> str:
     selected = data["selected"]
     out.append(
         f"would run {len(selected):,} of {data['stored_tests']:,} stored tests, "
-        f"about {_format.duration(data['estimated_seconds'])} "
-        f"(saves about {_format.duration(data['saved_seconds'])})"
+        f"about {display.duration(data['estimated_seconds'])} "
+        f"(saves about {display.duration(data['saved_seconds'])})"
     )
     out.extend(
-        f"  {test['nodeid']}  ({_format.duration(test['duration'])}): {test['reason']}"
+        f"  {test['nodeid']}  ({display.duration(test['duration'])}): {test['reason']}"
         for test in selected
     )
     if data["new_test_files"]:

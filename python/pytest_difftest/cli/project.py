@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pytest_difftest._settings import DB_DIRECTORY, DB_NAME
+from pytest_difftest.errors import CliError
+from pytest_difftest.settings import DB_DIRECTORY, DB_NAME
 
 if TYPE_CHECKING:
     from pytest_difftest._core import Engine
@@ -123,7 +124,6 @@ def open_database(args: argparse.Namespace) -> tuple[Project, Path, Engine]:
     """The project, database path and an engine on it, told about the environment as the
     plugin tells it; `CliError` if there is no database."""
     from pytest_difftest._core import Engine
-    from pytest_difftest.cli import CliError
 
     root = Path(args.root) if args.root else None
     if root is not None and not root.is_dir():
@@ -145,9 +145,8 @@ def describe_environment(project: Project, engine: Engine) -> None:
     that selection and the views see the same configuration, plugins and packages."""
     import pytest
 
-    from pytest_difftest import _environment as env
-    from pytest_difftest._settings import variant_of
-    from pytest_difftest.cli import CliError
+    from pytest_difftest import facts as env
+    from pytest_difftest.settings import variant_of
 
     try:
         engine.set_variant(variant_of(" ".join(project.values("diff_env", []))))

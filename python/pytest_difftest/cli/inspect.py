@@ -12,8 +12,9 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_difftest import _format
-from pytest_difftest._project import Project, add_database_arguments, open_database
+from pytest_difftest import display
+from pytest_difftest.cli.project import Project, add_database_arguments, open_database
+from pytest_difftest.errors import CliError
 
 if TYPE_CHECKING:
     from pytest_difftest._core import Engine, StoredBlock
@@ -36,7 +37,6 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pytest_difftest.cli import CliError
 
     project, db_path, engine = open_database(args)
     if args.test:
@@ -104,9 +104,7 @@ def _is_fixture(block: StoredBlock, root: Path, sources: dict[str, list[str]]) -
     """Whether the block, as it is now, is a function decorated as a pytest fixture. The
     database stores what a test depends on, not why; a fixture is recognised by its decorator
     (the block's lines start with its decorators)."""
-    if block.lines is None or block.name.startswith(
-        ("=", "<", "def:", "class:", "from:", "import:")
-    ):
+    if block.lines is None or block.kind != "function":
         return False
     if block.path not in sources:
         try:
@@ -186,7 +184,7 @@ def lines_text(block: StoredBlock | dict[str, Any]) -> str:
 
 
 def _test_text(data: dict[str, Any]) -> str:
-    out = [f"{data['nodeid']}: {data['outcome']}, {_format.duration(data['duration'])}"]
+    out = [f"{data['nodeid']}: {data['outcome']}, {display.duration(data['duration'])}"]
     by_file: dict[str, list[dict[str, Any]]] = {}
     for block in data["dependencies"]:
         by_file.setdefault(block["path"], []).append(block)
@@ -224,7 +222,7 @@ def _summary_text(data: dict[str, Any]) -> str:
     if baseline["created"] is not None:
         commit = f" at {baseline['commit'][:10]}" if baseline["commit"] else ""
         out.append(
-            f"baseline    {_format.age(baseline['created'])} ago{commit}, by pytest-difftest "
+            f"baseline    {display.age(baseline['created'])} ago{commit}, by pytest-difftest "
             f"{baseline['tool_version']} on Python {baseline['python']}"
         )
     else:
@@ -233,13 +231,13 @@ def _summary_text(data: dict[str, Any]) -> str:
     if last:
         counts = ", ".join(f"{n} {outcome}" for outcome, n in last["outcomes"].items())
         out.append(
-            f"last run    {last['mode']}, {_format.age(last['time'])} ago: "
+            f"last run    {last['mode']}, {display.age(last['time'])} ago: "
             f"{counts or 'no tests ran'}"
         )
     if data["slowest"]:
         out.append("slowest")
         out.extend(
-            f"  {_format.duration(test['duration']):>8}  {test['nodeid']}"
+            f"  {display.duration(test['duration']):>8}  {test['nodeid']}"
             for test in data["slowest"]
         )
     out.append(f"tool        pytest-difftest {data['tool_version']}")

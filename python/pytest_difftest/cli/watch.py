@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pytest_difftest._project import find_project
+from pytest_difftest.cli.project import find_project
+from pytest_difftest.errors import CliError
 
 # Rust-side wait per round: short, so that the watcher is known to be running before the first
 # run, and Ctrl-C is noticed promptly.
@@ -73,7 +74,6 @@ def prepare_argv(argv: list[str]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pytest_difftest.cli import CliError
 
     try:
         import watchfiles

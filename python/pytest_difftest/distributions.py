@@ -1,21 +1,10 @@
-"""Facts about the environment that tests depend on, as pseudo-files for the core.
-
-A pseudo-file is a path starting with ``<`` (no project path does) whose one ``<data>`` block's
-checksum is the hash of the fact's value: ``<dist>/NAME`` (an installed distribution's version
-and install location), ``<config>/ini`` (pytest's configuration section), ``<config>/plugins``
-(the installed pytest plugins), ``<python>`` (the interpreter's minor version) and
-``<glob>/PATTERN`` (the files a declared glob matches). A test that depends on one is selected
-when the value changes, through the same stale-block machinery as code.
-"""
+"""Which installed distributions a test used, so that upgrading one selects its tests."""
 
 from __future__ import annotations
 
-import configparser
 import contextlib
-import glob
 import json
 import os
-import re
 import sys
 from collections.abc import Iterable, Mapping
 from importlib import metadata
@@ -23,178 +12,8 @@ from pathlib import Path
 from types import CodeType, ModuleType
 from typing import Any
 
-import pytest
-
-from pytest_difftest._paths import ProjectFiles
-
-CONFIG_INI = "<config>/ini"
-CONFIG_PLUGINS = "<config>/plugins"
-PYTHON = "<python>"
-ALWAYS = "<always>"
-DIST_PREFIX = "<dist>/"
-GLOB_PREFIX = "<glob>/"
-# Facts every test depends on: a change selects everything. The Rust core names the same three
-# (record.rs GLOBAL_FACTS) to store them once per shared set rather than once per test.
-GLOBAL_FACTS = (CONFIG_INI, CONFIG_PLUGINS, PYTHON)
-# Our own distribution runs in every test's window, and its version is not the tests' input.
-_OWN_DISTRIBUTION = "pytest-difftest"
-
-
-def normalize(name: str) -> str:
-    """A distribution name as PEP 503 compares them."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def distribution_facts() -> dict[str, str]:
-    """``<dist>/NAME`` → what identifies the installed distribution: the version from its
-    metadata directory's name, the size and modification time of its metadata file (a
-    reinstall or an edited version), and for a direct (editable, local) install where it comes
-    from. One directory listing per ``sys.path`` entry and a stat per distribution, without
-    parsing any metadata: this runs on every ``--diff``."""
-    facts: dict[str, str] = {}
-    for entry in sys.path:
-        try:
-            listing = os.scandir(entry or ".")
-        except OSError:
-            continue  # a zip file, a missing directory
-        with listing:
-            for item in listing:
-                fact = _distribution_fact(item)
-                if fact is not None:
-                    # The first on sys.path wins, as for imports.
-                    facts.setdefault(fact[0], fact[1])
-    return facts
-
-
-def _distribution_fact(item: os.DirEntry[str]) -> tuple[str, str] | None:
-    name = item.name
-    if name.endswith(".dist-info"):
-        metadata_file = os.path.join(item.path, "METADATA")
-    elif name.endswith(".egg-info"):
-        is_dir = item.is_dir()
-        metadata_file = os.path.join(item.path, "PKG-INFO") if is_dir else item.path
-    else:
-        return None
-    try:
-        stat = os.stat(metadata_file)
-    except OSError:
-        return None
-    project, _, version = name.rpartition(".")[0].partition("-")
-    value = f"{version}\n{stat.st_size}:{stat.st_mtime_ns}"
-    direct_url = os.path.join(item.path, "direct_url.json")
-    with contextlib.suppress(OSError), open(direct_url, encoding="utf-8") as file:
-        value += "\n" + file.read()
-    return DIST_PREFIX + normalize(project), value
-
-
-def test_machinery(config: pytest.Config) -> dict[str, str]:
-    """Distributions that run around every test rather than in it: pytest, pluggy, the
-    installed pytest plugins and what they require (xdist's execnet, pytest-cov's coverage),
-    with their versions. Every test depends on all of them at once (``<config>/plugins``), so
-    that a test's own distributions are the same with and without a plugin that runs code
-    during tests, such as xdist."""
-    return _machinery(
-        (str(dist.project_name or ""), str(dist.version), getattr(dist, "requires", None))
-        for _, dist in config.pluginmanager.list_plugin_distinfo()
-    )
-
-
-def installed_machinery() -> dict[str, str]:
-    """`test_machinery` without a pytest session (for `pytest-difftest status`): the plugins
-    are those installed with a ``pytest11`` entry point, as pytest loads them by default."""
-    plugins = [
-        (str(dist.metadata["Name"] or ""), str(dist.version), dist.requires)
-        for dist in metadata.distributions()
-        if any(entry_point.group == "pytest11" for entry_point in dist.entry_points)
-    ]
-    return _machinery(plugins)
-
-
-def _machinery(plugins: Iterable[tuple[str, str, Iterable[str] | None]]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for name in ("pytest", "pluggy"):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            found[name] = metadata.version(name)
-    for project_name, version, requires in plugins:
-        if not project_name:
-            continue
-        found[normalize(project_name)] = version
-        for requirement in requires or ():
-            if "extra ==" in requirement.replace('"', "").replace("'", ""):
-                continue
-            match = re.match(r"[A-Za-z0-9._-]+", requirement)
-            if match:
-                with contextlib.suppress(metadata.PackageNotFoundError):
-                    found[normalize(match.group())] = metadata.version(match.group())
-    found.pop(_OWN_DISTRIBUTION, None)
-    return found
-
-
-def config_facts(inipath: Path | None, machinery: dict[str, str]) -> dict[str, str]:
-    """pytest's configuration section (only the section pytest reads, from whichever file it
-    came from), the test machinery's distributions, and the Python version."""
-    return {
-        CONFIG_INI: config_section(inipath),
-        CONFIG_PLUGINS: "\n".join(
-            f"{name}=={version}" for name, version in sorted(machinery.items())
-        ),
-        PYTHON: f"{sys.implementation.name} {sys.version_info[0]}.{sys.version_info[1]}",
-    }
-
-
-def config_section(inipath: Path | None) -> str:
-    """The part of pytest's configuration file that pytest reads, canonically: other sections
-    (a linter's, the project's metadata) do not affect tests."""
-    if inipath is None:
-        return ""
-    try:
-        text = inipath.read_text(encoding="utf-8")
-    except OSError as error:
-        return f"unreadable: {error}"
-    if inipath.suffix == ".toml":
-        return _toml_section(text)
-    return _ini_section(text, "tool:pytest" if inipath.name == "setup.cfg" else "pytest")
-
-
-def _toml_section(text: str) -> str:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pytest depends on tomli before 3.11
-        import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
-    try:
-        tool = tomllib.loads(text).get("tool", {})
-    except ValueError:
-        return text  # pytest will report it; any edit counts
-    return json.dumps(tool.get("pytest", {}), sort_keys=True, default=str)
-
-
-def _ini_section(text: str, name: str) -> str:
-    parser = configparser.RawConfigParser()
-    try:
-        parser.read_string(text)
-    except configparser.Error:
-        return text
-    if not parser.has_section(name):
-        return ""
-    return json.dumps(sorted(parser.items(name)))
-
-
-def glob_matches(root: Path, pattern: str) -> list[str]:
-    """The files under `root` a declared glob (``data/**/*.json``) matches, relative, sorted."""
-    found = []
-    for match in glob.glob(os.path.join(glob.escape(str(root)), pattern), recursive=True):
-        if os.path.isfile(match):
-            found.append(os.path.relpath(match, root).replace(os.sep, "/"))
-    return sorted(found)
-
-
-def glob_facts(root: Path, stored: list[str]) -> dict[str, str]:
-    """``<glob>/PATTERN`` → the files it matches now, for the stored declared globs."""
-    return {
-        path: "\n".join(glob_matches(root, path[len(GLOB_PREFIX) :]))
-        for path in stored
-        if path.startswith(GLOB_PREFIX)
-    }
+from pytest_difftest.facts import OWN_DISTRIBUTION, normalize
+from pytest_difftest.paths import ProjectFiles
 
 
 class DistributionMap:
@@ -205,7 +24,7 @@ class DistributionMap:
         self, files: ProjectFiles, machinery: dict[str, str], cache: Path | None = None
     ) -> None:
         self.files = files
-        skipped = {_OWN_DISTRIBUTION, *machinery}
+        skipped = {OWN_DISTRIBUTION, *machinery}
         # Import name → distributions, computed once (and kept in `cache` between sessions).
         self._owners = {
             top: sorted({normalize(name) for name in names} - skipped)
@@ -370,12 +189,3 @@ def _module_of(value: object) -> object:
         return getattr(value, "__module__", None)
     except Exception:  # a proxy object whose attribute access fails
         return None
-
-
-def markers_help() -> list[str]:
-    """The ``markers`` ini lines that register our markers."""
-    return [
-        "diff_depends(*globs): pytest-difftest: the test depends on the files matching these "
-        "globs (relative to rootdir)",
-        "diff_always: pytest-difftest: run this test in every --diff run",
-    ]

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_difftest._core import VARIANT_SEPARATOR
+
 DB_DIRECTORY = "pytest-difftest"
 DB_NAME = "pytest_difftest.db"
 
@@ -129,7 +131,8 @@ def add_options(parser: pytest.Parser) -> None:
 class Settings:
     """What the user asked for, validated once."""
 
-    mode: str  # "diff" or "baseline"
+    # --diff-baseline (record, and select what to rerun), rather than --diff (select only).
+    baseline: bool
     force: bool
     verbose: bool
     explain: bool
@@ -146,6 +149,11 @@ class Settings:
     subprocess: bool = False
     # The run variant (ini diff_env's value); "" by default.
     variant: str = ""
+
+    @property
+    def option(self) -> str:
+        """The option that made this run: ``--diff-baseline`` or ``--diff``."""
+        return "--diff-baseline" if self.baseline else "--diff"
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings | None:
@@ -178,7 +186,7 @@ class Settings:
                 "diff_remote_url"
             )
         return cls(
-            mode="baseline" if option.diff_baseline else "diff",
+            baseline=bool(option.diff_baseline),
             force=option.diff_force,
             verbose=option.diff_v,
             explain=option.diff_explain,
@@ -266,4 +274,4 @@ def variant_of(expression: str) -> str:
             f"ini key diff_env: cannot evaluate {expression!r}: {type(error).__name__}: {error}"
         ) from None
     # The separator of stored variant node ids cannot be part of a variant.
-    return str(value).replace("\x1f", " ")
+    return str(value).replace(VARIANT_SEPARATOR, " ")

@@ -4,18 +4,19 @@ before a run, publish the local one after a baseline. Backends live in `_remote`
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import pytest
 
-from pytest_difftest._remote import RemoteCache, RemoteError, RemoteMissing, open_backend
-from pytest_difftest._settings import Settings
+from pytest_difftest._core import Engine
+from pytest_difftest.errors import DifftestError, RemoteError, RemoteMissing
+from pytest_difftest.remote import RemoteCache, open_backend
+from pytest_difftest.settings import Settings
 
 # Meta key of the local database: "<url> <etag>" of the remote copy last merged into it.
 MERGED_META = "remote"
 
 
-def fetch_and_merge(engine: Any, settings: Settings) -> str:
+def fetch_and_merge(engine: Engine, settings: Settings) -> str:
     """Fetches the shared baseline (only when it changed) and merges it into the local database,
     where the more recent record of each test wins. Returns what happened, for the header.
     Raises `pytest.UsageError` for any problem with the remote: a run must not silently go on
@@ -39,8 +40,6 @@ def fetch_and_merge(engine: Any, settings: Settings) -> str:
     marker = f"{url} {etag}"
     if engine.meta(MERGED_META) == marker:
         return status  # this copy is already merged into the local database
-    from pytest_difftest import DifftestError
-
     try:
         engine.merge_from([cache.copy])
         engine.set_meta([(MERGED_META, marker)])
@@ -49,7 +48,7 @@ def fetch_and_merge(engine: Any, settings: Settings) -> str:
     return status + ", merged into the local database"
 
 
-def upload(engine: Any, settings: Settings) -> None:
+def upload(engine: Engine, settings: Settings) -> None:
     """Uploads a consistent single-file snapshot of the local database (not the live WAL file).
     Raises `RemoteError`, `DifftestError` or `OSError`."""
     url = settings.remote_url

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pytest_difftest._paths import ProjectFiles
+from pytest_difftest.paths import ProjectFiles
 
 
 def code_of(obj: Any) -> CodeType | None:
@@ -53,6 +53,12 @@ def requested_fixtures(item: pytest.Item) -> Iterator[Any]:
     if fixture_info is not None:
         for definitions in fixture_info.name2fixturedefs.values():
             yield from definitions
+
+
+def test_file_of(item: pytest.Item, files: ProjectFiles) -> str:
+    """The file pytest collected `item` from, relative to the root."""
+    relative = files.relative(str(item.path))
+    return relative if relative is not None else item.nodeid.partition("::")[0]
 
 
 def names_used(item: pytest.Item) -> list[str]:

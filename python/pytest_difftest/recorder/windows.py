@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from pytest_difftest._items import code_of
-from pytest_difftest._paths import ProjectFiles
-from pytest_difftest._recorder import Recorder
+from pytest_difftest.items import code_of
+from pytest_difftest.paths import ProjectFiles
+from pytest_difftest.recorder.collector import Recorder
 
 
 class RecordingWindows:

@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_difftest._project import add_database_arguments, open_database
+from pytest_difftest.cli.project import add_database_arguments, open_database
+from pytest_difftest.errors import CliError
 
 if TYPE_CHECKING:
     from pytest_difftest._core import Engine
@@ -41,7 +42,6 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pytest_difftest.cli import CliError
 
     project, _, engine = open_database(args)
     output = Path(args.output)

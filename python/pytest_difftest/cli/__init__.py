@@ -2,7 +2,8 @@
 
 A subcommand module provides ``add_parser(subparsers)``, which registers its arguments and sets
 ``run`` (a function taking the parsed namespace and returning the exit code) as the default.
-User errors are raised as `CliError` and printed as one line on stderr, never as a traceback.
+User errors are raised as `CliError` (a `DifftestError`, like every error of ours) and printed
+as one line on stderr, never as a traceback.
 """
 
 from __future__ import annotations
@@ -13,21 +14,17 @@ import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from pytest_difftest import DifftestError, __version__
-
-
-class CliError(Exception):
-    """A user error: printed as ``pytest-difftest: <message>`` with exit code 2."""
-
+from pytest_difftest import __version__
+from pytest_difftest.errors import DifftestError
 
 Runner = Callable[[argparse.Namespace], int]
 
 
 def _subcommand_modules() -> list[Any]:
     # Each subcommand in its own module, imported here so `--help` lists them all.
-    from pytest_difftest import _cmd_inspect, _cmd_merge, _cmd_report, _cmd_status, _cmd_watch
+    from pytest_difftest.cli import inspect, merge, report, status, watch
 
-    return [_cmd_inspect, _cmd_status, _cmd_report, _cmd_watch, _cmd_merge]
+    return [inspect, status, report, watch, merge]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -72,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         # interpreter's final flush does not fail too.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (CliError, DifftestError, OSError) as error:
+    except (DifftestError, OSError) as error:
         print(f"pytest-difftest: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,0 +1,47 @@
+"""Per-test capture of the code objects a test executes.
+
+Blocks are whole functions, so a recorder only needs to know which functions (code objects)
+ran, not which lines: function-entry events, each seen once per test, are enough.
+
+Every recorder collects code objects by identity (see `collector`).
+
+* Python >= 3.12: `sys.monitoring` (see `MonitoringRecorder`): a discovery tool hears each code
+  object once per session; project code reports its first call in each test on a second tool.
+* Python 3.9-3.11: a global `sys.settrace` function that sees only "call" events (it returns no
+  local tracer, so no line events are generated); `sys.setprofile` when another tracer
+  (coverage.py) owns `sys.settrace`. Installed only in windows where project code can run (see
+  `TraceRecorder` and `windows`), because any hook puts the interpreter in its slow mode.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from pytest_difftest.paths import ProjectFiles
+from pytest_difftest.recorder.collector import Executed, Recorder
+
+
+def start_recorder(files: ProjectFiles, plugins: Any) -> Recorder:
+    """The cheapest correct recorder for this interpreter, already observing. Code outside the
+    project's tracked `files` is not worth hearing again after its first call (Python 3.12+).
+    `plugins` is pytest's plugin manager, whose hook calls the trace recorder observes."""
+
+    def is_project(filename: str) -> bool:
+        return files.relative(filename) is not None
+
+    if sys.version_info >= (3, 12):
+        try:
+            from pytest_difftest.recorder.monitoring import MonitoringRecorder
+
+            return MonitoringRecorder(is_project)
+        except RuntimeError:
+            pass  # other tools hold both ids: the trace hook is slower, but just as correct
+    from pytest_difftest.recorder.trace import TraceRecorder, observe_project_hooks
+
+    recorder = TraceRecorder(is_project)
+    observe_project_hooks(plugins, recorder, files)
+    return recorder
+
+
+__all__ = ["Executed", "Recorder", "start_recorder"]

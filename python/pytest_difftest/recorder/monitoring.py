@@ -1,0 +1,117 @@
+"""The `sys.monitoring` recorder (Python >= 3.12)."""
+
+from __future__ import annotations
+
+import sys
+from types import CodeType
+from typing import Any, Callable
+
+from pytest_difftest.recorder.collector import Collector, Executed
+
+_TOOL_NAME = "pytest-difftest"
+
+
+class MonitoringRecorder(Collector):
+    """`sys.monitoring` recorder (Python >= 3.12), with two tool ids.
+
+    Re-arming with `restart_events()` would make every function the interpreter runs report
+    once more after each test, pytest's own included, and re-instrument it: that was most of
+    the recording cost. Instead a *discovery* tool listens globally and hears each code object
+    once in the whole session (it returns DISABLE and is never restarted). Project code it
+    hears gets local events on a second, *per-test* tool, which reports the first call in a
+    test, switches that code object's events off, and switches them back on when the next
+    test (or fixture part) starts: the work per test is proportional to the project code the
+    test ran, nothing else. If only one tool id is free, it falls back to `restart_events()`.
+    """
+
+    def __init__(self, is_project: Callable[[str], bool]) -> None:
+        super().__init__()
+        monitoring: Any = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
+        self._monitoring = monitoring
+        # 0, 1, 2 and 5 are reserved for debuggers, coverage, profilers and optimizers.
+        self._tools: list[int] = []
+        for tool in (3, 4):
+            if monitoring.get_tool(tool) is None:
+                monitoring.use_tool_id(tool, _TOOL_NAME)
+                self._tools.append(tool)
+        if not self._tools:
+            raise RuntimeError("no free sys.monitoring tool id (3 and 4 are in use)")
+        events = monitoring.events
+        self._events = events.PY_START | events.PY_RESUME
+        seen, disable = self._seen, monitoring.DISABLE
+        # Code objects whose per-test events the current test switched off.
+        self._quiet: list[CodeType] = []
+        self._two_tools = len(self._tools) == 2
+        if self._two_tools:
+            discovery, per_test = self._tools
+            set_local, quiet = monitoring.set_local_events, self._quiet
+            # Every project code object discovered: their local events are ours to clear.
+            self._project_code: list[CodeType] = []
+            project_code = self._project_code.append
+            known: dict[str, bool] = {}
+
+            def discover(code: CodeType, offset: int) -> object:
+                filename = code.co_filename
+                wanted = known.get(filename)
+                if wanted is None:
+                    wanted = known[filename] = is_project(filename)
+                if wanted:
+                    seen[id(code)] = code
+                    project_code(code)
+                    quiet.append(code)
+                    # Armed only from the next test (or fixture part) on: this call counted.
+                    set_local(per_test, code, 0)
+                return disable
+
+            def hit(code: CodeType, offset: int) -> object:
+                seen[id(code)] = code
+                quiet.append(code)
+                set_local(per_test, code, 0)
+                return None
+
+            self._per_test = per_test
+            self._register(discovery, discover)
+            self._register(per_test, hit)
+            monitoring.set_events(discovery, self._events)
+        else:
+
+            def hit_and_disable(code: CodeType, offset: int) -> object:
+                seen[id(code)] = code
+                return disable
+
+            self._register(self._tools[0], hit_and_disable)
+            monitoring.set_events(self._tools[0], self._events)
+
+    def _register(self, tool: int, callback: Callable[[CodeType, int], object] | None) -> None:
+        events = self._monitoring.events
+        self._monitoring.register_callback(tool, events.PY_START, callback)
+        self._monitoring.register_callback(tool, events.PY_RESUME, callback)
+
+    def _rearm(self) -> None:
+        """Switches the per-test events back on for the code the current test has run."""
+        if not self._two_tools:
+            self._monitoring.restart_events()
+            return
+        set_local, tool, armed = self._monitoring.set_local_events, self._per_test, self._events
+        for code in self._quiet:
+            set_local(tool, code, armed)
+        self._quiet.clear()
+
+    def start_test(self) -> Executed:
+        self._rearm()
+        return super().start_test()
+
+    def begin_nested(self) -> Executed:
+        # Code the test already ran is quiet: re-arm it so the part sees it too.
+        self._rearm()
+        return super().begin_nested()
+
+    def close(self) -> None:
+        for tool in self._tools:
+            self._monitoring.set_events(tool, 0)
+            self._register(tool, None)
+        if self._two_tools:
+            for code in self._project_code:
+                self._monitoring.set_local_events(self._per_test, code, 0)
+        for tool in self._tools:
+            self._monitoring.free_tool_id(tool)

@@ -1,0 +1,354 @@
+"""Recording during ``--diff-baseline``: what each test depends on, as a `Record`, and where
+records go (a `RecordSink`: the database here, or the next report in an xdist worker).
+
+`Recording` holds the hooks of a process that runs tests: it starts and stops the recorder
+around each test and its broader fixtures, notes the data files read while test modules are
+imported, and at each teardown turns what the test executed, requested and read into a record.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Generator
+from fnmatch import fnmatchcase as fnmatch
+from pathlib import Path
+from typing import Any, NamedTuple, Protocol
+
+import pytest
+
+from pytest_difftest import facts
+from pytest_difftest._core import ALWAYS, GLOBAL_FACTS, Engine
+from pytest_difftest.data import DataWatcher
+from pytest_difftest.distributions import DistributionMap
+from pytest_difftest.errors import DifftestError
+from pytest_difftest.items import (
+    executed_code,
+    names_used,
+    requested_fixtures,
+    static_code,
+    test_file_of,
+)
+from pytest_difftest.paths import ProjectFiles
+from pytest_difftest.recorder import Executed, Recorder
+from pytest_difftest.settings import Settings
+from pytest_difftest.subprocesses import SubprocessHook
+
+# `(file, first line)` of a block of code; line 0 stands for a module's import-time code.
+CodeRef = tuple[str, int]
+
+
+class Record(NamedTuple):
+    """What one test depends on, as the core's `Engine.record` reads it (by position)."""
+
+    nodeid: str
+    # The file pytest collected the test from, relative to the root.
+    file: str
+    outcome: str
+    duration: float
+    # The code it executed or requested (its function, its fixtures).
+    code: list[CodeRef]
+    # The files whose import closure it depends on: its own, the conftest.py files above it,
+    # and the files project code ran in while the session started.
+    roots: list[str]
+    # Names it relies on that no executed code mentions (its class).
+    names: list[str]
+    # Data files and pseudo-files (facts about the environment).
+    data: list[str]
+
+
+class RecordSink(Protocol):
+    """Where what a recording process learns goes."""
+
+    def modules(self, module_map: list[tuple[str, str]]) -> None:
+        """The project modules loaded now, ``(module name, relative path)``."""
+
+    def import_time(self, code: list[CodeRef]) -> None:
+        """Code that ran while modules were imported: what their importers rely on."""
+
+    def record(self, record: Record, teardown: pytest.TestReport) -> None:
+        """One finished test, with its teardown report."""
+
+
+class DatabaseWriter:
+    """A `RecordSink` that writes to the database, records in batches of
+    ``settings.batch_size`` (one transaction each). Any database error ends recording through
+    `give_up`: the baseline stays what it was, and every test still runs."""
+
+    def __init__(
+        self, engine: Engine, settings: Settings, root: Path, give_up: Callable[[str], None]
+    ) -> None:
+        self.engine: Engine | None = engine
+        self.settings = settings
+        self.root = root
+        self.give_up = give_up
+        self.batch: list[Record] = []
+        # The environment facts this run knows, by pseudo-file path (see facts).
+        self.facts: dict[str, str] = {}
+
+    def modules(self, module_map: list[tuple[str, str]]) -> None:
+        self._write(lambda engine: engine.set_modules(module_map))
+
+    def import_time(self, code: list[CodeRef]) -> None:
+        self._write(lambda engine: engine.mark_import_time(code))
+
+    def record(self, record: Record, teardown: pytest.TestReport | None = None) -> None:
+        self.batch.append(record)
+        if len(self.batch) >= self.settings.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.batch:
+            batch, self.batch = self.batch, []
+            self._write(lambda engine: self._record(engine, batch))
+
+    def _record(self, engine: Engine, batch: list[Record]) -> None:
+        # Declared globs the selection did not know: their facts are needed to record them.
+        new = {
+            path
+            for record in batch
+            for path in record.data
+            if path.startswith(facts.GLOB_PREFIX) and path not in self.facts
+        }
+        if new:
+            self.facts.update(facts.glob_facts(self.root, sorted(new)))
+            engine.set_facts(sorted(self.facts.items()))
+        engine.record(batch)
+
+    def _write(self, write: Callable[[Engine], None]) -> None:
+        if self.engine is None:
+            return
+        try:
+            write(self.engine)
+        except (DifftestError, OSError) as error:
+            self.engine = None
+            self.give_up(f"recording stopped, the baseline is incomplete: {error}")
+
+
+class Recording:
+    """The recording hooks of a process that runs tests during ``--diff-baseline``."""
+
+    def __init__(
+        self,
+        config: pytest.Config,
+        settings: Settings,
+        files: ProjectFiles,
+        recorder: Recorder,
+        sink: RecordSink,
+    ) -> None:
+        self.config = config
+        self.settings = settings
+        self.files = files
+        self.recorder: Recorder | None = recorder
+        self.sink = sink
+        self.machinery = facts.test_machinery(config)
+        self.data: DataWatcher | None = DataWatcher(files)
+        self.dists: DistributionMap | None = None
+        self.subprocesses: SubprocessHook | None = None
+        if settings.subprocess:
+            self.subprocesses = SubprocessHook()
+            self.subprocesses.follow_forks(self._forked_start, self._forked_finish)
+        # Data files read while each test module was imported (relative test file → files).
+        self.module_data: dict[str, list[str]] = {}
+        self.fixture_data: dict[Any, list[str]] = {}
+        # What the setup of each broader-than-function fixture executed: every test that
+        # requests the fixture depends on it, not only the first, which paid for the setup.
+        self.fixture_code: dict[Any, list[CodeRef]] = {}
+        # Project code that ran while the session started, and its files (`pytest_collection`).
+        self.startup_code: list[CodeRef] = []
+        self.startup_roots: list[str] = []
+        self.outcomes = Outcomes()
+        self.modules_seen = -1
+
+    def close(self) -> None:
+        if self.subprocesses is not None:
+            self.subprocesses.close()
+            self.subprocesses = None
+        if self.data is not None:
+            self.data.close()
+            self.data = None
+        if self.recorder is not None:
+            self.recorder.close()
+            self.recorder = None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection(self) -> None:
+        """Start-up is over. Project code that ran in it (called by a plugin configuring the
+        session) may have left state any test sees, whether or not it imports that code:
+        its files become roots of every test, like the conftest.py files above it."""
+        if self.recorder is None:
+            return
+        self.startup_code = executed_code(self.recorder.start_test(), self.files)
+        files = {path for path, _ in self.startup_code}
+        self.startup_roots = sorted(p for p in files if p.rpartition("/")[2] != "conftest.py")
+        self.recorder.pause()  # from now on, only windows are observed
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_make_collect_report(self, collector: pytest.Collector) -> Generator[None, Any, Any]:
+        """Data files a test module reads while it is imported (a module-level ``json.load``):
+        every test of the module depends on them."""
+        data = self.data if isinstance(collector, pytest.Module) else None
+        if data is None:
+            return (yield)
+        data.take()
+        try:
+            return (yield)
+        finally:
+            relative = self.files.relative(str(collector.path))
+            if relative is not None:
+                self.module_data[relative] = data.take()
+
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        if self.recorder is None:
+            return
+        before = self.recorder.start_test()
+        if self.data is not None:
+            self.data.take()  # between tests: pytest's own reading
+        if self.subprocesses is not None:
+            self.subprocesses.take()
+        if self.modules_seen < 0:
+            # What ran before the first test ran while modules were being imported, or while
+            # the session started.
+            self._refresh_modules()
+            self.sink.import_time(executed_code(before, self.files) + self.startup_code)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_fixture_setup(self, fixturedef: Any) -> Generator[None, Any, Any]:
+        recorder = self.recorder
+        if recorder is None or fixturedef.scope == "function":
+            return (yield)
+        outer = recorder.begin_nested()
+        outer_data = self.data.begin_nested() if self.data is not None else []
+        try:
+            return (yield)
+        finally:
+            executed = recorder.end_nested(outer)
+            self.fixture_code[fixturedef] = executed_code(executed, self.files)
+            if self.data is not None:
+                self.fixture_data[fixturedef] = self.data.end_nested(outer_data)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        if call.when == "teardown" and self.recorder is not None:
+            # Teardown has run: the test is complete. Recording here (not at logfinish) lets an
+            # xdist worker send the record along with this report.
+            self._finish_test(item, report)
+        return report
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.outcomes.add(report)
+
+    def _finish_test(self, item: pytest.Item, teardown: pytest.TestReport) -> None:
+        assert self.recorder is not None
+        executed = self.recorder.stop_test()
+        outcome, duration = self.outcomes.with_teardown(teardown)
+        test_file = test_file_of(item, self.files)
+        ran = executed_code(executed, self.files)
+        self._refresh_modules()
+        if any(line == 0 for _, line in ran):
+            # The test imported a project module for the first time: what ran during that import
+            # is import-time code that later tests rely on without running it. It cannot be told
+            # apart from what the test ran itself, so all of it counts (outside the test's file).
+            self.sink.import_time([(path, line) for path, line in ran if path != test_file])
+        code = ran + static_code(item, self.files)
+        for definition in requested_fixtures(item):
+            code.extend(self.fixture_code.get(definition, ()))
+        roots = [test_file, *self.files.conftests_above(test_file), *self.startup_roots]
+        data = self._data_of(item, test_file, executed)
+        if self.subprocesses is not None:
+            child_code, child_opened = self.subprocesses.take()
+            for filename, line in child_code:
+                relative = self.files.relative(filename)
+                if relative is not None:
+                    code.append((relative, line))
+            if self.data is not None:
+                found = (self.data.data_file(path) for path in child_opened)
+                data = sorted({*data, *(path for path in found if path is not None)})
+        record = Record(
+            item.nodeid, test_file, outcome, duration, code, roots, names_used(item), data
+        )
+        self.sink.record(record, teardown)
+
+    def _forked_start(self) -> None:
+        """In a forked child: what the parent test recorded so far is not the child's."""
+        if self.recorder is not None:
+            self.recorder.start_test()
+        if self.data is not None:
+            self.data.take()
+
+    def _forked_finish(self) -> tuple[list[tuple[str, int]], list[str]]:
+        """In a forked child at its end: the code it ran and the files it opened."""
+        code = []
+        if self.recorder is not None:
+            for executed in self.recorder.stop_test().values():
+                line = 0 if executed.co_name == "<module>" else executed.co_firstlineno
+                code.append((executed.co_filename, line))
+        opened = self.data.take_absolute() if self.data is not None else []
+        return code, opened
+
+    def _data_of(self, item: pytest.Item, test_file: str, executed: Executed) -> list[str]:
+        """The test's non-code dependencies: data files it (its module's import, its fixtures)
+        read, declared globs, the distributions it used, the facts every test depends on."""
+        data: set[str] = set(GLOBAL_FACTS)
+        if self.data is not None:
+            data.update(self.data.take())
+        data.update(self.module_data.get(test_file, ()))
+        for definition in requested_fixtures(item):
+            data.update(self.fixture_data.get(definition, ()))
+        root = self.config.rootpath
+        globs = [str(arg) for mark in item.iter_markers("diff_depends") for arg in mark.args]
+        globs += [
+            g for rule, files in self.settings.depends if fnmatch(item.nodeid, rule) for g in files
+        ]
+        for pattern in globs:
+            data.add(facts.GLOB_PREFIX + pattern)
+            data.update(facts.glob_matches(root, pattern))
+        if item.get_closest_marker("diff_always") is not None or any(
+            fnmatch(item.nodeid, pattern) for pattern in self.settings.always
+        ):
+            data.add(ALWAYS)
+        if self.dists is None:
+            cache = self.settings.db_path.with_name("import-owners.json")
+            self.dists = DistributionMap(self.files, self.machinery, cache)
+        module = getattr(item, "module", None)
+        dists = self.dists.of_code(executed.values()) | set(self.dists.of_module(module))
+        dists |= self.dists.of_project_code(executed.values())
+        data.update(facts.DIST_PREFIX + name for name in dists)
+        return sorted(data)
+
+    def _refresh_modules(self) -> None:
+        if len(sys.modules) != self.modules_seen:
+            self.modules_seen = len(sys.modules)
+            self.sink.modules(self.files.module_map())
+
+
+class Outcomes:
+    """Each test's outcome and duration so far, from its phases' reports: any failure fails
+    it, a skip (xfail included) skips it."""
+
+    def __init__(self) -> None:
+        # Tests whose teardown has not been reported yet.
+        self._so_far: dict[str, tuple[str, float]] = {}
+
+    def add(self, report: pytest.TestReport) -> tuple[str, float] | None:
+        """Takes one phase's report; returns the test's final outcome after its teardown."""
+        outcome = _merged(self._so_far.pop(report.nodeid, None), report)
+        if report.when != "teardown":
+            self._so_far[report.nodeid] = outcome
+            return None
+        return outcome
+
+    def with_teardown(self, teardown: pytest.TestReport) -> tuple[str, float]:
+        """The final outcome, given the teardown report before it is logged."""
+        return _merged(self._so_far.get(teardown.nodeid), teardown)
+
+
+def _merged(previous: tuple[str, float] | None, report: pytest.TestReport) -> tuple[str, float]:
+    outcome, duration = previous or ("passed", 0.0)
+    if report.failed:
+        outcome = "failed"
+    elif report.skipped and outcome == "passed":
+        outcome = "skipped"
+    return outcome, duration + report.duration
