@@ -146,3 +146,32 @@ def test_a_crashed_worker_loses_only_its_own_test(
     assert summary(xproject.diff("-rA", "-n", "2")) == {
         "tests/test_crash.py::test_kills_its_worker": "PASSED"
     }
+
+
+def test_a_workers_first_test_importing_a_module_keeps_collection_time_code(
+    project: Project,
+) -> None:
+    # What ran while test files were collected (`build`, called at import through a name no
+    # source mentions) reaches the controller with a worker's first test; that test's own first
+    # import must not replace it.
+    project.write(
+        "src/pkg/table.py",
+        'def build():\n    return [1, 2]\n\n\nTABLE = globals()["bu" + "ild"]()\n',
+    )
+    project.write("src/pkg/lazy.py", "VALUE = 1\n")
+    project.write(
+        "tests/test_0_lazy.py",
+        """
+        from pkg.table import TABLE
+
+
+        def test_lazy():
+            import pkg.lazy
+
+            assert TABLE == [1, 2] and pkg.lazy.VALUE == 1
+        """,
+    )
+    # One worker, whose first test is that one.
+    project.settled("-n", "1", "-p", "no:randomly")
+    project.replace("src/pkg/table.py", "return [1, 2]", "return [2, 1]")
+    assert summary(project.diff("-rA", "-n", "1")) == {"tests/test_0_lazy.py::test_lazy": "FAILED"}
