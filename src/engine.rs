@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use crate::block::{FileModel, MISSING_HASH, Name, is_pseudo, is_python};
+use crate::closure::ClosureInfo;
 use crate::error::Result;
 use crate::facts::ALWAYS;
 use crate::fasthash::{FastMap, FastSet};
 use crate::graph::ModuleMap;
 use crate::parse::parse_bytes;
-use crate::record::ClosureInfo;
 use crate::store::{BlockIds, Store};
 
 /// Stack for parser threads: the parser and our walks recurse, and deeply nested source must not

@@ -6,6 +6,7 @@
 pub mod block;
 pub mod block_name;
 pub mod checksum;
+mod closure;
 mod effects;
 pub mod engine;
 pub mod error;
@@ -14,6 +15,7 @@ mod fasthash;
 pub mod graph;
 pub mod inspect;
 pub mod merge;
+pub mod outcome;
 pub mod parse;
 pub mod python;
 pub mod record;

@@ -24,10 +24,8 @@ use std::path::{Path, PathBuf};
 use crate::block::MODULE_BLOCK;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::outcome::OWED;
 use crate::store::{Portable, PortableFile, PortableTest, Store, temporary_sibling};
-
-/// The outcome of a test whose record predates files another input knows: it must run again.
-pub const OWED: &str = "owed";
 
 /// Meta keys that describe one local database's link to a remote, never carried over.
 const LOCAL_META_PREFIX: &str = "remote";

@@ -1,12 +1,13 @@
 //! Recording: turning what a test executed into the block versions it depends on.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError};
 
 use rusqlite::Connection;
 
 use crate::block::{Block, BlockKind, DATA_BLOCK, MISSING_HASH, Name, is_pseudo};
 use crate::block_name::BlockName;
+use crate::closure::{BlockVersion, ClosureInfo, Unshared};
 use crate::engine::{Current, Engine};
 use crate::error::Result;
 use crate::facts::GLOBAL_FACTS;
@@ -14,41 +15,6 @@ use crate::fasthash::{FastMap, FastSet};
 use crate::graph::closure;
 use crate::store::write::SettledFile;
 use crate::store::{BlockIds, BlockKey, milliseconds, write};
-
-/// `(file, block name, checksum)`: one stored version of a block. The path and the name are
-/// interned, as names are in the models and the cache of block ids, so building, copying,
-/// sorting and resolving one reads no text: a test's dependencies and every closure are built
-/// from thousands of them.
-pub(crate) type BlockVersion = (Name, Name, i64);
-
-/// What a set of root files brings through imports; see `Engine::closure_info`.
-#[derive(Default)]
-pub(crate) struct ClosureInfo {
-    /// While building: `<module>` blocks, and functions that ran at import time or keep state,
-    /// with what they call.
-    always: Vec<BlockVersion>,
-    /// Names mentioned by import-time code and by the `always` functions.
-    used: FastSet<Name>,
-    /// Versions every test with these roots depends on, sorted: stored once as a `depset`.
-    shared: Vec<BlockVersion>,
-    /// Binding blocks no import-time code mentions, with the names they bind: a test depends
-    /// on one when its own code mentions a name.
-    bindings: Vec<Unshared>,
-    /// The files of the closure.
-    files: FastSet<Name>,
-    /// The database ids of `shared` plus the global facts, by the facts' checksums (none: a
-    /// set without them), once committed.
-    depsets: Mutex<HashMap<Vec<i64>, i64>>,
-}
-
-/// A binding block of a closure that only a test's own code can make a dependency.
-struct Unshared {
-    version: BlockVersion,
-    /// The names the block binds.
-    binds: Box<[Name]>,
-    /// For the `def f` header `def:f`, the function `f`, whose block covers the header.
-    header_of: Option<Name>,
-}
 
 /// Database ids of files and block versions, cached across batches; `new_files` and
 /// `new_blocks` hold the ids created in the current transaction, cached only once it commits.

@@ -182,7 +182,7 @@ impl Engine {
             let why = match test.outcome.as_str() {
                 "failed" => "failed last time",
                 "pending" => "has not finished a run yet",
-                crate::merge::OWED => {
+                crate::outcome::OWED => {
                     "recorded before a conftest.py or package module that a merged baseline knows"
                 }
                 _ => continue,

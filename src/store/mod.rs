@@ -11,6 +11,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::{Error, Result};
+use crate::outcome::outcome_code;
+pub(crate) use crate::outcome::outcome_name;
 pub use block_ids::{BlockIds, BlockKey};
 pub(crate) use portable::temporary_sibling;
 pub use portable::{BlockVersion, Portable, PortableFile, PortableTest};
@@ -570,25 +572,6 @@ pub fn milliseconds(seconds: f64) -> i64 {
 #[allow(clippy::cast_precision_loss)] // exact below 2^53 ms (285,000 years)
 pub fn seconds(milliseconds: i64) -> f64 {
     milliseconds as f64 / 1000.0
-}
-
-/// Test outcomes by their stored code (see `test.outcome` in schema.sql).
-const OUTCOMES: [&str; 5] = ["passed", "skipped", "failed", "pending", crate::merge::OWED];
-
-/// The stored code of an outcome. An outcome this version does not know is stored as failed:
-/// the test then runs again rather than being trusted.
-fn outcome_code(outcome: &str) -> i64 {
-    let code = OUTCOMES.iter().position(|known| *known == outcome);
-    i64::try_from(code.unwrap_or(2)).unwrap_or(2)
-}
-
-/// The outcome a stored code stands for; an unknown code (a database written by a newer
-/// development build) reads as failed, for the same reason.
-pub(crate) fn outcome_name(code: i64) -> &'static str {
-    usize::try_from(code)
-        .ok()
-        .and_then(|index| OUTCOMES.get(index))
-        .map_or("failed", |name| name)
 }
 
 /// The stored block versions of `file_ids`, by file id, read in one scan of the block table.
