@@ -157,3 +157,48 @@ def test_function_not_executed_by_a_test_does_not_select_it(project: Project) ->
     project.replace("src/pkg/text.py", '"..."', '"."')
     # test_shout imports pkg.text too, but never executed whisper.
     assert outcomes(project.diff()) == {"test_whisper": "FAILED"}
+
+
+def test_only_what_ran_during_a_lazy_import_counts_for_later_importers(project: Project) -> None:
+    # test_lazy imports pkg.late inside its body (its first import in the process), then calls
+    # another helper of the same module that the import ran a function from. Only `setup`,
+    # which ran while pkg.late executed, is import-time code that test_later relies on.
+    project.write(
+        "src/pkg/helpers.py",
+        """
+        def setup():
+            return 2
+
+
+        def helper():
+            return 1
+        """,
+    )
+    project.write("src/pkg/late.py", "from pkg.helpers import setup\n\nVALUE = setup()\n")
+    project.write(
+        "tests/test_a_lazy.py",
+        """
+        from pkg.helpers import helper
+
+
+        def test_lazy():
+            import pkg.late
+
+            assert pkg.late.VALUE == 2 and helper() == 1
+        """,
+    )
+    project.write(
+        "tests/test_b_later.py",
+        """
+        def test_later():
+            from pkg import late
+
+            assert late.VALUE == 2
+        """,
+    )
+    project.settled()
+    project.replace("src/pkg/helpers.py", "return 1", "return 0")
+    assert outcomes(project.diff()) == {"test_lazy": "FAILED"}
+    project.replace("src/pkg/helpers.py", "return 0", "return 1")
+    project.replace("src/pkg/helpers.py", "return 2", "return 3")
+    assert outcomes(project.diff()) == {"test_lazy": "FAILED", "test_later": "FAILED"}

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Generator
 from fnmatch import fnmatchcase as fnmatch
 from pathlib import Path
+from types import CodeType
 from typing import Any, NamedTuple, Protocol
 
 import pytest
@@ -158,6 +159,9 @@ class Recording:
         self.startup_roots: list[str] = []
         self.outcomes = Outcomes()
         self.modules_seen = -1
+        # The file of the test running now (between its logstart and its teardown report).
+        self.running: str | None = None
+        recorder.on_module_executed = self._module_executed
 
     def close(self) -> None:
         if self.subprocesses is not None:
@@ -210,6 +214,16 @@ class Recording:
             # the session started.
             self._refresh_modules()
             self.sink.import_time(executed_code(before, self.files) + self.startup_code)
+        self.running = nodeid
+
+    def _module_executed(self, code: CodeType, executed: Executed) -> None:
+        """A project module a test imported for the first time in this process (a lazy
+        import) returned: what ran while it executed is import-time code, which the tests
+        that import that module later rely on without running it. (What runs during
+        collection is handed over as a whole before the first test.)"""
+        if self.running is not None:
+            self._refresh_modules()
+            self.sink.import_time(executed_code(executed, self.files))
 
     @pytest.hookimpl(wrapper=True)
     def pytest_fixture_setup(self, fixturedef: Any) -> Generator[None, Any, Any]:
@@ -243,16 +257,11 @@ class Recording:
     def _finish_test(self, item: pytest.Item, teardown: pytest.TestReport) -> None:
         assert self.recorder is not None
         executed = self.recorder.stop_test()
+        self.running = None
         outcome, duration = self.outcomes.with_teardown(teardown)
         test_file = test_file_of(item, self.files)
-        ran = executed_code(executed, self.files)
         self._refresh_modules()
-        if any(line == 0 for _, line in ran):
-            # The test imported a project module for the first time: what ran during that import
-            # is import-time code that later tests rely on without running it. It cannot be told
-            # apart from what the test ran itself, so all of it counts (outside the test's file).
-            self.sink.import_time([(path, line) for path, line in ran if path != test_file])
-        code = ran + static_code(item, self.files)
+        code = executed_code(executed, self.files) + static_code(item, self.files)
         for definition in requested_fixtures(item):
             code.extend(self.fixture_code.get(definition, ()))
         roots = [test_file, *self.files.conftests_above(test_file), *self.startup_roots]

@@ -9,7 +9,7 @@ the other file's.
 from __future__ import annotations
 
 from types import CodeType
-from typing import Protocol
+from typing import Callable, Protocol
 
 # The code objects something ran, by `id`: the dict holds each one, so no id is reused while
 # it is in there (see the module's docstring for why not a set).
@@ -45,6 +45,14 @@ class Recorder(Protocol):
     def close(self) -> None:
         """Stop observing."""
 
+    # Called with a project module's code object and what ran while that module executed
+    # (its import), when it returns; None to ignore module executions.
+    on_module_executed: ModuleCallback | None
+
+
+# See `Recorder.on_module_executed`.
+ModuleCallback = Callable[[CodeType, Executed], None]
+
 
 class Collector:
     """The dict a hook adds code objects to. It keeps one identity for the whole session, so the
@@ -55,6 +63,25 @@ class Collector:
 
     def __init__(self) -> None:
         self._seen: Executed = {}
+        self.on_module_executed: ModuleCallback | None = None
+        # The project modules executing now, innermost last, each with the collection that
+        # was current when it began: what runs until it returns is collected on its own.
+        self._open_modules: list[tuple[CodeType, Executed]] = []
+
+    def _module_begins(self, code: CodeType) -> None:
+        self._open_modules.append((code, self.begin_nested()))
+
+    def _module_ends(self, code: CodeType) -> None:
+        if self._open_modules and self._open_modules[-1][0] is code:
+            _, outer = self._open_modules.pop()
+            executed = self.end_nested(outer)
+            if self.on_module_executed is not None:
+                self.on_module_executed(code, executed)
+
+    def _end_modules(self) -> None:
+        """Ends the module executions still open: one that raised never returned."""
+        while self._open_modules:
+            self._module_ends(self._open_modules[-1][0])
 
     def _take(self) -> Executed:
         taken = self._seen.copy()
@@ -62,9 +89,11 @@ class Collector:
         return taken
 
     def start_test(self) -> Executed:
+        self._end_modules()
         return self._take()
 
     def stop_test(self) -> Executed:
+        self._end_modules()
         return self._take()
 
     def begin_nested(self) -> Executed:

@@ -22,6 +22,9 @@ class MonitoringRecorder(Collector):
     test, switches that code object's events off, and switches them back on when the next
     test (or fixture part) starts: the work per test is proportional to the project code the
     test ran, nothing else. If only one tool id is free, it falls back to `restart_events()`.
+
+    A project module's code object also gets a local PY_RETURN event, so that what runs while
+    the module executes (its import) is collected on its own (see `Collector`).
     """
 
     def __init__(self, is_project: Callable[[str], bool]) -> None:
@@ -36,51 +39,84 @@ class MonitoringRecorder(Collector):
                 self._tools.append(tool)
         if not self._tools:
             raise RuntimeError("no free sys.monitoring tool id (3 and 4 are in use)")
-        events = monitoring.events
-        self._events = events.PY_START | events.PY_RESUME
-        seen, disable = self._seen, monitoring.DISABLE
+        self._events = monitoring.events.PY_START | monitoring.events.PY_RESUME
         # Code objects whose per-test events the current test switched off.
         self._quiet: list[CodeType] = []
+        # Every project code object discovered: their local events are ours to clear.
+        self._project_code: list[CodeType] = []
         self._two_tools = len(self._tools) == 2
         if self._two_tools:
-            discovery, per_test = self._tools
-            set_local, quiet = monitoring.set_local_events, self._quiet
-            # Every project code object discovered: their local events are ours to clear.
-            self._project_code: list[CodeType] = []
-            project_code = self._project_code.append
-            known: dict[str, bool] = {}
+            self._start_two_tools(is_project)
+        else:
+            self._start_one_tool(is_project)
 
-            def discover(code: CodeType, offset: int) -> object:
-                filename = code.co_filename
-                wanted = known.get(filename)
-                if wanted is None:
-                    wanted = known[filename] = is_project(filename)
-                if wanted:
-                    seen[id(code)] = code
-                    project_code(code)
+    def _module_returns(self, code: CodeType, offset: int, value: object) -> object:
+        self._module_ends(code)
+        return None
+
+    def _start_two_tools(self, is_project: Callable[[str], bool]) -> None:
+        monitoring = self._monitoring
+        discovery, per_test = self._tools
+        seen, disable, returns = self._seen, monitoring.DISABLE, monitoring.events.PY_RETURN
+        set_local, quiet, module_begins = (
+            monitoring.set_local_events,
+            self._quiet,
+            self._module_begins,
+        )
+        project_code = self._project_code.append
+        known: dict[str, bool] = {}
+
+        def discover(code: CodeType, offset: int) -> object:
+            filename = code.co_filename
+            wanted = known.get(filename)
+            if wanted is None:
+                wanted = known[filename] = is_project(filename)
+            if wanted:
+                seen[id(code)] = code
+                project_code(code)
+                if code.co_name == "<module>":
+                    set_local(per_test, code, returns)
+                    module_begins(code)
+                else:
                     quiet.append(code)
                     # Armed only from the next test (or fixture part) on: this call counted.
                     set_local(per_test, code, 0)
-                return disable
+            return disable
 
-            def hit(code: CodeType, offset: int) -> object:
-                seen[id(code)] = code
-                quiet.append(code)
-                set_local(per_test, code, 0)
-                return None
+        def hit(code: CodeType, offset: int) -> object:
+            seen[id(code)] = code
+            quiet.append(code)
+            set_local(per_test, code, 0)
+            return None
 
-            self._per_test = per_test
-            self._register(discovery, discover)
-            self._register(per_test, hit)
-            monitoring.set_events(discovery, self._events)
-        else:
+        self._per_test = per_test
+        self._register(discovery, discover)
+        self._register(per_test, hit)
+        monitoring.register_callback(per_test, returns, self._module_returns)
+        monitoring.set_events(discovery, self._events)
 
-            def hit_and_disable(code: CodeType, offset: int) -> object:
-                seen[id(code)] = code
-                return disable
+    def _start_one_tool(self, is_project: Callable[[str], bool]) -> None:
+        monitoring = self._monitoring
+        (tool,) = self._tools
+        seen, disable, returns = self._seen, monitoring.DISABLE, monitoring.events.PY_RETURN
+        set_local, module_begins = monitoring.set_local_events, self._module_begins
+        modules: dict[str, bool] = {}
 
-            self._register(self._tools[0], hit_and_disable)
-            monitoring.set_events(self._tools[0], self._events)
+        def hit_and_disable(code: CodeType, offset: int) -> object:
+            seen[id(code)] = code
+            if code.co_name == "<module>":
+                filename = code.co_filename
+                wanted = modules.get(filename)
+                if wanted is None:
+                    wanted = modules[filename] = is_project(filename)
+                if wanted:
+                    set_local(tool, code, returns)
+                    module_begins(code)
+            return disable
+
+        self._register(tool, hit_and_disable)
+        monitoring.register_callback(tool, returns, self._module_returns)
+        monitoring.set_events(tool, self._events)
 
     def _register(self, tool: int, callback: Callable[[CodeType, int], object] | None) -> None:
         events = self._monitoring.events
@@ -110,6 +146,7 @@ class MonitoringRecorder(Collector):
         for tool in self._tools:
             self._monitoring.set_events(tool, 0)
             self._register(tool, None)
+            self._monitoring.register_callback(tool, self._monitoring.events.PY_RETURN, None)
         if self._two_tools:
             for code in self._project_code:
                 self._monitoring.set_local_events(self._per_test, code, 0)

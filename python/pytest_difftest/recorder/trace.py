@@ -39,8 +39,8 @@ class TraceRecorder(Collector):
         # Module code objects of the project being executed, by id (see `Executed`), and how
         # many times each is being executed: their return closes a window.
         executing: dict[int, tuple[CodeType, int]] = {}
-        self._executing = executing
-        close = self.pause
+        self._executing_modules = executing
+        close, module_ends = self.pause, self._module_ends
 
         def module_returns(frame: FrameType, event: str, arg: object) -> Any:
             if event == "return":
@@ -51,6 +51,7 @@ class TraceRecorder(Collector):
             left = executing.pop(id(code), (code, 0))[1] - 1
             if left > 0:
                 executing[id(code)] = (code, left)
+            module_ends(code)
             close()
 
         def trace(frame: FrameType, event: Any, arg: object) -> Any:
@@ -83,6 +84,7 @@ class TraceRecorder(Collector):
                 if wanted:
                     executing[id(code)] = (code, executing.get(id(code), (code, 0))[1] + 1)
                     self.resume()
+                    self._module_begins(code)
 
         self._trace: Callable[[FrameType, Any, object], Any] = trace
         self._profile: Callable[[FrameType, str, object], None] = profile
@@ -135,7 +137,7 @@ class TraceRecorder(Collector):
             sys.settrace(None)
 
     def close(self) -> None:
-        self._executing.clear()
+        self._executing_modules.clear()
         if self._mode == "profile":
             sys.setprofile(None)
             threading.setprofile(None)
