@@ -115,23 +115,27 @@ pub enum BlockKind {
 /// project for the whole session.
 #[derive(Clone, Debug)]
 pub struct Block {
-    /// Position-independent identity within the file: `<module>`, `Order.total`, `=TIMEOUT`.
-    /// Interned: the same names (`<module>`, `def:main`, `=__all__`) recur across files.
+    /// Position-independent identity within the file: `<module>`, `Order.total`, `=TIMEOUT`
+    /// (see `block_name`). Interned: the same names (`<module>`, `def:main`, `=__all__`) recur
+    /// across files.
     pub name: Name,
     /// How the block takes part in selection.
     pub kind: BlockKind,
-    /// A `Function` block that looks like it keeps state between calls (a cache decorator,
-    /// `global`, writes into module- or class-level containers). Every test that imports its
-    /// module depends on it, since a later test may read what an earlier call stored.
+    /// A `Function` block that keeps state between calls: a cache decorator, or writes of
+    /// module-level names, class attributes or attributes of a long-lived object (see
+    /// `writes`). A test that reads that state depends on it, and on what it runs.
     pub stateful: bool,
+    /// Where `names` splits: the binds of a `Binding` block, or the references of a
+    /// `Function` block, come first.
+    split: u16,
     /// First line (1-based, decorators included).
     pub start_line: u32,
     /// Last line (inclusive).
     pub end_line: u32,
     /// See `checksum` for the stability contract.
     pub checksum: i64,
-    /// The binds of a `Binding` block or the uses of a `Function` block (see `binds` and
-    /// `uses`): a block has at most one of the two, so they share one exactly-sized slice.
+    /// A `Binding` block's binds, then its value's references; a `Function` block's
+    /// references, then its writes (see `refs`): one exactly-sized slice.
     names: Box<[Name]>,
 }
 
@@ -143,6 +147,7 @@ impl Block {
             name,
             kind: BlockKind::Module,
             stateful: false,
+            split: 0,
             start_line: 1,
             end_line: u32::MAX,
             checksum,
@@ -150,37 +155,49 @@ impl Block {
         }
     }
 
-    /// A `Binding` block over `lines` that binds `binds`.
+    /// A `Binding` block over `lines` that binds `binds`, whose value refers to `refs`.
     #[must_use]
-    pub fn binding(name: Name, lines: (u32, u32), checksum: i64, binds: Box<[Name]>) -> Self {
+    pub fn binding(
+        name: Name,
+        lines: (u32, u32),
+        checksum: i64,
+        binds: &[Name],
+        refs: &[Name],
+    ) -> Self {
+        let binds = &binds[..binds.len().min(usize::from(u16::MAX))];
         Self {
             name,
             kind: BlockKind::Binding,
             stateful: false,
+            split: u16::try_from(binds.len()).unwrap_or(u16::MAX),
             start_line: lines.0,
             end_line: lines.1,
             checksum,
-            names: binds,
+            names: binds.iter().chain(refs).copied().collect(),
         }
     }
 
-    /// A `Function` block over `lines` that mentions `uses` (sorted).
+    /// A `Function` block over `lines` that refers to `refs` and writes `writes` (see `refs`).
     #[must_use]
     pub fn function(
         name: Name,
         lines: (u32, u32),
         checksum: i64,
-        uses: Box<[Name]>,
-        stateful: bool,
+        refs: &[Name],
+        writes: &[Name],
+        caches: bool,
     ) -> Self {
+        // A function with more references than that is generated code; the first ones do.
+        let refs = &refs[..refs.len().min(usize::from(u16::MAX))];
         Self {
             name,
             kind: BlockKind::Function,
-            stateful,
+            stateful: caches || !writes.is_empty(),
+            split: u16::try_from(refs.len()).unwrap_or(u16::MAX),
             start_line: lines.0,
             end_line: lines.1,
             checksum,
-            names: uses,
+            names: refs.iter().chain(writes).copied().collect(),
         }
     }
 
@@ -188,17 +205,28 @@ impl Block {
     #[must_use]
     pub fn binds(&self) -> &[Name] {
         match self.kind {
-            BlockKind::Binding => &self.names,
+            BlockKind::Binding => &self.names[..usize::from(self.split)],
             BlockKind::Module | BlockKind::Function => &[],
         }
     }
 
-    /// Names mentioned inside a `Function` block (a superset of the globals it reads), sorted;
-    /// empty for other kinds.
+    /// What the block's code refers to (see `refs` for the forms): a function's body, or a
+    /// binding's value; empty for `<module>`.
     #[must_use]
-    pub fn uses(&self) -> &[Name] {
+    pub fn refs(&self) -> &[Name] {
         match self.kind {
-            BlockKind::Function => &self.names,
+            BlockKind::Binding => &self.names[usize::from(self.split)..],
+            BlockKind::Function => &self.names[..usize::from(self.split)],
+            BlockKind::Module => &[],
+        }
+    }
+
+    /// The shared state a `Function` block writes, in reference form without the `!`
+    /// (`SEEN`, `self._cache`); empty for other kinds.
+    #[must_use]
+    pub fn writes(&self) -> &[Name] {
+        match self.kind {
+            BlockKind::Function => &self.names[usize::from(self.split)..],
             BlockKind::Module | BlockKind::Binding => &[],
         }
     }
@@ -229,6 +257,29 @@ impl Import {
     }
 }
 
+/// A top-level import: what name it binds, to which module or module attribute.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportBinding {
+    /// The name bound in the importing module (`np` for `import numpy as np`).
+    pub bound: Name,
+    /// The module, with one leading dot per level of a relative import (`..pkg.sub`).
+    pub module: Name,
+    /// For `from module import attr`, the attribute (or submodule); `None` for `import`.
+    pub attr: Option<Name>,
+}
+
+/// A class defined in the file, for resolving attributes through it and its bases.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClassInfo {
+    /// Qualified name: `Order`, `Outer.Inner`.
+    pub qualname: Name,
+    /// The block of the top-level class statement holding it (0, `<module>`, when that
+    /// statement may have effects and is folded into the module).
+    pub block: u32,
+    /// Its bases, as references (see `refs`).
+    pub bases: Box<[Name]>,
+}
+
 /// Everything selection and recording need to know about one file's current contents.
 #[derive(Clone, Debug)]
 pub struct FileModel {
@@ -238,9 +289,20 @@ pub struct FileModel {
     pub blocks: Vec<Block>,
     /// Every import statement anywhere in the file, including inside functions.
     pub imports: Vec<Import>,
-    /// Names mentioned by code that runs at import time, excluding the names that binding
-    /// statements bind; sorted, each once. Only ever iterated, so a slice rather than a set.
+    /// What the module-level code that may have effects refers to (statements folded into
+    /// `<module>`: calls, `if` blocks, decorators that may register...), as references (see
+    /// `refs`); sorted, each once. Binding statements keep their references in their blocks.
     pub import_uses: Box<[Name]>,
+    /// The module's namespace: each name a top-level statement binds, with the index of that
+    /// statement's block (0 when the statement is folded into `<module>`); sorted by name, a
+    /// name bound by several statements once per statement.
+    pub bindings: Box<[(Name, u32)]>,
+    /// The top-level imports (also those inside top-level `if` and `try` blocks).
+    pub import_bindings: Box<[ImportBinding]>,
+    /// The modules of top-level `from module import *` statements.
+    pub star_imports: Box<[Name]>,
+    /// Every class, nested ones included.
+    pub classes: Box<[ClassInfo]>,
     /// Why the file could not be parsed. Such a file is a single `<module>` block whose checksum
     /// is the hash of its bytes, so any edit selects every test that imports it.
     pub parse_error: Option<String>,
@@ -266,8 +328,35 @@ impl FileModel {
             blocks: vec![Block::module(Name::intern(name), content_hash)],
             imports: Vec::new(),
             import_uses: Box::default(),
+            bindings: Box::default(),
+            import_bindings: Box::default(),
+            star_imports: Box::default(),
+            classes: Box::default(),
             parse_error,
         }
+    }
+
+    /// The indexes of the blocks of the statements that bind `name` at the top level.
+    pub fn binders(&self, name: Name) -> impl Iterator<Item = usize> + '_ {
+        let start = self.bindings.partition_point(|(bound, _)| *bound < name);
+        self.bindings[start..]
+            .iter()
+            .take_while(move |(bound, _)| *bound == name)
+            .map(|(_, block)| *block as usize)
+    }
+
+    /// The class of that qualified name.
+    #[must_use]
+    pub fn class(&self, qualname: Name) -> Option<&ClassInfo> {
+        self.classes.iter().find(|class| class.qualname == qualname)
+    }
+
+    /// The block of the function or method of that qualified name.
+    #[must_use]
+    pub fn function(&self, qualname: Name) -> Option<&Block> {
+        self.blocks
+            .iter()
+            .find(|block| block.kind == BlockKind::Function && block.name == qualname)
     }
 
     /// The index of the block that owns `line`: the innermost function, else the binding
@@ -310,14 +399,18 @@ mod tests {
 
     #[test]
     fn a_block_has_the_names_of_its_kind_only() {
-        let names: Box<[Name]> = [Name::intern("a"), Name::intern("b")].into();
-        let binding = Block::binding(Name::intern("=a,b"), (1, 1), 0, names.clone());
+        let names = [Name::intern("a"), Name::intern("b")];
+        let refs = [Name::intern("x")];
+        let binding = Block::binding(Name::intern("=a,b"), (1, 1), 0, &names, &refs);
         assert_eq!(binding.binds(), ["a", "b"]);
-        assert!(binding.uses().is_empty());
-        let function = Block::function(Name::intern("f"), (2, 3), 0, names, false);
-        assert_eq!(function.uses(), ["a", "b"]);
+        assert_eq!(binding.refs(), ["x"]);
+        assert!(binding.writes().is_empty());
+        let function = Block::function(Name::intern("f"), (2, 3), 0, &names, &refs, false);
+        assert_eq!(function.refs(), ["a", "b"]);
+        assert_eq!(function.writes(), ["x"]);
+        assert!(function.stateful);
         assert!(function.binds().is_empty());
         let module = Block::module(Name::intern(MODULE_BLOCK), 0);
-        assert!(module.binds().is_empty() && module.uses().is_empty());
+        assert!(module.binds().is_empty() && module.refs().is_empty());
     }
 }

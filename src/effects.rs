@@ -1,11 +1,9 @@
-//! What top-level code may do besides binding names, and which functions keep state.
+//! What top-level code may do besides binding names, and which functions cache their results.
 //!
 //! Heuristics, each biased towards the safe answer: "may have effects" folds a statement into its
-//! file's `<module>` block (every importer depends on it), "stateful" makes a function a
-//! dependency of every importer. A wrong "pure" or "stateless" can hide an affected test, so
-//! every allow-list here names only constructs known not to run project code.
-
-use std::collections::HashSet;
+//! file's `<module>` block (every importer depends on it). A wrong "pure" can hide an affected
+//! test, so every allow-list here names only constructs known not to run project code. Which
+//! state a function writes is `refs`'s business.
 
 use ruff_python_ast::visitor::{self, Visitor};
 use ruff_python_ast::{self as ast, Expr, Stmt};
@@ -52,23 +50,6 @@ const PURE_BASES: &[&str] = &[
     "Protocol",
     "ABC",
     "Generic",
-];
-
-/// Method names that mutate the container they are called on.
-const MUTATORS: &[&str] = &[
-    "append",
-    "extend",
-    "insert",
-    "add",
-    "update",
-    "setdefault",
-    "pop",
-    "popitem",
-    "remove",
-    "discard",
-    "clear",
-    "register",
-    "__setitem__",
 ];
 
 /// The last dotted component of a decorator or base, ignoring call arguments and subscripts.
@@ -154,104 +135,14 @@ pub(crate) fn has_effects(expr: &Expr) -> bool {
     finder.0
 }
 
-/// Whether a function looks like it keeps state between calls. A heuristic, biased towards yes:
-/// a caching decorator, `global`/`nonlocal`, or a write or mutating call on a name that is
-/// neither a parameter nor a local (or is `cls`).
-pub(crate) fn is_stateful(source: &str, function: &ast::StmtFunctionDef) -> bool {
-    let caches = function.decorator_list.iter().any(|decorator| {
+/// Whether a decorator of the function keeps its results (`functools.cache`, `lru_cache`,
+/// `cached_property`, a `memoize` of the project's own): the function is then state, which
+/// every call, hit or miss, reads.
+pub(crate) fn caches(source: &str, function: &ast::StmtFunctionDef) -> bool {
+    function.decorator_list.iter().any(|decorator| {
         let text = source[decorator.range()].to_ascii_lowercase();
         ["cache", "memo", "lru", "once"]
             .iter()
             .any(|word| text.contains(word))
-    });
-    if caches {
-        return true;
-    }
-    let mut locals = HashSet::new();
-    for parameter in function.parameters.iter() {
-        locals.insert(parameter.name().to_string());
-    }
-    let mut collector = LocalNames(&mut locals);
-    collector.visit_body(&function.body);
-    locals.remove("cls");
-    let mut finder = StateWrites {
-        locals: &locals,
-        found: false,
-    };
-    finder.visit_body(&function.body);
-    finder.found
-}
-
-/// Collects the plain names a function body assigns to (its locals).
-struct LocalNames<'s>(&'s mut HashSet<String>);
-
-impl<'a> Visitor<'a> for LocalNames<'_> {
-    fn visit_expr(&mut self, expr: &'a Expr) {
-        if let Expr::Name(name) = expr
-            && name.ctx == ast::ExprContext::Store
-        {
-            self.0.insert(name.id.to_string());
-        }
-        visitor::walk_expr(self, expr);
-    }
-}
-
-struct StateWrites<'s> {
-    locals: &'s HashSet<String>,
-    found: bool,
-}
-
-impl StateWrites<'_> {
-    fn is_shared(&self, expr: &Expr) -> bool {
-        let mut root = expr;
-        loop {
-            root = match root {
-                Expr::Attribute(attribute) => &attribute.value,
-                Expr::Subscript(subscript) => &subscript.value,
-                Expr::Call(call) => &call.func,
-                Expr::Name(name) => return !self.locals.contains(name.id.as_str()),
-                _ => return false,
-            };
-        }
-    }
-}
-
-impl<'a> Visitor<'a> for StateWrites<'_> {
-    fn visit_stmt(&mut self, stmt: &'a Stmt) {
-        if matches!(stmt, Stmt::Global(_) | Stmt::Nonlocal(_)) {
-            self.found = true;
-        }
-        if !self.found {
-            visitor::walk_stmt(self, stmt);
-        }
-    }
-
-    fn visit_expr(&mut self, expr: &'a Expr) {
-        match expr {
-            Expr::Attribute(ast::ExprAttribute {
-                value,
-                ctx: ast::ExprContext::Store | ast::ExprContext::Del,
-                ..
-            })
-            | Expr::Subscript(ast::ExprSubscript {
-                value,
-                ctx: ast::ExprContext::Store | ast::ExprContext::Del,
-                ..
-            }) if self.is_shared(value) => {
-                self.found = true;
-            }
-            Expr::Call(call) => {
-                if let Expr::Attribute(attribute) = call.func.as_ref()
-                    && MUTATORS.contains(&attribute.attr.as_str())
-                    && self.is_shared(&attribute.value)
-                {
-                    self.found = true;
-                }
-            }
-            _ => {}
-        }
-        if !self.found {
-            visitor::walk_expr(self, expr);
-        }
-    }
+    })
 }

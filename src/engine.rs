@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use crate::block::{FileModel, MISSING_HASH, Name, is_pseudo, is_python};
-use crate::closure::ClosureInfo;
+use crate::closure::{BlockVersion, ClosureInfo};
 use crate::error::Result;
 use crate::facts::ALWAYS;
 use crate::fasthash::{FastMap, FastSet};
 use crate::graph::ModuleMap;
 use crate::parse::parse_bytes;
+use crate::resolve::{ResolveKey, Resolved};
 use crate::store::{BlockIds, Store};
 
 /// Stack for parser threads: the parser and our walks recurse, and deeply nested source must not
@@ -64,6 +65,13 @@ pub struct Engine {
     pub(crate) import_time: FastSet<(Name, Name)>,
     /// Import closures by their sorted roots; emptied when the module map changes.
     pub(crate) closures: FastMap<Vec<String>, Arc<ClosureInfo>>,
+    /// What references reach (see `resolve`), what each block's references reach, the memo
+    /// closure of each stateful function (see `record`); emptied when the module map changes.
+    pub(crate) resolved: FastMap<ResolveKey, Arc<Resolved>>,
+    pub(crate) resolved_blocks: FastMap<(Name, Name), Arc<Resolved>>,
+    pub(crate) memo_closures: FastMap<(Name, Name), Arc<[BlockVersion]>>,
+    /// References being resolved now, to stop at cycles.
+    pub(crate) resolving: FastSet<ResolveKey>,
     /// Files whose stored state must be settled at the end of a baseline.
     pub(crate) touched: HashSet<String>,
     /// Python files the last selection found that the database did not know.
@@ -94,6 +102,10 @@ impl Engine {
             edges: HashMap::new(),
             import_time: FastSet::default(),
             closures: FastMap::default(),
+            resolved: FastMap::default(),
+            resolved_blocks: FastMap::default(),
+            memo_closures: FastMap::default(),
+            resolving: FastSet::default(),
             touched: HashSet::new(),
             new_files: Vec::new(),
             file_ids: FastMap::default(),
@@ -152,7 +164,16 @@ impl Engine {
     pub fn set_modules(&mut self, modules: Vec<(String, String)>) {
         self.modules = ModuleMap::new(modules);
         self.edges.clear();
+        self.forget_resolutions();
+    }
+
+    /// Forgets every cached closure and resolution: what names reach depends on the modules
+    /// loaded and on the import-time marks.
+    pub(crate) fn forget_resolutions(&mut self) {
         self.closures.clear();
+        self.resolved.clear();
+        self.resolved_blocks.clear();
+        self.memo_closures.clear();
     }
 
     /// Sets the facts about the environment that pseudo-files stand for: `(path, value)`, where

@@ -31,6 +31,42 @@ impl ModuleMap {
         map
     }
 
+    /// The file of the loaded module `name`.
+    #[must_use]
+    pub fn path_of(&self, name: &str) -> Option<&str> {
+        self.by_name.get(name).map(String::as_str)
+    }
+
+    /// The name of the loaded module at `path`.
+    #[must_use]
+    pub fn name_of(&self, path: &str) -> Option<&str> {
+        self.by_path.get(path).map(String::as_str)
+    }
+
+    /// The absolute name of `module` as the file at `path` imports it: `module` has one leading
+    /// dot per level of a relative import (`..pkg`). `None` when `path` is no loaded module and
+    /// the import is relative, or when it climbs above the top package.
+    #[must_use]
+    pub fn absolute(&self, path: &str, module: &str) -> Option<String> {
+        let rest = module.trim_start_matches('.');
+        let level = module.len() - rest.len();
+        if level == 0 {
+            return Some(rest.to_owned());
+        }
+        let name = self.by_path.get(path)?;
+        let mut package: Vec<&str> = name.split('.').collect();
+        if !path.ends_with("__init__.py") {
+            package.pop();
+        }
+        for _ in 1..level {
+            package.pop()?;
+        }
+        if !rest.is_empty() {
+            package.push(rest);
+        }
+        Some(package.join("."))
+    }
+
     /// Files that importing from `path` executes, per its `imports`: the imported modules, every
     /// package on their dotted path, and the packages holding `path` itself.
     #[must_use]

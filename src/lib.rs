@@ -19,5 +19,7 @@ pub mod outcome;
 pub mod parse;
 pub mod python;
 pub mod record;
+mod refs;
+mod resolve;
 pub mod select;
 pub mod store;

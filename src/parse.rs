@@ -13,16 +13,17 @@
 use std::collections::{HashMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use ruff_python_ast::token::{Token, TokenKind};
+use ruff_python_ast::token::Token;
 use ruff_python_ast::visitor::{self, Visitor};
 use ruff_python_ast::{self as ast, Expr, PySourceType, Stmt};
 use ruff_python_parser::parse_unchecked_source;
 use ruff_text_size::{Ranged, TextRange, TextSize};
 
-use crate::block::{Block, FileModel, Import, MODULE_BLOCK, Name};
+use crate::block::{Block, ClassInfo, FileModel, Import, ImportBinding, MODULE_BLOCK, Name};
 use crate::block_name;
 use crate::checksum::{Fnv64, hash_bytes, hash_tokens};
-use crate::effects::{has_effects, is_pure_class, is_pure_decorator, is_stateful};
+use crate::effects::{caches, has_effects, is_pure_class, is_pure_decorator};
+use crate::refs::{Refs, function_refs, module_refs};
 
 /// Parses `bytes` (a file's contents) into a model. Never panics: a file that is not UTF-8, does
 /// not parse, or trips the parser becomes a single opaque block.
@@ -55,6 +56,10 @@ fn parse_source(source: &str, content_hash: i64) -> FileModel {
         shape: Fnv64::default(),
         import_uses: HashSet::new(),
         seen_names: HashMap::new(),
+        bindings: Vec::new(),
+        import_bindings: Vec::new(),
+        star_imports: Vec::new(),
+        classes: Vec::new(),
     };
     let body = &parsed.syntax().body;
     for (index, stmt) in body.iter().enumerate() {
@@ -68,11 +73,18 @@ fn parse_source(source: &str, content_hash: i64) -> FileModel {
     let mut blocks = Vec::with_capacity(builder.blocks.len() + 1);
     blocks.push(module);
     blocks.append(&mut builder.blocks);
+    let mut bindings = builder.bindings;
+    bindings.sort_unstable();
+    bindings.dedup();
     FileModel {
         content_hash,
         blocks,
         imports: imports.imports,
         import_uses: import_uses.into_boxed_slice(),
+        bindings: bindings.into_boxed_slice(),
+        import_bindings: builder.import_bindings.into_boxed_slice(),
+        star_imports: builder.star_imports.into_boxed_slice(),
+        classes: builder.classes.into_boxed_slice(),
         parse_error: None,
     }
 }
@@ -105,17 +117,24 @@ struct ModelBuilder<'a> {
     blocks: Vec<Block>,
     /// Hash of the ordered statement list plus the text of every non-binding statement.
     shape: Fnv64,
+    /// The references of the statements folded into `<module>`.
     import_uses: HashSet<Name>,
     /// How often a block name was used, to give repeated names (`@property` / `@x.setter`) a
     /// stable `#2` suffix.
     seen_names: HashMap<String, u32>,
+    /// See the fields of `FileModel` of the same names. Block indexes count `<module>`, which
+    /// is added in front at the end.
+    bindings: Vec<(Name, u32)>,
+    import_bindings: Vec<ImportBinding>,
+    star_imports: Vec<Name>,
+    classes: Vec<ClassInfo>,
 }
 
 impl<'a> ModelBuilder<'a> {
     fn top_level(&mut self, stmt: &'a Stmt, first: bool) {
         match stmt {
             Stmt::FunctionDef(function) => {
-                self.function(function, "");
+                self.function(function, "", false);
                 let header = header_range(function);
                 let pure = function
                     .decorator_list
@@ -125,21 +144,31 @@ impl<'a> ModelBuilder<'a> {
                         .parameters
                         .iter_non_variadic_params()
                         .any(|p| p.default.as_deref().is_some_and(has_effects));
+                let refs = module_refs(|visitor| visit_header(visitor, function));
                 self.statement(
                     stmt,
                     &block_name::def_header(&function.name),
                     vec![function.name.to_string()],
                     pure,
                     header,
-                    &[function.name.range],
+                    refs,
                 );
             }
             Stmt::ClassDef(class) => {
                 let mut holes = Vec::new();
+                let first_class = self.classes.len();
                 self.class(class, "", &mut holes);
                 let pure = is_pure_class(class);
-                let mut excluded = holes.clone();
-                excluded.push(class.name.range);
+                // The class statement's block is the next one pushed, if it gets one.
+                let block = if pure {
+                    u32::try_from(self.blocks.len() + 1).unwrap_or(0)
+                } else {
+                    0
+                };
+                for info in &mut self.classes[first_class..] {
+                    info.block = block;
+                }
+                let refs = module_refs(|visitor| visit_class_header(visitor, class));
                 self.statement_with_holes(
                     stmt,
                     &block_name::class(&class.name),
@@ -147,64 +176,42 @@ impl<'a> ModelBuilder<'a> {
                     pure,
                     class.range,
                     &holes,
-                    &excluded,
+                    refs,
                 );
             }
             Stmt::Import(import) => {
-                let binds = import
-                    .names
-                    .iter()
-                    .map(|alias| match &alias.asname {
-                        Some(asname) => asname.to_string(),
-                        None => alias.name.split('.').next().unwrap_or_default().to_owned(),
-                    })
-                    .collect::<Vec<_>>();
+                let binds = self.import(import);
                 let key = block_name::import(&binds);
-                self.statement(stmt, &key, binds, true, stmt.range(), &[stmt.range()]);
+                self.statement(stmt, &key, binds, true, stmt.range(), Refs::default());
             }
             Stmt::ImportFrom(import) if !import.names.iter().any(|alias| &alias.name == "*") => {
-                let binds = import
-                    .names
-                    .iter()
-                    .map(|alias| alias.asname.as_ref().unwrap_or(&alias.name).to_string())
-                    .collect::<Vec<_>>();
-                // Importing a name reads it from the other module: count the original names as
-                // uses, so tests that import this module depend on those bindings there.
-                for alias in &import.names {
-                    self.import_uses.insert(Name::intern(alias.name.as_str()));
-                }
+                let binds = self.import_from(import);
                 let key = block_name::from_import(&binds);
-                self.statement(stmt, &key, binds, true, stmt.range(), &[stmt.range()]);
+                self.statement(stmt, &key, binds, true, stmt.range(), Refs::default());
             }
             Stmt::Assign(ast::StmtAssign { targets, value, .. }) => {
                 let binds = targets.iter().map(bound_names).collect::<Option<Vec<_>>>();
-                self.assignment(
-                    stmt,
-                    binds.map(|names| names.concat()),
-                    value,
-                    targets.iter().map(Ranged::range).collect(),
-                );
+                self.assignment(stmt, binds.map(|names| names.concat()), value, None);
             }
             Stmt::AnnAssign(ast::StmtAnnAssign {
                 target,
                 value: Some(value),
                 ..
-            })
-            | Stmt::AugAssign(ast::StmtAugAssign { target, value, .. }) => {
-                self.assignment(stmt, bound_names(target), value, vec![target.range()]);
-            }
-            Stmt::AnnAssign(ast::StmtAnnAssign {
-                target,
-                value: None,
-                ..
             }) => {
+                self.assignment(stmt, bound_names(target), value, None);
+            }
+            Stmt::AugAssign(ast::StmtAugAssign { target, value, .. }) => {
+                // `X += 1` reads X too.
+                self.assignment(stmt, bound_names(target), value, Some(target));
+            }
+            Stmt::AnnAssign(ast::StmtAnnAssign { value: None, .. }) => {
                 self.statement(
                     stmt,
                     block_name::ANNOTATION,
                     Vec::new(),
                     true,
                     stmt.range(),
-                    &[target.range()],
+                    Refs::default(),
                 );
             }
             Stmt::Expr(ast::StmtExpr { value, .. }) if first && value.is_string_literal_expr() => {
@@ -215,39 +222,129 @@ impl<'a> ModelBuilder<'a> {
                     binds,
                     true,
                     stmt.range(),
-                    &[],
+                    Refs::default(),
                 );
             }
-            _ => self.statement(
-                stmt,
-                block_name::STATEMENT,
-                Vec::new(),
-                false,
-                stmt.range(),
-                &[],
-            ),
+            _ => {
+                if let Stmt::ImportFrom(import) = stmt {
+                    self.star_imports
+                        .push(Name::intern(&relative_module(import)));
+                }
+                // Whatever it binds (`try: import json` / `except: json = None`) is bound by
+                // the module's code: by `<module>`.
+                let mut bound = CompoundBindings::default();
+                bound.visit_stmt(stmt);
+                self.bindings
+                    .extend(bound.names.iter().map(|name| (Name::intern(name), 0)));
+                for (statement, prefix) in bound.imports {
+                    match statement {
+                        Stmt::Import(import) => {
+                            self.import(import);
+                        }
+                        Stmt::ImportFrom(import) => {
+                            self.import_from(import);
+                        }
+                        Stmt::ClassDef(class) => {
+                            let mut holes = Vec::new();
+                            self.class(class, &prefix, &mut holes);
+                        }
+                        _ => {}
+                    }
+                }
+                let refs = module_refs(|visitor| visit_skipping_bodies(visitor, stmt));
+                self.statement(
+                    stmt,
+                    block_name::STATEMENT,
+                    Vec::new(),
+                    false,
+                    stmt.range(),
+                    refs,
+                );
+            }
         }
+    }
+
+    /// Records what an `import` statement binds; returns the bound names.
+    fn import(&mut self, import: &ast::StmtImport) -> Vec<String> {
+        import
+            .names
+            .iter()
+            .map(|alias| {
+                let (bound, module) = match &alias.asname {
+                    Some(asname) => (asname.to_string(), alias.name.to_string()),
+                    // `import a.b.c` binds `a`, the top package.
+                    None => {
+                        let top = alias.name.split('.').next().unwrap_or_default().to_owned();
+                        (top.clone(), top)
+                    }
+                };
+                self.import_bindings.push(ImportBinding {
+                    bound: Name::intern(&bound),
+                    module: Name::intern(&module),
+                    attr: None,
+                });
+                bound
+            })
+            .collect()
+    }
+
+    /// Records what a `from ... import` statement binds; returns the bound names.
+    fn import_from(&mut self, import: &ast::StmtImportFrom) -> Vec<String> {
+        let module = Name::intern(&relative_module(import));
+        import
+            .names
+            .iter()
+            .filter(|alias| &alias.name != "*")
+            .map(|alias| {
+                let bound = alias.asname.as_ref().unwrap_or(&alias.name).to_string();
+                self.import_bindings.push(ImportBinding {
+                    bound: Name::intern(&bound),
+                    module,
+                    attr: Some(Name::intern(alias.name.as_str())),
+                });
+                bound
+            })
+            .collect()
     }
 
     fn assignment(
         &mut self,
-        stmt: &Stmt,
+        stmt: &'a Stmt,
         binds: Option<Vec<String>>,
-        value: &Expr,
-        targets: Vec<TextRange>,
+        value: &'a Expr,
+        also_read: Option<&'a Expr>,
     ) {
+        let refs = module_refs(|visitor| {
+            visitor.visit_expr(value);
+            if let Some(target) = also_read {
+                visitor.visit_expr(target);
+            }
+        });
         match binds {
             Some(binds) if !has_effects(value) => {
                 let key = block_name::assign(&binds);
-                self.statement(stmt, &key, binds, true, stmt.range(), &targets);
+                self.statement(stmt, &key, binds, true, stmt.range(), refs);
             }
-            _ => self.statement(
+            Some(binds) => {
+                // Bound by a statement that may have effects: by `<module>`.
+                self.bindings
+                    .extend(binds.iter().map(|name| (Name::intern(name), 0)));
+                self.statement(
+                    stmt,
+                    block_name::STATEMENT,
+                    Vec::new(),
+                    false,
+                    stmt.range(),
+                    refs,
+                );
+            }
+            None => self.statement(
                 stmt,
                 block_name::STATEMENT,
                 Vec::new(),
                 false,
                 stmt.range(),
-                &[],
+                refs,
             ),
         }
     }
@@ -259,13 +356,14 @@ impl<'a> ModelBuilder<'a> {
         binds: Vec<String>,
         pure: bool,
         range: TextRange,
-        not_uses: &[TextRange],
+        refs: Refs,
     ) {
-        self.statement_with_holes(stmt, key, binds, pure, range, &[], not_uses);
+        self.statement_with_holes(stmt, key, binds, pure, range, &[], refs);
     }
 
     /// Records one top-level statement: its key always goes into the module shape; its text goes
-    /// into a `Binding` block when it is pure, into the shape otherwise.
+    /// into a `Binding` block when it is pure, into the shape otherwise, and so do its names and
+    /// references.
     #[allow(clippy::too_many_arguments)] // Each argument is a distinct fact about the statement.
     fn statement_with_holes(
         &mut self,
@@ -275,69 +373,71 @@ impl<'a> ModelBuilder<'a> {
         pure: bool,
         range: TextRange,
         holes: &[TextRange],
-        not_uses: &[TextRange],
+        refs: Refs,
     ) {
         let name = self.unique_name(key);
         self.shape.write(name.as_bytes());
         self.shape.write(b"\0");
-        for token in self.tokens_in(range) {
-            if token.kind() == TokenKind::Name
-                && !holes
-                    .iter()
-                    .chain(not_uses)
-                    .any(|hole| hole.contains_range(token.range()))
-            {
-                let name = &self.source[token.range()];
-                self.import_uses.insert(Name::intern(name));
-            }
-        }
         let mut hasher = Fnv64::default();
         hash_tokens(&mut hasher, self.source, self.tokens, range, holes);
+        let binds: Vec<Name> = binds.iter().map(|name| Name::intern(name)).collect();
+        let (references, _) = refs.into_names();
         if pure {
             let lines = (
                 self.lines.line_of(stmt.start()),
                 self.lines.line_of(stmt.end()),
             );
+            let index = u32::try_from(self.blocks.len() + 1).unwrap_or(0);
+            self.bindings
+                .extend(binds.iter().map(|bind| (*bind, index)));
             self.blocks.push(Block::binding(
                 Name::intern(&name),
                 lines,
                 hasher.finish(),
-                binds.iter().map(|name| Name::intern(name)).collect(),
+                &binds,
+                &references,
             ));
         } else {
+            self.bindings.extend(binds.iter().map(|bind| (*bind, 0)));
+            self.import_uses.extend(references);
             self.shape.write_u64(hasher.finish().cast_unsigned());
         }
     }
 
     fn class(&mut self, class: &'a ast::StmtClassDef, prefix: &str, holes: &mut Vec<TextRange>) {
-        let qualname = block_name::class_prefix(prefix, &class.name);
+        let qualname = format!("{prefix}{}", class.name);
+        let bases = module_refs(|visitor| {
+            if let Some(arguments) = &class.arguments {
+                visitor.visit_arguments(arguments);
+            }
+        });
+        self.classes.push(ClassInfo {
+            qualname: Name::intern(&qualname),
+            block: 0,
+            bases: bases.into_names().0.into_boxed_slice(),
+        });
+        let members = block_name::class_prefix(prefix, &class.name);
         for stmt in &class.body {
             match stmt {
                 Stmt::FunctionDef(function) => {
-                    self.function(function, &qualname);
+                    self.function(function, &members, true);
                     if let Some(first) = function.body.first() {
                         holes.push(TextRange::new(first.start(), function.end()));
                     }
                 }
-                Stmt::ClassDef(inner) => self.class(inner, &qualname, holes),
+                Stmt::ClassDef(inner) => self.class(inner, &members, holes),
                 _ => {}
             }
         }
     }
 
-    fn function(&mut self, function: &'a ast::StmtFunctionDef, prefix: &str) {
+    fn function(&mut self, function: &'a ast::StmtFunctionDef, prefix: &str, method: bool) {
         let name = self.unique_name(&block_name::function(prefix, &function.name));
         let mut hasher = Fnv64::default();
         hash_tokens(&mut hasher, self.source, self.tokens, function.range, &[]);
-        let mut names: Vec<&str> = self
-            .tokens_in(function.range)
-            .filter(|token| token.kind() == TokenKind::Name)
-            .map(|token| &self.source[token.range()])
-            .collect();
-        names.sort_unstable();
-        names.dedup();
-        // Exactly sized, from the table of shared names: models live for the whole session.
-        let uses: Box<[Name]> = names.into_iter().map(Name::intern).collect();
+        let caches = caches(self.source, function);
+        let refs = function_refs(function, function.name.as_str(), method, caches);
+        let (refs, writes) = refs.into_names();
         let lines = (
             self.lines.line_of(function.start()),
             self.lines.line_of(function.end()),
@@ -346,17 +446,10 @@ impl<'a> ModelBuilder<'a> {
             Name::intern(&name),
             lines,
             hasher.finish(),
-            uses,
-            is_stateful(self.source, function),
+            &refs,
+            &writes,
+            caches,
         ));
-    }
-
-    fn tokens_in(&self, range: TextRange) -> impl Iterator<Item = &'a Token> + use<'a> {
-        let tokens = self.tokens;
-        let start = tokens.partition_point(|token| token.start() < range.start());
-        tokens[start..]
-            .iter()
-            .take_while(move |token| token.start() < range.end())
     }
 
     fn unique_name(&mut self, key: &str) -> String {
@@ -388,6 +481,137 @@ fn bound_names(target: &Expr) -> Option<Vec<String>> {
             .map(|names| names.concat()),
         Expr::Starred(ast::ExprStarred { value, .. }) => bound_names(value),
         _ => None,
+    }
+}
+
+/// The module of a `from` import, with a leading dot per level (`..pkg`).
+fn relative_module(import: &ast::StmtImportFrom) -> String {
+    let dots = ".".repeat(import.level as usize);
+    format!(
+        "{dots}{}",
+        import.module.as_ref().map_or("", |module| module.as_str())
+    )
+}
+
+/// Visits what running a `def` statement evaluates: decorators, defaults and annotations.
+fn visit_header<'a>(visitor: &mut dyn Visitor<'a>, function: &'a ast::StmtFunctionDef) {
+    for decorator in &function.decorator_list {
+        visitor.visit_decorator(decorator);
+    }
+    visitor.visit_parameters(&function.parameters);
+    if let Some(returns) = &function.returns {
+        visitor.visit_annotation(returns);
+    }
+}
+
+/// Visits what running a `class` statement evaluates: decorators, bases, and its body without
+/// the bodies of its methods.
+fn visit_class_header<'a>(visitor: &mut dyn Visitor<'a>, class: &'a ast::StmtClassDef) {
+    for decorator in &class.decorator_list {
+        visitor.visit_decorator(decorator);
+    }
+    if let Some(arguments) = &class.arguments {
+        visitor.visit_arguments(arguments);
+    }
+    for stmt in &class.body {
+        visit_skipping_bodies(visitor, stmt);
+    }
+}
+
+/// Visits a statement, but of a `def` only what running it evaluates.
+fn visit_skipping_bodies<'a>(visitor: &mut dyn Visitor<'a>, stmt: &'a Stmt) {
+    match stmt {
+        Stmt::FunctionDef(function) => visit_header(visitor, function),
+        Stmt::ClassDef(class) => visit_class_header(visitor, class),
+        Stmt::If(ast::StmtIf {
+            test,
+            body,
+            elif_else_clauses,
+            ..
+        }) => {
+            visitor.visit_expr(test);
+            for stmt in body {
+                visit_skipping_bodies(visitor, stmt);
+            }
+            for clause in elif_else_clauses {
+                if let Some(test) = &clause.test {
+                    visitor.visit_expr(test);
+                }
+                for stmt in &clause.body {
+                    visit_skipping_bodies(visitor, stmt);
+                }
+            }
+        }
+        Stmt::Try(ast::StmtTry {
+            body,
+            handlers,
+            orelse,
+            finalbody,
+            ..
+        }) => {
+            for stmt in body.iter().chain(orelse).chain(finalbody) {
+                visit_skipping_bodies(visitor, stmt);
+            }
+            for handler in handlers {
+                let ast::ExceptHandler::ExceptHandler(handler) = handler;
+                if let Some(kind) = &handler.type_ {
+                    visitor.visit_expr(kind);
+                }
+                for stmt in &handler.body {
+                    visit_skipping_bodies(visitor, stmt);
+                }
+            }
+        }
+        _ => visitor.visit_stmt(stmt),
+    }
+}
+
+/// The names a compound top-level statement (`if`, `try`, `with`, `for`) binds at module
+/// level, and the imports and classes in it (with the prefix of classes' qualified names).
+#[derive(Default)]
+struct CompoundBindings<'a> {
+    names: Vec<String>,
+    imports: Vec<(&'a Stmt, String)>,
+}
+
+impl<'a> Visitor<'a> for CompoundBindings<'a> {
+    fn visit_stmt(&mut self, stmt: &'a Stmt) {
+        match stmt {
+            Stmt::FunctionDef(function) => self.names.push(function.name.to_string()),
+            Stmt::ClassDef(class) => {
+                self.names.push(class.name.to_string());
+                self.imports.push((stmt, String::new()));
+            }
+            Stmt::Import(import) => {
+                for alias in &import.names {
+                    self.names.push(alias.asname.as_ref().map_or_else(
+                        || alias.name.split('.').next().unwrap_or_default().to_owned(),
+                        ToString::to_string,
+                    ));
+                }
+                self.imports.push((stmt, String::new()));
+            }
+            Stmt::ImportFrom(import) => {
+                self.names.extend(
+                    import
+                        .names
+                        .iter()
+                        .filter(|alias| &alias.name != "*")
+                        .map(|alias| alias.asname.as_ref().unwrap_or(&alias.name).to_string()),
+                );
+                self.imports.push((stmt, String::new()));
+            }
+            _ => visitor::walk_stmt(self, stmt),
+        }
+    }
+
+    fn visit_expr(&mut self, expr: &'a Expr) {
+        if let Expr::Name(name) = expr
+            && name.ctx == ast::ExprContext::Store
+        {
+            self.names.push(name.id.to_string());
+        }
+        visitor::walk_expr(self, expr);
     }
 }
 

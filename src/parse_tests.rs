@@ -241,12 +241,9 @@ fn property_setter_and_deleter_get_numbered_names() {
     assert_eq!(block(&model, "C.x").start_line, 2);
     assert_eq!(block(&model, "C.x#2").start_line, 6);
     assert_eq!(block(&model, "C.x#3").start_line, 10);
-    assert!(
-        block(&model, "C.x#2")
-            .uses()
-            .iter()
-            .any(|name| *name == "value")
-    );
+    // The setter writes its object's attribute (a parameter is no reference).
+    assert_eq!(block(&model, "C.x#2").writes(), ["self._x"]);
+    assert_eq!(block(&model, "C.x#2").refs(), ["x.setter"]);
 }
 
 #[test]
@@ -325,7 +322,10 @@ LOOKUP = {k: v for k, v in PAIRS}
     assert_eq!(block(&model, "=key").binds(), ["key"]);
     assert!(import_uses(&model).contains("range"));
     assert!(
-        import_uses(&model).contains("PAIRS"),
+        block(&model, "=LOOKUP")
+            .refs()
+            .iter()
+            .any(|r| *r == "PAIRS"),
         "read by LOOKUP's comprehension"
     );
 }
@@ -535,7 +535,7 @@ fn binding_blocks_bind_their_names() {
     for block in &model.blocks {
         match block.kind {
             BlockKind::Binding => {
-                assert!(block.uses().is_empty(), "{}", block.name);
+                assert!(block.writes().is_empty(), "{}", block.name);
                 assert!(!block.stateful, "{}", block.name);
             }
             BlockKind::Function => assert!(block.binds().is_empty(), "{}", block.name),
@@ -1036,40 +1036,62 @@ fn block_at_line_of_an_unparsable_file_is_module() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
-fn function_uses_contain_names_from_the_body() {
+fn function_refs_are_its_globals_chains_and_attributes() {
     let model = parse(MODERN);
-    let uses = |name: &str| -> Vec<String> {
+    let refs = |name: &str| -> Vec<String> {
         let block = block(&model, name);
-        block.uses().iter().map(ToString::to_string).collect()
+        block.refs().iter().map(ToString::to_string).collect()
     };
-    for expected in ["SCALE", "sum", "lines", "price", "qty", "property"] {
+    for expected in [
+        "SCALE",
+        "sum",
+        ".price",
+        ".qty",
+        "self.lines",
+        "property",
+        "float",
+    ] {
         assert!(
-            uses("Order.total").contains(&expected.to_owned()),
+            refs("Order.total").contains(&expected.to_owned()),
+            "{expected} in {:?}",
+            refs("Order.total")
+        );
+    }
+    for expected in ["PATTERNS", "cancel", "sorted"] {
+        assert!(
+            refs("dispatch").contains(&expected.to_owned()),
             "{expected}"
         );
     }
-    for expected in ["PATTERNS", "cancel", "sorted", "item", "order_id"] {
+    // The decorator's chain on a global; the methods of parameters and locals.
+    for expected in ["app.route", "handle", ".get", ".content", ".json"] {
+        assert!(refs("fetch").contains(&expected.to_owned()), "{expected}");
+    }
+    for expected in ["WIDTH", "self.sku", "self.meta"] {
         assert!(
-            uses("dispatch").contains(&expected.to_owned()),
+            refs("Order.Line.describe").contains(&expected.to_owned()),
             "{expected}"
         );
     }
-    for expected in ["app", "route", "handle", "session", "response"] {
-        assert!(uses("fetch").contains(&expected.to_owned()), "{expected}");
-    }
-    for expected in ["WIDTH", "sep", "sku", "meta"] {
+    // A name imported inside the function refers to that module's binding.
+    assert!(refs("first").contains(&"^.util:head".to_owned()));
+    assert!(!refs("first").contains(&"PATTERNS".to_owned()));
+    // Parameters and locals are no references; strings are not names.
+    for not_there in [
+        "order_id", "session", "item", "items", "response", "cancel\"",
+    ] {
         assert!(
-            uses("Order.Line.describe").contains(&expected.to_owned()),
-            "{expected}"
+            !refs("fetch").contains(&not_there.to_owned()),
+            "{not_there}"
+        );
+        assert!(
+            !refs("first").contains(&not_there.to_owned()),
+            "{not_there}"
         );
     }
-    assert!(uses("first").contains(&"head".to_owned()));
-    assert!(!uses("first").contains(&"PATTERNS".to_owned()));
-    // Strings are not names.
-    assert!(!uses("dispatch").contains(&"cancel\"".to_owned()));
-    assert!(!uses("dispatch").contains(&"action".to_owned()));
+    assert!(!refs("dispatch").contains(&"action".to_owned()));
     for block in &model.blocks {
-        let texts: Vec<&str> = block.uses().iter().map(|name| name.as_str()).collect();
+        let texts: Vec<&str> = block.refs().iter().map(|name| name.as_str()).collect();
         let mut sorted = texts.clone();
         sorted.sort_unstable();
         sorted.dedup();
@@ -1135,63 +1157,158 @@ fn imports_are_collected_at_any_depth() {
 }
 
 #[test]
-fn import_uses_holds_imported_names_not_bound_targets() {
+fn import_uses_holds_what_module_code_with_effects_refers_to() {
     let model = parse(MODERN);
     // Sorted, each once: the slice stands in for a set.
     assert!(model.import_uses.windows(2).all(|pair| pair[0] < pair[1]));
     let uses = import_uses(&model);
-    // `from x import NAME` reads NAME from x, under its original name.
+    // Names read by module-level code that may have effects: impure statements, decorators
+    // that may register, bases and metaclasses, an `if` block's test.
+    for name in [
+        "os.environ.get",
+        "TYPE_CHECKING",
+        "functools.lru_cache",
+        "app.route",
+    ] {
+        assert!(uses.contains(name), "{name} missing from {uses:?}");
+    }
+    for name in ["Base", "Meta"] {
+        assert!(uses.contains(name), "{name} missing from {uses:?}");
+    }
+    // An import forwards names: it is no use of them. Pure bindings keep their references in
+    // their own blocks; function bodies in theirs.
     for name in [
         "DEFAULT_RATE",
         "rounding",
         "registry",
         "dataclass",
         "field",
-        "annotations",
-    ] {
-        assert!(uses.contains(name), "{name} missing");
-    }
-    // Names read by import-time code: decorators, bases, impure statements, default values.
-    for name in [
-        "Base",
-        "Meta",
-        "os",
-        "environ",
-        "TYPE_CHECKING",
-        "functools",
-        "lru_cache",
-        "app",
-    ] {
-        assert!(uses.contains(name), "{name} missing");
-    }
-    // Targets of binding statements, and names only read inside function bodies.
-    for name in [
-        "TIMEOUT", "RETRIES", "SCALE", "OFFSETS", "PATTERNS", "RATE", "Order", "Box", "bump",
+        "TIMEOUT",
+        "RETRIES",
+        "SCALE",
+        "OFFSETS",
+        "PATTERNS",
+        "RATE",
+        "Order",
+        "Box",
+        "bump",
         "dispatch",
-    ] {
-        assert!(!uses.contains(name), "{name} should not be there");
-    }
-    for name in [
         "sum",
         "process",
         "cancel",
         "sorted",
-        "head",
         "handle",
         "WIDTH",
-        "partition",
     ] {
         assert!(!uses.contains(name), "{name} should not be there");
     }
 
-    let small = parse("from m import NAME\nOTHER = 1\nX = OTHER + 1\nimport pkg.mod\n");
-    assert!(import_uses(&small).contains("NAME"));
-    assert!(import_uses(&small).contains("OTHER"), "read by X's value");
-    assert!(!import_uses(&small).contains("X"));
-    assert!(!import_uses(&small).contains("pkg"));
-    assert!(!import_uses(&small).contains("mod"));
-    let bound = parse("NAME = 1\n");
-    assert!(!import_uses(&bound).contains("NAME"));
+    let small =
+        parse("from m import NAME\nOTHER = 1\nX = OTHER + 1\nY = make(OTHER)\nimport pkg.mod\n");
+    assert!(!import_uses(&small).contains("NAME"));
+    assert!(
+        import_uses(&small).contains("make"),
+        "an impure statement's call"
+    );
+    assert!(
+        import_uses(&small).contains("OTHER"),
+        "read by Y's impure value"
+    );
+    assert_eq!(
+        block(&small, "=X").refs(),
+        ["OTHER"],
+        "read by X's pure value"
+    );
+    assert_eq!(block(&small, "=X").binds(), ["X"]);
+}
+
+#[test]
+fn the_namespace_records_every_top_level_binding() {
+    let source = "import a.b.c, d as e
+from .m import x, y as z
+from ..star import *
+TIMEOUT = 1
+CONFIG = load()
+def f():
+    pass
+@app.route('/')
+def g():
+    pass
+try:
+    import json
+except ImportError:
+    json = None
+class K(Base):
+    class Inner:
+        pass
+";
+    let model = parse(source);
+    let binders = |name: &str| -> Vec<String> {
+        model
+            .binders(Name::intern(name))
+            .map(|index| model.blocks[index].name.to_string())
+            .collect()
+    };
+    assert_eq!(binders("a"), ["import:a,e"]);
+    assert_eq!(binders("z"), ["from:x,z"]);
+    assert_eq!(binders("TIMEOUT"), ["=TIMEOUT"]);
+    assert_eq!(
+        binders("CONFIG"),
+        ["<module>"],
+        "bound by a statement with effects"
+    );
+    assert_eq!(binders("f"), ["def:f"]);
+    assert_eq!(binders("g"), ["<module>"]);
+    assert_eq!(binders("json"), ["<module>"]);
+    assert_eq!(binders("K"), ["<module>"]);
+    assert!(binders("nope").is_empty());
+    let imports: Vec<(String, String, Option<String>)> = model
+        .import_bindings
+        .iter()
+        .map(|i| {
+            (
+                i.bound.to_string(),
+                i.module.to_string(),
+                i.attr.map(|a| a.to_string()),
+            )
+        })
+        .collect();
+    assert!(imports.contains(&("a".into(), "a".into(), None)));
+    assert!(imports.contains(&("e".into(), "d".into(), None)));
+    assert!(imports.contains(&("z".into(), ".m".into(), Some("y".into()))));
+    assert!(imports.contains(&("json".into(), "json".into(), None)));
+    assert_eq!(
+        model
+            .star_imports
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["..star"]
+    );
+    let classes: Vec<(String, u32, Vec<String>)> = model
+        .classes
+        .iter()
+        .map(|c| {
+            (
+                c.qualname.to_string(),
+                c.block,
+                c.bases.iter().map(ToString::to_string).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        classes,
+        [
+            ("K".into(), 0, vec!["Base".into()]),
+            ("K.Inner".into(), 0, vec![])
+        ]
+    );
+    let pure = parse("class P:\n    class Q:\n        pass\n");
+    assert!(
+        pure.classes
+            .iter()
+            .all(|c| pure.blocks[c.block as usize].name == "class:P")
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1201,12 +1318,12 @@ fn import_uses_holds_imported_names_not_bound_targets() {
 #[test]
 fn stateful_functions_in_the_fixture() {
     let model = parse(MODERN);
-    for name in ["parse_sku", "bump", "Pluggable.register"] {
+    // The property's setter writes its object's attribute outside a constructor.
+    for name in ["parse_sku", "bump", "Pluggable.register", "Order.total#2"] {
         assert!(block(&model, name).stateful, "{name} should be stateful");
     }
     for name in [
         "Order.total",
-        "Order.total#2",
         "Order.Line.describe",
         "Box.get",
         "fetch",

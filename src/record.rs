@@ -5,14 +5,15 @@ use std::sync::{Arc, PoisonError};
 
 use rusqlite::Connection;
 
-use crate::block::{Block, BlockKind, DATA_BLOCK, MISSING_HASH, Name, is_pseudo};
+use crate::block::{BlockKind, DATA_BLOCK, MISSING_HASH, Name, is_pseudo};
 use crate::block_name::BlockName;
-use crate::closure::{BlockVersion, ClosureInfo, Unshared};
+use crate::closure::{BlockVersion, ClosureInfo};
 use crate::engine::{Current, Engine};
 use crate::error::Result;
 use crate::facts::GLOBAL_FACTS;
 use crate::fasthash::{FastMap, FastSet};
 use crate::graph::closure;
+use crate::resolve::{Resolved, class_of};
 use crate::store::write::SettledFile;
 use crate::store::{BlockIds, BlockKey, milliseconds, write};
 
@@ -234,23 +235,44 @@ impl Engine {
         result
     }
 
-    /// The block versions `test` depends on: its own (what it executed, the bindings only its
-    /// code mentions) and those it shares with every test with the same import closure.
+    /// The block versions `test` depends on: its own (what it executed, and what that code's
+    /// references reach: the bindings it reads, the headers of the functions it names, the
+    /// statements of the classes it uses, the memo closures of the state it reads) and those
+    /// it shares with every test with the same import closure.
     fn dependencies(&mut self, test: &TestRecord) -> (Vec<BlockVersion>, Arc<ClosureInfo>) {
         let mut own: BTreeSet<BlockVersion> = BTreeSet::new();
-        let mut used: FastSet<Name> = test.names.iter().map(|name| Name::intern(name)).collect();
         let mut files: BTreeSet<Name> = BTreeSet::new();
+        let mut reached: Vec<Arc<Resolved>> = Vec::new();
+        let mut stateful: Vec<(Name, Name)> = Vec::new();
         for (path, line) in &test.code {
             let Some(current) = self.current(path) else {
                 continue;
             };
-            let block = &current.model.blocks[current.model.block_at_line(*line)];
-            if block.kind == BlockKind::Function {
-                used.extend(block.uses().iter().copied());
-            }
+            let model = &current.model;
+            let block = &model.blocks[model.block_at_line(*line)];
             let path = Name::intern(path);
             own.insert((path, block.name, block.checksum));
             files.insert(path);
+            if block.kind == BlockKind::Module {
+                continue;
+            }
+            if block.stateful {
+                stateful.push((path, block.name));
+            }
+            // A method's class statement holds its class attributes and its own header.
+            if block.kind == BlockKind::Function
+                && let Some(class) = class_of(block.name).and_then(|q| model.class(q))
+                && class.block != 0
+            {
+                let statement = &model.blocks[class.block as usize];
+                own.insert((path, statement.name, statement.checksum));
+            }
+            reached.push(self.resolve_block(path, block.name));
+        }
+        let test_file = Name::intern(&test.file);
+        for name in &test.names {
+            let (found, _) = self.resolve_ref(test_file, None, Name::intern(name), 0);
+            reached.push(found);
         }
         // The closure of the test's own roots is shared by every test of its file. A file the
         // test ran code in that this closure does not reach (imported dynamically) brings its
@@ -259,25 +281,90 @@ impl Engine {
         let mut infos = vec![Arc::clone(&info)];
         for file in files.iter().filter(|file| !info.files.contains(*file)) {
             let extra = self.closure_info(vec![file.as_str().to_owned()]);
-            own.extend(extra.shared.iter().cloned());
-            used.extend(extra.used.iter().cloned());
+            own.extend(extra.shared.iter().copied());
             infos.push(extra);
+        }
+        // The state the test's code reads: whatever writes it may have left it as an earlier
+        // test's call made it, so the writers and what they run are dependencies too.
+        let mut writers: FastSet<(Name, Name)> = stateful.into_iter().collect();
+        for found in &reached {
+            own.extend(found.deps.iter().copied());
+            for key in &found.keys {
+                for info in &infos {
+                    if let Some(found) = info.writers.get(key) {
+                        writers.extend(found.iter().copied());
+                    }
+                }
+            }
+        }
+        for (file, function) in writers {
+            own.extend(self.memo_closure(file, function).iter().copied());
         }
         // A `def f` header is part of the block of `f`: a test that ran `f` has it already.
         let ran: FastSet<(Name, Name)> = own.iter().map(|&(path, name, _)| (path, name)).collect();
-        let mut extra = Vec::new();
-        for binding in infos.iter().flat_map(|info| &info.bindings) {
-            let path = binding.version.0;
-            let covered = binding
-                .header_of
-                .is_some_and(|function| ran.contains(&(path, function)));
-            let mentioned = |name: &Name| used.contains(name) || info.used.contains(name);
-            if !covered && binding.binds.iter().any(mentioned) {
-                extra.push(binding.version);
+        own.retain(|&(path, name, _)| match BlockName::parse(name.as_str()) {
+            BlockName::DefHeader(function) => {
+                !Name::find(function).is_some_and(|function| ran.contains(&(path, function)))
+            }
+            _ => true,
+        });
+        (own.into_iter().collect(), info)
+    }
+
+    /// What a stateful function may have left behind for a later caller: the function, the
+    /// functions it may call (those its references name, through the same resolution, and the
+    /// methods of the classes it reaches that an attribute call may land in), and what all of
+    /// them read. A test that reads its state, a cache hit included, depends on all of it.
+    fn memo_closure(&mut self, file: Name, function: Name) -> Arc<[BlockVersion]> {
+        if let Some(found) = self.memo_closures.get(&(file, function)) {
+            return Arc::clone(found);
+        }
+        let mut seen: FastSet<(Name, Name)> = FastSet::default();
+        let mut queue = vec![(file, function)];
+        let mut classes: FastSet<(Name, Name)> = FastSet::default();
+        let mut deps: BTreeSet<BlockVersion> = BTreeSet::new();
+        let mut attributes: FastSet<Name> = FastSet::default();
+        seen.insert((file, function));
+        while let Some((path, name)) = queue.pop() {
+            let Some(current) = self.current(path.as_str()) else {
+                continue;
+            };
+            let Some(block) = current.model.function(name) else {
+                continue;
+            };
+            deps.insert((path, block.name, block.checksum));
+            if let Some(class) = class_of(name) {
+                classes.insert((path, class));
+            }
+            attributes.extend(
+                block
+                    .refs()
+                    .iter()
+                    .filter_map(|r| r.as_str().strip_prefix('.'))
+                    .map(Name::intern),
+            );
+            let found = self.resolve_block(path, name);
+            deps.extend(found.deps.iter().copied());
+            classes.extend(found.classes.iter().copied());
+            for &callee in &found.functions {
+                if seen.insert(callee) {
+                    queue.push(callee);
+                }
+            }
+            // `obj.method()` on an object of a class it reached.
+            for &(class_file, class) in &classes.clone() {
+                for attribute in &attributes {
+                    let method = Name::intern(&format!("{class}.{attribute}"));
+                    if seen.insert((class_file, method)) {
+                        queue.push((class_file, method));
+                    }
+                }
             }
         }
-        own.extend(extra);
-        (own.into_iter().collect(), info)
+        let closure: Arc<[BlockVersion]> = deps.into_iter().collect();
+        self.memo_closures
+            .insert((file, function), Arc::clone(&closure));
+        closure
     }
 
     /// What every test whose roots are `roots` depends on through imports, computed once per
@@ -298,69 +385,39 @@ impl Engine {
             files: models.iter().map(|(file, _)| *file).collect(),
             ..ClosureInfo::default()
         };
-        // Functions whose effects outlive their call: they ran at import time, or they keep
-        // state that a later test may read without running them. Whatever they call shares that
-        // fate, so follow the names they mention to other functions in the closure.
-        let mut by_name: FastMap<Name, Vec<(Name, &Block)>> = FastMap::default();
-        let mut queue: Vec<(Name, &Block)> = Vec::new();
-        for &(path, ref current) in &models {
-            info.used.extend(current.model.import_uses.iter().copied());
-            for block in &current.model.blocks {
-                let version = (path, block.name, block.checksum);
-                match block.kind {
-                    BlockKind::Module => info.always.push(version),
-                    BlockKind::Binding => info.bindings.push(Unshared {
-                        version,
-                        binds: block.binds().into(),
-                        // Any function of the file was parsed, so its name is in the table.
-                        header_of: match BlockName::parse(block.name.as_str()) {
-                            BlockName::DefHeader(function) => Name::find(function),
-                            _ => None,
-                        },
-                    }),
-                    BlockKind::Function => {
-                        let short = BlockName::parse(block.name.as_str())
-                            .short_function_name()
-                            .unwrap_or_default();
-                        // Code that calls the function by name has that name in the table, as
-                        // every model of the closure was parsed already; a name not there is
-                        // mentioned nowhere.
-                        if let Some(short) = Name::find(short) {
-                            by_name.entry(short).or_default().push((path, block));
-                        }
-                        if block.stateful || self.import_time.contains(&(path, block.name)) {
-                            queue.push((path, block));
-                        }
+        let mut shared: BTreeSet<BlockVersion> = BTreeSet::new();
+        for (path, current) in &models {
+            let path = *path;
+            let model = &current.model;
+            let module = &model.blocks[0];
+            shared.insert((path, module.name, module.checksum));
+            // What the module's code that may have effects refers to.
+            for reference in &model.import_uses {
+                let (found, _) = self.resolve_ref(path, None, *reference, 0);
+                shared.extend(found.deps.iter().copied());
+            }
+            for block in &model.blocks {
+                if block.kind != BlockKind::Function {
+                    continue;
+                }
+                // Functions that ran while modules were imported: their effects outlive the
+                // import, and every importer relies on them without running them.
+                if self.import_time.contains(&(path, block.name)) {
+                    shared.insert((path, block.name, block.checksum));
+                    let found = self.resolve_block(path, block.name);
+                    shared.extend(found.deps.iter().copied());
+                }
+                if block.stateful {
+                    for key in self.written_keys(path, block.name) {
+                        info.writers
+                            .entry(key)
+                            .or_default()
+                            .push((path, block.name));
                     }
                 }
             }
         }
-        let mut seen: FastSet<(Name, Name)> = queue
-            .iter()
-            .map(|(path, block)| (*path, block.name))
-            .collect();
-        while let Some((path, block)) = queue.pop() {
-            info.always.push((path, block.name, block.checksum));
-            info.used.extend(block.uses().iter().copied());
-            for name in block.uses() {
-                for &(callee_path, callee) in by_name.get(name).into_iter().flatten() {
-                    if seen.insert((callee_path, callee.name)) {
-                        queue.push((callee_path, callee));
-                    }
-                }
-            }
-        }
-        // Bindings that import-time code mentions are shared; the rest wait for a test's own
-        // code to mention them.
-        let (shared, unshared): (Vec<_>, Vec<_>) = std::mem::take(&mut info.bindings)
-            .into_iter()
-            .partition(|binding| binding.binds.iter().any(|name| info.used.contains(name)));
-        info.shared = std::mem::take(&mut info.always);
-        info.shared
-            .extend(shared.into_iter().map(|binding| binding.version));
-        info.shared.sort();
-        info.shared.dedup();
-        info.bindings = unshared;
+        info.shared = shared.into_iter().collect();
         // Each closure lists every block of every module it reaches, so keeping one per test
         // file for the whole session cost tens of MB on large suites. Tests of a file run
         // together (pytest-xdist hands out runs of them), so a few recent ones suffice.

@@ -1,0 +1,620 @@
+//! What a piece of code refers to, and which shared state it writes, as short texts that
+//! `resolve` turns into the bindings they reach. A function's block holds them (see
+//! `Block::refs`), as does a binding statement (its value's references) and the module's
+//! import-time code.
+//!
+//! The forms, each an interned `Name`:
+//! * `x`: a global name the code loads (not one of its locals);
+//! * `x.a`, `x.a.b`: an attribute chain on a global name (a module, a class, ...), at most
+//!   `MAX_CHAIN` attributes deep; `getattr(x, "a")` with a literal name counts as `x.a`;
+//! * `self.a`: an attribute of a method's first parameter (the instance or the class);
+//! * `.a`: an attribute of any other object (a local, a call's result): nothing to resolve,
+//!   but the name of the method a call may reach;
+//! * `^module:a.b`: a name imported inside a function (`from module import a` there, used as
+//!   `a.b`), `module` with one leading dot per level of a relative import; `^module:` for the
+//!   module itself;
+//! * `x.*`: every binding of what `x` names, read reflectively (`dir(x)`, `vars(x)`,
+//!   `x.__dict__`, `getattr(x, name)` with a computed name); `*` alone for `globals()`.
+//!
+//! Writes of shared state (module-level names, class attributes, attributes of long-lived
+//! instances) are kept apart, in the same forms: `x`, `self.a`.
+
+use std::collections::{HashMap, HashSet};
+
+use ruff_python_ast::visitor::{self, Visitor};
+use ruff_python_ast::{self as ast, Expr, Stmt};
+
+use crate::block::Name;
+
+/// How deep an attribute chain on a global name is followed (`pkg.sub.module.function`).
+const MAX_CHAIN: usize = 3;
+
+/// Method names that mutate the container they are called on.
+const MUTATORS: &[&str] = &[
+    "append",
+    "extend",
+    "insert",
+    "add",
+    "update",
+    "setdefault",
+    "pop",
+    "popitem",
+    "remove",
+    "discard",
+    "clear",
+    "register",
+    "__setitem__",
+];
+
+/// Methods where assigning to `self.x` builds a new object rather than changing a shared one.
+const CONSTRUCTORS: &[&str] = &[
+    "__init__",
+    "__new__",
+    "__post_init__",
+    "setUp",
+    "setup_method",
+];
+
+/// The references and state writes of some code.
+#[derive(Debug, Default)]
+pub(crate) struct Refs {
+    pub(crate) refs: HashSet<String>,
+    pub(crate) writes: HashSet<String>,
+}
+
+impl Refs {
+    /// The references and the writes, each sorted and interned.
+    pub(crate) fn into_names(self) -> (Vec<Name>, Vec<Name>) {
+        let sorted = |set: HashSet<String>| {
+            let mut texts: Vec<String> = set.into_iter().collect();
+            texts.sort_unstable();
+            texts.iter().map(|text| Name::intern(text)).collect()
+        };
+        (sorted(self.refs), sorted(self.writes))
+    }
+}
+
+/// The references of a function (decorators, signature and body, nested functions included).
+/// `method`: whether it is defined directly in a class body, so that its first parameter is
+/// the instance (or the class). `caches`: whether a decorator keeps its results, which makes
+/// the function itself state that it writes.
+pub(crate) fn function_refs(
+    function: &ast::StmtFunctionDef,
+    qualname: &str,
+    method: bool,
+    caches: bool,
+) -> Refs {
+    let mut locals = Locals::default();
+    for parameter in function.parameters.iter() {
+        locals.names.insert(parameter.name().to_string());
+    }
+    locals.visit_body(&function.body);
+    for name in &locals.declared_global {
+        locals.names.remove(name);
+    }
+    let self_name = method
+        .then(|| {
+            function
+                .parameters
+                .posonlyargs
+                .iter()
+                .chain(&function.parameters.args)
+                .next()
+        })
+        .flatten()
+        .filter(|_| !function.decorator_list.iter().any(is_staticmethod))
+        .map(|parameter| parameter.parameter.name.to_string());
+    let mut collector = Collector {
+        locals: &locals.names,
+        imported: &locals.imported,
+        globals: &locals.declared_global,
+        self_name: self_name.as_deref(),
+        constructing: CONSTRUCTORS.contains(&function.name.as_str()),
+        found: Refs::default(),
+    };
+    for decorator in &function.decorator_list {
+        collector.visit_decorator(decorator);
+    }
+    collector.visit_parameters(&function.parameters);
+    if let Some(returns) = &function.returns {
+        collector.visit_annotation(returns);
+    }
+    collector.visit_body(&function.body);
+    let mut found = collector.found;
+    if caches {
+        found.writes.insert(match qualname.rsplit_once('.') {
+            Some((_, name)) if method => format!("self.{name}"),
+            _ => qualname.to_owned(),
+        });
+    }
+    found
+}
+
+/// The references of module-level code (a statement, or an expression in one): every name is
+/// global there.
+pub(crate) fn module_refs<'a>(visit: impl FnOnce(&mut dyn Visitor<'a>)) -> Refs {
+    let none = HashSet::new();
+    let no_imports = HashMap::new();
+    let mut collector = Collector {
+        locals: &none,
+        imported: &no_imports,
+        globals: &none,
+        self_name: None,
+        constructing: false,
+        found: Refs::default(),
+    };
+    visit(&mut collector);
+    collector.found
+}
+
+fn is_staticmethod(decorator: &ast::Decorator) -> bool {
+    matches!(&decorator.expression, Expr::Name(name) if name.id.as_str() == "staticmethod")
+}
+
+/// The names a function binds locally: parameters, assignment targets, loop and `with`
+/// targets, `except ... as`, imports, nested `def`/`class`, lambda parameters, anywhere in its
+/// body (nested scopes included: a name local to any of them is not read as a global), less
+/// those declared `global` or `nonlocal`.
+#[derive(Default)]
+struct Locals {
+    names: HashSet<String>,
+    declared_global: HashSet<String>,
+    /// Names bound by imports inside the function, and what they stand for (`^module:attr`).
+    imported: HashMap<String, String>,
+}
+
+impl<'a> Visitor<'a> for Locals {
+    fn visit_stmt(&mut self, stmt: &'a Stmt) {
+        match stmt {
+            Stmt::Global(ast::StmtGlobal { names, .. })
+            | Stmt::Nonlocal(ast::StmtNonlocal { names, .. }) => {
+                self.declared_global
+                    .extend(names.iter().map(ToString::to_string));
+            }
+            Stmt::FunctionDef(function) => {
+                self.names.insert(function.name.to_string());
+                for parameter in function.parameters.iter() {
+                    self.names.insert(parameter.name().to_string());
+                }
+            }
+            Stmt::ClassDef(class) => {
+                self.names.insert(class.name.to_string());
+            }
+            Stmt::Import(import) => {
+                for alias in &import.names {
+                    let (bound, module) = match &alias.asname {
+                        Some(asname) => (asname.to_string(), alias.name.to_string()),
+                        None => {
+                            let top = alias.name.split('.').next().unwrap_or_default();
+                            (top.to_owned(), top.to_owned())
+                        }
+                    };
+                    self.imported.insert(bound.clone(), format!("^{module}:"));
+                    self.names.insert(bound);
+                }
+            }
+            Stmt::ImportFrom(import) => {
+                let module = format!(
+                    "{}{}",
+                    ".".repeat(import.level as usize),
+                    import.module.as_ref().map_or("", |module| module.as_str())
+                );
+                for alias in &import.names {
+                    let bound = alias.asname.as_ref().unwrap_or(&alias.name).to_string();
+                    self.imported
+                        .insert(bound.clone(), format!("^{module}:{}", alias.name));
+                    self.names.insert(bound);
+                }
+            }
+            _ => {}
+        }
+        visitor::walk_stmt(self, stmt);
+    }
+
+    fn visit_except_handler(&mut self, handler: &'a ast::ExceptHandler) {
+        let ast::ExceptHandler::ExceptHandler(handler_node) = handler;
+        if let Some(name) = &handler_node.name {
+            self.names.insert(name.to_string());
+        }
+        visitor::walk_except_handler(self, handler);
+    }
+
+    fn visit_expr(&mut self, expr: &'a Expr) {
+        match expr {
+            Expr::Name(name) if name.ctx != ast::ExprContext::Load => {
+                self.names.insert(name.id.to_string());
+            }
+            Expr::Lambda(lambda) => {
+                if let Some(parameters) = &lambda.parameters {
+                    for parameter in parameters.iter() {
+                        self.names.insert(parameter.name().to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+        visitor::walk_expr(self, expr);
+    }
+}
+
+struct Collector<'l> {
+    locals: &'l HashSet<String>,
+    /// Names imported inside the function (see `Locals::imported`).
+    imported: &'l HashMap<String, String>,
+    /// Names declared `global`: storing into them writes module state.
+    globals: &'l HashSet<String>,
+    /// The method's first parameter (`self`, `cls`), if it is a method.
+    self_name: Option<&'l str>,
+    /// Whether the function builds a new object (`__init__`): its `self.x = ...` is no write.
+    constructing: bool,
+    found: Refs,
+}
+
+/// What an expression denotes, as far as references go.
+enum Root {
+    /// A global name and the attributes after it (`pkg.sub.f` is `pkg` and `[sub, f]`).
+    Global(String, Vec<String>),
+    /// The method's first parameter and the attributes after it.
+    OwnObject(Vec<String>),
+    /// A name imported inside the function (its `^module:attr` form) and the attributes after.
+    Imported(String, Vec<String>),
+    /// Anything else: its attributes are `.a` references.
+    Other,
+}
+
+impl Collector<'_> {
+    fn is_local(&self, name: &str) -> bool {
+        self.locals.contains(name)
+    }
+
+    /// The root of an attribute chain, without recording anything.
+    fn root_of(&self, expr: &Expr) -> Root {
+        match expr {
+            Expr::Name(name) => {
+                let id = name.id.as_str();
+                if Some(id) == self.self_name {
+                    Root::OwnObject(Vec::new())
+                } else if let Some(imported) = self.imported.get(id) {
+                    Root::Imported(imported.clone(), Vec::new())
+                } else if self.is_local(id) {
+                    Root::Other
+                } else {
+                    Root::Global(id.to_owned(), Vec::new())
+                }
+            }
+            Expr::Attribute(attribute) => match self.root_of(&attribute.value) {
+                Root::Global(name, mut attrs) => {
+                    attrs.push(attribute.attr.to_string());
+                    Root::Global(name, attrs)
+                }
+                Root::OwnObject(mut attrs) => {
+                    attrs.push(attribute.attr.to_string());
+                    Root::OwnObject(attrs)
+                }
+                Root::Imported(base, mut attrs) => {
+                    attrs.push(attribute.attr.to_string());
+                    Root::Imported(base, attrs)
+                }
+                Root::Other => Root::Other,
+            },
+            _ => Root::Other,
+        }
+    }
+
+    /// The reference for an expression's root and its first attributes (`x.a.b`, `self.a`):
+    /// `None` for other objects.
+    fn reference(root: &Root) -> Option<String> {
+        match root {
+            Root::Global(name, attrs) => {
+                let mut text = name.clone();
+                for attr in attrs.iter().take(MAX_CHAIN) {
+                    text.push('.');
+                    text.push_str(attr);
+                }
+                Some(text)
+            }
+            Root::OwnObject(attrs) => attrs.first().map(|attr| format!("self.{attr}")),
+            Root::Imported(base, attrs) => {
+                // `^module:` or `^module:attr`, then the attributes after it.
+                let mut text = base.clone();
+                for attr in attrs.iter().take(MAX_CHAIN) {
+                    if !text.ends_with(':') {
+                        text.push('.');
+                    }
+                    text.push_str(attr);
+                }
+                Some(text)
+            }
+            Root::Other => None,
+        }
+    }
+
+    /// Records the references of an attribute chain or name that is loaded.
+    fn load(&mut self, expr: &Expr) {
+        match expr {
+            Expr::Name(name) => {
+                let id = name.id.as_str();
+                if let Some(imported) = self.imported.get(id) {
+                    self.found.refs.insert(imported.clone());
+                } else if Some(id) != self.self_name && !self.is_local(id) {
+                    self.found.refs.insert(id.to_owned());
+                }
+            }
+            Expr::Attribute(attribute) => {
+                let root = self.root_of(expr);
+                match &root {
+                    Root::Global(_, attrs) | Root::OwnObject(attrs) | Root::Imported(_, attrs) => {
+                        if let Some(reference) = Self::reference(&root) {
+                            self.found.refs.insert(reference);
+                        }
+                        let skip = if matches!(root, Root::OwnObject(..)) {
+                            1
+                        } else {
+                            MAX_CHAIN
+                        };
+                        for attr in attrs.iter().skip(skip) {
+                            self.found.refs.insert(format!(".{attr}"));
+                        }
+                        if attrs.last().is_some_and(|attr| attr == "__dict__") {
+                            self.reflective(&root);
+                        }
+                    }
+                    Root::Other => {
+                        self.found.refs.insert(format!(".{}", attribute.attr));
+                        self.visit_expr(&attribute.value);
+                    }
+                }
+            }
+            _ => self.visit_expr(expr),
+        }
+    }
+
+    /// `dir(x)`, `vars(x)`, `x.__dict__`, `getattr(x, computed)`: every binding of `x`.
+    fn reflective(&mut self, root: &Root) {
+        let attrs = match root {
+            Root::Global(_, attrs) | Root::Imported(_, attrs) => attrs,
+            Root::OwnObject(_) | Root::Other => return,
+        };
+        let kept: Vec<String> = attrs
+            .iter()
+            .take_while(|attr| *attr != "__dict__")
+            .cloned()
+            .collect();
+        let root = match root {
+            Root::Global(name, _) => Root::Global(name.clone(), kept),
+            Root::Imported(base, _) => Root::Imported(base.clone(), kept),
+            _ => return,
+        };
+        if let Some(text) = Self::reference(&root) {
+            let separator = if text.ends_with(':') { "" } else { "." };
+            self.found.refs.insert(format!("{text}{separator}*"));
+        }
+    }
+
+    /// Records a store into `target` (or a mutating call on it) as a write of shared state
+    /// when `target` is shared: a global, or an attribute of the method's own object.
+    fn write(&mut self, target: &Expr, plain_attribute_store: bool) {
+        let mut expr = target;
+        loop {
+            expr = match expr {
+                Expr::Subscript(subscript) => &subscript.value,
+                Expr::Call(call) => &call.func,
+                _ => break,
+            };
+        }
+        match self.root_of(expr) {
+            Root::Global(name, _) => {
+                self.found.writes.insert(name);
+            }
+            root @ Root::Imported(..) => {
+                if let Some(reference) = Self::reference(&root) {
+                    self.found.writes.insert(reference);
+                }
+            }
+            Root::OwnObject(attrs) => {
+                // `self.x = v` in `__init__` builds the object; elsewhere it changes it.
+                if let Some(first) = attrs.first()
+                    && !(plain_attribute_store && self.constructing && attrs.len() == 1)
+                {
+                    self.found.writes.insert(format!("self.{first}"));
+                }
+            }
+            Root::Other => {}
+        }
+    }
+
+    fn literal_name(expr: &Expr) -> Option<&str> {
+        match expr {
+            Expr::StringLiteral(literal) => Some(literal.value.to_str()),
+            _ => None,
+        }
+    }
+}
+
+impl<'a> Visitor<'a> for Collector<'_> {
+    fn visit_stmt(&mut self, stmt: &'a Stmt) {
+        if let Stmt::AugAssign(ast::StmtAugAssign { target, .. }) = stmt
+            && let Expr::Name(name) = target.as_ref()
+            && self.globals.contains(name.id.as_str())
+        {
+            self.found.writes.insert(name.id.to_string());
+        }
+        visitor::walk_stmt(self, stmt);
+    }
+
+    fn visit_expr(&mut self, expr: &'a Expr) {
+        match expr {
+            Expr::Name(name) => match name.ctx {
+                ast::ExprContext::Load => self.load(expr),
+                _ if self.globals.contains(name.id.as_str()) => {
+                    self.found.writes.insert(name.id.to_string());
+                }
+                _ => {}
+            },
+            Expr::Attribute(attribute) => {
+                if attribute.ctx == ast::ExprContext::Load {
+                    self.load(expr);
+                } else {
+                    self.write(&attribute.value, false);
+                    if let Root::OwnObject(_) = self.root_of(&attribute.value) {
+                        // `self.x = v`: the object's own attribute.
+                        self.write(expr, true);
+                    }
+                    self.load(&attribute.value);
+                }
+            }
+            Expr::Subscript(subscript) if subscript.ctx != ast::ExprContext::Load => {
+                self.write(&subscript.value, false);
+                self.load(&subscript.value);
+                self.visit_expr(&subscript.slice);
+            }
+            Expr::Call(call) => {
+                let arguments = &call.arguments.args;
+                match call.func.as_ref() {
+                    Expr::Attribute(attribute) if MUTATORS.contains(&attribute.attr.as_str()) => {
+                        self.write(&attribute.value, false);
+                    }
+                    Expr::Name(name)
+                        if !self.is_local(name.id.as_str())
+                            && matches!(
+                                name.id.as_str(),
+                                "getattr" | "hasattr" | "setattr" | "delattr" | "dir" | "vars"
+                            ) =>
+                    {
+                        if let Some(object) = arguments.first() {
+                            let root = self.root_of(object);
+                            match arguments.get(1).and_then(Self::literal_name) {
+                                Some(attr) if name.id.as_str() != "dir" => {
+                                    let root = match root {
+                                        Root::Global(base, mut attrs) => {
+                                            attrs.push(attr.to_owned());
+                                            Root::Global(base, attrs)
+                                        }
+                                        Root::OwnObject(mut attrs) => {
+                                            attrs.push(attr.to_owned());
+                                            Root::OwnObject(attrs)
+                                        }
+                                        Root::Imported(base, mut attrs) => {
+                                            attrs.push(attr.to_owned());
+                                            Root::Imported(base, attrs)
+                                        }
+                                        Root::Other => Root::Other,
+                                    };
+                                    if let Some(reference) = Self::reference(&root) {
+                                        self.found.refs.insert(reference);
+                                    }
+                                    if matches!(name.id.as_str(), "setattr" | "delattr") {
+                                        self.write(object, false);
+                                    }
+                                }
+                                _ => self.reflective(&root),
+                            }
+                        }
+                    }
+                    Expr::Name(name)
+                        if name.id.as_str() == "globals" && !self.is_local("globals") =>
+                    {
+                        self.found.refs.insert("*".to_owned());
+                    }
+                    _ => {}
+                }
+                visitor::walk_expr(self, expr);
+            }
+            _ => visitor::walk_expr(self, expr),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ruff_python_ast::PySourceType;
+    use ruff_python_parser::parse_unchecked_source;
+
+    use super::*;
+
+    fn refs_of(source: &str, method: bool) -> Vec<String> {
+        let parsed = parse_unchecked_source(source, PySourceType::Python);
+        let body = &parsed.syntax().body;
+        let function = match &body[0] {
+            Stmt::FunctionDef(function) => function,
+            Stmt::ClassDef(class) => match &class.body[0] {
+                Stmt::FunctionDef(function) => function,
+                _ => panic!("no method"),
+            },
+            _ => panic!("no function"),
+        };
+        let caches = source.contains("cache");
+        let found = function_refs(function, function.name.as_str(), method, caches);
+        let (refs, writes) = found.into_names();
+        let mut texts: Vec<String> = refs.iter().map(ToString::to_string).collect();
+        texts.extend(writes.iter().map(|write| format!("!{write}")));
+        texts
+    }
+
+    #[test]
+    fn globals_chains_and_attributes() {
+        let refs = refs_of(
+            "def f(x):\n    y = helpers.util.compute(x, LIMIT)\n    return y.total + len(x)\n",
+            false,
+        );
+        assert_eq!(refs, [".total", "LIMIT", "helpers.util.compute", "len"]);
+    }
+
+    #[test]
+    fn locals_are_not_references() {
+        let refs = refs_of(
+            "def f(a, *rest, key=DEFAULT):\n    for i in a:\n        b = i\n    import os\n    return os.sep, b, key, [j for j in rest]\n",
+            false,
+        );
+        // `os` is imported inside: its attribute is that module's.
+        assert_eq!(refs, ["DEFAULT", "^os:sep"]);
+    }
+
+    #[test]
+    fn methods_refer_to_their_own_object() {
+        let source = "class C:\n    def run(self, item):\n        return self.helper(item).value\n";
+        assert_eq!(refs_of(source, true), [".value", "self.helper"]);
+    }
+
+    #[test]
+    fn writes_of_shared_state() {
+        let refs = refs_of(
+            "def f(x):\n    global COUNT\n    COUNT += 1\n    SEEN.append(x)\n    REGISTRY[x] = 1\n    local = []\n    local.append(x)\n",
+            false,
+        );
+        assert!(refs.contains(&"!COUNT".to_owned()), "{refs:?}");
+        assert!(refs.contains(&"!SEEN".to_owned()), "{refs:?}");
+        assert!(refs.contains(&"!REGISTRY".to_owned()), "{refs:?}");
+        assert!(!refs.iter().any(|r| r == "!local"), "{refs:?}");
+    }
+
+    #[test]
+    fn writes_through_self_outside_constructors() {
+        let init = "class C:\n    def __init__(self):\n        self.table = {}\n";
+        assert!(!refs_of(init, true).iter().any(|r| r.starts_with('!')));
+        let fill = "class C:\n    def get(self, key):\n        self._CACHE[key] = 1\n        self.ready = True\n";
+        let refs = refs_of(fill, true);
+        assert!(refs.contains(&"!self._CACHE".to_owned()), "{refs:?}");
+        assert!(refs.contains(&"!self.ready".to_owned()), "{refs:?}");
+    }
+
+    #[test]
+    fn a_cached_function_writes_itself() {
+        let refs = refs_of(
+            "@functools.lru_cache\ndef load():\n    return read()\n",
+            false,
+        );
+        assert!(refs.contains(&"!load".to_owned()), "{refs:?}");
+    }
+
+    #[test]
+    fn reflection() {
+        let refs = refs_of(
+            "def copy(config):\n    for key in dir(settings):\n        config[key] = getattr(settings, key)\n    return getattr(other, 'NAME'), globals()\n",
+            false,
+        );
+        assert!(refs.contains(&"settings.*".to_owned()), "{refs:?}");
+        assert!(refs.contains(&"other.NAME".to_owned()), "{refs:?}");
+        assert!(refs.contains(&"*".to_owned()), "{refs:?}");
+    }
+}

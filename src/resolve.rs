@@ -1,0 +1,407 @@
+//! Resolving references (see `refs`) to what they reach, following Python's rules for names:
+//! a global name is looked up among its module's top-level bindings, then through its star
+//! imports; a name bound by an import leads to the imported module or to the binding of the
+//! imported name there (a re-export forwards, it is not a use); an attribute chain on a module
+//! leads into it (or into its submodule); an attribute of a class, or of a method's own
+//! object, to the class's statement and method of that name, then to its bases'.
+//!
+//! What a reference reaches is what the code that holds it depends on: the binding statements
+//! (and, transitively, what their values refer to), the headers of the functions it names, the
+//! statements of the classes it uses. The functions it names are followed by the callers that
+//! want them (memo closures, see `record`); the state it reads is given as keys, which the
+//! functions that write that state are found by.
+
+use std::sync::Arc;
+
+use crate::block::{BlockKind, FileModel, Name};
+use crate::closure::BlockVersion;
+use crate::engine::Engine;
+use crate::fasthash::FastSet;
+
+/// A piece of shared state: the file and the module-level name (`SEEN`) or class attribute
+/// (`Parser._cache`) that holds it.
+pub(crate) type StateKey = (Name, Name);
+
+/// How deep resolution follows bindings, imports and bases before it stops.
+const MAX_DEPTH: u32 = 16;
+
+/// What some references reach.
+#[derive(Debug, Default)]
+pub(crate) struct Resolved {
+    /// The block versions they depend on.
+    pub(crate) deps: Vec<BlockVersion>,
+    /// The functions and methods they name: `(file, qualified name)`.
+    pub(crate) functions: Vec<(Name, Name)>,
+    /// The classes they name: `(file, qualified name)`.
+    pub(crate) classes: Vec<(Name, Name)>,
+    /// The state they read.
+    pub(crate) keys: Vec<StateKey>,
+}
+
+impl Resolved {
+    fn extend(&mut self, other: &Self) {
+        self.deps.extend_from_slice(&other.deps);
+        self.functions.extend_from_slice(&other.functions);
+        self.classes.extend_from_slice(&other.classes);
+        self.keys.extend_from_slice(&other.keys);
+    }
+
+    fn settle(mut self) -> Self {
+        for list in [&mut self.functions, &mut self.classes, &mut self.keys] {
+            list.sort_unstable();
+            list.dedup();
+        }
+        self.deps.sort_unstable();
+        self.deps.dedup();
+        self
+    }
+}
+
+/// What a name denotes in a module, beyond the bindings it depends on.
+enum Denotes {
+    Module(String),
+    Class(Name, Name),
+    Other,
+}
+
+/// The cache key of a resolution: file, reference, class context of `self.` references.
+pub(crate) type ResolveKey = (Name, Name, Option<Name>);
+
+impl Engine {
+    /// What the references of the function or binding block `name` of `file` reach (with its
+    /// class as the context of `self.` references); cached for the session.
+    pub(crate) fn resolve_block(&mut self, file: Name, name: Name) -> Arc<Resolved> {
+        let key = (file, name);
+        if let Some(found) = self.resolved_blocks.get(&key) {
+            return Arc::clone(found);
+        }
+        let Some(current) = self.current(file.as_str()) else {
+            return Arc::default();
+        };
+        let Some(block) = current.model.blocks.iter().find(|b| b.name == name) else {
+            return Arc::default();
+        };
+        let class = match block.kind {
+            BlockKind::Function => class_of(name),
+            _ => None,
+        };
+        let mut resolved = Resolved::default();
+        let mut complete = true;
+        for reference in block.refs() {
+            let (found, whole) = self.resolve_ref(file, class, *reference, 0);
+            complete &= whole;
+            resolved.extend(&found);
+        }
+        let resolved = Arc::new(resolved.settle());
+        if complete {
+            self.resolved_blocks.insert(key, Arc::clone(&resolved));
+        }
+        resolved
+    }
+
+    /// What the state writes of the function `name` of `file` reach: the keys it writes.
+    pub(crate) fn written_keys(&mut self, file: Name, name: Name) -> Vec<StateKey> {
+        let Some(current) = self.current(file.as_str()) else {
+            return Vec::new();
+        };
+        let Some(block) = current.model.function(name) else {
+            return Vec::new();
+        };
+        let class = class_of(name);
+        let mut keys = Vec::new();
+        for write in block.writes() {
+            let (found, _) = self.resolve_ref(file, class, *write, 0);
+            if found.keys.is_empty() {
+                // Written but bound nowhere statically (`global X` only ever assigned inside
+                // functions): the state is the name in this module all the same.
+                keys.push(own_key(file, class, write.as_str()));
+            }
+            keys.extend(found.keys.iter().copied());
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        keys
+    }
+
+    /// Resolves one reference in `file` (`class`: the class of the method holding it). The
+    /// flag says whether the answer is complete (no cycle cut it short), so may be cached.
+    pub(crate) fn resolve_ref(
+        &mut self,
+        file: Name,
+        class: Option<Name>,
+        reference: Name,
+        depth: u32,
+    ) -> (Arc<Resolved>, bool) {
+        let text = reference.as_str();
+        // `.attr` of an unknown object reaches nothing by itself.
+        if text.starts_with('.') {
+            return (Arc::default(), true);
+        }
+        let context = if text.starts_with("self.") {
+            class
+        } else {
+            None
+        };
+        let key = (file, reference, context);
+        if let Some(found) = self.resolved.get(&key) {
+            return (Arc::clone(found), true);
+        }
+        if depth > MAX_DEPTH || !self.resolving.insert(key) {
+            return (Arc::default(), false); // a cycle, or too deep: stop here
+        }
+        let mut resolved = Resolved::default();
+        let complete = self.resolve_text(file, context, text, depth, &mut resolved);
+        self.resolving.remove(&key);
+        let resolved = Arc::new(resolved.settle());
+        if complete {
+            self.resolved.insert(key, Arc::clone(&resolved));
+        }
+        (resolved, complete)
+    }
+
+    fn resolve_text(
+        &mut self,
+        file: Name,
+        class: Option<Name>,
+        text: &str,
+        depth: u32,
+        out: &mut Resolved,
+    ) -> bool {
+        if text == "*" {
+            return self.every_binding(file, depth, out);
+        }
+        if let Some(imported) = text.strip_prefix('^') {
+            // A name imported inside a function: `^module:attr.more`.
+            let (module, attrs) = imported.split_once(':').unwrap_or((imported, ""));
+            let Some(module) = self.modules.absolute(file.as_str(), module) else {
+                return true;
+            };
+            let attrs: Vec<&str> = attrs.split('.').filter(|a| !a.is_empty()).collect();
+            return self.walk(Denotes::Module(module), &attrs, depth, out);
+        }
+        let mut parts = text.split('.');
+        let head = parts.next().unwrap_or_default();
+        let rest: Vec<&str> = parts.collect();
+        if head == "self" {
+            let (Some(class), Some(attr)) = (class, rest.first()) else {
+                return true;
+            };
+            if *attr == "*" {
+                return true;
+            }
+            return self.class_attr(file, class, Name::intern(attr), depth, out);
+        }
+        let mut complete = true;
+        let denotes = self.global(file, Name::intern(head), depth, out, &mut complete);
+        complete & self.walk(denotes, &rest, depth, out)
+    }
+
+    /// Follows attributes from what a name denotes: into modules, submodules and classes.
+    fn walk(
+        &mut self,
+        mut denotes: Denotes,
+        attrs: &[&str],
+        depth: u32,
+        out: &mut Resolved,
+    ) -> bool {
+        let mut complete = true;
+        for &attr in attrs {
+            denotes = match denotes {
+                Denotes::Module(module) => {
+                    let Some(path) = self.modules.path_of(&module).map(str::to_owned) else {
+                        break;
+                    };
+                    let path = Name::intern(&path);
+                    if attr == "*" {
+                        complete &= self.every_binding(path, depth, out);
+                        break;
+                    }
+                    let submodule = format!("{module}.{attr}");
+                    if self.modules.path_of(&submodule).is_some() {
+                        Denotes::Module(submodule)
+                    } else {
+                        self.global(path, Name::intern(attr), depth + 1, out, &mut complete)
+                    }
+                }
+                Denotes::Class(path, qualname) => {
+                    if attr != "*" {
+                        complete &= self.class_attr(path, qualname, Name::intern(attr), depth, out);
+                    }
+                    break;
+                }
+                Denotes::Other => break,
+            };
+        }
+        complete
+    }
+
+    /// Every top-level binding of `file` (a reflective read of the module).
+    fn every_binding(&mut self, file: Name, depth: u32, out: &mut Resolved) -> bool {
+        let Some(current) = self.current(file.as_str()) else {
+            return true;
+        };
+        let names: FastSet<Name> = current.model.bindings.iter().map(|(n, _)| *n).collect();
+        let mut complete = true;
+        for name in names {
+            self.global(file, name, depth + 1, out, &mut complete);
+        }
+        complete
+    }
+
+    /// Resolves the global `name` in `file`: adds what it depends on to `out` and says what the
+    /// name denotes.
+    fn global(
+        &mut self,
+        file: Name,
+        name: Name,
+        depth: u32,
+        out: &mut Resolved,
+        complete: &mut bool,
+    ) -> Denotes {
+        if depth > MAX_DEPTH {
+            *complete = false;
+            return Denotes::Other;
+        }
+        let Some(current) = self.current(file.as_str()) else {
+            return Denotes::Other;
+        };
+        let model = Arc::clone(&current.model);
+        let mut denotes = Denotes::Other;
+        let mut bound = false;
+        for index in model.binders(name).collect::<Vec<_>>() {
+            bound = true;
+            let block = &model.blocks[index];
+            out.deps.push((file, block.name, block.checksum));
+            out.keys.push((file, name));
+            if model.function(name).is_some() {
+                out.functions.push((file, name));
+            }
+            if let Some(class) = model.class(name) {
+                out.classes.push((file, class.qualname));
+                denotes = Denotes::Class(file, class.qualname);
+            }
+            // What the binding's value refers to (a constant built from others, a class's
+            // bases and attributes, a def's decorators and defaults).
+            for reference in block.refs() {
+                let (found, whole) = self.resolve_ref(file, None, *reference, depth + 1);
+                *complete &= whole;
+                out.extend(&found);
+            }
+        }
+        for import in model
+            .import_bindings
+            .iter()
+            .filter(|import| import.bound == name)
+        {
+            bound = true;
+            let Some(module) = self.modules.absolute(file.as_str(), import.module.as_str()) else {
+                continue;
+            };
+            denotes = match import.attr {
+                None => Denotes::Module(module),
+                Some(attr) => {
+                    let submodule = format!("{module}.{attr}");
+                    if self.modules.path_of(&submodule).is_some() {
+                        Denotes::Module(submodule)
+                    } else if let Some(path) = self.modules.path_of(&module).map(str::to_owned) {
+                        self.global(Name::intern(&path), attr, depth + 1, out, complete)
+                    } else {
+                        Denotes::Other // a library: its code is not ours to track
+                    }
+                }
+            };
+        }
+        if !bound {
+            denotes = self.through_star_imports(file, &model, name, depth, out, complete);
+        }
+        denotes
+    }
+
+    /// A name a module does not bind itself, looked up in the modules it star-imports (and
+    /// their `__all__`, which decides what a star import takes).
+    fn through_star_imports(
+        &mut self,
+        file: Name,
+        model: &FileModel,
+        name: Name,
+        depth: u32,
+        out: &mut Resolved,
+        complete: &mut bool,
+    ) -> Denotes {
+        let all = Name::intern("__all__");
+        for module in &model.star_imports {
+            let Some(module) = self.modules.absolute(file.as_str(), module.as_str()) else {
+                continue;
+            };
+            let Some(path) = self.modules.path_of(&module).map(str::to_owned) else {
+                continue;
+            };
+            let path = Name::intern(&path);
+            let before = out.deps.len();
+            let denotes = self.global(path, name, depth + 1, out, complete);
+            if out.deps.len() > before || !matches!(denotes, Denotes::Other) {
+                self.global(path, all, depth + 1, out, complete);
+                return denotes;
+            }
+        }
+        Denotes::Other
+    }
+
+    /// An attribute of the class `qualname` of `file`: its method of that name, its statement
+    /// (class attributes live there), and the same in its bases.
+    fn class_attr(
+        &mut self,
+        file: Name,
+        qualname: Name,
+        attr: Name,
+        depth: u32,
+        out: &mut Resolved,
+    ) -> bool {
+        if depth > MAX_DEPTH {
+            return false;
+        }
+        let Some(current) = self.current(file.as_str()) else {
+            return true;
+        };
+        let model = Arc::clone(&current.model);
+        let Some(class) = model.class(qualname) else {
+            return true;
+        };
+        let member = Name::intern(&format!("{qualname}.{attr}"));
+        out.keys.push((file, member));
+        if let Some(method) = model.function(member) {
+            out.deps.push((file, method.name, method.checksum));
+            out.functions.push((file, member));
+        }
+        if let Some(inner) = model.class(member) {
+            out.classes.push((file, inner.qualname));
+        }
+        let statement = &model.blocks[class.block as usize];
+        out.deps.push((file, statement.name, statement.checksum));
+        let mut complete = true;
+        for base in class.bases.clone() {
+            let (found, whole) = self.resolve_ref(file, None, base, depth + 1);
+            complete &= whole;
+            out.deps.extend_from_slice(&found.deps);
+            for &(base_file, base_class) in &found.classes {
+                complete &= self.class_attr(base_file, base_class, attr, depth + 1, out);
+            }
+        }
+        complete
+    }
+}
+
+/// The class of a method, from its qualified block name (`Outer.Inner.run` -> `Outer.Inner`).
+pub(crate) fn class_of(qualname: Name) -> Option<Name> {
+    let text = qualname.as_str();
+    let text = text.split_once('#').map_or(text, |(base, _)| base);
+    text.rsplit_once('.').map(|(class, _)| Name::intern(class))
+}
+
+/// The key of state written through a reference that resolves to no binding.
+fn own_key(file: Name, class: Option<Name>, write: &str) -> StateKey {
+    match (write.strip_prefix("self."), class) {
+        (Some(attr), Some(class)) => (file, Name::intern(&format!("{class}.{attr}"))),
+        _ => (file, Name::intern(write)),
+    }
+}

@@ -1,0 +1,257 @@
+"""Dynamic Python that a test's outcome depends on without the test running the changed code:
+caches, state another test left behind, names reached through strings. Each change must
+select the tests it affects (they fail), also under pytest-xdist."""
+
+from __future__ import annotations
+
+import pytest
+
+from difftest_support import Project, outcomes
+
+pytest.importorskip("xdist")
+
+WORKERS = pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one-process", "xdist"])
+
+
+def failed(result: pytest.RunResult) -> set[str]:
+    """The tests that failed, by function name, from -v lines or xdist's -rA summary."""
+    found = {name for name, outcome in outcomes(result).items() if outcome == "FAILED"}
+    for line in result.outlines:
+        if line.startswith("FAILED ") and "::" in line:
+            found.add(line.split("::")[-1].split(" ")[0])
+    return found
+
+
+@WORKERS
+def test_class_level_cache_written_through_self(project: Project, workers: list[str]) -> None:
+    # Only the first test to parse an expression runs the lexer; the others get the cached
+    # result. A change in the lexer (another file) must select every test that read the cache.
+    project.write(
+        "src/pkg/lexer.py",
+        """
+        def tokens(text):
+            return text.split("+")
+        """,
+    )
+    project.write(
+        "src/pkg/parser.py",
+        """
+        from pkg.lexer import tokens
+
+
+        class Parser:
+            _CACHE = {}
+
+            def parse(self, expr):
+                if expr not in self._CACHE:
+                    self._CACHE[expr] = [int(t) for t in tokens(expr)]
+                return self._CACHE[expr]
+        """,
+    )
+    for name in ("a", "b", "c"):
+        project.write(
+            f"tests/test_parse_{name}.py",
+            f"""
+            from pkg.parser import Parser
+
+
+            def test_parse_{name}():
+                assert sum(Parser().parse("1+2")) == 3
+            """,
+        )
+    project.settled(*workers)
+    project.replace("src/pkg/lexer.py", 'split("+")', 'split("+")[:1]')
+    result = project.diff("-rA", *workers)
+    assert failed(result) == {"test_parse_a", "test_parse_b", "test_parse_c"}
+
+
+@WORKERS
+def test_module_level_singleton_filled_lazily(project: Project, workers: list[str]) -> None:
+    project.write(
+        "src/pkg/units.py",
+        """
+        class Units:
+            def __init__(self):
+                self.table = {}
+
+            def factor(self, name):
+                if not self.table:
+                    self._fill()
+                return self.table[name]
+
+            def _fill(self):
+                self.table.update(km=1000, m=1)
+
+
+        UNITS = Units()
+        """,
+    )
+    for name in ("km", "m"):
+        value = 1000 if name == "km" else 1
+        project.write(
+            f"tests/test_unit_{name}.py",
+            f"""
+            from pkg.units import UNITS
+
+
+            def test_unit_{name}():
+                assert UNITS.factor("{name}") == {value}
+            """,
+        )
+    project.settled(*workers)
+    project.replace("src/pkg/units.py", "km=1000", "km=1001")
+    project.replace("src/pkg/units.py", "m=1)", "m=2)")
+    result = project.diff("-rA", *workers)
+    assert failed(result) == {"test_unit_km", "test_unit_m"}
+
+
+def test_clean_up_that_stops_undoing_global_state(project: Project) -> None:
+    # test_a registers a listener and cleans up; test_b, in another file and run later, sees no
+    # listener. When the clean-up stops clearing, test_b fails.
+    project.write(
+        "src/pkg/events.py",
+        """
+        _listeners = []
+
+
+        def subscribe(listener):
+            _listeners.append(listener)
+
+
+        def reset():
+            _listeners.clear()
+
+
+        def notify(event):
+            return [listener(event) for listener in _listeners]
+        """,
+    )
+    project.write(
+        "tests/test_a_subscribe.py",
+        """
+        from pkg import events
+
+
+        def test_a():
+            events.subscribe(str.upper)
+            assert events.notify("x") == ["X"]
+            events.reset()
+        """,
+    )
+    project.write(
+        "tests/test_b_notify.py",
+        """
+        from pkg.events import notify
+
+
+        def test_b():
+            assert notify("y") == []
+        """,
+    )
+    project.settled("-p", "no:randomly")
+    project.replace("src/pkg/events.py", "    _listeners.clear()", "    pass")
+    assert failed(project.diff("-p", "no:randomly")) == {"test_b"}
+
+
+def test_constant_read_with_getattr_and_a_literal_name(project: Project) -> None:
+    project.write("src/pkg/limits.py", "MAX = 3\nMIN = 0\n")
+    project.write(
+        "tests/test_limits.py",
+        """
+        import pkg.limits as limits
+
+
+        def test_max():
+            assert getattr(limits, "MAX") == 3
+        """,
+    )
+    project.settled()
+    project.replace("src/pkg/limits.py", "MIN = 0", "MIN = 1")
+    assert outcomes(project.diff()) == {}
+    project.replace("src/pkg/limits.py", "MAX = 3", "MAX = 4")
+    assert outcomes(project.diff()) == {"test_max": "FAILED"}
+
+
+def test_settings_copied_from_a_module_with_dir(project: Project) -> None:
+    project.write("src/pkg/settings.py", "PAGE_SIZE = 20\nDEBUG = False\n")
+    project.write(
+        "src/pkg/appconfig.py",
+        """
+        from pkg import settings
+
+        config = {}
+
+
+        def load():
+            for key in dir(settings):
+                if key.isupper():
+                    config[key] = getattr(settings, key)
+        """,
+    )
+    project.write(
+        "tests/test_config.py",
+        """
+        from pkg.appconfig import config, load
+
+
+        def test_page_size():
+            load()
+            assert config["PAGE_SIZE"] == 20
+        """,
+    )
+    project.settled()
+    project.replace("src/pkg/settings.py", "PAGE_SIZE = 20", "PAGE_SIZE = 25")
+    assert outcomes(project.diff()) == {"test_page_size": "FAILED"}
+
+
+def test_module_getattr_serving_deprecated_aliases(project: Project) -> None:
+    project.write(
+        "src/pkg/api.py",
+        """
+        def new_name():
+            return 1
+
+
+        _ALIASES = {"old_name": "new_name"}
+
+
+        def __getattr__(name):
+            if name in _ALIASES:
+                return globals()[_ALIASES[name]]
+            raise AttributeError(name)
+        """,
+    )
+    project.write(
+        "tests/test_alias.py",
+        """
+        from pkg import api
+
+
+        def test_alias():
+            assert api.old_name() == 1
+        """,
+    )
+    project.settled()
+    project.replace("src/pkg/api.py", '"old_name": "new_name"', '"old_name": "missing"')
+    assert outcomes(project.diff()) == {"test_alias": "FAILED"}
+
+
+def test_name_removed_from_all_of_a_star_reexported_module(project: Project) -> None:
+    project.write(
+        "src/pkg/core.py",
+        '__all__ = ["parse", "dump"]\n\n\ndef parse():\n    return 1\n\n\ndef dump():\n    return 2\n',
+    )
+    project.write("src/pkg/facade.py", "from pkg.core import *\n")
+    project.write(
+        "tests/test_facade.py",
+        """
+        from pkg import facade
+
+
+        def test_parse():
+            assert facade.parse() == 1
+        """,
+    )
+    project.settled()
+    project.replace("src/pkg/core.py", '["parse", "dump"]', '["dump"]')
+    assert outcomes(project.diff()) == {"test_parse": "FAILED"}
