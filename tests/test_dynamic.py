@@ -239,7 +239,17 @@ def test_module_getattr_serving_deprecated_aliases(project: Project) -> None:
 def test_name_removed_from_all_of_a_star_reexported_module(project: Project) -> None:
     project.write(
         "src/pkg/core.py",
-        '__all__ = ["parse", "dump"]\n\n\ndef parse():\n    return 1\n\n\ndef dump():\n    return 2\n',
+        """
+        __all__ = ["parse", "dump"]
+
+
+        def parse():
+            return 1
+
+
+        def dump():
+            return 2
+        """,
     )
     project.write("src/pkg/facade.py", "from pkg.core import *\n")
     project.write(
