@@ -191,6 +191,7 @@ fn store_benchmarks(iters: usize) {
                 roots: vec![path],
                 names: Vec::new(),
                 data: Vec::new(),
+                openers: Vec::new(),
             }
         })
         .collect();

@@ -70,6 +70,9 @@ pub struct Engine {
     pub(crate) resolved: FastMap<ResolveKey, Arc<Resolved>>,
     pub(crate) resolved_blocks: FastMap<(Name, Name), Arc<Resolved>>,
     pub(crate) memo_closures: FastMap<(Name, Name), Arc<[BlockVersion]>>,
+    /// Data files read while a stateful function ran (it was on the stack when they were
+    /// opened), by that function: part of its memo closure.
+    pub(crate) read_beneath: FastMap<(Name, Name), FastSet<Name>>,
     /// References being resolved now, to stop at cycles.
     pub(crate) resolving: FastSet<ResolveKey>,
     /// Files whose stored state must be settled at the end of a baseline.
@@ -105,6 +108,7 @@ impl Engine {
             resolved: FastMap::default(),
             resolved_blocks: FastMap::default(),
             memo_closures: FastMap::default(),
+            read_beneath: FastMap::default(),
             resolving: FastSet::default(),
             touched: HashSet::new(),
             new_files: Vec::new(),

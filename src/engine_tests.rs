@@ -213,6 +213,7 @@ impl Project {
             roots,
             names: Vec::new(),
             data: Vec::new(),
+            openers: Vec::new(),
         }
     }
 
@@ -1410,6 +1411,7 @@ fn database_size(shared_names: bool) -> (u64, u64) {
                 roots: vec![path.clone()],
                 names: Vec::new(),
                 data: Vec::new(),
+                openers: Vec::new(),
             });
         }
     }

@@ -78,6 +78,7 @@ impl Project {
             roots: vec!["tests/test_calc.py".to_owned()],
             names: Vec::new(),
             data: Vec::new(),
+            openers: Vec::new(),
         };
         engine
             .record(&[test(DOUBLE, 4, 4), test(TRIPLE, 8, 8)])

@@ -87,6 +87,7 @@ fn record(root: &Path, test: &str, function: &str, outcome: &str) -> TestRecord 
         roots: vec!["test_calc.py".to_owned()],
         names: Vec::new(),
         data: Vec::new(),
+        openers: Vec::new(),
     }
 }
 

@@ -189,6 +189,8 @@ struct RecordPy {
     names: Vec<String>,
     #[pyo3(attribute)]
     data: Vec<String>,
+    #[pyo3(attribute)]
+    openers: Vec<(String, Vec<(String, u32)>)>,
 }
 
 impl From<RecordPy> for TestRecord {
@@ -202,6 +204,7 @@ impl From<RecordPy> for TestRecord {
             roots: record.roots,
             names: record.names,
             data: record.data,
+            openers: record.openers,
         }
     }
 }

@@ -90,6 +90,10 @@ pub struct TestRecord {
     /// depends on (`<dist>/requests`): each is a `<data>` block whose checksum is the content
     /// hash now. When it holds all of `GLOBAL_FACTS`, those go to the test's shared set.
     pub data: Vec<String>,
+    /// Data files the test opened, each with the project functions (file, first line) that
+    /// were running then: a stateful one among them (a cache) may hand what it read to later
+    /// tests, which then depend on the file through its memo closure.
+    pub openers: Vec<(String, Vec<(String, u32)>)>,
 }
 
 impl ClosureInfo {
@@ -125,6 +129,7 @@ impl Engine {
         let data_block = Name::intern(DATA_BLOCK);
         let mut resolved = Vec::with_capacity(tests.len());
         for test in tests {
+            self.note_openers(test);
             let (mut own, info) = self.dependencies(test);
             // The checksums of the global facts when the test carries all of them, else none.
             let carried: Option<Vec<i64>> = GLOBAL_FACTS
@@ -311,6 +316,30 @@ impl Engine {
         (own.into_iter().collect(), info)
     }
 
+    /// Remembers the data files `test` opened while stateful functions ran: a cache they keep
+    /// may hand what they read to later tests, which never open the file themselves.
+    fn note_openers(&mut self, test: &TestRecord) {
+        let mut added = false;
+        for (data, openers) in &test.openers {
+            for (path, line) in openers {
+                let Some(current) = self.current(path) else {
+                    continue;
+                };
+                let block = &current.model.blocks[current.model.block_at_line(*line)];
+                if block.kind == BlockKind::Function && block.stateful {
+                    let read = self
+                        .read_beneath
+                        .entry((Name::intern(path), block.name))
+                        .or_default();
+                    added |= read.insert(Name::intern(data));
+                }
+            }
+        }
+        if added {
+            self.memo_closures.clear();
+        }
+    }
+
     /// What a stateful function may have left behind for a later caller: the function, the
     /// functions it may call (those its references name, through the same resolution, and the
     /// methods of the classes it reaches that an attribute call may land in), and what all of
@@ -360,6 +389,18 @@ impl Engine {
                     }
                 }
             }
+        }
+        // Data files read beneath any of them, by an earlier test of this session.
+        let data_block = Name::intern(DATA_BLOCK);
+        let read: Vec<Name> = seen
+            .iter()
+            .filter_map(|function| self.read_beneath.get(function))
+            .flatten()
+            .copied()
+            .collect();
+        for data in read {
+            let checksum = self.data_checksum(data.as_str());
+            deps.insert((data, data_block, checksum));
         }
         let closure: Arc<[BlockVersion]> = deps.into_iter().collect();
         self.memo_closures

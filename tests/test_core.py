@@ -71,7 +71,9 @@ def test_engine_round_trip(tmp_path: Path) -> None:
     engine = Engine(tmp_path / "db" / "d.db", tmp_path)
     assert engine.select([], []).known_tests == []
     engine.set_modules([("m", "m.py")])
-    engine.record([Record("t.py::test", "t.py", "passed", 0.5, [("m.py", 1)], ["m.py"], [], [])])
+    engine.record(
+        [Record("t.py::test", "t.py", "passed", 0.5, [("m.py", 1)], ["m.py"], [], [], [])]
+    )
     engine.finish([("created", "1")])
     assert engine.test_count() == 1
     assert engine.meta("created") == "1"

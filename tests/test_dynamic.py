@@ -265,3 +265,41 @@ def test_name_removed_from_all_of_a_star_reexported_module(project: Project) -> 
     project.settled()
     project.replace("src/pkg/core.py", '["parse", "dump"]', '["dump"]')
     assert outcomes(project.diff()) == {"test_parse": "FAILED"}
+
+
+@WORKERS
+def test_data_file_read_through_a_cached_loader(project: Project, workers: list[str]) -> None:
+    # Only the first test to call `rates()` reads the file; the others get its cached contents.
+    project.write("data/rates.json", '{"eur": 2}\n')
+    project.write(
+        "src/pkg/rates.py",
+        """
+        import functools
+        import json
+
+
+        @functools.lru_cache
+        def rates():
+            with open("data/rates.json") as stream:
+                return json.load(stream)
+
+
+        def convert(amount):
+            return amount * rates()["eur"]
+        """,
+    )
+    for name in ("a", "b", "c"):
+        project.write(
+            f"tests/test_rate_{name}.py",
+            f"""
+            from pkg.rates import convert
+
+
+            def test_rate_{name}():
+                assert convert(3) == 6
+            """,
+        )
+    project.settled(*workers)
+    project.write("data/rates.json", '{"eur": 3}\n')
+    result = project.diff("-rA", *workers)
+    assert failed(result) == {"test_rate_a", "test_rate_b", "test_rate_c"}

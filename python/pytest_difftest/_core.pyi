@@ -72,6 +72,9 @@ class _RecordFields(Protocol):
     @property
     def data(self) -> list[str]:
         """The data files it read and the pseudo-files of the facts it depends on."""
+    @property
+    def openers(self) -> list[tuple[str, list[tuple[str, int]]]]:
+        """Data files it opened, with the project functions (file, first line) running then."""
 
 @final
 class AuditFilter:

@@ -36,6 +36,10 @@ _SKIPPED_PARTS = frozenset(
 )
 
 
+# How far up the stack an open looks for the project functions running it.
+_MAX_FRAMES = 64
+
+
 class _Hook:
     """The process's one audit hook (a filter written in Rust, see `AuditFilter`) forwards
     ``open`` events here, and here to the active watcher, if any."""
@@ -56,6 +60,9 @@ class DataWatcher:
     def __init__(self, files: ProjectFiles) -> None:
         self.files = files
         self._seen: set[str] = set()
+        # For each file opened, the project functions that were running (file, first line):
+        # one of them may keep what it read in a cache that later tests read (see `beneath`).
+        self._openers: dict[str, set[tuple[str, int]]] = {}
         self._relative: dict[str, str | None] = {}
         self._venv_dirs: dict[str, bool] = {}
         if not _Hook.installed:
@@ -86,6 +93,17 @@ class DataWatcher:
             # Resolved now: the test may change directory before the test ends.
             path = os.path.join(os.getcwd(), path)
         self._seen.add(path)
+        openers = self._openers.setdefault(path, set())
+        relative = self.files.relative
+        frame = sys._getframe(1)
+        for _ in range(_MAX_FRAMES):
+            if frame is None:
+                break
+            code = frame.f_code
+            where = relative(code.co_filename)
+            if where is not None and code.co_name != "<module>":
+                openers.add((where, code.co_firstlineno))
+            frame = frame.f_back
 
     def take(self) -> list[str]:
         """The project data files opened since the last `take`, relative to the root."""
@@ -97,6 +115,20 @@ class DataWatcher:
             if relative is not None:
                 found.append(relative)
         self._seen.clear()
+        return sorted(found)
+
+    def take_openers(self) -> list[tuple[str, list[tuple[str, int]]]]:
+        """The project data files opened since the last call (whatever `take` took since),
+        each with the project functions (file, first line) that were running when it was
+        opened."""
+        found = []
+        for path, openers in self._openers.items():
+            relative = self._relative.get(path, "")
+            if relative == "":
+                relative = self._relative[path] = self.data_file(path)
+            if relative is not None and openers:
+                found.append((relative, sorted(openers)))
+        self._openers.clear()
         return sorted(found)
 
     def take_absolute(self) -> list[str]:

@@ -39,7 +39,7 @@ CodeRef = tuple[str, int]
 
 
 class Record(NamedTuple):
-    """What one test depends on, as the core's `Engine.record` reads it (by position)."""
+    """What one test depends on, as the core's `Engine.record` reads it (by attribute)."""
 
     nodeid: str
     # The file pytest collected the test from, relative to the root.
@@ -55,6 +55,9 @@ class Record(NamedTuple):
     names: list[str]
     # Data files and pseudo-files (facts about the environment).
     data: list[str]
+    # Data files it opened, each with the project functions (file, first line) running then:
+    # a cache one of them keeps hands what it read to later tests.
+    openers: list[tuple[str, list[CodeRef]]]
 
 
 class RecordSink(Protocol):
@@ -207,6 +210,7 @@ class Recording:
         before = self.recorder.start_test()
         if self.data is not None:
             self.data.take()  # between tests: pytest's own reading
+            self.data.take_openers()
         if self.subprocesses is not None:
             self.subprocesses.take()
         if self.modules_seen < 0:
@@ -275,8 +279,9 @@ class Recording:
             if self.data is not None:
                 found = (self.data.data_file(path) for path in child_opened)
                 data = sorted({*data, *(path for path in found if path is not None)})
+        openers = self.data.take_openers() if self.data is not None else []
         record = Record(
-            item.nodeid, test_file, outcome, duration, code, roots, names_used(item), data
+            item.nodeid, test_file, outcome, duration, code, roots, names_used(item), data, openers
         )
         self.sink.record(record, teardown)
 

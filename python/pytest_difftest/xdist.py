@@ -71,7 +71,16 @@ class ControllerSession(DatabaseSession):
             self.writer.import_time([(path, line) for path, line in payload["import_time"]])
         if "record" in payload:
             record = Record(*payload["record"])
-            self.writer.record(record._replace(code=[(p, line) for p, line in record.code]))
+            # xdist's serializer may hand tuples back as lists: the core reads tuples.
+            self.writer.record(
+                record._replace(
+                    code=[(path, line) for path, line in record.code],
+                    openers=[
+                        (path, [(file, line) for file, line in openers])
+                        for path, openers in record.openers
+                    ],
+                )
+            )
 
 
 class WorkerOutbox:
