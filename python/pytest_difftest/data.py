@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from types import FrameType
 from typing import Any
 
 from pytest_difftest.paths import ProjectFiles
@@ -95,7 +96,7 @@ class DataWatcher:
         self._seen.add(path)
         openers = self._openers.setdefault(path, set())
         relative = self.files.relative
-        frame = sys._getframe(1)
+        frame: FrameType | None = sys._getframe(1)
         for _ in range(_MAX_FRAMES):
             if frame is None:
                 break
