@@ -21,3 +21,4 @@ pub mod python;
 pub mod record;
 pub mod select;
 pub mod store;
+pub mod stored_paths;
