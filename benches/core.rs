@@ -199,7 +199,7 @@ fn store_benchmarks(iters: usize) {
     let patterns = vec!["test_*.py".to_owned()];
 
     let start = Instant::now();
-    let mut engine = Engine::open(&db, &root, 100_000).expect("open");
+    let mut engine = Engine::open(&db, &root, 100_000, &[]).expect("open");
     engine.select(&patterns, &[]).expect("select");
     engine.adopt_new_files().expect("adopt");
     for batch in records.chunks(BATCH) {
@@ -219,7 +219,7 @@ fn store_benchmarks(iters: usize) {
     );
 
     let no_change = measure(iters, || {
-        let mut engine = Engine::open(&db, &root, 100_000).expect("open");
+        let mut engine = Engine::open(&db, &root, 100_000, &[]).expect("open");
         engine
             .select(&patterns, &[])
             .expect("select")
@@ -239,7 +239,7 @@ fn store_benchmarks(iters: usize) {
             target,
             &original.replace("return x + 3", "return x + 33"),
         );
-        let mut engine = Engine::open(&db, &root, 100_000).expect("open");
+        let mut engine = Engine::open(&db, &root, 100_000, &[]).expect("open");
         let found = engine
             .select(&patterns, &[])
             .expect("select")

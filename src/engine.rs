@@ -15,6 +15,7 @@ use crate::graph::ModuleMap;
 use crate::parse::parse_bytes;
 use crate::resolve::{ResolveKey, Resolved};
 use crate::store::{BlockIds, Store};
+use crate::stored_paths::StoredPaths;
 
 /// Stack for parser threads: the parser and our walks recurse, and deeply nested source must not
 /// overflow the (often 8 MiB, sometimes 1 MiB) stack of the calling thread.
@@ -88,17 +89,30 @@ pub struct Engine {
     /// The run variant (ini `diff_env`); "" for the default. Tests of another variant are
     /// stored as `variant + VARIANT_SEPARATOR + nodeid` and invisible to this one.
     pub(crate) variant: String,
+    /// Which file paths the database may hold: those of this project.
+    pub(crate) paths: StoredPaths,
 }
 
 impl Engine {
-    /// Opens the database at `db_path` for the project rooted at `root`.
+    /// Opens the database at `db_path` for the project rooted at `root` whose tracked
+    /// directories are `tracked` (empty: the root). Leftovers of killed merges into it go.
     ///
     /// # Errors
-    /// See `Store::open`.
-    pub fn open(db_path: &Path, root: &Path, cache_size: usize) -> Result<Self> {
+    /// See `Store::open`; `Error::Untrusted` when a stored path is not one of this project's
+    /// (the engine would read that file).
+    pub fn open(
+        db_path: &Path,
+        root: &Path,
+        cache_size: usize,
+        tracked: &[PathBuf],
+    ) -> Result<Self> {
+        crate::merge::remove_stale_temporaries(db_path);
+        let store = Store::open(db_path)?;
+        let paths = StoredPaths::of_project(root, tracked);
+        store.check_paths(&paths)?;
         Ok(Self {
             root: root.to_owned(),
-            store: Store::open(db_path)?,
+            store,
             cache_size: cache_size.max(1),
             files: FastMap::default(),
             modules: ModuleMap::default(),
@@ -117,6 +131,7 @@ impl Engine {
             facts: HashMap::new(),
             data_hashes: HashMap::new(),
             variant: String::new(),
+            paths,
         })
     }
 

@@ -173,7 +173,7 @@ impl Project {
 
     /// A new session: an engine with the module map set.
     fn engine(&self) -> Engine {
-        let mut engine = Engine::open(&self.db, &self.root, CACHE_SIZE).unwrap();
+        let mut engine = Engine::open(&self.db, &self.root, CACHE_SIZE, &[]).unwrap();
         engine.set_modules(self.modules());
         engine
     }
@@ -1221,7 +1221,7 @@ fn garbage_database_is_a_db_error() {
     let garbage: Vec<u8> = (0..4096u32).map(|i| (i * 7 + 13) as u8).collect();
     fs::create_dir_all(project.db.parent().unwrap()).unwrap();
     fs::write(&project.db, garbage).unwrap();
-    match Engine::open(&project.db, &project.root, CACHE_SIZE) {
+    match Engine::open(&project.db, &project.root, CACHE_SIZE, &[]) {
         Err(Error::Db { path, .. }) => assert_eq!(path, project.db),
         Err(other) => panic!("expected Error::Db, got {other}"),
         Ok(_) => panic!("a garbage file opened as a database"),
@@ -1236,7 +1236,7 @@ fn other_schema_version_is_a_mismatch() {
     conn.execute_batch("CREATE TABLE t (x); PRAGMA user_version = 99;")
         .unwrap();
     drop(conn);
-    match Engine::open(&project.db, &project.root, CACHE_SIZE) {
+    match Engine::open(&project.db, &project.root, CACHE_SIZE, &[]) {
         Err(error @ Error::SchemaMismatch { .. }) => {
             assert!(error.to_string().contains("schema version 99"), "{error}");
             let Error::SchemaMismatch {
@@ -1260,10 +1260,85 @@ fn foreign_sqlite_database_is_a_mismatch() {
     conn.execute_batch("CREATE TABLE notes (body TEXT);")
         .unwrap();
     drop(conn);
-    match Engine::open(&project.db, &project.root, CACHE_SIZE) {
+    match Engine::open(&project.db, &project.root, CACHE_SIZE, &[]) {
         Err(Error::SchemaMismatch { found: 0, .. }) => {}
         Err(other) => panic!("expected Error::SchemaMismatch, got {other}"),
         Ok(_) => panic!("a foreign database opened"),
+    }
+}
+
+#[test]
+fn a_stored_path_outside_the_project_is_refused_and_not_read() {
+    let project = Project::new(&[("calc.py", CALC), ("tests/test_calc.py", TEST_CALC)]);
+    project.baseline(&[project.test(DOUBLE, &[("calc.py", "def double(")])]);
+    let secret = project.root.with_extension("secret");
+    fs::write(&secret, "not yours").unwrap();
+    for path in [
+        secret.to_str().unwrap().to_owned(),
+        format!("../{}", secret.file_name().unwrap().to_str().unwrap()),
+        "<glob>/../*".to_owned(),
+    ] {
+        let conn = Connection::open(&project.db).unwrap();
+        conn.execute("INSERT INTO file (path) VALUES (?1)", [&path])
+            .unwrap();
+        drop(conn);
+        match Engine::open(&project.db, &project.root, CACHE_SIZE, &[]) {
+            Err(error @ Error::Untrusted { .. }) => {
+                assert!(error.to_string().contains(&format!("{path:?}")), "{error}");
+            }
+            Err(other) => panic!("expected Error::Untrusted, got {other}"),
+            Ok(_) => panic!("a database naming {path} opened"),
+        }
+        // Tracking the directory that holds it makes it a path of the project.
+        let parent = project.root.parent().unwrap().to_owned();
+        let tracked = [project.root.clone(), parent];
+        let opened = Engine::open(&project.db, &project.root, CACHE_SIZE, &tracked);
+        assert_eq!(opened.is_ok(), !path.starts_with('/'), "{path}");
+        let conn = Connection::open(&project.db).unwrap();
+        conn.execute("DELETE FROM file WHERE path = ?1", [&path])
+            .unwrap();
+    }
+    fs::remove_file(secret).unwrap();
+}
+
+#[test]
+fn a_declared_dependency_outside_the_project_is_not_recorded() {
+    let project = Project::new(&[("calc.py", CALC), ("tests/test_calc.py", TEST_CALC)]);
+    let mut test = project.test(DOUBLE, &[("calc.py", "def double(")]);
+    test.data = vec!["<glob>/../shared/*.json".to_owned()];
+    let mut engine = project.engine();
+    match engine.record(std::slice::from_ref(&test)) {
+        Err(error @ Error::Declared(_)) => {
+            let message = error.to_string();
+            assert!(message.contains(DOUBLE), "{message}");
+            assert!(message.contains("<glob>/../shared/*.json"), "{message}");
+        }
+        other => panic!("expected Error::Declared, got {other:?}"),
+    }
+    // Inside the project, however written, it is recorded.
+    test.data = vec!["<glob>/./data/*.json".to_owned()];
+    engine.record(&[test]).unwrap();
+}
+
+#[test]
+fn a_malformed_id_list_stops_selection_with_the_test_named() {
+    let project = Project::new(&[("calc.py", CALC), ("tests/test_calc.py", TEST_CALC)]);
+    project.baseline(&[project.test(DOUBLE, &[("calc.py", "def double(")])]);
+    let conn = Connection::open(&project.db).unwrap();
+    // One run of 2^62 ids.
+    conn.execute(
+        "UPDATE test SET deps = x'03ffffffffffffffff3f' WHERE nodeid = ?1",
+        [DOUBLE],
+    )
+    .unwrap();
+    drop(conn);
+    project.edit("calc.py", "x * 2", "2 * x");
+    match project.engine().select(&patterns(), &[]) {
+        Err(error @ Error::Untrusted { .. }) => {
+            assert!(error.to_string().contains(DOUBLE), "{error}");
+        }
+        Err(other) => panic!("expected Error::Untrusted, got {other}"),
+        Ok(_) => panic!("a malformed id list was used"),
     }
 }
 
@@ -1424,12 +1499,20 @@ fn database_size(shared_names: bool) -> (u64, u64) {
     let conn = Connection::open(&project.db).unwrap();
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
         .unwrap();
+    let limits = crate::store::IdLimits::of_blocks(&conn).unwrap();
     let deps: i64 = conn
         .prepare("SELECT deps FROM test")
         .unwrap()
         .query_map([], |row| row.get::<_, Vec<u8>>(0))
         .unwrap()
-        .map(|blob| i64::try_from(crate::store::decode_ids(&blob.unwrap()).len()).unwrap())
+        .map(|blob| {
+            i64::try_from(
+                crate::store::decode_ids(&blob.unwrap(), limits)
+                    .unwrap()
+                    .len(),
+            )
+            .unwrap()
+        })
         .sum();
     let blocks: i64 = conn
         .query_row("SELECT count(*) FROM block", [], |row| row.get(0))

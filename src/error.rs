@@ -16,8 +16,15 @@ pub enum Error {
         path: PathBuf,
         source: rusqlite::Error,
     },
-    /// A database given to merge cannot be used: not ours, another schema version, damaged.
+    /// A database given to merge cannot be used: not ours, another schema version, damaged,
+    /// or holding what this version never writes.
     Input { path: PathBuf, reason: String },
+    /// The database holds what this version never writes (a schema object of someone else's,
+    /// a path outside the project, a malformed id list): someone else wrote it, or it is
+    /// damaged. Nothing in it is used.
+    Untrusted { path: PathBuf, reason: String },
+    /// A test declares a dependency that cannot be stored (outside the project).
+    Declared(String),
     /// The database was written by a different schema version.
     SchemaMismatch {
         path: PathBuf,
@@ -41,6 +48,12 @@ impl fmt::Display for Error {
             Self::Input { path, reason } => {
                 write!(f, "{}: cannot merge: {reason}", path.display())
             }
+            Self::Untrusted { path, reason } => write!(
+                f,
+                "{}: {reason} (run with --diff-force to rebuild it)",
+                path.display()
+            ),
+            Self::Declared(what) => write!(f, "{what}"),
             Self::SchemaMismatch {
                 path,
                 found,
@@ -60,7 +73,10 @@ impl std::error::Error for Error {
         match self {
             Self::Io { source, .. } => Some(source),
             Self::Db { source, .. } => Some(source),
-            Self::SchemaMismatch { .. } | Self::Input { .. } => None,
+            Self::SchemaMismatch { .. }
+            | Self::Input { .. }
+            | Self::Untrusted { .. }
+            | Self::Declared(_) => None,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use crate::block::{DATA_BLOCK, MISSING_HASH, MODULE_BLOCK, Name};
 use crate::engine::{Current, Engine};
 use crate::error::Result;
-use crate::store::{BlockRow, decode_ids};
+use crate::store::{BlockRow, IdLimits, decode_ids};
 
 /// How a stored block version compares with the file on disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -215,6 +215,9 @@ fn view(path: String, block: &BlockRow, now: Now, shared: bool, tests: Vec<Strin
     }
 }
 
+/// A test's own encoded id list, and its shared set's id and encoded list.
+type EncodedDeps = (Vec<u8>, Option<(i64, Vec<u8>)>);
+
 /// Reads for the views above; kept here rather than in `store` since nothing else needs them.
 impl crate::store::Store {
     /// A test's own block version ids and those of its shared set; `None` for an unknown test.
@@ -224,19 +227,26 @@ impl crate::store::Store {
     pub fn test_deps(&self, nodeid: &str) -> Result<Option<(Vec<i64>, Vec<i64>)>> {
         self.read(|conn| {
             use rusqlite::OptionalExtension;
-            let found: Option<(Vec<u8>, Option<Vec<u8>>)> = conn
+            let found: Option<EncodedDeps> = conn
                 .prepare_cached(
-                    "SELECT test.deps, depset.blocks FROM test \
+                    "SELECT test.deps, depset.id, depset.blocks FROM test \
                      LEFT JOIN depset ON depset.id = test.depset_id WHERE test.nodeid = ?1",
                 )?
-                .query_row([nodeid], |row| Ok((row.get(0)?, row.get(1)?)))
+                .query_row([nodeid], |row| {
+                    let shared: Option<i64> = row.get(1)?;
+                    Ok((row.get(0)?, shared.zip(row.get(2)?)))
+                })
                 .optional()?;
-            Ok(found.map(|(own, shared)| {
-                (
-                    decode_ids(&own),
-                    shared.map(|blob| decode_ids(&blob)).unwrap_or_default(),
-                )
-            }))
+            let Some((own, shared)) = found else {
+                return Ok(None);
+            };
+            let limits = IdLimits::of_blocks(conn)?;
+            let own = decode_ids(&own, limits).map_err(|bad| bad.in_test(nodeid))?;
+            let shared = match shared {
+                Some((id, blob)) => decode_ids(&blob, limits).map_err(|bad| bad.in_depset(id))?,
+                None => Vec::new(),
+            };
+            Ok(Some((own, shared)))
         })
     }
 

@@ -88,7 +88,7 @@ impl Project {
     }
 
     fn engine(&self) -> Engine {
-        let mut engine = Engine::open(&self.db, &self.root, 1000).unwrap();
+        let mut engine = Engine::open(&self.db, &self.root, 1000, &[]).unwrap();
         engine.set_modules(vec![
             ("calc".to_owned(), "calc.py".to_owned()),
             (

@@ -23,3 +23,4 @@ mod refs;
 mod resolve;
 pub mod select;
 pub mod store;
+pub mod stored_paths;

@@ -26,6 +26,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::outcome::OWED;
 use crate::store::{Portable, PortableFile, PortableTest, Store, temporary_sibling};
+use crate::stored_paths::StoredPaths;
 
 /// Meta keys that describe one local database's link to a remote, never carried over.
 const LOCAL_META_PREFIX: &str = "remote";
@@ -171,26 +172,61 @@ fn newer(a: &PortableTest, b: &PortableTest) -> Ordering {
         .then_with(|| a.shared.cmp(&b.shared))
 }
 
-/// Reads merge inputs.
-fn read_inputs(paths: &[PathBuf]) -> Result<Vec<Input>> {
+/// Reads merge inputs, each in one read transaction, holding only paths that pass `rules`.
+fn read_inputs(paths: &[PathBuf], rules: &StoredPaths) -> Result<Vec<Input>> {
     paths
         .iter()
         .map(|path| {
             Ok(Input {
-                data: Store::open_input(path)?.portable()?,
+                data: Store::open_input(path)?.portable(rules)?,
                 local: false,
             })
         })
         .collect()
 }
 
-/// Merges the databases at `inputs` into a new database at `output`, replacing it as a whole
-/// only once the result is complete. Returns the number of tests in the result.
+/// Merges the databases at `inputs` into the database at `output`. Returns the number of tests
+/// in the result.
+///
+/// An existing `output` is merged into in place, in one transaction that holds SQLite's write
+/// lock from the first read of an input to the last write, as a run's writes do: a
+/// `--diff-baseline` writing to it meanwhile waits, and carries on writing to the same file
+/// afterwards (a new file renamed over it would have taken the run's later records with the
+/// replaced one). `output` may be one of the inputs. A new `output` is written to a temporary
+/// file and put in place once complete.
 ///
 /// # Errors
-/// An input that cannot be read or merged (nothing is written then), or a write error.
+/// An input that cannot be read or merged, an `output` that is not a pytest-difftest database
+/// (nothing is written then), or a write error.
 pub fn merge_files(output: &Path, inputs: &[PathBuf]) -> Result<usize> {
-    let merged = merge(&read_inputs(inputs)?);
+    remove_stale_temporaries(output);
+    // A merge knows no project: only what no project can hold is refused here; the run that
+    // uses the result checks its paths against its own tracked directories.
+    let rules = StoredPaths::of_any_project();
+    if output.exists() {
+        match Store::open_as_is(output) {
+            Ok(store) => {
+                return store.locked(|| {
+                    let merged = merge(&read_inputs(inputs, &rules)?);
+                    store.replace_with(&merged)?;
+                    Ok(merged.tests.len())
+                });
+            }
+            // Ours, from another version, so not in use by this one: replaced as a whole.
+            Err(Error::SchemaMismatch { found, .. }) if found > 0 => {}
+            Err(error) => {
+                return Err(Error::Input {
+                    path: output.to_owned(),
+                    reason: format!(
+                        "the output is not a pytest-difftest database to merge into ({}): \
+                         remove it or choose another output",
+                        reason_of(&error)
+                    ),
+                });
+            }
+        }
+    }
+    let merged = merge(&read_inputs(inputs, &rules)?);
     let temporary = temporary_sibling(output);
     remove_database(&temporary)?;
     let written = (|| {
@@ -198,19 +234,48 @@ pub fn merge_files(output: &Path, inputs: &[PathBuf]) -> Result<usize> {
         store.replace_with(&merged)?;
         store.into_single_file()
     })();
-    if let Err(error) = written {
-        let _ = remove_database(&temporary);
-        return Err(error);
+    let placed = written.and_then(|()| place(&temporary, output));
+    let _ = remove_database(&temporary);
+    match placed? {
+        true => Ok(merged.tests.len()),
+        // A run created `output` meanwhile: merge into it instead.
+        false => merge_files(output, inputs),
+    }
+}
+
+/// Puts the finished `temporary` at `output`; `false` when `output` did not exist at first but
+/// does now. A hard link puts it there only if nothing is there yet, where a rename would
+/// replace a database a run had just created.
+fn place(temporary: &Path, output: &Path) -> Result<bool> {
+    let io = |source| Error::Io {
+        path: output.to_owned(),
+        source,
+    };
+    if !output.exists() {
+        match std::fs::hard_link(temporary, output) {
+            Ok(()) => return Ok(true),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
+            // A file system without hard links: rename, as below.
+            Err(_) => {}
+        }
     }
     // Leftover journal files of an older database at `output` must not be applied to the new one.
     for suffix in ["-wal", "-shm"] {
         let _ = std::fs::remove_file(with_suffix(output, suffix));
     }
-    std::fs::rename(&temporary, output).map_err(|source| Error::Io {
-        path: output.to_owned(),
-        source,
-    })?;
-    Ok(merged.tests.len())
+    std::fs::rename(temporary, output).map_err(io)?;
+    Ok(true)
+}
+
+/// What went wrong, without the path `Error` names.
+fn reason_of(error: &Error) -> String {
+    match error {
+        Error::Io { source, .. } => source.to_string(),
+        Error::Db { source, .. } => source.to_string(),
+        Error::Untrusted { reason, .. } | Error::Input { reason, .. } => reason.clone(),
+        Error::SchemaMismatch { .. } => "not a pytest-difftest database".to_owned(),
+        Error::Declared(what) => what.clone(),
+    }
 }
 
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
@@ -231,24 +296,80 @@ fn remove_database(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Removes what killed merges into `database` left behind: `.NAME.merging-PID` files (see
+/// `temporary_sibling`) and their journals, whose process is gone. Best effort.
+pub(crate) fn remove_stale_temporaries(database: &Path) {
+    let (Some(dir), Some(name)) = (database.parent(), database.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!(".{}.merging-", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(rest) = file.to_str().and_then(|file| file.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let (pid, suffix) = rest.split_at(digits);
+        if !["", "-wal", "-shm", "-journal"].contains(&suffix) {
+            continue;
+        }
+        if pid.parse().is_ok_and(|pid| !process_exists(pid)) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Whether a process `pid` runs on this machine; when that cannot be told, it is assumed to.
+#[cfg(unix)]
+fn process_exists(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return true;
+    };
+    if pid <= 0 {
+        return true;
+    }
+    // Signal 0 asks whether the process exists without signalling it. SAFETY: `kill` reads
+    // nothing of ours; an error only sets errno.
+    let found = unsafe { libc::kill(pid, 0) } == 0;
+    found || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+#[cfg(not(unix))]
+fn process_exists(_pid: u32) -> bool {
+    true
+}
+
 impl Engine {
     /// Merges the databases at `inputs` into this one, which counts as one more input whose stat
-    /// fingerprints are kept. Returns the number of tests afterwards.
+    /// fingerprints are kept. Returns the number of tests afterwards. The whole read-merge-write
+    /// holds the write lock, so a run writing to this database meanwhile loses nothing.
     ///
     /// # Errors
     /// An input that cannot be read (nothing changes then), or a write error.
     pub fn merge_from(&mut self, inputs: &[PathBuf]) -> Result<usize> {
-        let mut all = vec![Input {
-            data: self.store.portable()?,
-            local: true,
-        }];
-        all.extend(read_inputs(inputs)?);
-        let merged = merge(&all);
-        self.store.replace_with(&merged)?;
+        let (store, rules) = (&self.store, &self.paths);
+        let merged = store.locked(|| {
+            let mut all = vec![Input {
+                data: store.portable(rules)?,
+                local: true,
+            }];
+            all.extend(read_inputs(inputs, rules)?);
+            let merged = merge(&all);
+            store.replace_with(&merged)?;
+            Ok(merged.tests.len())
+        });
         // Row ids changed: the id caches are stale.
         self.file_ids.clear();
         self.block_ids.clear();
-        Ok(merged.tests.len())
+        merged
     }
 }
 

@@ -11,6 +11,7 @@ use crate::engine::Engine;
 use crate::error::Error;
 use crate::record::TestRecord;
 use crate::store::{Portable, PortableFile, PortableTest, Store};
+use crate::stored_paths::StoredPaths;
 
 const CALC: &str = "def add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n    return a * b\n";
 const TESTS: &str = "from calc import add, mul\n\n\ndef test_add():\n    assert add(1, 2) == 3\n\n\n\
@@ -54,7 +55,7 @@ fn project(root: &Path, calc: &str) {
 }
 
 fn engine(root: &Path, db: &Path) -> Engine {
-    let mut engine = Engine::open(db, root, 1000).unwrap();
+    let mut engine = Engine::open(db, root, 1000, &[]).unwrap();
     engine.set_modules(vec![
         ("calc".to_owned(), "calc.py".to_owned()),
         ("test_calc".to_owned(), "test_calc.py".to_owned()),
@@ -105,7 +106,10 @@ fn baseline(root: &Path, db: &Path, tests: &[(&str, &str, &str)], created: &str)
 }
 
 fn read(db: &Path) -> Portable {
-    Store::open_input(db).unwrap().portable().unwrap()
+    Store::open_input(db)
+        .unwrap()
+        .portable(&StoredPaths::of_any_project())
+        .unwrap()
 }
 
 fn set_recorded(db: &Path, nodeid: &str, when: i64) {
@@ -288,6 +292,118 @@ fn merge_into_a_local_database_keeps_its_fingerprints_and_newer_records() {
     assert_eq!(selected(root, &local), ["test_calc.py::test_add"]);
 }
 
+/// `--diff --diff-remote` merging while a baseline writes the same database: a test the
+/// baseline commits at any point of the merge is kept, or the baseline waits for the merge.
+#[test]
+fn a_merge_into_a_live_database_loses_nothing_another_writer_commits() {
+    let dir = temp_dir();
+    let root = &dir.0;
+    project(root, CALC);
+    let remote = root.join("remote.db");
+    baseline(root, &remote, &[("test_mul", "mul", "passed")], "1");
+    for at in (1..2_000).step_by(23) {
+        let local = root.join(format!("local-{at}.db"));
+        baseline(root, &local, &[("test_add", "add", "passed")], "2");
+        let writer = Connection::open(&local).unwrap();
+        // A writer that cannot get the lock gives up at once rather than waiting for us.
+        writer.busy_timeout(std::time::Duration::ZERO).unwrap();
+        let committed = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let outcome = std::sync::Arc::clone(&committed);
+        let mut steps = 0;
+        let mut pending = Some(writer);
+        let handler = move || {
+            steps += 1;
+            if steps == at
+                && let Some(writer) = pending.take()
+            {
+                let insert = "INSERT INTO test (nodeid, outcome) VALUES ('other.py::t', 3)";
+                *outcome.lock().unwrap() = Some(writer.execute(insert, []).is_ok());
+            }
+            false
+        };
+        let mut engine = engine(root, &local);
+        let connection = engine.store.connection_mut();
+        connection.progress_handler(1, Some(handler)).unwrap();
+        engine.merge_from(std::slice::from_ref(&remote)).unwrap();
+        drop(engine);
+        let kept = read(&local)
+            .tests
+            .iter()
+            .any(|test| test.nodeid == "other.py::t");
+        if *committed.lock().unwrap() == Some(true) {
+            assert!(kept, "the commit at step {at} was lost");
+        }
+    }
+}
+
+#[test]
+fn merging_into_an_existing_output_keeps_it_one_file() {
+    let dir = temp_dir();
+    let root = &dir.0;
+    project(root, CALC);
+    let (a, b, out) = (root.join("a.db"), root.join("b.db"), root.join("out.db"));
+    baseline(root, &a, &[("test_add", "add", "passed")], "1");
+    baseline(root, &b, &[("test_mul", "mul", "passed")], "2");
+    assert_eq!(merge_files(&out, std::slice::from_ref(&a)).unwrap(), 1);
+    // Into itself and another: in place.
+    assert_eq!(merge_files(&out, &[out.clone(), b]).unwrap(), 2);
+    let mode: String = Connection::open(&out)
+        .unwrap()
+        .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(mode, "delete");
+    assert!(!root.join("out.db-wal").exists());
+    // An output that is not a database of ours is not replaced.
+    let notes = root.join("notes.db");
+    fs::write(&notes, "my notes ".repeat(100)).unwrap();
+    let error = merge_files(&notes, &[a]).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("remove it or choose another output"),
+        "{error}"
+    );
+    assert_eq!(fs::read_to_string(&notes).unwrap(), "my notes ".repeat(100));
+}
+
+#[test]
+fn temporary_files_of_killed_merges_are_removed() {
+    let dir = temp_dir();
+    let root = &dir.0;
+    project(root, CALC);
+    let (a, out) = (root.join("a.db"), root.join("out.db"));
+    baseline(root, &a, &[("test_add", "add", "passed")], "1");
+    let mut finished = std::process::Command::new("true").spawn().unwrap();
+    finished.wait().unwrap();
+    let mut running = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    let (dead, alive) = (finished.id(), running.id());
+    let names = |pid: u32| {
+        [
+            format!(".out.db.merging-{pid}"),
+            format!(".out.db.merging-{pid}-journal"),
+        ]
+    };
+    for name in names(dead).iter().chain(&names(alive)) {
+        fs::write(root.join(name), "half a merge").unwrap();
+    }
+    fs::write(root.join(".out.db.merging-notapid"), "someone else's").unwrap();
+    merge_files(&out, &[a]).unwrap();
+    running.kill().unwrap();
+    running.wait().unwrap();
+    let mut left: Vec<String> = fs::read_dir(root)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.starts_with(".out.db."))
+        .collect();
+    left.sort();
+    let mut expected = names(alive).to_vec();
+    expected.push(".out.db.merging-notapid".to_owned());
+    assert_eq!(left, expected);
+}
+
 #[test]
 fn inputs_of_another_version_or_not_ours_are_refused_and_nothing_is_written() {
     let dir = temp_dir();
@@ -315,7 +431,10 @@ fn inputs_of_another_version_or_not_ours_are_refused_and_nothing_is_written() {
     for (bad, expected) in [
         (&old, "schema version 1"),
         (&text, "not a pytest-difftest database"),
-        (&foreign, "not a pytest-difftest database"),
+        (
+            &foreign,
+            "table \"t\", which pytest-difftest does not create",
+        ),
     ] {
         let error = merge_files(&out, &[good.clone(), bad.clone()]).unwrap_err();
         assert!(matches!(error, Error::Input { .. }), "{error}");

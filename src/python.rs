@@ -38,7 +38,10 @@ impl From<Error> for PyErr {
                 std::io::ErrorKind::PermissionDenied => PyPermissionError::new_err(message),
                 _ => PyOSError::new_err(message),
             },
-            Error::Db { .. } | Error::Input { .. } => DifftestError::new_err(message),
+            Error::Db { .. }
+            | Error::Input { .. }
+            | Error::Untrusted { .. }
+            | Error::Declared(_) => DifftestError::new_err(message),
             Error::SchemaMismatch {
                 found, expected, ..
             } => SchemaVersionError::new_err((message, *found, *expected)),
@@ -228,9 +231,16 @@ impl EnginePy {
 #[pymethods]
 impl EnginePy {
     #[new]
-    #[pyo3(signature = (db_path, root, cache_size = 100_000))]
-    fn new(py: Python<'_>, db_path: PathBuf, root: PathBuf, cache_size: usize) -> PyResult<Self> {
-        let engine = py.detach(|| Engine::open(&db_path, &root, cache_size))?;
+    #[pyo3(signature = (db_path, root, cache_size = 100_000, project_directories = Vec::new()))]
+    fn new(
+        py: Python<'_>,
+        db_path: PathBuf,
+        root: PathBuf,
+        cache_size: usize,
+        project_directories: Vec<PathBuf>,
+    ) -> PyResult<Self> {
+        let engine =
+            py.detach(|| Engine::open(&db_path, &root, cache_size, &project_directories))?;
         Ok(Self {
             inner: Mutex::new(engine),
         })
@@ -400,7 +410,7 @@ impl AuditFilterPy {
     }
 }
 
-/// Merges the databases at `inputs` into a new database at `output`; returns its test count.
+/// Merges the databases at `inputs` into the database at `output`; returns its test count.
 #[pyfunction]
 fn merge_databases(py: Python<'_>, output: PathBuf, inputs: Vec<PathBuf>) -> PyResult<usize> {
     Ok(py.detach(|| crate::merge::merge_files(&output, &inputs))?)

@@ -9,13 +9,13 @@ use crate::block::{BlockKind, DATA_BLOCK, MISSING_HASH, Name, is_pseudo};
 use crate::block_name::BlockName;
 use crate::closure::{BlockVersion, ClosureInfo};
 use crate::engine::{Current, Engine};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::facts::GLOBAL_FACTS;
 use crate::fasthash::{FastMap, FastSet};
 use crate::graph::closure;
 use crate::resolve::{Resolved, class_of};
 use crate::store::write::SettledFile;
-use crate::store::{BlockIds, BlockKey, milliseconds, write};
+use crate::store::{BlockIds, BlockKey, Refreshed, milliseconds, write};
 
 /// Database ids of files and block versions, cached across batches; `new_files` and
 /// `new_blocks` hold the ids created in the current transaction, cached only once it commits.
@@ -114,8 +114,23 @@ impl Engine {
     /// Stores a batch of finished tests in one transaction.
     ///
     /// # Errors
-    /// Database errors; nothing of the batch is stored then.
+    /// Database errors, or a data path that a database may not hold (`Error::Declared`);
+    /// nothing of the batch is stored then.
     pub fn record(&mut self, tests: &[TestRecord]) -> Result<()> {
+        // Data paths come from declarations (`diff_depends` globs, which may say anything) as
+        // well as from reads: what the next run would refuse must not be stored.
+        for test in tests {
+            for path in &test.data {
+                self.paths.check(path).map_err(|reason| {
+                    Error::Declared(format!(
+                        "test {:?} depends on what cannot be stored: {reason} (declare \
+                         dependencies inside the tracked directories; \
+                         --diff-project-directory tracks another)",
+                        test.nodeid
+                    ))
+                })?;
+            }
+        }
         self.preload(tests.iter().flat_map(|test| {
             let code = test.code.iter().map(|(path, _)| path.as_str());
             code.chain(test.roots.iter().map(String::as_str))
@@ -173,14 +188,20 @@ impl Engine {
         let mut new_sets: Vec<(Arc<ClosureInfo>, &[i64], i64)> = Vec::new();
         let now = crate::store::unix_now();
         let result = store.transaction(|conn| {
-            // Other writers (xdist workers, another session) may have stored versions since.
-            if ids.block_ids.refresh(conn)? {
+            // Other writers (xdist workers, another session, a merge) may have stored versions
+            // since.
+            let refreshed = ids.block_ids.refresh(conn)?;
+            if refreshed != Refreshed::Unchanged {
                 // They may also have dropped shared sets this writer holds ids of: a session's
                 // settling drops the sets no test uses any more, and an id may then be reused.
                 let held = resolved.iter().map(|(_, info, _)| info);
                 for info in held.chain(closures.values()) {
                     info.forget_depsets();
                 }
+            }
+            if refreshed == Refreshed::Deleted {
+                // A merge into this database gives every file a new id; settling drops files.
+                ids.file_ids.clear();
             }
             for (index, (test, (own, info, global))) in tests.iter().zip(&resolved).enumerate() {
                 let committed = info.committed_depset(global);

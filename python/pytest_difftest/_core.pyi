@@ -185,12 +185,20 @@ class Counts:
 class Engine:
     """The dependency database of one project plus what this session learned of its files.
 
-    Raises `DifftestError` when the database is corrupt, foreign or from another schema version,
+    `project_directories` are the tracked directories (empty: `root`); every file path stored
+    in the database must be inside them, relative to `root`.
+
+    Raises `DifftestError` when the database is corrupt, foreign, from another schema version,
+    or holds what this version never writes (objects in its schema, a path outside the project),
     and `OSError` when its directory cannot be created.
     """
 
     def __new__(
-        cls, db_path: str | PathLike[str], root: str | PathLike[str], cache_size: int = 100000
+        cls,
+        db_path: str | PathLike[str],
+        root: str | PathLike[str],
+        cache_size: int = 100000,
+        project_directories: Sequence[str | PathLike[str]] = ...,
     ) -> Engine: ...
     def select(self, test_patterns: list[str], skip_dirs: list[str]) -> Selection:
         """Compare the project on disk with the database.
@@ -255,10 +263,14 @@ def parse_blocks(
     error, if any. `kind` is ``module``, ``binding`` or ``function``."""
 
 def merge_databases(output: str | PathLike[str], inputs: Sequence[str | PathLike[str]]) -> int:
-    """Merge the databases at `inputs` into a new database at `output` (replaced whole, once
-    complete); returns its number of tests.
+    """Merge the databases at `inputs` into the database at `output`; returns its number of
+    tests. An existing `output` (which may be one of `inputs`) is rewritten in place in one
+    transaction holding SQLite's write lock, so a run writing to it meanwhile waits and loses
+    nothing; a new one is written to a temporary file and put in place once complete.
 
     Union of the tests; a test in several inputs keeps its most recent record; the result does
     not depend on the order of `inputs`. Raises `DifftestError` naming an input that is not a
-    pytest-difftest database of this schema version, `FileNotFoundError` for a missing one.
+    pytest-difftest database of this schema version or holds what this version never writes,
+    or an `output` that is not a pytest-difftest database; `FileNotFoundError` for a missing
+    input.
     """

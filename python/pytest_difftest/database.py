@@ -75,8 +75,12 @@ class Database:
 
     def _open(self) -> Engine:
         settings = self.settings
+        # The tracked directories bound the file paths the database may hold: the engine reads
+        # those files.
+        tracked = settings.project_directories
+        args = (settings.db_path, self.config.rootpath, settings.cache_size, tracked)
         try:
-            engine = Engine(settings.db_path, self.config.rootpath, settings.cache_size)
+            engine = Engine(*args)
         except _DATABASE_ERRORS as error:
             older = isinstance(error, SchemaVersionError) and error.args[1] < error.args[2]
             rebuilt = settings.baseline or settings.remote_url is not None
@@ -89,7 +93,7 @@ class Database:
             why = "is from an older version" if older else "could not be opened"
             how = "a full run" if settings.baseline else "the remote baseline"
             self.notes.append(f"the old database {why}; rebuilt from {how}, kept at {kept}")
-            engine = Engine(settings.db_path, self.config.rootpath, settings.cache_size)
+            engine = Engine(*args)
         if settings.force:
             engine.clear()
         self.rebuilding = settings.baseline and engine.test_count() == 0

@@ -10,6 +10,18 @@ use crate::fasthash::FastMap;
 /// the table of names, not a string of its own: a baseline holds every stored version here.
 pub type BlockKey = (i64, Name, i64);
 
+/// What other connections did to the block table, as `BlockIds::refresh` found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refreshed {
+    /// Nothing: no other connection committed anything.
+    Unchanged,
+    /// They may have added rows, and deleted none.
+    Added,
+    /// They deleted rows: a baseline's settling dropped versions nobody uses, or a merge
+    /// rewrote the tables, giving every file and block a new id.
+    Deleted,
+}
+
 /// Every stored block version by key, as of the last `refresh`, plus those this writer added.
 #[derive(Default)]
 pub struct BlockIds {
@@ -49,25 +61,25 @@ impl BlockIds {
     /// Catches up with what other writers stored, inside a write transaction (which keeps them
     /// out until it ends, so that a version this writer then misses is truly not stored).
     /// What this writer's own connection stores or deletes other than through `insert` is not
-    /// seen: `clear` after that. Returns whether another connection may have written since the
-    /// last refresh.
+    /// seen: `clear` after that. Says what other connections did since the last refresh.
     ///
     /// # Errors
     /// SQLite errors.
-    pub fn refresh(&mut self, conn: &Connection) -> rusqlite::Result<bool> {
+    pub fn refresh(&mut self, conn: &Connection) -> rusqlite::Result<Refreshed> {
         let version: i64 = conn.pragma_query_value(None, "data_version", |row| row.get(0))?;
         if self.data_version == Some(version) {
-            return Ok(false);
+            return Ok(Refreshed::Unchanged);
         }
         self.data_version = Some(version);
         self.read_after(conn)?;
         let stored: i64 = conn.query_row("SELECT count(*) FROM block", [], |row| row.get(0))?;
-        if stored != self.rows {
-            self.clear();
-            self.data_version = Some(version);
-            self.read_after(conn)?;
+        if stored == self.rows {
+            return Ok(Refreshed::Added);
         }
-        Ok(true)
+        self.clear();
+        self.data_version = Some(version);
+        self.read_after(conn)?;
+        Ok(Refreshed::Deleted)
     }
 
     /// Reads the rows with an id above `last` (a range of the table's own key: no index needed).
@@ -110,12 +122,20 @@ mod tests {
         let first = add(&other, "f");
         let mut ids = BlockIds::default();
         let refresh = |ids: &mut BlockIds| store.transaction(|conn| ids.refresh(conn)).unwrap();
-        assert!(refresh(&mut ids), "the first refresh reads everything");
+        assert_eq!(
+            refresh(&mut ids),
+            Refreshed::Added,
+            "the first refresh reads everything"
+        );
         assert_eq!(ids.get(&key(1, "f")), Some(first));
         // Another writer adds a version: the next refresh reads it (and only rows above `last`).
         let second = add(&other, "g");
         assert_eq!(ids.get(&key(1, "g")), None);
-        assert!(refresh(&mut ids), "another connection wrote");
+        assert_eq!(
+            refresh(&mut ids),
+            Refreshed::Added,
+            "another connection wrote"
+        );
         assert_eq!(ids.get(&key(1, "g")), Some(second));
         // Another writer drops the newest version (a baseline's settling) and adds one: the
         // new row does not take the dropped id, and the cache forgets the dropped version.
@@ -124,17 +144,21 @@ mod tests {
             .unwrap();
         let third = add(&other, "h");
         assert!(third > second, "ids are never reused");
-        assert!(refresh(&mut ids));
+        assert_eq!(refresh(&mut ids), Refreshed::Deleted);
         assert_eq!(ids.get(&key(1, "f")), Some(first));
         assert_eq!(ids.get(&key(1, "g")), None);
         assert_eq!(ids.get(&key(1, "h")), Some(third));
         // Rows this connection wrote itself are not read back: its writer cached them already.
         let own = add(&store, "i");
-        assert!(!refresh(&mut ids), "no other connection wrote");
+        assert_eq!(
+            refresh(&mut ids),
+            Refreshed::Unchanged,
+            "no other connection wrote"
+        );
         assert_eq!(ids.get(&key(1, "i")), None);
         // After `clear`, everything is read again.
         ids.clear();
-        assert!(refresh(&mut ids));
+        assert_eq!(refresh(&mut ids), Refreshed::Added);
         assert_eq!(ids.get(&key(1, "i")), Some(own));
         drop((store, other));
         std::fs::remove_dir_all(dir).unwrap();

@@ -1,6 +1,7 @@
 //! The SQLite store: typed reads and writes, no selection logic.
 
 mod block_ids;
+mod ids;
 mod portable;
 mod schema;
 
@@ -13,7 +14,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::error::{Error, Result};
 use crate::outcome::outcome_code;
 pub(crate) use crate::outcome::outcome_name;
-pub use block_ids::{BlockIds, BlockKey};
+use crate::stored_paths::StoredPaths;
+pub use block_ids::{BlockIds, BlockKey, Refreshed};
+use ids::matching_ids;
+pub use ids::{BadIds, IdLimits, decode_ids, encode_ids};
 pub(crate) use portable::temporary_sibling;
 pub use portable::{BlockVersion, Portable, PortableFile, PortableTest};
 pub use schema::SCHEMA_VERSION;
@@ -53,11 +57,30 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path`.
+    /// Opens (creating if needed) the database at `path`, for a run: in WAL mode, so that
+    /// concurrent runs keep working.
     ///
     /// # Errors
-    /// An unreadable, corrupt or foreign file, or one from another schema version.
+    /// An unreadable, corrupt or foreign file, one from another schema version, or one whose
+    /// schema holds anything this version does not create (`Error::Untrusted`).
     pub fn open(path: &Path) -> Result<Self> {
+        let store = Self::open_as_is(path)?;
+        // A merged or downloaded copy comes in rollback-journal mode: switch it to WAL so
+        // concurrent runs keep working. Best effort: a busy or read-only file stays as is.
+        let _ = store.conn.pragma_update(None, "journal_mode", "WAL");
+        store
+            .conn
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| store.err(e))?;
+        Ok(store)
+    }
+
+    /// Opens (creating if needed) the database at `path` without changing its journal mode: a
+    /// merge output that is a single file stays one.
+    ///
+    /// # Errors
+    /// As `open`.
+    pub fn open_as_is(path: &Path) -> Result<Self> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|source| Error::Io {
                 path: parent.to_owned(),
@@ -71,6 +94,7 @@ impl Store {
         let conn = Connection::open(path).map_err(db)?;
         // Another pytest process may be writing: wait for it rather than fail.
         conn.busy_timeout(Duration::from_secs(60)).map_err(db)?;
+        schema::guard(&conn).map_err(db)?;
         let store = Self {
             conn,
             path: path.to_owned(),
@@ -96,16 +120,34 @@ impl Store {
                 found,
                 expected: SCHEMA_VERSION,
             });
-        } else {
-            // A merged or downloaded copy comes in rollback-journal mode: switch it to WAL so
-            // concurrent runs keep working. Best effort: a busy or read-only file stays as is.
-            let _ = store.conn.pragma_update(None, "journal_mode", "WAL");
+        } else if let Err(reason) = schema::check(&store.conn).map_err(db)? {
+            return Err(Error::Untrusted {
+                path: path.to_owned(),
+                reason,
+            });
         }
-        store
-            .conn
-            .pragma_update(None, "synchronous", "NORMAL")
-            .map_err(db)?;
         Ok(store)
+    }
+
+    /// Checks every stored file path against `rules`: the engine reads the files they name.
+    ///
+    /// # Errors
+    /// `Error::Untrusted` naming the first path that breaks them; SQLite errors.
+    pub fn check_paths(&self, rules: &StoredPaths) -> Result<()> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT path FROM file")?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                rules.check(row.get_ref(0)?.as_str()?).map_err(Malformed)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The connection, for tests that hook into it.
+    #[cfg(test)]
+    pub(crate) fn connection_mut(&mut self) -> &mut Connection {
+        &mut self.conn
     }
 
     /// Where the database lives.
@@ -115,13 +157,22 @@ impl Store {
     }
 
     fn err(&self, source: rusqlite::Error) -> Error {
-        Error::Db {
-            path: self.path.clone(),
-            source,
+        match source {
+            rusqlite::Error::ToSqlConversionFailure(found) if found.is::<Malformed>() => {
+                Error::Untrusted {
+                    path: self.path.clone(),
+                    reason: found.to_string(),
+                }
+            }
+            source => Error::Db {
+                path: self.path.clone(),
+                source,
+            },
         }
     }
 
-    /// Runs `work` in one write transaction, so a crash leaves either all of it or none.
+    /// Runs `work` in one write transaction, so a crash leaves either all of it or none. Inside
+    /// `locked`, it is part of that transaction.
     ///
     /// # Errors
     /// Any SQLite error, after rolling back.
@@ -129,26 +180,55 @@ impl Store {
         &self,
         work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T> {
+        self.locked(|| work(&self.conn).map_err(|e| self.err(e)))
+    }
+
+    /// Runs `work`, which reads and writes through this store, holding SQLite's write lock
+    /// from its first read to its last write (`BEGIN IMMEDIATE`): no other writer commits in
+    /// between, so nothing it read is stale when it writes.
+    ///
+    /// # Errors
+    /// Whatever `work` returns, after rolling back; SQLite errors.
+    pub fn locked<T>(&self, work: impl FnOnce() -> Result<T>) -> Result<T> {
+        if !self.conn.is_autocommit() {
+            return work();
+        }
         self.conn
             .execute_batch("BEGIN IMMEDIATE")
             .map_err(|e| self.err(e))?;
-        match work(&self.conn) {
+        match work() {
             Ok(value) => {
                 self.conn.execute_batch("COMMIT").map_err(|e| self.err(e))?;
                 Ok(value)
             }
-            Err(source) => {
+            Err(error) => {
                 let _ = self.conn.execute_batch("ROLLBACK");
-                Err(self.err(source))
+                Err(error)
             }
         }
     }
 
+    /// Runs `work` in one read transaction: every statement sees the same committed state,
+    /// never half of another writer's progress. Inside a transaction, it is part of it.
     pub(crate) fn read<T>(
         &self,
         work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T> {
-        work(&self.conn).map_err(|e| self.err(e))
+        self.in_read_transaction(work).map_err(|e| self.err(e))
+    }
+
+    fn in_read_transaction<T, E: From<rusqlite::Error>>(
+        &self,
+        work: impl FnOnce(&Connection) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        if !self.conn.is_autocommit() {
+            return work(&self.conn);
+        }
+        self.conn.execute_batch("BEGIN")?;
+        let result = work(&self.conn);
+        // Nothing was written: ending the transaction either way only releases the snapshot.
+        let _ = self.conn.execute_batch("COMMIT");
+        result
     }
 
     /// Every stored file.
@@ -182,22 +262,29 @@ impl Store {
         if block_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let wanted: HashSet<i64> = block_ids.iter().copied().collect();
+        let mut wanted = block_ids.to_vec();
+        wanted.sort_unstable();
         self.read(|conn| {
+            let limits = IdLimits::of_ranges(conn)?;
             let mut sets: HashMap<i64, Vec<i64>> = HashMap::new();
             let mut stmt = conn.prepare_cached("SELECT id, blocks FROM depset")?;
             let mut rows = stmt.query([])?;
             while let Some(row) = rows.next()? {
-                let hits = matching_ids(row.get_ref(1)?.as_blob()?, &wanted);
+                let id: i64 = row.get(0)?;
+                let hits = matching_ids(row.get_ref(1)?.as_blob()?, &wanted, limits)
+                    .map_err(|bad| bad.in_depset(id))?;
                 if !hits.is_empty() {
-                    sets.insert(row.get(0)?, hits);
+                    sets.insert(id, hits);
                 }
             }
             let mut tests = Vec::new();
             let mut stmt = conn.prepare_cached("SELECT nodeid, deps, depset_id FROM test")?;
             let mut rows = stmt.query([])?;
             while let Some(row) = rows.next()? {
-                let mut hits = matching_ids(row.get_ref(1)?.as_blob()?, &wanted);
+                let mut hits = match matching_ids(row.get_ref(1)?.as_blob()?, &wanted, limits) {
+                    Ok(hits) => hits,
+                    Err(bad) => return Err(bad.in_test(row.get_ref(0)?.as_str()?).into()),
+                };
                 if let Some(shared) = row.get::<_, Option<i64>>(2)?.and_then(|set| sets.get(&set)) {
                     hits.extend(shared);
                 }
@@ -430,13 +517,23 @@ pub mod write {
 
     /// Every block version some test depends on, directly or through its shared set.
     pub fn used_blocks(conn: &Connection) -> rusqlite::Result<HashSet<i64>> {
+        let limits = super::IdLimits::of_blocks(conn)?;
         let mut used = HashSet::new();
-        for sql in ["SELECT deps FROM test", "SELECT blocks FROM depset"] {
-            let mut stmt = conn.prepare_cached(sql)?;
-            let mut rows = stmt.query([])?;
-            while let Some(row) = rows.next()? {
-                used.extend(super::decode_ids(row.get_ref(0)?.as_blob()?));
-            }
+        let mut stmt = conn.prepare_cached("SELECT nodeid, deps FROM test")?;
+        let mut tests = stmt.query([])?;
+        while let Some(row) = tests.next()? {
+            let nodeid = row.get_ref(0)?.as_str()?;
+            let ids = super::decode_ids(row.get_ref(1)?.as_blob()?, limits)
+                .map_err(|bad| bad.in_test(nodeid))?;
+            used.extend(ids);
+        }
+        let mut stmt = conn.prepare_cached("SELECT id, blocks FROM depset")?;
+        let mut sets = stmt.query([])?;
+        while let Some(row) = sets.next()? {
+            let id: i64 = row.get(0)?;
+            let ids = super::decode_ids(row.get_ref(1)?.as_blob()?, limits)
+                .map_err(|bad| bad.in_depset(id))?;
+            used.extend(ids);
         }
         Ok(used)
     }
@@ -622,46 +719,6 @@ fn trusted_mtime(mtime_ns: i64) -> Option<i64> {
     (now_ns.saturating_sub(mtime_ns) >= MARGIN_NS).then_some(mtime_ns)
 }
 
-/// Encodes ascending ids as runs of consecutive ids. A file's blocks get consecutive ids when
-/// they are first stored, and a test that runs a module usually depends on many of them, so
-/// runs are common: each run is one varint, `gap << 1 | more`, where `gap` is the distance from
-/// the end of the previous run (from 0 for the first), followed, when `more` is set, by one
-/// varint giving how many consecutive ids follow the first. An isolated id costs what a plain
-/// delta would (one bit less room in its first byte); a run of up to 128 ids costs two bytes.
-#[must_use]
-pub fn encode_ids(ids: &[i64]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(ids.len() + 2);
-    let mut previous = 0i64;
-    let mut rest = ids;
-    while let Some((&first, tail)) = rest.split_first() {
-        let more = tail
-            .iter()
-            .zip(1..)
-            .take_while(|&(&id, offset)| id == first + offset)
-            .count();
-        let gap = (first - previous).cast_unsigned();
-        push_varint(&mut out, gap << 1 | u64::from(more > 0));
-        if more > 0 {
-            push_varint(&mut out, more as u64);
-        }
-        previous = first + more as i64;
-        rest = &tail[more..];
-    }
-    out
-}
-
-fn push_varint(out: &mut Vec<u8>, mut value: u64) {
-    loop {
-        let byte = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
 /// Every row of the file table.
 fn file_rows(conn: &Connection) -> rusqlite::Result<Vec<FileRow>> {
     let mut stmt =
@@ -689,66 +746,23 @@ fn stored_file<'a>(nodeid: &str, file: &'a str) -> Option<&'a str> {
     (file_of_nodeid(nodeid) != file).then_some(file)
 }
 
-/// The ids in an `encode_ids` list that are in `wanted`.
-fn matching_ids(bytes: &[u8], wanted: &HashSet<i64>) -> Vec<i64> {
-    DecodedIds::new(bytes)
-        .filter(|id| wanted.contains(id))
-        .collect()
-}
+/// Stored data no version of pytest-difftest writes: the database was crafted or damaged.
+/// Carried out of reads in SQLite's error type (as a conversion failure: the stored value is
+/// not one this version can take); `Store::err` makes it `Error::Untrusted`.
+#[derive(Debug)]
+pub(crate) struct Malformed(pub(crate) String);
 
-/// Decodes what `encode_ids` wrote.
-#[must_use]
-pub fn decode_ids(bytes: &[u8]) -> Vec<i64> {
-    DecodedIds::new(bytes).collect()
-}
-
-/// The ids of an `encode_ids` list, decoded lazily: selection scans every test's list and
-/// keeps almost none of them.
-struct DecodedIds<'a> {
-    bytes: std::slice::Iter<'a, u8>,
-    /// The last id returned.
-    previous: i64,
-    /// How many ids of the current run are still to come.
-    run_left: u64,
-}
-
-impl<'a> DecodedIds<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
-        Self {
-            bytes: bytes.iter(),
-            previous: 0,
-            run_left: 0,
-        }
-    }
-
-    fn varint(&mut self) -> Option<u64> {
-        let (mut value, mut shift) = (0u64, 0u32);
-        for &byte in self.bytes.by_ref() {
-            value |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Some(value);
-            }
-            shift += 7;
-        }
-        None
+impl std::fmt::Display for Malformed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
-impl Iterator for DecodedIds<'_> {
-    type Item = i64;
+impl std::error::Error for Malformed {}
 
-    fn next(&mut self) -> Option<i64> {
-        if self.run_left > 0 {
-            self.run_left -= 1;
-            self.previous += 1;
-            return Some(self.previous);
-        }
-        let head = self.varint()?;
-        if head & 1 == 1 {
-            self.run_left = self.varint()?;
-        }
-        self.previous += (head >> 1).cast_signed();
-        Some(self.previous)
+impl From<Malformed> for rusqlite::Error {
+    fn from(malformed: Malformed) -> Self {
+        Self::ToSqlConversionFailure(Box::new(malformed))
     }
 }
 
@@ -809,28 +823,5 @@ mod tests {
         assert_eq!(store.test_count().unwrap(), 1);
         drop(store);
         std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[test]
-    fn ids_round_trip() {
-        let run: Vec<i64> = (500..700).collect();
-        for ids in [
-            vec![1, 2, 130, 131, 1 << 40],
-            vec![0],
-            vec![5, 7, 9],
-            [vec![3], run.clone(), vec![701, 702, 1 << 40, (1 << 40) + 1]].concat(),
-        ] {
-            assert_eq!(decode_ids(&encode_ids(&ids)), ids);
-        }
-        assert!(decode_ids(&encode_ids(&[])).is_empty());
-    }
-
-    #[test]
-    fn consecutive_ids_are_stored_as_one_run() {
-        let run: Vec<i64> = (40..67).collect();
-        assert_eq!(encode_ids(&run), [40 << 1 | 1, 26]);
-        assert_eq!(encode_ids(&(1..=200).collect::<Vec<_>>()).len(), 3);
-        // An isolated id costs what a plain delta would.
-        assert_eq!(encode_ids(&[10, 30, 50]), [20, 40, 40]);
     }
 }

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, params};
 
-use super::{SCHEMA_VERSION, Store, decode_ids, file_rows, schema, write};
+use super::{IdLimits, Malformed, SCHEMA_VERSION, Store, decode_ids, file_rows, schema, write};
 use crate::error::{Error, Result};
+use crate::stored_paths::StoredPaths;
 
 /// `(file, block name, checksum)`: one version of a block.
 pub type BlockVersion = (String, String, i64);
@@ -56,8 +57,9 @@ impl Store {
     /// Opens someone else's database to read it (a merge input): never creates or changes it.
     ///
     /// # Errors
-    /// `Error::Input` when the file is not a pytest-difftest database of this schema version,
-    /// `Error::Io` when it does not exist.
+    /// `Error::Input` when the file is not a pytest-difftest database of this schema version
+    /// or its schema holds anything this version does not create, `Error::Io` when it does not
+    /// exist.
     pub fn open_input(path: &Path) -> Result<Self> {
         let refuse = |reason: String| Error::Input {
             path: path.to_owned(),
@@ -74,8 +76,12 @@ impl Store {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| refuse(format!("not a pytest-difftest database ({e})")))?;
-        let found = schema::version(&conn)
-            .map_err(|e| refuse(format!("not a pytest-difftest database ({e})")))?;
+        let not_ours = |e: rusqlite::Error| refuse(format!("not a pytest-difftest database ({e})"));
+        // A writer may be in the middle of a commit (a live baseline in rollback-journal mode).
+        conn.busy_timeout(std::time::Duration::from_secs(60))
+            .map_err(not_ours)?;
+        schema::guard(&conn).map_err(not_ours)?;
+        let found = schema::version(&conn).map_err(not_ours)?;
         if found == 0 {
             return Err(refuse("not a pytest-difftest database".to_owned()));
         }
@@ -85,21 +91,28 @@ impl Store {
                  version {SCHEMA_VERSION}: merge only databases written by the same version"
             )));
         }
+        schema::check(&conn).map_err(not_ours)?.map_err(refuse)?;
         Ok(Self {
             conn,
             path: path.to_owned(),
         })
     }
 
-    /// Everything stored, by path and name rather than by row id.
+    /// Everything stored, by path and name rather than by row id, read in one transaction (a
+    /// consistent state, even while a baseline writes to it). Every stored path must pass
+    /// `paths`.
     ///
     /// # Errors
-    /// `Error::Input` when the tables are not what this version writes.
-    pub fn portable(&self) -> Result<Portable> {
-        read_portable(&self.conn).map_err(|e| Error::Input {
-            path: self.path.clone(),
-            reason: format!("not a pytest-difftest database ({e})"),
-        })
+    /// `Error::Input` when the contents are not what this version writes.
+    pub fn portable(&self, paths: &StoredPaths) -> Result<Portable> {
+        self.in_read_transaction(|conn| read_portable(conn, paths))
+            .map_err(|error| Error::Input {
+                path: self.path.clone(),
+                reason: match error {
+                    ReadError::Malformed(what) => what,
+                    other => format!("not a pytest-difftest database ({other})"),
+                },
+            })
     }
 
     /// Replaces the whole contents with `data`, in one transaction.
@@ -145,20 +158,22 @@ impl Store {
     }
 }
 
-fn read_portable(conn: &Connection) -> std::result::Result<Portable, ReadError> {
-    let mut files: Vec<(i64, PortableFile)> = file_rows(conn)?
-        .into_iter()
-        .map(|row| {
-            let file = PortableFile {
-                path: row.path,
-                mtime_ns: row.mtime_ns,
-                size: row.size,
-                content_hash: row.content_hash,
-                clean_hash: row.clean_hash,
-            };
-            (row.id, file)
-        })
-        .collect();
+fn read_portable(
+    conn: &Connection,
+    paths: &StoredPaths,
+) -> std::result::Result<Portable, ReadError> {
+    let mut files: Vec<(i64, PortableFile)> = Vec::new();
+    for row in file_rows(conn)? {
+        paths.check(&row.path).map_err(ReadError::Malformed)?;
+        let file = PortableFile {
+            path: row.path,
+            mtime_ns: row.mtime_ns,
+            size: row.size,
+            content_hash: row.content_hash,
+            clean_hash: row.clean_hash,
+        };
+        files.push((row.id, file));
+    }
     files.sort_by(|(_, a), (_, b)| a.path.cmp(&b.path));
     let paths: HashMap<i64, &str> = files.iter().map(|(id, f)| (*id, f.path.as_str())).collect();
     let mut blocks: HashMap<i64, BlockVersion> = HashMap::new();
@@ -180,6 +195,10 @@ fn read_portable(conn: &Connection) -> std::result::Result<Portable, ReadError> 
             blocks.insert(id, ((*path).to_owned(), name, checksum));
         }
     }
+    let limits = IdLimits {
+        max_id: blocks.keys().copied().max().unwrap_or(0),
+        count: blocks.len() as u64,
+    };
     let versions = |ids: Vec<i64>| -> std::result::Result<Vec<BlockVersion>, ReadError> {
         let mut found = ids
             .into_iter()
@@ -202,7 +221,8 @@ fn read_portable(conn: &Connection) -> std::result::Result<Portable, ReadError> 
         })?;
         for row in rows {
             let (id, encoded) = row?;
-            depsets.insert(id, versions(decode_ids(&encoded))?);
+            let ids = decode_ids(&encoded, limits).map_err(|bad| bad.in_depset(id))?;
+            depsets.insert(id, versions(ids)?);
         }
     }
     let mut tests = Vec::new();
@@ -224,6 +244,7 @@ fn read_portable(conn: &Connection) -> std::result::Result<Portable, ReadError> 
         })?;
         for row in rows {
             let (nodeid, file, outcome, duration_ms, recorded, deps, depset_id) = row?;
+            let own = decode_ids(&deps, limits).map_err(|bad| bad.in_test(&nodeid))?;
             let file = file.unwrap_or_else(|| super::file_of_nodeid(&nodeid).to_owned());
             let shared = match depset_id {
                 None => None,
@@ -240,7 +261,7 @@ fn read_portable(conn: &Connection) -> std::result::Result<Portable, ReadError> 
                 outcome: super::outcome_name(outcome).to_owned(),
                 duration_ms,
                 recorded,
-                own: versions(decode_ids(&deps))?,
+                own: versions(own)?,
                 shared,
             });
         }
@@ -262,6 +283,8 @@ enum ReadError {
     Sql(rusqlite::Error),
     /// A row refers to another that does not exist.
     Inconsistent(String),
+    /// Something this version never writes: a path outside the project, a malformed id list.
+    Malformed(String),
 }
 
 impl From<rusqlite::Error> for ReadError {
@@ -270,11 +293,18 @@ impl From<rusqlite::Error> for ReadError {
     }
 }
 
+impl From<Malformed> for ReadError {
+    fn from(malformed: Malformed) -> Self {
+        Self::Malformed(malformed.0)
+    }
+}
+
 impl std::fmt::Display for ReadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Sql(error) => write!(f, "{error}"),
             Self::Inconsistent(what) => write!(f, "inconsistent contents: {what}"),
+            Self::Malformed(what) => write!(f, "{what}"),
         }
     }
 }
@@ -359,4 +389,56 @@ pub(crate) fn temporary_sibling(path: &Path) -> PathBuf {
         .file_name()
         .map_or_else(|| "merged.db".into(), |n| n.to_string_lossy().into_owned());
     path.with_file_name(format!(".{name}.merging-{}", std::process::id()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_input_is_read_as_one_state_while_a_writer_commits() {
+        let dir = std::env::temp_dir().join(format!("difftest-portable-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("live.db");
+        // A new file, a block in it and a test depending on it, in one transaction.
+        let add = |store: &Store, name: &str| {
+            store
+                .transaction(|conn| {
+                    let file = write::file_id(conn, &format!("{name}.py"))?;
+                    let block = write::insert_block(conn, file, "f", 1)?;
+                    write::test(conn, name, name, "passed", 1, Some(1), &[block], None)
+                })
+                .unwrap();
+        };
+        add(&Store::open(&path).unwrap(), "first");
+        // Another connection commits at each point of the read in turn (every SQLite
+        // instruction): the read sees all of that commit or none of it.
+        for at in 1..300 {
+            let mut input = Store::open_input(&path).unwrap();
+            let writer = Store::open(&path).unwrap();
+            let name = format!("t{at}");
+            let mut steps = 0;
+            let mut pending = Some((writer, name.clone()));
+            let handler = move || {
+                steps += 1;
+                if steps == at
+                    && let Some((writer, name)) = pending.take()
+                {
+                    add(&writer, &name);
+                }
+                false
+            };
+            input
+                .connection_mut()
+                .progress_handler(1, Some(handler))
+                .unwrap();
+            let data = input.portable(&StoredPaths::of_any_project()).unwrap();
+            for test in &data.tests {
+                for (file, _, _) in &test.own {
+                    assert!(data.files.iter().any(|known| known.path == *file), "{file}");
+                }
+            }
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

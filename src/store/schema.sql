@@ -73,7 +73,7 @@ CREATE TABLE test (
     recorded INTEGER,
     -- The ids of the block versions this test alone depends on (what it executed, the bindings
     -- its code mentions), ascending, as varint-encoded runs of consecutive ids (`encode_ids` in
-    -- store/mod.rs). There is no block → test index: selection decodes these blobs (a few
+    -- store/ids.rs). There is no block → test index: selection decodes these blobs (a few
     -- dozen bytes per test) only when some block changed, which costs milliseconds even for
     -- 20,000 tests, while an index would triple the database.
     deps     BLOB NOT NULL DEFAULT x'',

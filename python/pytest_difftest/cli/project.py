@@ -135,7 +135,10 @@ def open_database(args: argparse.Namespace) -> tuple[Project, Path, Engine]:
             f"no database at {db_path}: record one with `pytest --diff-baseline`, "
             "or name the database file"
         )
-    engine = Engine(db_path, project.root)
+    # Ini's tracked directories, as the plugin takes them when no option names others.
+    base = project.inipath.parent if project.inipath else project.root
+    tracked = [base / d for d in project.values("diff_project_directories", [])]
+    engine = Engine(db_path, project.root, project_directories=tracked)
     describe_environment(project, engine)
     return project, db_path, engine
 
