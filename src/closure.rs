@@ -1,12 +1,12 @@
-//! What the import closure of a set of root files brings a test: the data `record` builds once
-//! per closure and shares between the tests with the same roots (see `Engine::closure_info`).
+//! The data a test's dependencies are built from: what the import closure of a set of root
+//! files brings (built once per closure by `record` and shared between the tests with the same
+//! roots, see `Engine::closure_info`), and what references reach (see `resolve`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::block::Name;
 use crate::fasthash::{FastMap, FastSet};
-use crate::resolve::StateKey;
 
 /// `(file, block name, checksum)`: one stored version of a block. The path and the name are
 /// interned, as names are in the models and the cache of block ids, so building, copying,
@@ -29,4 +29,43 @@ pub(crate) struct ClosureInfo {
     /// The database ids of `shared` plus the global facts, by the facts' checksums (none: a
     /// set without them), once committed.
     pub(crate) depsets: Mutex<HashMap<Vec<i64>, i64>>,
+}
+
+/// A piece of shared state: the file and the module-level name (`SEEN`) or class attribute
+/// (`Parser._cache`) that holds it.
+pub(crate) type StateKey = (Name, Name);
+
+/// The cache key of a resolution: file, reference, class context of `self.` references.
+pub(crate) type ResolveKey = (Name, Name, Option<Name>);
+
+/// What some references reach.
+#[derive(Debug, Default)]
+pub(crate) struct Resolved {
+    /// The block versions they depend on.
+    pub(crate) deps: Vec<BlockVersion>,
+    /// The functions and methods they name: `(file, qualified name)`.
+    pub(crate) functions: Vec<(Name, Name)>,
+    /// The classes they name: `(file, qualified name)`.
+    pub(crate) classes: Vec<(Name, Name)>,
+    /// The state they read.
+    pub(crate) keys: Vec<StateKey>,
+}
+
+impl Resolved {
+    pub(crate) fn extend(&mut self, other: &Self) {
+        self.deps.extend_from_slice(&other.deps);
+        self.functions.extend_from_slice(&other.functions);
+        self.classes.extend_from_slice(&other.classes);
+        self.keys.extend_from_slice(&other.keys);
+    }
+
+    pub(crate) fn settle(mut self) -> Self {
+        for list in [&mut self.functions, &mut self.classes, &mut self.keys] {
+            list.sort_unstable();
+            list.dedup();
+        }
+        self.deps.sort_unstable();
+        self.deps.dedup();
+        self
+    }
 }

@@ -7,13 +7,12 @@ use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use crate::block::{FileModel, MISSING_HASH, Name, is_pseudo, is_python};
-use crate::closure::{BlockVersion, ClosureInfo};
+use crate::closure::{BlockVersion, ClosureInfo, ResolveKey, Resolved};
 use crate::error::Result;
 use crate::facts::ALWAYS;
 use crate::fasthash::{FastMap, FastSet};
 use crate::graph::ModuleMap;
 use crate::parse::parse_bytes;
-use crate::resolve::{ResolveKey, Resolved};
 use crate::store::{BlockIds, Store};
 use crate::stored_paths::StoredPaths;
 
@@ -106,7 +105,7 @@ impl Engine {
         cache_size: usize,
         tracked: &[PathBuf],
     ) -> Result<Self> {
-        crate::merge::remove_stale_temporaries(db_path);
+        crate::store::remove_stale_temporaries(db_path);
         let store = Store::open(db_path)?;
         let paths = StoredPaths::of_project(root, tracked);
         store.check_paths(&paths)?;

@@ -7,13 +7,14 @@ use rusqlite::Connection;
 
 use crate::block::{BlockKind, DATA_BLOCK, MISSING_HASH, Name, is_pseudo};
 use crate::block_name::BlockName;
+use crate::closure::Resolved;
 use crate::closure::{BlockVersion, ClosureInfo};
 use crate::engine::{Current, Engine};
 use crate::error::{Error, Result};
 use crate::facts::GLOBAL_FACTS;
 use crate::fasthash::{FastMap, FastSet};
 use crate::graph::closure;
-use crate::resolve::{Resolved, class_of};
+use crate::resolve::class_of;
 use crate::store::write::SettledFile;
 use crate::store::{BlockIds, BlockKey, Refreshed, milliseconds, write};
 

@@ -14,48 +14,12 @@
 use std::sync::Arc;
 
 use crate::block::{BlockKind, FileModel, Name};
-use crate::closure::BlockVersion;
+use crate::closure::{Resolved, StateKey};
 use crate::engine::Engine;
 use crate::fasthash::FastSet;
 
-/// A piece of shared state: the file and the module-level name (`SEEN`) or class attribute
-/// (`Parser._cache`) that holds it.
-pub(crate) type StateKey = (Name, Name);
-
 /// How deep resolution follows bindings, imports and bases before it stops.
 const MAX_DEPTH: u32 = 16;
-
-/// What some references reach.
-#[derive(Debug, Default)]
-pub(crate) struct Resolved {
-    /// The block versions they depend on.
-    pub(crate) deps: Vec<BlockVersion>,
-    /// The functions and methods they name: `(file, qualified name)`.
-    pub(crate) functions: Vec<(Name, Name)>,
-    /// The classes they name: `(file, qualified name)`.
-    pub(crate) classes: Vec<(Name, Name)>,
-    /// The state they read.
-    pub(crate) keys: Vec<StateKey>,
-}
-
-impl Resolved {
-    fn extend(&mut self, other: &Self) {
-        self.deps.extend_from_slice(&other.deps);
-        self.functions.extend_from_slice(&other.functions);
-        self.classes.extend_from_slice(&other.classes);
-        self.keys.extend_from_slice(&other.keys);
-    }
-
-    fn settle(mut self) -> Self {
-        for list in [&mut self.functions, &mut self.classes, &mut self.keys] {
-            list.sort_unstable();
-            list.dedup();
-        }
-        self.deps.sort_unstable();
-        self.deps.dedup();
-        self
-    }
-}
 
 /// What a name denotes in a module, beyond the bindings it depends on.
 enum Denotes {
@@ -63,9 +27,6 @@ enum Denotes {
     Class(Name, Name),
     Other,
 }
-
-/// The cache key of a resolution: file, reference, class context of `self.` references.
-pub(crate) type ResolveKey = (Name, Name, Option<Name>);
 
 impl Engine {
     /// What the references of the function or binding block `name` of `file` reach (with its

@@ -18,8 +18,8 @@ use crate::stored_paths::StoredPaths;
 pub use block_ids::{BlockIds, BlockKey, Refreshed};
 use ids::matching_ids;
 pub use ids::{BadIds, IdLimits, decode_ids, encode_ids};
-pub(crate) use portable::temporary_sibling;
 pub use portable::{BlockVersion, Portable, PortableFile, PortableTest};
+pub(crate) use portable::{remove_stale_temporaries, temporary_sibling};
 pub use schema::SCHEMA_VERSION;
 
 /// A stored file and its fingerprint.

@@ -391,6 +391,57 @@ pub(crate) fn temporary_sibling(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.merging-{}", std::process::id()))
 }
 
+/// Removes what killed merges into `database` left behind: `.NAME.merging-PID` files (see
+/// `temporary_sibling`) and their journals, whose process is gone. Best effort.
+pub(crate) fn remove_stale_temporaries(database: &Path) {
+    let (Some(dir), Some(name)) = (database.parent(), database.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!(".{}.merging-", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(rest) = file.to_str().and_then(|file| file.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let (pid, suffix) = rest.split_at(digits);
+        if !["", "-wal", "-shm", "-journal"].contains(&suffix) {
+            continue;
+        }
+        if pid.parse().is_ok_and(|pid| !process_exists(pid)) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Whether a process `pid` runs on this machine; when that cannot be told, it is assumed to.
+#[cfg(unix)]
+fn process_exists(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return true;
+    };
+    if pid <= 0 {
+        return true;
+    }
+    // Signal 0 asks whether the process exists without signalling it. SAFETY: `kill` reads
+    // nothing of ours; an error only sets errno.
+    let found = unsafe { libc::kill(pid, 0) } == 0;
+    found || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+#[cfg(not(unix))]
+fn process_exists(_pid: u32) -> bool {
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
