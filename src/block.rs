@@ -336,6 +336,21 @@ impl FileModel {
         }
     }
 
+    /// The checksum the block `name` has now: `<data>` is any file's whole contents (a data
+    /// file's one block, or a Python file a test read as text), other names are blocks of
+    /// the file.
+    #[must_use]
+    pub fn checksum_of(&self, name: &str) -> Option<i64> {
+        if name == DATA_BLOCK {
+            return Some(self.content_hash);
+        }
+        let name = Name::find(name)?;
+        self.blocks
+            .iter()
+            .find(|block| block.name == name)
+            .map(|block| block.checksum)
+    }
+
     /// The indexes of the blocks of the statements that bind `name` at the top level.
     pub fn binders(&self, name: Name) -> impl Iterator<Item = usize> + '_ {
         let start = self.bindings.partition_point(|(bound, _)| *bound < name);

@@ -586,14 +586,9 @@ impl Engine {
                 .iter()
                 .map(|(_, current)| {
                     move |name: &str, checksum: i64| {
-                        // A name not in the table is no current block's.
-                        let name = Name::find(name);
-                        current.as_ref().zip(name).is_some_and(|(c, name)| {
-                            c.model
-                                .blocks
-                                .iter()
-                                .any(|b| b.name == name && b.checksum == checksum)
-                        })
+                        current
+                            .as_ref()
+                            .is_some_and(|c| c.model.checksum_of(name) == Some(checksum))
                     }
                 })
                 .collect();

@@ -108,23 +108,14 @@ impl Engine {
         let ids: HashSet<i64> = outdated.iter().map(|(row, _)| row.id).collect();
         let mut stored_blocks = self.store.blocks_of_files(&ids)?;
         for (row, current) in outdated {
-            let checksums: HashMap<&str, i64> = current
-                .as_ref()
-                .map(|c| {
-                    c.model
-                        .blocks
-                        .iter()
-                        .map(|b| (b.name.as_str(), b.checksum))
-                        .collect()
-                })
-                .unwrap_or_default();
             let mut names = BTreeSet::new();
             for block in stored_blocks.remove(&row.id).unwrap_or_default() {
                 let is_data = block.name == DATA_BLOCK;
-                let now = match checksums.get(block.name.as_str()) {
+                let now = match &current {
+                    Some(current) => current.model.checksum_of(&block.name),
                     // A data file that was missing when the test ran, and still is.
-                    None if is_data && current.is_none() => Some(MISSING_HASH),
-                    found => found.copied(),
+                    None if is_data => Some(MISSING_HASH),
+                    None => None,
                 };
                 if now != Some(block.checksum) || row.path == ALWAYS {
                     stale_ids.push(block.id);

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from difftest_support import Project, ran
+from difftest_support import Project, outcomes, ran
 
 DATA_FILES = {
     "data/prices.json": '{"apple": 3}\n',
@@ -142,3 +142,42 @@ def test_files_in_caches_and_virtualenvs_are_not_dependencies(project: Project) 
     assert ran(project.diff()) == set()
     project.write("data/real.txt", "b")
     assert ran(project.diff()) == {"test_reads"}
+
+
+def test_python_source_read_as_text_is_data(project: Project) -> None:
+    # A release test reads __version__ from the source without importing it.
+    project.write("src/pkg/__init__.py", '__version__ = "1.0"\n')
+    project.write(
+        "tests/test_release.py",
+        """
+        import re
+        from pathlib import Path
+
+
+        def test_version():
+            text = Path("src/pkg/__init__.py").read_text()
+            assert re.search(r'__version__ = "(.*)"', text).group(1) == "1.0"
+        """,
+    )
+    project.settled()
+    project.write("src/pkg/__init__.py", '__version__ = "1.1"\n')
+    assert outcomes(project.diff()) == {"test_version": "FAILED"}
+
+
+def test_declared_python_file_is_not_reported_deleted(project: Project) -> None:
+    project.write(
+        "pyproject.toml",
+        """
+        [tool.pytest.ini_options]
+        pythonpath = ["src"]
+        testpaths = ["tests"]
+        diff_depends = ["tests/test_shout.py*: src/pkg/calc.py"]
+        """,
+    )
+    project.write("tests/test_shout.py", "def test_shout():\n    assert True\n")
+    project.settled()
+    unchanged = project.diff()
+    assert "was deleted" not in unchanged.stdout.str()
+    assert outcomes(unchanged) == {}
+    project.replace("src/pkg/calc.py", "return a * b", "return b * a")
+    assert "test_shout" in outcomes(project.diff())

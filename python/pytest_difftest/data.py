@@ -39,6 +39,10 @@ _SKIPPED_PARTS = frozenset(
 
 # How far up the stack an open looks for the project functions running it.
 _MAX_FRAMES = 64
+# Frames of the standard library: an open made through them is made by whoever called them;
+# but one the import system makes (loading a module's source) is an import, not a read.
+_IMPORT_SYSTEM = ("<frozen importlib", os.path.join(os.path.dirname(os.__file__), "importlib"))
+_STDLIB = ("<frozen", os.path.dirname(os.__file__))
 
 
 class _Hook:
@@ -65,6 +69,8 @@ class DataWatcher:
         # one of them may keep what it read in a cache that later tests read (see `beneath`).
         self._openers: dict[str, set[tuple[str, int]]] = {}
         self._relative: dict[str, str | None] = {}
+        # Python sources project code opened as files (see `opened`).
+        self._sources: set[str] = set()
         self._venv_dirs: dict[str, bool] = {}
         if not _Hook.installed:
             from pytest_difftest._core import AuditFilter
@@ -96,21 +102,35 @@ class DataWatcher:
         self._seen.add(path)
         openers = self._openers.setdefault(path, set())
         relative = self.files.relative
-        frame: FrameType | None = sys._getframe(1)
+        # Who opened it: the first frame outside the standard library. A Python source that
+        # project code reads (a release test reading `__version__` from the text) is data; one
+        # the import system or a tool (pytest's assertion rewriting, tracebacks) reads is not.
+        opener: str | None = None
+        # Frames 0 and 1 are this method and the hook's dispatch.
+        frame: FrameType | None = sys._getframe(2)
         for _ in range(_MAX_FRAMES):
             if frame is None:
                 break
             code = frame.f_code
-            where = relative(code.co_filename)
+            filename = code.co_filename
+            where = relative(filename)
             if where is not None and code.co_name != "<module>":
                 openers.add((where, code.co_firstlineno))
+            if opener is None:
+                if filename.startswith(_IMPORT_SYSTEM):
+                    opener = "import"
+                elif not filename.startswith(_STDLIB):
+                    opener = "project" if where is not None else "other"
             frame = frame.f_back
+        if opener == "project" and path.endswith(".py"):
+            self._sources.add(path)
 
     def take(self) -> list[str]:
         """The project data files opened since the last `take`, relative to the root."""
         found = []
         for path in self._seen:
-            relative = self._relative.get(path, "")
+            # A source may have been imported before it was read as text: not from the cache.
+            relative = self._relative.get(path, "") if path not in self._sources else ""
             if relative == "":
                 relative = self._relative[path] = self.data_file(path)
             if relative is not None:
@@ -152,7 +172,8 @@ class DataWatcher:
     def data_file(self, path: str) -> str | None:
         """The project data file at absolute `path`, relative to the root, or None."""
         # A file that did not exist counts too: the test is affected when it appears.
-        if path.endswith(_CODE_SUFFIXES) or os.path.isdir(path):
+        is_code = path.endswith(_CODE_SUFFIXES) and path not in self._sources
+        if is_code or os.path.isdir(path):
             return None
         relative = self.files.project_path(path)
         if relative is None or _SKIPPED_PARTS.intersection(relative.split("/")):
