@@ -515,3 +515,25 @@ def test_conftest_setup_hook_helper_changes(project: Project) -> None:
         "    if 'add' in item.name:\n        raise RuntimeError('not set up')",
     )
     assert outcomes(project.diff())["test_add"] == "ERROR"
+
+
+def test_constant_shown_in_a_doctest(project: Project) -> None:
+    project.write(
+        "src/pkg/limits.py",
+        '''
+        LIMIT = 3
+
+
+        def describe():
+            """The limit.
+
+            >>> LIMIT
+            3
+            """
+            return "limit"
+        ''',
+    )
+    args = ("--doctest-modules", "src", "tests")
+    project.settled(*args)
+    project.replace("src/pkg/limits.py", "LIMIT = 3", "LIMIT = 4")
+    assert outcomes(project.diff(*args)) == {"pkg.limits.describe": "FAILED"}

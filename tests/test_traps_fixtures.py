@@ -170,3 +170,35 @@ def test_function_called_only_in_fixture_teardown(project: Project) -> None:
     project.settled()
     project.replace("src/pkg/resources.py", "return None", 'raise RuntimeError("leak")')
     assert outcomes(project.diff()) == {"test_with_handle": "ERROR"}
+
+
+def test_session_fixture_requested_by_name_with_getfixturevalue(project: Project) -> None:
+    # test_b gets the session fixture test_a set up: it runs none of its code.
+    project.write(
+        "tests/conftest.py",
+        """
+        import pytest
+
+
+        @pytest.fixture(scope="session")
+        def rate():
+            return 2
+        """,
+    )
+    project.write(
+        "tests/test_rate.py",
+        """
+        def test_a(request):
+            assert request.getfixturevalue("rate") == 2
+
+
+        def test_b(request):
+            assert request.getfixturevalue("rate") * 3 == 6
+        """,
+    )
+    project.settled("-p", "no:randomly")
+    project.replace("tests/conftest.py", "return 2", "return 3")
+    assert outcomes(project.diff("-p", "no:randomly")) == {
+        "test_a": "FAILED",
+        "test_b": "FAILED",
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import inspect
 from collections.abc import Iterator, Mapping
@@ -48,11 +49,17 @@ def static_code(item: pytest.Item, files: ProjectFiles) -> list[tuple[str, int]]
 
 def requested_fixtures(item: pytest.Item) -> Iterator[Any]:
     """Every fixture definition the item requests, directly or through other fixtures
-    (including autouse ones and the overridden definitions that ``request`` can reach)."""
+    (including autouse ones and the overridden definitions that ``request`` can reach), and,
+    once it has run, those it asked for by name (``request.getfixturevalue``), which pytest
+    keeps in the item's request."""
     fixture_info = getattr(item, "_fixtureinfo", None)
     if fixture_info is not None:
         for definitions in fixture_info.name2fixturedefs.values():
             yield from definitions
+    request = getattr(item, "_request", None)
+    evaluated = getattr(request, "_fixture_defs", None)
+    if isinstance(evaluated, dict):
+        yield from list(evaluated.values())
 
 
 def test_file_of(item: pytest.Item, files: ProjectFiles) -> str:
@@ -62,9 +69,36 @@ def test_file_of(item: pytest.Item, files: ProjectFiles) -> str:
 
 
 def names_used(item: pytest.Item) -> list[str]:
-    """Names the item relies on that no executed code mentions: its test class."""
+    """Names the item relies on that no executed code mentions: its test class, and what the
+    examples of a doctest refer to (they run as code of no file), as references in the form
+    the core resolves in the item's file (``NAME``, ``mod.NAME``)."""
     cls = getattr(item, "cls", None)
-    return [cls.__name__] if cls is not None else []
+    names = [cls.__name__] if cls is not None else []
+    doctest = getattr(item, "dtest", None)
+    for example in getattr(doctest, "examples", None) or ():
+        names.extend(_references(example.source))
+    return names
+
+
+def _references(source: str) -> set[str]:
+    """The global names and attribute chains on names (``a.b.c``) some code loads."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return set()
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            parts = [node.attr]
+            value = node.value
+            while isinstance(value, ast.Attribute):
+                parts.append(value.attr)
+                value = value.value
+            if isinstance(value, ast.Name):
+                found.add(".".join([value.id, *reversed(parts[-3:])]))
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            found.add(node.id)
+    return found
 
 
 def executed_code(codes: Mapping[int, CodeType], files: ProjectFiles) -> list[tuple[str, int]]:
