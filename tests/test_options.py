@@ -146,3 +146,15 @@ def test_summary_line_in_baseline_mode(project: Project) -> None:
         ["difftest: 1 of 5 tests selected (1 changed block in 1 file); 4 deselected*"]
     )
     assert result.ret == 0
+
+
+def test_config_file_in_a_subdirectory_runs_the_tests_outside_rootdir(project: Project) -> None:
+    # `-c ci/ci.ini` makes ci/ the rootdir: the tests live outside it, so they are not
+    # tracked, and must run rather than be deselected.
+    project.write("ci/ci.ini", "[pytest]\npythonpath = ../src\n")
+    args = ("-c", "ci/ci.ini", "tests")
+    project.settled(*args)
+    project.replace("src/pkg/calc.py", "return a + b", "return a - b")
+    result = project.diff(*args)
+    assert outcomes(result)["test_add"] == "FAILED"
+    result.stdout.fnmatch_lines(["difftest: * outside the tracked directories (rootdir *ci*"])

@@ -87,6 +87,8 @@ class Selecting:
         self.ran_ids: list[str] = []
         self.ran = 0
         self.total = 0
+        # Collected tests outside the tracked directories, which always run.
+        self.untracked: set[str] = set()
 
     def drop(self) -> None:
         """Gives the plan up: from now on, nothing is deselected."""
@@ -115,7 +117,17 @@ class Selecting:
         plan = self.plan  # gone if storing the collected tests failed
         if plan is None or not plan.known_tests:
             return
-        keep = [i for i in items if i.nodeid in plan.selected or i.nodeid not in plan.known_tests]
+        # A test outside the tracked directories (`-c sub/ci.ini` makes sub/ the rootdir) has
+        # no recorded code to compare: it always runs, and the summary says why.
+        untracked = {i.nodeid for i in items if self.files.relative(str(i.path)) is None}
+        self.untracked = untracked
+        keep = [
+            i
+            for i in items
+            if i.nodeid in plan.selected
+            or i.nodeid not in plan.known_tests
+            or i.nodeid in untracked
+        ]
         self.ran_ids = [item.nodeid for item in keep]
         if len(keep) != len(items):
             kept = {item.nodeid for item in keep}
@@ -136,6 +148,8 @@ class Selecting:
 
     def reason(self, nodeid: str) -> str:
         reasons = self.plan.reasons if self.plan is not None else {}
+        if nodeid in self.untracked:
+            return "outside the tracked directories: always runs"
         return reasons.get(nodeid, "new test")
 
     def summary(self, settings: Settings) -> list[str]:
@@ -161,6 +175,13 @@ class Selecting:
             estimate = display.duration(selection.selected_duration)
             line += f"; running them would take about {estimate}"
         lines = [line]
+        if self.untracked:
+            count = len(self.untracked)
+            lines.append(
+                f"difftest: {count:,} test{'s' * (count != 1)} outside the "
+                f"tracked directories (rootdir {self.config.rootpath}) always run: set --rootdir "
+                "or --diff-project-directory to where they are"
+            )
         if settings.explain:
             lines.extend(
                 f"difftest: why {nodeid}: {self.reason(nodeid)}" for nodeid in self.ran_ids
