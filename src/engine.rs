@@ -61,8 +61,12 @@ pub struct Engine {
     files: FastMap<String, Option<Current>>,
     pub(crate) modules: ModuleMap,
     pub(crate) edges: HashMap<String, Vec<String>>,
-    /// (file, function name) executed while modules were being imported.
+    /// (file, function name) executed during start-up and collection outside any module's
+    /// import: shared by the importers of its own file.
     pub(crate) import_time: FastSet<(Name, Name)>,
+    /// Module file -> (file, function name) executed while that module was imported: shared
+    /// by the importers of that module.
+    pub(crate) module_imports: FastMap<Name, FastSet<(Name, Name)>>,
     /// Import closures by their sorted roots; emptied when the module map changes.
     pub(crate) closures: FastMap<Vec<String>, Arc<ClosureInfo>>,
     /// What references reach (see `resolve`), what each block's references reach, the memo
@@ -117,6 +121,7 @@ impl Engine {
             modules: ModuleMap::default(),
             edges: HashMap::new(),
             import_time: FastSet::default(),
+            module_imports: FastMap::default(),
             closures: FastMap::default(),
             resolved: FastMap::default(),
             resolved_blocks: FastMap::default(),
@@ -261,8 +266,30 @@ impl Engine {
         fact_in(&self.facts, path)
     }
 
-    /// Notes functions that ran while modules were imported (collection, conftest loading):
-    /// every test that imports their file depends on them, as on module-level code.
+    /// Notes functions (file, first line) that ran while `module` was imported: every test
+    /// that imports `module` depends on them, as on its module-level code.
+    pub fn mark_module_import(&mut self, module: &str, refs: &[(String, u32)]) {
+        self.preload(refs.iter().map(|(path, _)| path.as_str()));
+        let mut added = false;
+        for (path, line) in refs {
+            if let Some(current) = self.current(path) {
+                let block = &current.model.blocks[current.model.block_at_line(*line)];
+                if block.kind == crate::block::BlockKind::Function {
+                    added |= self
+                        .module_imports
+                        .entry(Name::intern(module))
+                        .or_default()
+                        .insert((Name::intern(path), block.name));
+                }
+            }
+        }
+        if added {
+            self.closures.clear();
+        }
+    }
+
+    /// Functions (file, first line) that ran during start-up and collection outside any
+    /// module's import.
     pub fn mark_import_time(&mut self, refs: &[(String, u32)]) {
         self.preload(refs.iter().map(|(path, _)| path.as_str()));
         for (path, line) in refs {

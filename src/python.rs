@@ -283,6 +283,10 @@ impl EnginePy {
         py.detach(|| self.lock().mark_import_time(&code));
     }
 
+    fn mark_module_import(&self, py: Python<'_>, module: String, code: Vec<(String, u32)>) {
+        py.detach(|| self.lock().mark_module_import(&module, &code));
+    }
+
     fn record(&self, py: Python<'_>, tests: Vec<RecordPy>) -> PyResult<()> {
         let tests: Vec<TestRecord> = tests.into_iter().map(TestRecord::from).collect();
         Ok(py.detach(|| self.lock().record(&tests))?)
@@ -310,6 +314,11 @@ impl EnginePy {
 
     fn compact(&self, py: Python<'_>) -> PyResult<()> {
         Ok(py.detach(|| self.lock().store().compact())?)
+    }
+
+    /// Closes the database connection (see `Store::close`); the engine is unusable after.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        Ok(py.detach(|| self.lock().store.close())?)
     }
 
     fn meta(&self, key: &str) -> PyResult<Option<String>> {

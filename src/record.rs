@@ -454,6 +454,22 @@ impl Engine {
             let model = &current.model;
             let module = &model.blocks[0];
             shared.insert((path, module.name, module.checksum));
+            // What ran while this module was imported: every importer relies on it.
+            let imported: Vec<(Name, Name)> = self
+                .module_imports
+                .get(&path)
+                .map(|functions| functions.iter().copied().collect())
+                .unwrap_or_default();
+            for (file, function) in imported {
+                let Some(current) = self.current(file.as_str()) else {
+                    continue;
+                };
+                if let Some(block) = current.model.function(function) {
+                    shared.insert((file, block.name, block.checksum));
+                    let found = self.resolve_block(file, function);
+                    shared.extend(found.deps.iter().copied());
+                }
+            }
             // What the module's code that may have effects refers to.
             for reference in &model.import_uses {
                 let (found, _) = self.resolve_ref(path, None, *reference, 0);

@@ -142,3 +142,15 @@ def test_without_cacheprovider_and_with_an_explicit_database(project: Project) -
     assert (project.root / "state" / "deps.db").exists()
     project.replace("src/pkg/text.py", 'word.upper() + "!"', 'word.upper() + "?"')
     assert outcomes(project.diff("--diff-db", "state/deps.db")) == {"test_shout": "FAILED"}
+
+
+def test_the_database_file_alone_holds_the_baseline_after_a_run(project: Project) -> None:
+    """Copying the file after a session (to a cache, a bucket, another machine) takes the whole
+    baseline: the session closes the database, folding its write-ahead log into the file."""
+    project.baseline().assert_outcomes(passed=5)
+    db = project.root / DB
+    assert not db.with_name(db.name + "-wal").exists()
+    copy = project.root / "copy.db"
+    copy.write_bytes(db.read_bytes())
+    with closing(sqlite3.connect(copy)) as conn:
+        assert conn.execute("SELECT count(*) FROM test").fetchone()[0] == 5

@@ -202,3 +202,39 @@ def test_only_what_ran_during_a_lazy_import_counts_for_later_importers(project: 
     project.replace("src/pkg/helpers.py", "return 0", "return 1")
     project.replace("src/pkg/helpers.py", "return 2", "return 3")
     assert outcomes(project.diff()) == {"test_lazy": "FAILED", "test_later": "FAILED"}
+
+
+def test_code_run_by_one_test_module_import_counts_for_that_module_only(project: Project) -> None:
+    # Each test module builds its object at import time through the same factory; a change in
+    # the branch only test_a's import took selects test_a's tests alone.
+    project.write(
+        "src/pkg/maker.py",
+        """
+        def make(kind):
+            return build_a() if kind == "a" else build_b()
+
+
+        def build_a():
+            return "A"
+
+
+        def build_b():
+            return "B"
+        """,
+    )
+    for kind in ("a", "b"):
+        project.write(
+            f"tests/test_make_{kind}.py",
+            f"""
+            from pkg.maker import make
+
+            THING = make("{kind}")
+
+
+            def test_{kind}():
+                assert THING == "{kind.upper()}"
+            """,
+        )
+    project.settled()
+    project.replace("src/pkg/maker.py", 'return "A"', 'return "a"')
+    assert outcomes(project.diff()) == {"test_a": "FAILED"}

@@ -215,7 +215,11 @@ class Engine:
     def pseudo_files(self) -> list[str]:
         """The stored pseudo-file paths."""
     def mark_import_time(self, code: list[tuple[str, int]]) -> None:
-        """Functions (file, first line) that ran while modules were imported."""
+        """Functions (file, first line) that ran during start-up and collection outside any
+        module's import: importers of their own files depend on them."""
+    def mark_module_import(self, module: str, code: list[tuple[str, int]]) -> None:
+        """Functions (file, first line) that ran while `module` was imported: its importers
+        depend on them."""
     def record(self, tests: Sequence[_RecordFields]) -> None:
         """Store finished tests in one transaction (`_RecordFields` says what each holds)."""
     def add_pending(self, tests: list[tuple[str, str]]) -> None:
@@ -230,6 +234,8 @@ class Engine:
         """Empty the database for a full rebuild."""
     def compact(self) -> None:
         """Rewrite the database without free space (``VACUUM``), after a full rebuild."""
+    def close(self) -> None:
+        """Close the database now (folding the write-ahead log into the file); unusable after."""
     def meta(self, key: str) -> str | None:
         """A stored fact about the baseline (``created``, ``commit``, ``tool_version``)."""
     def test_count(self) -> int:

@@ -244,6 +244,15 @@ class Database:
         with contextlib.suppress(*_DATABASE_ERRORS):
             self.engine.set_meta(meta)
 
+    def close(self) -> None:
+        """Closes the database at the end of the session, rather than whenever the interpreter
+        frees the engine (an exiting one may never): closing folds the write-ahead log into the
+        database file, which is then the whole baseline for anyone who copies it."""
+        engine, self.engine = self.engine, None
+        if engine is not None:
+            with contextlib.suppress(*_DATABASE_ERRORS):
+                engine.close()
+
     def upload(self) -> bool:
         """Uploads the finished baseline; False (with a note) if it could not."""
         url = self.settings.remote_url

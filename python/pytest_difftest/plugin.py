@@ -94,3 +94,5 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     role = config.pluginmanager.get_plugin(_ROLE)
     if isinstance(role, (DatabaseSession, WorkerSession)):
         role.close()
+    if isinstance(role, DatabaseSession):
+        role.database.close()

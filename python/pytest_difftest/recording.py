@@ -67,7 +67,11 @@ class RecordSink(Protocol):
         """The project modules loaded now, ``(module name, relative path)``."""
 
     def import_time(self, code: list[CodeRef]) -> None:
-        """Code that ran while modules were imported: what their importers rely on."""
+        """Code that ran during start-up and collection, outside any module's import: what
+        the importers of its own files rely on."""
+
+    def module_import(self, module: str, code: list[CodeRef]) -> None:
+        """Code that ran while `module` executed (was imported): what its importers rely on."""
 
     def record(self, record: Record, teardown: pytest.TestReport) -> None:
         """One finished test, with its teardown report."""
@@ -94,6 +98,9 @@ class DatabaseWriter:
 
     def import_time(self, code: list[CodeRef]) -> None:
         self._write(lambda engine: engine.mark_import_time(code))
+
+    def module_import(self, module: str, code: list[CodeRef]) -> None:
+        self._write(lambda engine: engine.mark_module_import(module, code))
 
     def record(self, record: Record, teardown: pytest.TestReport | None = None) -> None:
         self.batch.append(record)
@@ -162,6 +169,7 @@ class Recording:
         self.startup_roots: list[str] = []
         self.outcomes = Outcomes()
         self.modules_seen = -1
+        self.tests_began = False
         # The file of the test running now (between its logstart and its teardown report).
         self.running: str | None = None
         recorder.on_module_executed = self._module_executed
@@ -207,27 +215,31 @@ class Recording:
     def pytest_runtest_logstart(self, nodeid: str) -> None:
         if self.recorder is None:
             return
+        first = not self.tests_began
+        if first:
+            self.tests_began = True
+            self.recorder.tests_begin()
         before = self.recorder.start_test()
         if self.data is not None:
             self.data.take()  # between tests: pytest's own reading
             self.data.take_openers()
         if self.subprocesses is not None:
             self.subprocesses.take()
-        if self.modules_seen < 0:
-            # What ran before the first test ran while modules were being imported, or while
-            # the session started.
+        if first:
+            # What ran before the first test outside any module's import: project hooks run
+            # during collection, code run while the session started.
             self._refresh_modules()
             self.sink.import_time(executed_code(before, self.files) + self.startup_code)
         self.running = nodeid
 
     def _module_executed(self, code: CodeType, executed: Executed) -> None:
-        """A project module a test imported for the first time in this process (a lazy
-        import) returned: what ran while it executed is import-time code, which the tests
-        that import that module later rely on without running it. (What runs during
-        collection is handed over as a whole before the first test.)"""
-        if self.running is not None:
+        """A project module's execution (its import, during collection or lazily in a test)
+        returned: what ran meanwhile is import-time code of that module, which every test that
+        imports it relies on without running it."""
+        module = self.files.relative(code.co_filename)
+        if module is not None:
             self._refresh_modules()
-            self.sink.import_time(executed_code(executed, self.files))
+            self.sink.module_import(module, executed_code(executed, self.files))
 
     @pytest.hookimpl(wrapper=True)
     def pytest_fixture_setup(self, fixturedef: Any) -> Generator[None, Any, Any]:

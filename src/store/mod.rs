@@ -334,6 +334,18 @@ impl Store {
         self.conn.execute_batch("VACUUM").map_err(|e| self.err(e))
     }
 
+    /// Closes the connection now rather than whenever the owner is freed (which an exiting
+    /// interpreter may never do): the last connection to close folds the write-ahead log into
+    /// the database file, so a copy of the file alone is the whole baseline. Later calls fail.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn close(&mut self) -> Result<()> {
+        let closed = Connection::open_in_memory().map_err(|e| self.err(e))?;
+        let conn = std::mem::replace(&mut self.conn, closed);
+        conn.close().map_err(|(_, e)| self.err(e))
+    }
+
     /// How many tests the database knows.
     ///
     /// # Errors

@@ -45,6 +45,10 @@ class Recorder(Protocol):
     def close(self) -> None:
         """Stop observing."""
 
+    def tests_begin(self) -> None:
+        """Collection is over: from now on, what a module's execution runs also counts for
+        the test (or fixture) that imported it."""
+
     # Called with a project module's code object and what ran while that module executed
     # (its import), when it returns; None to ignore module executions.
     on_module_executed: ModuleCallback | None
@@ -67,6 +71,12 @@ class Collector:
         # The project modules executing now, innermost last, each with the collection that
         # was current when it began: what runs until it returns is collected on its own.
         self._open_modules: list[tuple[CodeType, Executed]] = []
+        # Until the tests begin, what a module's import runs belongs to that module alone (and
+        # to the module importing it), not to the session's start-up or collection.
+        self._collecting = True
+
+    def tests_begin(self) -> None:
+        self._collecting = False
 
     def _module_begins(self, code: CodeType) -> None:
         self._open_modules.append((code, self.begin_nested()))
@@ -74,7 +84,11 @@ class Collector:
     def _module_ends(self, code: CodeType) -> None:
         if self._open_modules and self._open_modules[-1][0] is code:
             _, outer = self._open_modules.pop()
-            executed = self.end_nested(outer)
+            if self._collecting and not self._open_modules:
+                executed = self._take()
+                self._seen.update(outer)
+            else:
+                executed = self.end_nested(outer)
             if self.on_module_executed is not None:
                 self.on_module_executed(code, executed)
 

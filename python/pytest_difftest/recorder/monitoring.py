@@ -64,24 +64,33 @@ class MonitoringRecorder(Collector):
             self._module_begins,
         )
         project_code = self._project_code.append
-        known: dict[str, bool] = {}
+        wanted_files: dict[str, bool] = {}
+
+        # ids of the project code objects discovered (each is held in `_project_code`).
+        known: set[int] = set()
 
         def discover(code: CodeType, offset: int) -> object:
             filename = code.co_filename
-            wanted = known.get(filename)
+            wanted = wanted_files.get(filename)
             if wanted is None:
-                wanted = known[filename] = is_project(filename)
-            if wanted:
-                seen[id(code)] = code
+                wanted = wanted_files[filename] = is_project(filename)
+            if not wanted:
+                return disable
+            seen[id(code)] = code
+            if id(code) not in known:
+                known.add(id(code))
                 project_code(code)
                 if code.co_name == "<module>":
                     set_local(per_test, code, returns)
-                    module_begins(code)
                 else:
                     quiet.append(code)
                     # Armed only from the next test (or fixture part) on: this call counted.
                     set_local(per_test, code, 0)
-            return disable
+            if code.co_name == "<module>":
+                module_begins(code)
+            # While modules are collected, each must see every call it makes, even of code an
+            # earlier module ran: keep hearing project code until the tests begin.
+            return None if self._collecting else disable
 
         def hit(code: CodeType, offset: int) -> object:
             seen[id(code)] = code
@@ -104,15 +113,15 @@ class MonitoringRecorder(Collector):
 
         def hit_and_disable(code: CodeType, offset: int) -> object:
             seen[id(code)] = code
-            if code.co_name == "<module>":
-                filename = code.co_filename
-                wanted = modules.get(filename)
-                if wanted is None:
-                    wanted = modules[filename] = is_project(filename)
-                if wanted:
-                    set_local(tool, code, returns)
-                    module_begins(code)
-            return disable
+            filename = code.co_filename
+            wanted = modules.get(filename)
+            if wanted is None:
+                wanted = modules[filename] = is_project(filename)
+            if wanted and code.co_name == "<module>":
+                set_local(tool, code, returns)
+                module_begins(code)
+            # See `_start_two_tools`: project code stays heard while modules are collected.
+            return None if wanted and self._collecting else disable
 
         self._register(tool, hit_and_disable)
         monitoring.register_callback(tool, returns, self._module_returns)
@@ -125,6 +134,8 @@ class MonitoringRecorder(Collector):
 
     def _rearm(self) -> None:
         """Switches the per-test events back on for the code the current test has run."""
+        if self._collecting:
+            return  # nothing is switched off yet
         if not self._two_tools:
             self._monitoring.restart_events()
             return
