@@ -37,23 +37,22 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-
     project, db_path, engine = open_database(args)
     if args.test:
         data = test_view(engine, args.test, project.root)
         if data is None:
             raise CliError(f"the database knows no test {args.test!r}: check the node id")
-        text = _test_text(data)
+        lines = _test_text(data)
     elif args.file:
         path = relative_path(project, args.file)
         data = file_view(engine, path)
         if data is None:
             raise CliError(f"the database knows no file {path!r}: no test depends on it")
-        text = _file_text(data)
+        lines = _file_text(data)
     else:
         data = summary(engine, db_path)
-        text = _summary_text(data)
-    print(json.dumps(data, indent=2) if args.json else text)
+        lines = _summary_text(data)
+    print(json.dumps(data, indent=2) if args.json else display.text(lines))
     return 0
 
 
@@ -183,7 +182,7 @@ def lines_text(block: StoredBlock | dict[str, Any]) -> str:
     return where if state == "current" else f"{where} [{state}]"
 
 
-def _test_text(data: dict[str, Any]) -> str:
+def _test_text(data: dict[str, Any]) -> list[str]:
     out = [f"{data['nodeid']}: {data['outcome']}, {display.duration(data['duration'])}"]
     by_file: dict[str, list[dict[str, Any]]] = {}
     for block in data["dependencies"]:
@@ -196,19 +195,19 @@ def _test_text(data: dict[str, Any]) -> str:
             if block["fixture"]:
                 via += " (fixture)"
             out.append(f"    {block['name']:<30} {lines_text(block)}{via}")
-    return "\n".join(out)
+    return out
 
 
-def _file_text(data: dict[str, Any]) -> str:
+def _file_text(data: dict[str, Any]) -> list[str]:
     out = [f"{data['path']}: {len(data['blocks'])} stored blocks"]
     for block in data["blocks"]:
         count = len(block["tests"])
         out.append(f"  {block['name']:<30} {lines_text(block)}: {count} test{'s' * (count != 1)}")
         out.extend(f"    {nodeid}" for nodeid in block["tests"])
-    return "\n".join(out)
+    return out
 
 
-def _summary_text(data: dict[str, Any]) -> str:
+def _summary_text(data: dict[str, Any]) -> list[str]:
     baseline = data["baseline"]
     out = [
         f"database    {data['database']} ({data['size_bytes'] / 1024:.0f} KiB, "
@@ -241,4 +240,4 @@ def _summary_text(data: dict[str, Any]) -> str:
             for test in data["slowest"]
         )
     out.append(f"tool        pytest-difftest {data['tool_version']}")
-    return "\n".join(out)
+    return out

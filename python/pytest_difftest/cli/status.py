@@ -65,13 +65,13 @@ def run(args: argparse.Namespace) -> int:
         "estimated_seconds": selection.selected_duration,
         "saved_seconds": selection.deselected_duration,
     }
-    print(json.dumps(data, indent=2) if args.json else _text(data))
+    print(json.dumps(data, indent=2) if args.json else display.text(_text(data)))
     return 0
 
 
-def _text(data: dict[str, Any]) -> str:
+def _text(data: dict[str, Any]) -> list[str]:
     if not data["stored_tests"]:
-        return "the database knows no tests yet: `pytest --diff` would run every test"
+        return ["the database knows no tests yet: `pytest --diff` would run every test"]
     out = []
     for file in data["changed"]:
         state = " (deleted)" if file["deleted"] else ""
@@ -93,4 +93,4 @@ def _text(data: dict[str, Any]) -> str:
     )
     if data["new_test_files"]:
         out.append("and every test in the new files " + ", ".join(data["new_test_files"]))
-    return "\n".join(out)
+    return out
