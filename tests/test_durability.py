@@ -105,6 +105,24 @@ def test_damaged_database_runs_everything_and_is_left_alone(project: Project, ho
     assert (project.root / DB).read_bytes() == before
 
 
+def test_a_newer_schema_is_one_plain_line(project: Project) -> None:
+    from pytest_difftest import SCHEMA_VERSION
+
+    project.settled()
+    damage(project, "newer")
+    message = (
+        f"*{DB.name}: database schema version 99, this version of pytest-difftest uses "
+        f"{SCHEMA_VERSION} (run with --diff-force to rebuild it)"
+    )
+    result = project.diff()
+    result.stdout.fnmatch_lines(
+        [f"difftest: cannot use the database, running every test: {message}"]
+    )
+    result = project.cli("inspect")
+    assert result.ret == 2
+    result.stderr.fnmatch_lines([f"pytest-difftest: {message}"])
+
+
 @pytest.mark.parametrize("how", ["truncated", "newer"])
 def test_damaged_database_is_not_overwritten_by_a_baseline(project: Project, how: str) -> None:
     project.settled()

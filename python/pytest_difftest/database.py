@@ -82,7 +82,7 @@ class Database:
         try:
             engine = Engine(*args)
         except _DATABASE_ERRORS as error:
-            older = isinstance(error, SchemaVersionError) and error.args[1] < error.args[2]
+            older = isinstance(error, SchemaVersionError) and error.found < error.expected
             rebuilt = settings.baseline or settings.remote_url is not None
             if not (settings.force or (older and rebuilt)):
                 raise
