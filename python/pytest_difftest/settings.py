@@ -12,9 +12,13 @@ from pathlib import Path
 import pytest
 
 from pytest_difftest._core import VARIANT_SEPARATOR
-
-DB_DIRECTORY = "pytest-difftest"
-DB_NAME = "pytest_difftest.db"
+from pytest_difftest.dbfile import (
+    DB_DIRECTORY,
+    DB_NAME,
+    DatabasePathError,
+    check_location,
+    normalized,
+)
 
 
 def positive_int(text: str) -> int:
@@ -207,16 +211,24 @@ def _db_path(config: pytest.Config) -> Path:
     """--diff-db, else ini diff_db, else inside pytest's cache directory. The cache directory
     is pytest's cacheprovider's setting; with ``-p no:cacheprovider`` it does not exist, and
     the default place, ``.pytest_cache``, is used all the same."""
-    chosen = config.option.diff_db or config.getini("diff_db")
+    given = config.option.diff_db
+    chosen = given or config.getini("diff_db")
     if chosen:
         path = Path(chosen)
+        source = f"--diff-db {given}" if given else "ini diff_db"
     else:
         try:
             cache_dir = Path(config.getini("cache_dir"))
         except ValueError:
             cache_dir = Path(".pytest_cache")
         path = cache_dir / DB_DIRECTORY / DB_NAME
-    return path if path.is_absolute() else config.rootpath / path
+        source = "the database"
+    path = normalized(path, config.rootpath)
+    try:
+        check_location(path, config.rootpath)
+    except DatabasePathError as error:
+        raise pytest.UsageError(f"{source}: {error}") from None
+    return path
 
 
 def _setting(config: pytest.Config, from_command_line: int | None, ini_key: str) -> int:
