@@ -230,6 +230,8 @@ class Database:
             return
         facts_of_run = {
             "mode": self.settings.option,
+            # The value of ini diff_env, which the command does not evaluate (it runs code).
+            "variant": self.settings.variant,
             "time": time.time(),
             "outcomes": dict(sorted(outcome_counts.items())),
         }

@@ -149,17 +149,11 @@ def open_database(args: argparse.Namespace) -> tuple[Project, Path, Engine]:
 
 
 def describe_environment(project: Project, engine: Engine) -> None:
-    """Gives the engine the run variant and the environment facts `pytest --diff` would, so
-    that selection and the views see the same configuration, plugins and packages."""
-    import pytest
-
+    """Gives the engine the environment facts `pytest --diff` would, so that selection and the
+    views see the same configuration, plugins and packages. Not the run variant: ini diff_env
+    is code, which only a test run evaluates (see `status`)."""
     from pytest_difftest import facts as env
-    from pytest_difftest.settings import variant_of
 
-    try:
-        engine.set_variant(variant_of(" ".join(project.values("diff_env", []))))
-    except pytest.UsageError as error:
-        raise CliError(str(error)) from None
     facts = env.config_facts(project.inipath, env.installed_machinery())
     facts.update(env.distribution_facts())
     facts.update(env.glob_facts(project.root, engine.pseudo_files()))
