@@ -14,6 +14,7 @@ import stat
 import time
 from pathlib import Path
 
+from pytest_difftest._core import Engine
 from pytest_difftest.errors import DifftestError
 
 DB_DIRECTORY = "pytest-difftest"
@@ -72,7 +73,20 @@ def set_aside(path: Path, root: Path) -> Path:
     """Moves the database at `path`, which could not be opened, and its WAL files out of the way
     (``NAME.broken-<time>``) so that a new one can take its place; returns where it went.
 
-    Only a file of ours (`is_ours`) is moved, else `ForeignFileError`."""
+    Only a file of ours (`is_ours`) is moved, else `ForeignFileError`; and only once a new
+    database has been made, and deleted, next to it: where none can be made (a full disk, a
+    read-only folder), moving the old one would only lose it (`DifftestError`)."""
+    probe = path.with_name(f".{path.name}.probe-{os.getpid()}")
+    try:
+        Engine(probe, root, 1)
+    except (DifftestError, OSError) as error:
+        raise DifftestError(
+            f"{path} is left as it is: a new database cannot be made next to it ({error})"
+        ) from None
+    finally:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            with contextlib.suppress(OSError):
+                probe.with_name(probe.name + suffix).unlink(missing_ok=True)
     if not is_ours(path):
         raise ForeignFileError(
             f"{path} is not a pytest-difftest database (nor named {DB_NAME}), so it is left as "
