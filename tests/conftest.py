@@ -111,3 +111,30 @@ def small_disk(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
     yield make
     for where in reversed(mounted):
         _unmount(where)
+
+
+@pytest.fixture
+def read_only() -> Iterator[Callable[[Path], None]]:
+    """Makes a file or directory read-only for the processes a test starts: by permissions, or
+    for root, whom permissions do not stop, by a read-only bind mount of it. Skips where neither
+    works (Windows; root where mounting is not allowed)."""
+    undo: list[Callable[[], None]] = []
+
+    def make(path: Path) -> None:
+        if os.name == "nt":
+            pytest.skip("read-only directories are not enforced on Windows")
+        if os.geteuid() != 0:
+            mode = path.stat().st_mode
+            path.chmod(mode & ~0o222)
+            undo.append(lambda: path.chmod(mode))
+            return
+        problem = _mount("--bind", str(path), str(path))
+        if problem is None:
+            undo.append(lambda: _unmount(path))
+            problem = _mount("-o", "remount,bind,ro", str(path))
+        if problem is not None:
+            pytest.skip(f"root ignores permissions, and a read-only bind mount failed: {problem}")
+
+    yield make
+    for step in reversed(undo):
+        step()
