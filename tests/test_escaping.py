@@ -72,3 +72,23 @@ def test_file_names_with_control_characters_are_escaped(project: Project) -> Non
     status = project.cli("status")
     assert "\x1b" not in status.stdout.str()
     status.stdout.fnmatch_lines([r"changed  tests/test_\x1b[[]31mred\x07.py: test_red"])
+
+
+def test_baseline_facts_of_the_wrong_shape_are_left_out(project: Project) -> None:
+    # A merged baseline brings its creation time with it: whatever it holds, the header and
+    # inspect must not fail on it.
+    project.settled()
+    project.stored_update("UPDATE meta SET value = 'not a time' WHERE key = 'created'")
+    last_run = {"mode": 1, "time": "NaN", "outcomes": []}
+    project.stored_update("UPDATE meta SET value = ? WHERE key = 'last_run'", json.dumps(last_run))
+    inspect = project.cli("inspect")
+    assert inspect.ret == 0, inspect.stderr.str()
+    data = project.cli_json("inspect")
+    assert data["baseline"]["created"] is None
+    assert data["last_run"] is None
+    result = project.diff()  # records a last run of its own
+    assert result.ret == 0, result.stdout.str()
+    assert "INTERNALERROR" not in result.stdout.str()
+    project.stored_update("UPDATE meta SET value = 'inf' WHERE key = 'created'")
+    assert project.diff().ret == 0
+    assert project.cli("inspect").ret == 0

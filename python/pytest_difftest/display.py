@@ -3,6 +3,7 @@ plugin's header and summary and the CLI."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable
 
@@ -33,6 +34,18 @@ def duration(seconds: float) -> str:
     if whole < 3600:
         return f"{whole // 60}m{whole % 60:02d}s"
     return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+
+
+def stored_time(stored: object) -> float | None:
+    """A unix time as the database holds it (``created``, a run's ``time``), or None when it is
+    not a finite number: a baseline someone else wrote may hold anything."""
+    if isinstance(stored, bool) or not isinstance(stored, (str, int, float)):
+        return None
+    try:
+        value = float(stored)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 def age(since: float) -> str:

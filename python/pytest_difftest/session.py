@@ -108,11 +108,11 @@ class DatabaseSession:
         if settings.variant:
             line += f", variant {settings.variant!r}"
         if database.engine is not None:
-            created = database.engine.meta("created")
-            if created and settings.variant and not known_tests:
+            created = display.stored_time(database.engine.meta("created"))
+            if created is not None and settings.variant and not known_tests:
                 line += ", no baseline for this variant yet: running every test"
-            elif created:
-                line += f", baseline from {display.age(float(created))} ago"
+            elif created is not None:
+                line += f", baseline from {display.age(created)} ago"
                 commit = database.engine.meta("commit")
                 if commit:
                     line += f" at {commit[:10]}"

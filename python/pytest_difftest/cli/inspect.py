@@ -138,7 +138,6 @@ def summary(engine: Engine, db_path: Path) -> dict[str, Any]:
     meta = dict(engine.meta_items())
     size = sum(path.stat().st_size for path in (db_path, Path(f"{db_path}-wal")) if path.is_file())
     slowest = sorted(engine.tests(), key=lambda test: test[3], reverse=True)[:SLOWEST]
-    created = meta.get("created")
     return {
         "database": str(db_path),
         "size_bytes": size,
@@ -150,22 +149,35 @@ def summary(engine: Engine, db_path: Path) -> dict[str, Any]:
         "shared_sets": counts.depsets,
         "outcomes": counts.outcomes,
         "baseline": {
-            "created": float(created) if created else None,
+            "created": display.stored_time(meta.get("created")),
             "commit": meta.get("commit"),
             "tool_version": meta.get("tool_version"),
             "python": meta.get("python"),
             "platform": meta.get("platform"),
         },
-        "last_run": _json_meta(meta, "last_run"),
+        "last_run": _last_run(meta),
         "slowest": [{"nodeid": test[0], "duration": test[3]} for test in slowest],
     }
 
 
-def _json_meta(meta: dict[str, str], key: str) -> Any:
+def _last_run(meta: dict[str, str]) -> dict[str, Any] | None:
+    """The last run's record (see `Database.remember_run`), or None when the database holds
+    none of that shape."""
     try:
-        return json.loads(meta[key])
+        last = json.loads(meta["last_run"])
     except (KeyError, ValueError):
         return None
+    if not isinstance(last, dict):
+        return None
+    outcomes = last.get("outcomes")
+    if (
+        not isinstance(last.get("mode"), str)
+        or display.stored_time(last.get("time")) is None
+        or not isinstance(outcomes, dict)
+        or not all(isinstance(count, int) for count in outcomes.values())
+    ):
+        return None
+    return last
 
 
 def lines_text(block: StoredBlock | dict[str, Any]) -> str:
