@@ -40,6 +40,9 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Self::Db { path, source } if is_circumstance(source) => {
+                write!(f, "{}: database error: {source}", path.display())
+            }
             Self::Db { path, source } => write!(
                 f,
                 "{}: database error: {source} (run with --diff-force to rebuild it)",
@@ -66,6 +69,29 @@ impl fmt::Display for Error {
             ),
         }
     }
+}
+
+/// Whether SQLite failed because of where the database is (a full disk, a read-only file or
+/// directory, a lock held too long) rather than what the file holds: rebuilding it would not
+/// help, so the message does not suggest it.
+fn is_circumstance(error: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode::{
+        CannotOpen, DatabaseBusy, DatabaseLocked, DiskFull, OutOfMemory, PermissionDenied,
+        ReadOnly, SystemIoFailure,
+    };
+    matches!(
+        error.sqlite_error_code(),
+        Some(
+            CannotOpen
+                | DatabaseBusy
+                | DatabaseLocked
+                | DiskFull
+                | OutOfMemory
+                | PermissionDenied
+                | ReadOnly
+                | SystemIoFailure
+        )
+    )
 }
 
 impl std::error::Error for Error {

@@ -26,7 +26,7 @@ create_exception!(
     pytest_difftest,
     SchemaVersionError,
     DifftestError,
-    "The database was written by another schema version; `args` are (message, found, expected)."
+    "The database was written by another schema version: the versions are `found` and `expected`."
 );
 
 impl From<Error> for PyErr {
@@ -44,9 +44,25 @@ impl From<Error> for PyErr {
             | Error::Declared(_) => DifftestError::new_err(message),
             Error::SchemaMismatch {
                 found, expected, ..
-            } => SchemaVersionError::new_err((message, *found, *expected)),
+            } => schema_version_error(message, *found, *expected),
         }
     }
+}
+
+/// A `SchemaVersionError` whose only argument is the message (it is printed as is) and whose
+/// versions are attributes.
+fn schema_version_error(message: String, found: i64, expected: i64) -> PyErr {
+    Python::attach(|py| {
+        let error = SchemaVersionError::new_err(message);
+        let value = error.value(py);
+        match value
+            .setattr("found", found)
+            .and_then(|()| value.setattr("expected", expected))
+        {
+            Ok(()) => error,
+            Err(failed) => failed,
+        }
+    })
 }
 
 /// A stored file with outdated blocks.

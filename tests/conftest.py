@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -75,3 +76,65 @@ def s3(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> S3:
     monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
     return S3.create(moto_endpoint)
+
+
+def _mount(*args: str) -> str | None:
+    """Runs mount(8); the reason it failed, or None."""
+    try:
+        result = subprocess.run(["mount", *args], capture_output=True, text=True, check=False)
+    except OSError as error:
+        return str(error)
+    return (
+        (result.stderr.strip() or f"exit status {result.returncode}") if result.returncode else None
+    )
+
+
+def _unmount(where: Path) -> None:
+    subprocess.run(["umount", "-l", str(where)], capture_output=True, check=False)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
+    """Makes small file systems (a tmpfs of the given size, ``"1m"``) for a test to fill up:
+    a real full disk, not a mock. Skips where mounting is not allowed (not Linux, not root)."""
+    mounted: list[Path] = []
+
+    def make(size: str) -> Path:
+        where = tmp_path / f"disk{len(mounted)}"
+        where.mkdir()
+        problem = _mount("-t", "tmpfs", "-o", f"size={size},mode=0777", "tmpfs", str(where))
+        if problem is not None:
+            pytest.skip(f"a small file system needs `mount -t tmpfs` (Linux, as root): {problem}")
+        mounted.append(where)
+        return where
+
+    yield make
+    for where in reversed(mounted):
+        _unmount(where)
+
+
+@pytest.fixture
+def read_only() -> Iterator[Callable[[Path], None]]:
+    """Makes a file or directory read-only for the processes a test starts: by permissions, or
+    for root, whom permissions do not stop, by a read-only bind mount of it. Skips where neither
+    works (Windows; root where mounting is not allowed)."""
+    undo: list[Callable[[], None]] = []
+
+    def make(path: Path) -> None:
+        if os.name == "nt":
+            pytest.skip("read-only directories are not enforced on Windows")
+        if os.geteuid() != 0:
+            mode = path.stat().st_mode
+            path.chmod(mode & ~0o222)
+            undo.append(lambda: path.chmod(mode))
+            return
+        problem = _mount("--bind", str(path), str(path))
+        if problem is None:
+            undo.append(lambda: _unmount(path))
+            problem = _mount("-o", "remount,bind,ro", str(path))
+        if problem is not None:
+            pytest.skip(f"root ignores permissions, and a read-only bind mount failed: {problem}")
+
+    yield make
+    for step in reversed(undo):
+        step()

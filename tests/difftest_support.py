@@ -331,6 +331,17 @@ def decode_ids(blob: bytes) -> list[int]:
     return ids
 
 
+def fill_up(disk: Path, leave: int = 0) -> Path:
+    """Fills the file system of `disk` until about `leave` bytes are free; returns the filler
+    file (delete it to free the space again)."""
+    filler = disk / "filler"
+    stat = os.statvfs(disk)
+    size = max(0, stat.f_bavail * stat.f_frsize - leave)
+    with filler.open("wb") as out:
+        out.write(b"\0" * size)
+    return filler
+
+
 def free_port() -> int:
     """A port nothing listens on (bound, then closed)."""
     with socket.socket() as sock:

@@ -3,6 +3,7 @@ are kept, unfinished ones stay selected, and a damaged file is never overwritten
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -10,12 +11,13 @@ from contextlib import closing
 
 import pytest
 
-from difftest_support import DB, Project, outcomes
+from difftest_support import DB, Project, outcomes, ran, recorded_tests
 
 STOPPERS = {
     "sigterm": "import os, signal; os.kill(os.getpid(), signal.SIGTERM)",
     "ctrl_c": "raise KeyboardInterrupt",
     "crash": "import os; os._exit(3)",
+    "sigkill": "import os, signal; os.kill(os.getpid(), signal.SIGKILL)",
 }
 
 
@@ -42,6 +44,8 @@ def write_ordered_tests(project: Project, stopper: str) -> None:
 
 @pytest.mark.parametrize("how", sorted(STOPPERS))
 def test_interrupted_baseline_keeps_finished_tests(project: Project, how: str) -> None:
+    if how == "sigkill" and not hasattr(signal, "SIGKILL"):
+        pytest.skip("no SIGKILL on Windows")
     write_ordered_tests(project, STOPPERS[how])
     # A batch of one: even a killed process has written every test that finished.
     project.baseline("-p", "no:randomly", "--diff-batch-size", "1")
@@ -58,6 +62,54 @@ def test_interrupted_baseline_keeps_finished_tests(project: Project, how: str) -
         "test_shout": "PASSED",
         "test_timeout": "PASSED",
     }
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="no SIGKILL on Windows")
+def test_a_killed_xdist_controller_keeps_what_it_wrote(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.write(
+        "tests/test_many.py",
+        """
+        import os
+        import signal
+
+        import pytest
+
+        from pkg.calc import add
+
+
+        @pytest.mark.parametrize("n", range(8))
+        def test_before(n):
+            assert add(n, 0) == n
+
+
+        def test_kill():
+            if os.environ.get("DIFFTEST_KILL") and os.environ.get("PYTEST_XDIST_WORKER"):
+                os.kill(os.getppid(), signal.SIGKILL)  # a worker's parent: the controller
+
+
+        @pytest.mark.parametrize("n", range(8))
+        def test_after(n):
+            assert add(0, n) == n
+        """,
+    )
+    monkeypatch.setenv("DIFFTEST_KILL", "1")
+    killed = project.run(
+        "--diff-baseline", "-p", "no:randomly", "-n", "2", "--diff-batch-size", "1"
+    )
+    assert killed.ret == -signal.SIGKILL
+    with closing(sqlite3.connect(project.root / DB)) as conn, conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    stored = recorded_tests(project.root / DB)
+    assert stored["tests/test_many.py::test_kill"] == "pending"
+    monkeypatch.delenv("DIFFTEST_KILL")
+    # Exactly what did not finish reruns: nothing the controller wrote is lost or half-written.
+    unfinished = {nodeid.rpartition("::")[2] for nodeid, o in stored.items() if o != "passed"}
+    assert ran(project.baseline()) == unfinished
+    assert ran(project.diff()) == set()
+    project.replace("src/pkg/calc.py", "return a * b", "return b * a")
+    assert ran(project.diff()) == {"test_mul"}
 
 
 def test_concurrent_baseline_and_diff_both_finish(project: Project) -> None:
@@ -103,6 +155,24 @@ def test_damaged_database_runs_everything_and_is_left_alone(project: Project, ho
     assert "--diff-force" in result.stdout.str()
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
     assert (project.root / DB).read_bytes() == before
+
+
+def test_a_newer_schema_is_one_plain_line(project: Project) -> None:
+    from pytest_difftest import SCHEMA_VERSION
+
+    project.settled()
+    damage(project, "newer")
+    message = (
+        f"*{DB.name}: database schema version 99, this version of pytest-difftest uses "
+        f"{SCHEMA_VERSION} (run with --diff-force to rebuild it)"
+    )
+    result = project.diff()
+    result.stdout.fnmatch_lines(
+        [f"difftest: cannot use the database, running every test: {message}"]
+    )
+    result = project.cli("inspect")
+    assert result.ret == 2
+    result.stderr.fnmatch_lines([f"pytest-difftest: {message}"])
 
 
 @pytest.mark.parametrize("how", ["truncated", "newer"])

@@ -42,10 +42,11 @@ class DifftestError(Exception):
     """A problem with the database or inputs; the message names the file and what to do."""
 
 class SchemaVersionError(DifftestError):
-    """The database was written by another schema version.
+    """The database was written by another schema version: `found` (in the file) and
+    `expected` (of this version)."""
 
-    ``args`` are ``(message, found, expected)``.
-    """
+    found: int
+    expected: int
 
 class _RecordFields(Protocol):
     """What `Engine.record` reads of each test, by attribute name

@@ -19,6 +19,7 @@ import pytest
 
 from pytest_difftest import facts
 from pytest_difftest._core import CONFIG_INI, CONFIG_PLUGINS, PYTHON, Engine
+from pytest_difftest.dbfile import ForeignFileError, set_aside
 from pytest_difftest.errors import DifftestError, RemoteError, SchemaVersionError
 from pytest_difftest.selecting import Plan, Selecting
 from pytest_difftest.settings import Settings
@@ -75,25 +76,35 @@ class Database:
 
     def _open(self) -> Engine:
         settings = self.settings
+        path = settings.db_path
         # The tracked directories bound the file paths the database may hold: the engine reads
         # those files.
         tracked = settings.project_directories
-        args = (settings.db_path, self.config.rootpath, settings.cache_size, tracked)
+        args = (path, self.config.rootpath, settings.cache_size, tracked)
         try:
             engine = Engine(*args)
         except _DATABASE_ERRORS as error:
-            older = isinstance(error, SchemaVersionError) and error.args[1] < error.args[2]
+            older = isinstance(error, SchemaVersionError) and error.found < error.expected
             rebuilt = settings.baseline or settings.remote_url is not None
             if not (settings.force or (older and rebuilt)):
                 raise
             # A rebuild was asked for, or the baseline is from an older version of the tool
             # (whose data this version cannot use) and this run rebuilds it, or starts from the
             # remote baseline: keep the old file next to the new one.
-            kept = _set_aside(settings.db_path)
+            try:
+                kept = set_aside(path, self.config.rootpath)
+            except ForeignFileError as foreign:
+                if not settings.force:
+                    raise error from None  # left alone, like any database we cannot use
+                raise pytest.UsageError(f"--diff-force: {foreign}") from None
+            try:
+                engine = Engine(*args)
+            except _DATABASE_ERRORS:
+                self.notes.append(f"the old database is kept at {kept}")
+                raise
             why = "is from an older version" if older else "could not be opened"
             how = "a full run" if settings.baseline else "the remote baseline"
             self.notes.append(f"the old database {why}; rebuilt from {how}, kept at {kept}")
-            engine = Engine(*args)
         if settings.force:
             engine.clear()
         self.rebuilding = settings.baseline and engine.test_count() == 0
@@ -219,6 +230,8 @@ class Database:
             return
         facts_of_run = {
             "mode": self.settings.option,
+            # The value of ini diff_env, which the command does not evaluate (it runs code).
+            "variant": self.settings.variant,
             "time": time.time(),
             "outcomes": dict(sorted(outcome_counts.items())),
         }
@@ -292,13 +305,3 @@ def _baseline_facts(root: Path) -> list[tuple[str, str]]:
     except (OSError, subprocess.SubprocessError):
         pass  # not a git checkout, or no git: the baseline simply has no commit
     return found
-
-
-def _set_aside(db_path: Path) -> Path:
-    """Moves a database (and its WAL files) out of the way; returns where it went."""
-    kept = db_path.with_name(f"{db_path.name}.broken-{int(time.time())}")
-    for suffix in ("", "-wal", "-shm"):
-        source = db_path.with_name(db_path.name + suffix)
-        if source.exists():
-            source.replace(kept.with_name(kept.name + suffix))
-    return kept

@@ -108,11 +108,11 @@ class DatabaseSession:
         if settings.variant:
             line += f", variant {settings.variant!r}"
         if database.engine is not None:
-            created = database.engine.meta("created")
-            if created and settings.variant and not known_tests:
+            created = display.stored_time(database.engine.meta("created"))
+            if created is not None and settings.variant and not known_tests:
                 line += ", no baseline for this variant yet: running every test"
-            elif created:
-                line += f", baseline from {display.age(float(created))} ago"
+            elif created is not None:
+                line += f", baseline from {display.age(created)} ago"
                 commit = database.engine.meta("commit")
                 if commit:
                     line += f" at {commit[:10]}"
@@ -123,14 +123,15 @@ class DatabaseSession:
         lines = [line]
         if database.remote_status is not None:
             lines.append(f"difftest: {database.remote_status}")
-        return lines
+        return [display.printable(line) for line in lines]
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        write = terminalreporter.write_line
-        for note in self.database.notes:
-            write(f"difftest: {note}")
-        for line in self.selecting.summary(self.settings):
-            write(line)
+        lines = [f"difftest: {note}" for note in self.database.notes]
+        lines.extend(self.selecting.summary(self.settings))
+        for line in lines:
+            # Notes and the summary name tests, files and blocks: text from the checkout and
+            # from the database, which someone else may have written.
+            terminalreporter.write_line(display.printable(line))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         finished = self.outcomes.add(report)

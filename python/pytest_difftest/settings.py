@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import builtins
 import hashlib
 import os
 import sys
@@ -12,9 +13,13 @@ from pathlib import Path
 import pytest
 
 from pytest_difftest._core import VARIANT_SEPARATOR
-
-DB_DIRECTORY = "pytest-difftest"
-DB_NAME = "pytest_difftest.db"
+from pytest_difftest.dbfile import (
+    DB_DIRECTORY,
+    DB_NAME,
+    DatabasePathError,
+    check_location,
+    normalized,
+)
 
 
 def positive_int(text: str) -> int:
@@ -207,16 +212,24 @@ def _db_path(config: pytest.Config) -> Path:
     """--diff-db, else ini diff_db, else inside pytest's cache directory. The cache directory
     is pytest's cacheprovider's setting; with ``-p no:cacheprovider`` it does not exist, and
     the default place, ``.pytest_cache``, is used all the same."""
-    chosen = config.option.diff_db or config.getini("diff_db")
+    given = config.option.diff_db
+    chosen = given or config.getini("diff_db")
     if chosen:
         path = Path(chosen)
+        source = f"--diff-db {given}" if given else "ini diff_db"
     else:
         try:
             cache_dir = Path(config.getini("cache_dir"))
         except ValueError:
             cache_dir = Path(".pytest_cache")
         path = cache_dir / DB_DIRECTORY / DB_NAME
-    return path if path.is_absolute() else config.rootpath / path
+        source = "the database"
+    path = normalized(path, config.rootpath)
+    try:
+        check_location(path, config.rootpath)
+    except DatabasePathError as error:
+        raise pytest.UsageError(f"{source}: {error}") from None
+    return path
 
 
 def _setting(config: pytest.Config, from_command_line: int | None, ini_key: str) -> int:
@@ -262,13 +275,35 @@ def _md5(text: str) -> str:
     return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
 
 
+# The builtins a diff_env expression may use: values and the functions that compute with them.
+# Nothing that imports, opens, evaluates or reaches into namespaces (`__import__`, `open`,
+# `exec`, `eval`, `compile`, `getattr`, `globals`, `vars`, `breakpoint`, `input`).
+_SAFE_BUILTIN_NAMES = (
+    "abs all any ascii bin bool chr dict divmod enumerate filter float format frozenset hex "
+    "int isinstance len list map max min oct ord pow range repr reversed round set slice "
+    "sorted str sum tuple zip"
+)
+_SAFE_BUILTINS = {name: getattr(builtins, name) for name in _SAFE_BUILTIN_NAMES.split()}
+
+
 def variant_of(expression: str) -> str:
-    """The value of ini diff_env: the name of the run variant whose results this run uses."""
+    """The value of ini diff_env: the name of the run variant whose results this run uses.
+
+    The expression is the user's code, run as conftest.py is, only where a test run starts
+    (never by the ``pytest-difftest`` command), with the names README lists: ``os``, ``sys``,
+    ``hashlib``, ``md5`` and plain builtins. Not a sandbox (``os`` can do anything): a narrow
+    namespace that keeps it an expression for a value."""
     if not expression:
         return ""
-    namespace = {"os": os, "sys": sys, "hashlib": hashlib, "md5": _md5}
+    namespace = {
+        "__builtins__": _SAFE_BUILTINS,
+        "os": os,
+        "sys": sys,
+        "hashlib": hashlib,
+        "md5": _md5,
+    }
     try:
-        value = eval(expression, namespace)  # the user's own configuration, like conftest.py
+        value = eval(expression, namespace)
     except Exception as error:  # any error in the user's expression is a usage error
         raise pytest.UsageError(
             f"ini key diff_env: cannot evaluate {expression!r}: {type(error).__name__}: {error}"

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from pytest_difftest import __version__
+from pytest_difftest import __version__, display
 from pytest_difftest.errors import DifftestError
 
 Runner = Callable[[argparse.Namespace], int]
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except (DifftestError, OSError) as error:
-        print(f"pytest-difftest: {error}", file=sys.stderr)
+        print(f"pytest-difftest: {display.printable(str(error))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -37,23 +37,22 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-
     project, db_path, engine = open_database(args)
     if args.test:
         data = test_view(engine, args.test, project.root)
         if data is None:
             raise CliError(f"the database knows no test {args.test!r}: check the node id")
-        text = _test_text(data)
+        lines = _test_text(data)
     elif args.file:
         path = relative_path(project, args.file)
         data = file_view(engine, path)
         if data is None:
             raise CliError(f"the database knows no file {path!r}: no test depends on it")
-        text = _file_text(data)
+        lines = _file_text(data)
     else:
         data = summary(engine, db_path)
-        text = _summary_text(data)
-    print(json.dumps(data, indent=2) if args.json else text)
+        lines = _summary_text(data)
+    print(json.dumps(data, indent=2) if args.json else display.text(lines))
     return 0
 
 
@@ -139,7 +138,6 @@ def summary(engine: Engine, db_path: Path) -> dict[str, Any]:
     meta = dict(engine.meta_items())
     size = sum(path.stat().st_size for path in (db_path, Path(f"{db_path}-wal")) if path.is_file())
     slowest = sorted(engine.tests(), key=lambda test: test[3], reverse=True)[:SLOWEST]
-    created = meta.get("created")
     return {
         "database": str(db_path),
         "size_bytes": size,
@@ -151,22 +149,35 @@ def summary(engine: Engine, db_path: Path) -> dict[str, Any]:
         "shared_sets": counts.depsets,
         "outcomes": counts.outcomes,
         "baseline": {
-            "created": float(created) if created else None,
+            "created": display.stored_time(meta.get("created")),
             "commit": meta.get("commit"),
             "tool_version": meta.get("tool_version"),
             "python": meta.get("python"),
             "platform": meta.get("platform"),
         },
-        "last_run": _json_meta(meta, "last_run"),
+        "last_run": _last_run(meta),
         "slowest": [{"nodeid": test[0], "duration": test[3]} for test in slowest],
     }
 
 
-def _json_meta(meta: dict[str, str], key: str) -> Any:
+def _last_run(meta: dict[str, str]) -> dict[str, Any] | None:
+    """The last run's record (see `Database.remember_run`), or None when the database holds
+    none of that shape."""
     try:
-        return json.loads(meta[key])
+        last = json.loads(meta["last_run"])
     except (KeyError, ValueError):
         return None
+    if not isinstance(last, dict):
+        return None
+    outcomes = last.get("outcomes")
+    if (
+        not isinstance(last.get("mode"), str)
+        or display.stored_time(last.get("time")) is None
+        or not isinstance(outcomes, dict)
+        or not all(isinstance(count, int) for count in outcomes.values())
+    ):
+        return None
+    return last
 
 
 def lines_text(block: StoredBlock | dict[str, Any]) -> str:
@@ -183,7 +194,7 @@ def lines_text(block: StoredBlock | dict[str, Any]) -> str:
     return where if state == "current" else f"{where} [{state}]"
 
 
-def _test_text(data: dict[str, Any]) -> str:
+def _test_text(data: dict[str, Any]) -> list[str]:
     out = [f"{data['nodeid']}: {data['outcome']}, {display.duration(data['duration'])}"]
     by_file: dict[str, list[dict[str, Any]]] = {}
     for block in data["dependencies"]:
@@ -196,19 +207,19 @@ def _test_text(data: dict[str, Any]) -> str:
             if block["fixture"]:
                 via += " (fixture)"
             out.append(f"    {block['name']:<30} {lines_text(block)}{via}")
-    return "\n".join(out)
+    return out
 
 
-def _file_text(data: dict[str, Any]) -> str:
+def _file_text(data: dict[str, Any]) -> list[str]:
     out = [f"{data['path']}: {len(data['blocks'])} stored blocks"]
     for block in data["blocks"]:
         count = len(block["tests"])
         out.append(f"  {block['name']:<30} {lines_text(block)}: {count} test{'s' * (count != 1)}")
         out.extend(f"    {nodeid}" for nodeid in block["tests"])
-    return "\n".join(out)
+    return out
 
 
-def _summary_text(data: dict[str, Any]) -> str:
+def _summary_text(data: dict[str, Any]) -> list[str]:
     baseline = data["baseline"]
     out = [
         f"database    {data['database']} ({data['size_bytes'] / 1024:.0f} KiB, "
@@ -241,4 +252,4 @@ def _summary_text(data: dict[str, Any]) -> str:
             for test in data["slowest"]
         )
     out.append(f"tool        pytest-difftest {data['tool_version']}")
-    return "\n".join(out)
+    return out

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from pytest_difftest.cli.project import find_project
+from pytest_difftest.dbfile import DatabasePathError, check_location, normalized
 from pytest_difftest.errors import CliError, RemoteError
 from pytest_difftest.remote import open_backend
 from pytest_difftest.remote.file import file_url_path
@@ -44,10 +46,18 @@ def run(args: argparse.Namespace) -> int:
     from pytest_difftest._core import merge_databases
 
     output: str = args.output
+    local_output = _local_path(output)
+    if local_output is not None:
+        # The same rules as for `pytest --diff-db`, with the project around the working
+        # directory as rootdir.
+        local_output = normalized(local_output, Path.cwd())
+        try:
+            check_location(local_output, find_project(Path.cwd()).root)
+        except DatabasePathError as error:
+            raise CliError(f"OUTPUT {output}: {error}") from None
     try:
         with tempfile.TemporaryDirectory(prefix="difftest-merge-") as scratch:
             workdir = Path(scratch)
-            local_output = _local_path(output)
             inputs: list[Path] = []
             for source in args.inputs:
                 inputs.extend(_gather(source, workdir, len(inputs), output))

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pytest_difftest.dbfile import DB_DIRECTORY, DB_NAME, DatabasePathError, check_file, normalized
 from pytest_difftest.errors import CliError
-from pytest_difftest.settings import DB_DIRECTORY, DB_NAME
 
 if TYPE_CHECKING:
     from pytest_difftest._core import Engine
@@ -60,7 +60,7 @@ class Project:
         else:
             cache_dir = self.ini.get("cache_dir", [".pytest_cache"])[0]
             path = Path(cache_dir, DB_DIRECTORY, DB_NAME)
-        return path if path.is_absolute() else self.root / path
+        return normalized(path, self.root)
 
 
 def find_project(start: Path, root: Path | None = None) -> Project:
@@ -130,6 +130,11 @@ def open_database(args: argparse.Namespace) -> tuple[Project, Path, Engine]:
         raise CliError(f"--root {args.root}: no such directory")
     project = find_project(Path.cwd(), root)
     db_path = Path(args.db).resolve() if args.db else project.default_db()
+    source = f"DB {args.db}" if args.db else "ini diff_db" if "diff_db" in project.ini else None
+    try:
+        check_file(db_path)
+    except DatabasePathError as error:
+        raise CliError(f"{source}: {error}" if source else str(error)) from None
     if not db_path.is_file():
         raise CliError(
             f"no database at {db_path}: record one with `pytest --diff-baseline`, "
@@ -144,17 +149,11 @@ def open_database(args: argparse.Namespace) -> tuple[Project, Path, Engine]:
 
 
 def describe_environment(project: Project, engine: Engine) -> None:
-    """Gives the engine the run variant and the environment facts `pytest --diff` would, so
-    that selection and the views see the same configuration, plugins and packages."""
-    import pytest
-
+    """Gives the engine the environment facts `pytest --diff` would, so that selection and the
+    views see the same configuration, plugins and packages. Not the run variant: ini diff_env
+    is code, which only a test run evaluates (see `status`)."""
     from pytest_difftest import facts as env
-    from pytest_difftest.settings import variant_of
 
-    try:
-        engine.set_variant(variant_of(" ".join(project.values("diff_env", []))))
-    except pytest.UsageError as error:
-        raise CliError(str(error)) from None
     facts = env.config_facts(project.inipath, env.installed_machinery())
     facts.update(env.distribution_facts())
     facts.update(env.glob_facts(project.root, engine.pseudo_files()))

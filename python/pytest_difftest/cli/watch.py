@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pytest_difftest import display
 from pytest_difftest.cli.project import find_project
 from pytest_difftest.errors import CliError
 
@@ -120,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _say(message: str) -> None:
-    print(f"pytest-difftest: {message}", flush=True)
+    print(f"pytest-difftest: {display.printable(message)}", flush=True)
 
 
 def _relative(path: str, root: Path) -> str:

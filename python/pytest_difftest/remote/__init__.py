@@ -69,7 +69,12 @@ class RemoteCache:
         if fetched is None:
             assert cached is not None
             return cached, False
-        self.remember(backend.url, fetched)
+        try:
+            self.remember(backend.url, fetched)
+        except OSError as error:
+            raise RemoteError(
+                f"{backend.url}: cannot write {self.tag_file}: {error.strerror or error}"
+            ) from None
         return fetched, True
 
     def remember(self, url: str, etag: str) -> None:

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 from pytest_difftest.errors import RemoteError, RemoteMissing
-from pytest_difftest.remote.transfer import CHUNK, showing_progress, write_atomically
+from pytest_difftest.remote.transfer import CHUNK, download, showing_progress, write_atomically
 
 
 def file_url_path(url: str) -> Path:
@@ -42,7 +42,7 @@ class FileBackend:
                             out.write(chunk)
                             progress(len(chunk))
 
-                write_atomically(dest, fill)
+                download(self.url, dest, fill)
                 return current
         except FileNotFoundError:
             if not self.path.parent.is_dir():

@@ -9,7 +9,7 @@ from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
 from pytest_difftest.errors import RemoteError, RemoteMissing
-from pytest_difftest.remote.transfer import CHUNK, showing_progress, write_atomically
+from pytest_difftest.remote.transfer import CHUNK, download, showing_progress
 
 # Seconds boto3 waits to connect or for a response; a few tries at most, so an unreachable
 # endpoint fails a run in seconds rather than minutes.
@@ -71,8 +71,8 @@ class S3Backend:
                     progress(len(chunk))
 
         try:
-            write_atomically(dest, fill)
-        except OSError:
+            download(self.url, dest, fill)
+        except RemoteError:
             raise
         except Exception as error:
             raise self._error(error) from None

@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from pytest_difftest import display
 from pytest_difftest._core import Engine
 from pytest_difftest.errors import DifftestError, RemoteError, RemoteMissing
 from pytest_difftest.remote import RemoteCache, open_backend
@@ -43,8 +44,10 @@ def fetch_and_merge(engine: Engine, settings: Settings) -> str:
     try:
         engine.merge_from([cache.copy])
         engine.set_meta([(MERGED_META, marker)])
-    except DifftestError as error:
-        raise pytest.UsageError(f"cannot use the remote baseline {url}: {error}") from None
+    except (DifftestError, OSError) as error:
+        # The message may quote what the remote database holds.
+        message = display.printable(str(error))
+        raise pytest.UsageError(f"cannot use the remote baseline {url}: {message}") from None
     return status + ", merged into the local database"
 
 

@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
+from pytest_difftest.errors import RemoteError
+
 CHUNK = 1 << 20
 
 
@@ -84,3 +86,15 @@ def write_atomically(dest: Path, fill: Callable[[IO[bytes]], None]) -> None:
         os.replace(temporary, dest)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def download(url: str, dest: Path, fill: Callable[[IO[bytes]], None]) -> None:
+    """`write_atomically` for a download from `url`: a failure on our side (a full disk, a
+    read-only folder) stops the run like any problem with the remote, in one line that names
+    the URL, whatever the backend."""
+    try:
+        write_atomically(dest, fill)
+    except OSError as error:
+        raise RemoteError(
+            f"{url}: cannot download it to {dest}: {error.strerror or error}"
+        ) from None
