@@ -67,6 +67,9 @@ pub struct Engine {
     /// Module file -> (file, function name) executed while that module was imported: shared
     /// by the importers of that module.
     pub(crate) module_imports: FastMap<Name, FastSet<(Name, Name)>>,
+    /// Module file -> data files read while that module was imported (a settings file loaded
+    /// at module level): dependencies of the importers of that module.
+    pub(crate) module_data: FastMap<Name, FastSet<Name>>,
     /// Import closures by their sorted roots; emptied when the module map changes.
     pub(crate) closures: FastMap<Vec<String>, Arc<ClosureInfo>>,
     /// What references reach (see `resolve`), what each block's references reach, the memo
@@ -122,6 +125,7 @@ impl Engine {
             edges: HashMap::new(),
             import_time: FastSet::default(),
             module_imports: FastMap::default(),
+            module_data: FastMap::default(),
             closures: FastMap::default(),
             resolved: FastMap::default(),
             resolved_blocks: FastMap::default(),
@@ -251,7 +255,7 @@ impl Engine {
         {
             return hash;
         }
-        let Ok(bytes) = std::fs::read(&full) else {
+        let Some(bytes) = contents(&full) else {
             return MISSING_HASH;
         };
         let hash = crate::checksum::hash_bytes(&bytes);
@@ -266,11 +270,19 @@ impl Engine {
         fact_in(&self.facts, path)
     }
 
-    /// Notes functions (file, first line) that ran while `module` was imported: every test
-    /// that imports `module` depends on them, as on its module-level code.
-    pub fn mark_module_import(&mut self, module: &str, refs: &[(String, u32)]) {
+    /// Notes functions (file, first line) that ran, and data files that were read, while
+    /// `module` was imported: every test that imports `module` depends on them, as on its
+    /// module-level code.
+    pub fn mark_module_import(&mut self, module: &str, refs: &[(String, u32)], data: &[String]) {
         self.preload(refs.iter().map(|(path, _)| path.as_str()));
         let mut added = false;
+        for path in data {
+            added |= self
+                .module_data
+                .entry(Name::intern(module))
+                .or_default()
+                .insert(Name::intern(path));
+        }
         for (path, line) in refs {
             if let Some(current) = self.current(path) {
                 let block = &current.model.blocks[current.model.block_at_line(*line)];
@@ -317,7 +329,7 @@ pub(crate) fn fact_in(facts: &HashMap<String, i64>, path: &str) -> i64 {
 pub(crate) fn read_current(root: &Path, path: &str) -> Option<Current> {
     let full = root.join(path);
     let (mtime_ns, size) = stat(&full)?;
-    let bytes = std::fs::read(&full).ok()?;
+    let bytes = contents(&full)?;
     let model = if is_python(path) {
         parse_bytes(&bytes)
     } else {
@@ -377,10 +389,36 @@ fn on_big_stack<R: Send>(work: impl FnOnce() -> R + Send) -> Option<R> {
     })
 }
 
-/// `(mtime in ns, size)`, or `None` if the file is gone.
+/// Whether a stored path names a directory's listing (`data/cases/`) rather than a file: a
+/// test that lists a directory depends on which entries it holds.
+pub(crate) fn is_listing(path: &Path) -> bool {
+    path.as_os_str().as_encoded_bytes().ends_with(b"/")
+}
+
+/// The bytes a file's checksum is taken over: a file's contents, or the sorted entry names of
+/// a listed directory (see `is_listing`), behind a prefix no file starts with by chance.
+pub(crate) fn contents(path: &Path) -> Option<Vec<u8>> {
+    if !is_listing(path) {
+        return std::fs::read(path).ok();
+    }
+    let mut names: Vec<Vec<u8>> = std::fs::read_dir(path)
+        .ok()?
+        .filter_map(|entry| Some(entry.ok()?.file_name().into_encoded_bytes()))
+        .collect();
+    names.sort_unstable();
+    let mut bytes = b"\0listing\0".to_vec();
+    for name in names {
+        bytes.extend_from_slice(&name);
+        bytes.push(0);
+    }
+    Some(bytes)
+}
+
+/// `(mtime in ns, size)`, or `None` if the file is gone (or the listed directory, for a
+/// listing: adding or removing an entry changes a directory's mtime).
 pub(crate) fn stat(path: &Path) -> Option<(i64, i64)> {
     let meta = std::fs::metadata(path).ok()?;
-    if !meta.is_file() {
+    if !(meta.is_file() || meta.is_dir() && is_listing(path)) {
         return None;
     }
     let mtime = meta

@@ -299,8 +299,14 @@ impl EnginePy {
         py.detach(|| self.lock().mark_import_time(&code));
     }
 
-    fn mark_module_import(&self, py: Python<'_>, module: String, code: Vec<(String, u32)>) {
-        py.detach(|| self.lock().mark_module_import(&module, &code));
+    fn mark_module_import(
+        &self,
+        py: Python<'_>,
+        module: String,
+        code: Vec<(String, u32)>,
+        data: Vec<String>,
+    ) {
+        py.detach(|| self.lock().mark_module_import(&module, &code, &data));
     }
 
     fn record(&self, py: Python<'_>, tests: Vec<RecordPy>) -> PyResult<()> {

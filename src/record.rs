@@ -470,6 +470,16 @@ impl Engine {
                     shared.extend(found.deps.iter().copied());
                 }
             }
+            // What was read while this module was imported.
+            let read: Vec<Name> = self
+                .module_data
+                .get(&path)
+                .map(|files| files.iter().copied().collect())
+                .unwrap_or_default();
+            for data in read {
+                let checksum = self.data_checksum(data.as_str());
+                shared.insert((data, Name::intern(DATA_BLOCK), checksum));
+            }
             // What the module's code that may have effects refers to.
             for reference in &model.import_uses {
                 let (found, _) = self.resolve_ref(path, None, *reference, 0);

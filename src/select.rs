@@ -300,7 +300,16 @@ fn data_reason(path: &str, stored: i64, now: Option<i64>) -> String {
             _ => format!("{path} changed"),
         };
     }
-    if gone {
+    if path.ends_with('/') {
+        let what = if gone {
+            "was deleted"
+        } else if stored == MISSING_HASH {
+            "was created"
+        } else {
+            "gained or lost files"
+        };
+        format!("listed directory {path} {what}")
+    } else if gone {
         format!("data file {path} was deleted")
     } else if stored == MISSING_HASH {
         format!("data file {path} was created")

@@ -47,7 +47,9 @@ impl StoredPaths {
     /// The reason, naming the path.
     pub fn check(&self, path: &str) -> Result<(), String> {
         if !path.starts_with('<') {
-            return self.check_file(path, path);
+            // A directory's listing is stored as the directory with a trailing slash.
+            let file = path.strip_suffix('/').unwrap_or(path);
+            return self.check_file(file, path);
         }
         match path {
             "<config>/ini" | "<config>/plugins" | "<python>" | "<always>" => return Ok(()),
@@ -196,7 +198,9 @@ mod tests {
             "src/../x.py",
             "./x.py",
             "src//x.py",
-            "src/",
+            "src//",
+            "/",
+            "../../etc/",
             "",
             "..",
             "a\0b",
@@ -213,6 +217,13 @@ mod tests {
             let refused = rules.check(path).unwrap_err();
             assert!(refused.contains(&format!("{path:?}")), "{refused}");
         }
+    }
+
+    #[test]
+    fn a_listed_directory_is_stored_with_a_trailing_slash() {
+        let rules = project(&[]);
+        assert_eq!(rules.check("data/cases/"), Ok(()));
+        assert_eq!(rules.check("data/cases"), Ok(()));
     }
 
     #[test]

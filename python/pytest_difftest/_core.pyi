@@ -218,9 +218,9 @@ class Engine:
     def mark_import_time(self, code: list[tuple[str, int]]) -> None:
         """Functions (file, first line) that ran during start-up and collection outside any
         module's import: importers of their own files depend on them."""
-    def mark_module_import(self, module: str, code: list[tuple[str, int]]) -> None:
-        """Functions (file, first line) that ran while `module` was imported: its importers
-        depend on them."""
+    def mark_module_import(self, module: str, code: list[tuple[str, int]], data: list[str]) -> None:
+        """Functions (file, first line) that ran, and data files that were read, while
+        `module` was imported: its importers depend on them."""
     def record(self, tests: Sequence[_RecordFields]) -> None:
         """Store finished tests in one transaction (`_RecordFields` says what each holds)."""
     def add_pending(self, tests: list[tuple[str, str]]) -> None:

@@ -43,11 +43,33 @@ _MAX_FRAMES = 64
 # but one the import system makes (loading a module's source) is an import, not a read.
 _IMPORT_SYSTEM = ("<frozen importlib", os.path.join(os.path.dirname(os.__file__), "importlib"))
 _STDLIB = ("<frozen", os.path.dirname(os.__file__))
+# Listings the import system makes: the directories it searches for modules, and
+# `importlib.metadata`'s search for installed distributions (which facts cover). A listing
+# through `importlib.resources` is a read of package data.
+_IMPORT_LISTINGS = (
+    "<frozen importlib",
+    os.path.join(os.path.dirname(os.__file__), "importlib", "metadata"),
+)
+
+
+def _absolute(path: Any) -> str | None:
+    """An audit event's path argument as an absolute path; None for a file descriptor."""
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    elif not isinstance(path, str):
+        try:
+            path = os.fspath(path)
+        except TypeError:
+            return None
+        if not isinstance(path, str):
+            return None
+    # Resolved now: the test may change directory before the test ends.
+    return path if os.path.isabs(path) else os.path.join(os.getcwd(), path)
 
 
 class _Hook:
-    """The process's one audit hook (a filter written in Rust, see `AuditFilter`) forwards
-    ``open`` events here, and here to the active watcher, if any."""
+    """The process's audit hooks (filters written in Rust, see `AuditFilter`) forward ``open``
+    and listing events here, and here to the active watcher, if any."""
 
     watcher: DataWatcher | None = None
     installed = False
@@ -57,6 +79,12 @@ class _Hook:
         watcher = cls.watcher
         if watcher is not None:
             watcher.opened(args)
+
+    @classmethod
+    def listed(cls, args: tuple[Any, ...]) -> None:
+        watcher = cls.watcher
+        if watcher is not None:
+            watcher.listed(args)
 
 
 class DataWatcher:
@@ -72,10 +100,14 @@ class DataWatcher:
         # Python sources project code opened as files (see `opened`).
         self._sources: set[str] = set()
         self._venv_dirs: dict[str, bool] = {}
+        # Files read while each project module executed (its import), by the module's path.
+        self._module_reads: dict[str, set[str]] = {}
         if not _Hook.installed:
             from pytest_difftest._core import AuditFilter
 
             sys.addaudithook(AuditFilter("open", _Hook.opened))
+            for event in ("os.listdir", "os.scandir"):
+                sys.addaudithook(AuditFilter(event, _Hook.listed))
             _Hook.installed = True
         _Hook.watcher = self
 
@@ -87,43 +119,66 @@ class DataWatcher:
                 return
         elif isinstance(flags, int) and flags & _WRITE_FLAGS:
             return
-        if isinstance(path, bytes):
-            path = os.fsdecode(path)
-        elif not isinstance(path, str):
-            try:
-                path = os.fspath(path)
-            except TypeError:
-                return  # a file descriptor: whatever opened it was seen then
-            if not isinstance(path, str):
-                return
-        if not os.path.isabs(path):
-            # Resolved now: the test may change directory before the test ends.
-            path = os.path.join(os.getcwd(), path)
+        path = _absolute(path)
+        if path is None:
+            return  # a file descriptor: whatever opened it was seen then
+        openers, opener, module = self._who_reads(_IMPORT_SYSTEM)
+        if opener == "project" and path.endswith(".py"):
+            self._sources.add(path)
         self._seen.add(path)
-        openers = self._openers.setdefault(path, set())
+        self._openers.setdefault(path, set()).update(openers)
+        if module is not None:
+            self._module_reads.setdefault(module, set()).add(path)
+
+    def listed(self, args: tuple[Any, ...]) -> None:
+        """The audit events ``os.listdir(path)`` and ``os.scandir(path)`` (which ``glob``,
+        ``pathlib``, ``os.walk`` and ``pkgutil`` list through): the test depends on which
+        entries the directory holds, noted as the directory's path with a trailing separator.
+        The import system lists the directories it searches: that is an import, not a read."""
+        path = _absolute("." if args[0] is None else args[0])
+        if path is None:
+            return
+        openers, opener, module = self._who_reads(_IMPORT_LISTINGS)
+        if opener == "import":
+            return
+        path = path.rstrip(os.sep) + os.sep
+        self._seen.add(path)
+        self._openers.setdefault(path, set()).update(openers)
+        if module is not None:
+            self._module_reads.setdefault(module, set()).add(path)
+
+    def _who_reads(
+        self, import_system: tuple[str, ...]
+    ) -> tuple[set[tuple[str, int]], str | None, str | None]:
+        """Who is reading, seen from an audit event: the project functions on the stack (file,
+        first line), one of which may keep what it read in a cache that later tests read (see
+        `beneath`); what reads: ``project`` or ``other`` code (the first frame outside the
+        standard library), or the ``import`` system (a frame under `import_system` first);
+        and the innermost project module executing (being imported), if any."""
         relative = self.files.relative
-        # Who opened it: the first frame outside the standard library. A Python source that
-        # project code reads (a release test reading `__version__` from the text) is data; one
-        # the import system or a tool (pytest's assertion rewriting, tracebacks) reads is not.
+        openers: set[tuple[str, int]] = set()
         opener: str | None = None
-        # Frames 0 and 1 are this method and the hook's dispatch.
-        frame: FrameType | None = sys._getframe(2)
+        module: str | None = None
+        # Frames 0 to 2 are this method, the watcher's handler and the hook's dispatch.
+        frame: FrameType | None = sys._getframe(3)
         for _ in range(_MAX_FRAMES):
             if frame is None:
                 break
             code = frame.f_code
             filename = code.co_filename
             where = relative(filename)
-            if where is not None and code.co_name != "<module>":
-                openers.add((where, code.co_firstlineno))
+            if where is not None:
+                if code.co_name != "<module>":
+                    openers.add((where, code.co_firstlineno))
+                elif module is None:
+                    module = where
             if opener is None:
-                if filename.startswith(_IMPORT_SYSTEM):
+                if filename.startswith(import_system):
                     opener = "import"
                 elif not filename.startswith(_STDLIB):
                     opener = "project" if where is not None else "other"
             frame = frame.f_back
-        if opener == "project" and path.endswith(".py"):
-            self._sources.add(path)
+        return openers, opener, module
 
     def take(self) -> list[str]:
         """The project data files opened since the last `take`, relative to the root."""
@@ -152,6 +207,12 @@ class DataWatcher:
         self._openers.clear()
         return sorted(found)
 
+    def take_module_reads(self, module: str) -> list[str]:
+        """The project data files read while `module` (relative path) executed, since the
+        last call for it."""
+        found = (self.data_file(path) for path in self._module_reads.pop(module, ()))
+        return sorted({path for path in found if path is not None})
+
     def take_absolute(self) -> list[str]:
         """The absolute paths opened since the last take, unfiltered (for a forked child,
         whose parent filters them)."""
@@ -170,17 +231,23 @@ class DataWatcher:
         return inner
 
     def data_file(self, path: str) -> str | None:
-        """The project data file at absolute `path`, relative to the root, or None."""
+        """The project data file at absolute `path`, relative to the root, or None; for a
+        listed directory (`path` ends with a separator), the directory relative to the root
+        with a trailing ``/``."""
+        listing = path.endswith(os.sep)
+        if listing:
+            path = path[: -len(os.sep)]
         # A file that did not exist counts too: the test is affected when it appears.
-        is_code = path.endswith(_CODE_SUFFIXES) and path not in self._sources
-        if is_code or os.path.isdir(path):
+        elif (path.endswith(_CODE_SUFFIXES) and path not in self._sources) or os.path.isdir(path):
             return None
         relative = self.files.project_path(path)
-        if relative is None or _SKIPPED_PARTS.intersection(relative.split("/")):
+        if not relative or relative == "." or _SKIPPED_PARTS.intersection(relative.split("/")):
+            # The root's own listing changes with every file a tool drops there: not tracked.
             return None
-        if self._in_virtualenv(os.path.dirname(os.path.realpath(path))):
+        directory = path if listing else os.path.dirname(path)
+        if self._in_virtualenv(os.path.realpath(directory)):
             return None
-        return relative
+        return relative + "/" if listing else relative
 
     def _in_virtualenv(self, directory: str) -> bool:
         """Whether `directory` lies in a virtual environment (any, not only the active one)

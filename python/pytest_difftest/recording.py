@@ -70,8 +70,9 @@ class RecordSink(Protocol):
         """Code that ran during start-up and collection, outside any module's import: what
         the importers of its own files rely on."""
 
-    def module_import(self, module: str, code: list[CodeRef]) -> None:
-        """Code that ran while `module` executed (was imported): what its importers rely on."""
+    def module_import(self, module: str, code: list[CodeRef], data: list[str]) -> None:
+        """Code that ran, and data files read, while `module` executed (was imported): what
+        its importers rely on."""
 
     def record(self, record: Record, teardown: pytest.TestReport) -> None:
         """One finished test, with its teardown report."""
@@ -99,8 +100,8 @@ class DatabaseWriter:
     def import_time(self, code: list[CodeRef]) -> None:
         self._write(lambda engine: engine.mark_import_time(code))
 
-    def module_import(self, module: str, code: list[CodeRef]) -> None:
-        self._write(lambda engine: engine.mark_module_import(module, code))
+    def module_import(self, module: str, code: list[CodeRef], data: list[str]) -> None:
+        self._write(lambda engine: engine.mark_module_import(module, code, data))
 
     def record(self, record: Record, teardown: pytest.TestReport | None = None) -> None:
         self.batch.append(record)
@@ -239,7 +240,8 @@ class Recording:
         module = self.files.relative(code.co_filename)
         if module is not None:
             self._refresh_modules()
-            self.sink.module_import(module, executed_code(executed, self.files))
+            data = self.data.take_module_reads(module) if self.data is not None else []
+            self.sink.module_import(module, executed_code(executed, self.files), data)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_fixture_setup(self, fixturedef: Any) -> Generator[None, Any, Any]:

@@ -69,8 +69,8 @@ class ControllerSession(DatabaseSession):
             self.writer.modules(sorted(self.modules.items()))
         if "import_time" in payload:
             self.writer.import_time([(path, line) for path, line in payload["import_time"]])
-        for module, code in payload.get("module_imports", ()):
-            self.writer.module_import(module, [(path, line) for path, line in code])
+        for module, code, data in payload.get("module_imports", ()):
+            self.writer.module_import(module, [(path, line) for path, line in code], list(data))
         if "record" in payload:
             record = Record(*payload["record"])
             # xdist's serializer may hand tuples back as lists: the core reads tuples.
@@ -97,8 +97,8 @@ class WorkerOutbox:
     def import_time(self, code: list[CodeRef]) -> None:
         self.outbox.setdefault("import_time", []).extend(code)
 
-    def module_import(self, module: str, code: list[CodeRef]) -> None:
-        self.outbox.setdefault("module_imports", []).append((module, code))
+    def module_import(self, module: str, code: list[CodeRef], data: list[str]) -> None:
+        self.outbox.setdefault("module_imports", []).append((module, code, data))
 
     def record(self, record: Record, teardown: pytest.TestReport) -> None:
         self.outbox["record"] = tuple(record)  # xdist serializes plain tuples

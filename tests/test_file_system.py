@@ -1,0 +1,200 @@
+"""The file system beyond reading a file: directory listings, existence checks, files that
+appear. A change there must select the tests whose outcome it can change (they fail), and no
+other, also under pytest-xdist."""
+
+from __future__ import annotations
+
+import pytest
+
+from difftest_support import Project, outcomes
+
+pytest.importorskip("xdist")
+
+WORKERS = pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one-process", "xdist"])
+
+# Ways to list `data/cases`, each giving the names of its entries.
+LISTINGS = {
+    "os.listdir": 'os.listdir("data/cases")',
+    "os.scandir": '[entry.name for entry in os.scandir("data/cases")]',
+    "os.walk": 'next(os.walk("data/cases"))[2]',
+    "glob.glob": '[os.path.basename(p) for p in glob.glob("data/cases/*.txt")]',
+    "Path.glob": '[p.name for p in Path("data/cases").glob("*.txt")]',
+    "Path.rglob": '[p.name for p in Path("data").rglob("*.txt")]',
+    "Path.iterdir": '[p.name for p in Path("data/cases").iterdir()]',
+}
+
+
+def ran_and_failed(result: pytest.RunResult) -> tuple[set[str], set[str]]:
+    """The tests that ran and those that failed, by function name (with parameters)."""
+    found = {nodeid.split("::")[-1]: outcome for nodeid, outcome in outcomes(result).items()}
+    for line in result.outlines:
+        for outcome in ("PASSED", "FAILED"):
+            if line.startswith(outcome + " ") and "::" in line:
+                found[line.split("::")[-1].split(" ")[0]] = outcome
+    return set(found), {name for name, outcome in found.items() if outcome == "FAILED"}
+
+
+def write_lister(project: Project, listing: str) -> None:
+    project.write("data/cases/a.txt", "a\n")
+    project.write("data/cases/b.txt", "b\n")
+    project.write(
+        "src/pkg/cases.py",
+        f"""
+        import glob
+        import os
+        from pathlib import Path
+
+
+        def names():
+            return sorted({listing})
+        """,
+    )
+    project.write(
+        "tests/test_cases.py",
+        """
+        from pkg.cases import names
+
+
+        def test_cases():
+            assert names() == ["a.txt", "b.txt"]
+        """,
+    )
+
+
+@pytest.mark.parametrize("how", sorted(LISTINGS))
+def test_a_file_added_to_or_removed_from_a_listed_directory(project: Project, how: str) -> None:
+    write_lister(project, LISTINGS[how])
+    project.settled()
+    project.write("data/cases/c.txt", "c\n")
+    assert ran_and_failed(project.diff("-rA")) == ({"test_cases"}, {"test_cases"})
+    project.delete("data/cases/c.txt")
+    project.settled()
+    project.delete("data/cases/b.txt")
+    assert ran_and_failed(project.diff("-rA")) == ({"test_cases"}, {"test_cases"})
+
+
+@WORKERS
+def test_a_listing_kept_in_a_cache_counts_for_every_test_that_reads_it(
+    project: Project, workers: list[str]
+) -> None:
+    write_lister(project, LISTINGS["os.listdir"])
+    project.replace("src/pkg/cases.py", "def names():", "@functools.lru_cache\ndef names():")
+    project.replace("src/pkg/cases.py", "import glob", "import functools\nimport glob")
+    for name in ("x", "y"):
+        project.write(
+            f"tests/test_cases_{name}.py",
+            f"""
+            from pkg.cases import names
+
+
+            def test_cases_{name}():
+                assert names() == ["a.txt", "b.txt"]
+            """,
+        )
+    project.settled(*workers)
+    project.write("data/cases/c.txt", "c\n")
+    ran, failed = ran_and_failed(project.diff("-rA", *workers))
+    assert ran == failed == {"test_cases", "test_cases_x", "test_cases_y"}
+
+
+def test_editing_a_file_of_a_listed_directory_selects_only_its_readers(project: Project) -> None:
+    write_lister(project, LISTINGS["os.listdir"])
+    project.settled()
+    project.write("data/cases/a.txt", "changed\n")
+    assert ran_and_failed(project.diff("-rA")) == (set(), set())
+
+
+@WORKERS
+def test_a_case_file_added_to_a_parametrizing_listing_is_collected_and_run(
+    project: Project, workers: list[str]
+) -> None:
+    project.write("tests/golden/one.txt", "ok\n")
+    project.write("tests/golden/two.txt", "ok\n")
+    project.write(
+        "tests/test_golden.py",
+        """
+        import os
+
+        import pytest
+
+        HERE = os.path.join(os.path.dirname(__file__), "golden")
+
+
+        @pytest.mark.parametrize("case", sorted(os.listdir(HERE)))
+        def test_golden(case):
+            with open(os.path.join(HERE, case)) as stream:
+                assert stream.read() == "ok\\n"
+        """,
+    )
+    project.settled(*workers)
+    project.write("tests/golden/three.txt", "not ok\n")
+    ran, failed = ran_and_failed(project.diff("-rA", *workers))
+    assert failed == {"test_golden[three.txt]"}
+
+
+@WORKERS
+def test_a_plugin_module_found_by_pkgutil_selects_the_tests_that_discovered_plugins(
+    project: Project, workers: list[str]
+) -> None:
+    project.write("src/pkg/plugins/__init__.py", "")
+    project.write("src/pkg/plugins/alpha.py", "NAME = 'alpha'\n")
+    project.write(
+        "src/pkg/registry.py",
+        """
+        import pkgutil
+
+        import pkg.plugins
+
+
+        def plugin_names():
+            return [name for _, name, _ in pkgutil.iter_modules(pkg.plugins.__path__)]
+        """,
+    )
+    project.write(
+        "tests/test_registry.py",
+        """
+        from pkg.registry import plugin_names
+
+
+        def test_registry():
+            assert plugin_names() == ["alpha"]
+        """,
+    )
+    project.settled(*workers)
+    project.write("src/pkg/plugins/beta.py", "NAME = 'beta'\n")
+    ran, failed = ran_and_failed(project.diff("-rA", *workers))
+    assert failed == {"test_registry"}
+    assert ran == {"test_registry"}
+
+
+@WORKERS
+def test_a_data_file_read_while_a_module_is_imported_counts_for_all_its_importers(
+    project: Project, workers: list[str]
+) -> None:
+    # Only the first test module collected imports `pkg.settings_file`, and with it reads the file;
+    # the others find the module imported.
+    project.write("data/settings.json", '{"limit": 3}\n')
+    project.write(
+        "src/pkg/settings_file.py",
+        """
+        import json
+
+        with open("data/settings.json") as stream:
+            LIMIT = json.load(stream)["limit"]
+        """,
+    )
+    for name in ("a", "b", "c"):
+        project.write(
+            f"tests/test_limit_{name}.py",
+            f"""
+            from pkg.settings_file import LIMIT
+
+
+            def test_limit_{name}():
+                assert LIMIT == 3
+            """,
+        )
+    project.settled(*workers)
+    project.write("data/settings.json", '{"limit": 4}\n')
+    ran, failed = ran_and_failed(project.diff("-rA", *workers))
+    assert ran == failed == {"test_limit_a", "test_limit_b", "test_limit_c"}
