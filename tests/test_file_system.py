@@ -198,3 +198,47 @@ def test_a_data_file_read_while_a_module_is_imported_counts_for_all_its_importer
     project.write("data/settings.json", '{"limit": 4}\n')
     ran, failed = ran_and_failed(project.diff("-rA", *workers))
     assert ran == failed == {"test_limit_a", "test_limit_b", "test_limit_c"}
+
+
+# Ways to check whether `config/override.ini` exists.
+CHECKS = {
+    "os.path.exists": 'os.path.exists("config/override.ini")',
+    "os.path.isfile": 'os.path.isfile("config/override.ini")',
+    "Path.exists": 'Path("config/override.ini").exists()',
+    "Path.is_file": 'Path("config/override.ini").is_file()',
+}
+
+
+@pytest.mark.parametrize("how", sorted(CHECKS))
+def test_an_optional_file_created_or_deleted_selects_the_tests_that_checked_for_it(
+    project: Project, how: str
+) -> None:
+    project.write("config/base.ini", "base\n")
+    project.write(
+        "src/pkg/mode.py",
+        f"""
+        import os
+        from pathlib import Path
+
+
+        def mode():
+            return "override" if {CHECKS[how]} else "default"
+        """,
+    )
+    project.write(
+        "tests/test_mode.py",
+        """
+        from pkg.mode import mode
+
+
+        def test_mode():
+            assert mode() == "default"
+        """,
+    )
+    project.settled()
+    project.write("config/override.ini", "")
+    assert ran_and_failed(project.diff("-rA")) == ({"test_mode"}, {"test_mode"})
+    project.replace("tests/test_mode.py", '"default"', '"override"')
+    project.settled()
+    project.delete("config/override.ini")
+    assert ran_and_failed(project.diff("-rA")) == ({"test_mode"}, {"test_mode"})

@@ -7,8 +7,11 @@ attribute test) unless a watcher is active.
 
 from __future__ import annotations
 
+import functools
 import os
+import pathlib
 import sys
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -67,6 +70,46 @@ def _absolute(path: Any) -> str | None:
     return path if os.path.isabs(path) else os.path.join(os.getcwd(), path)
 
 
+# Checking whether a file exists raises no audit event: `os.stat` and `os.lstat` (which
+# `os.path.exists`/`isfile`, pathlib's `exists`/`is_file` and the like call) are wrapped, once
+# per process, and the wrappers report to the active watcher, if any.
+_MISSING = (FileNotFoundError, NotADirectoryError)
+
+
+def _reporting(real: Callable[..., os.stat_result]) -> Callable[..., os.stat_result]:
+    """`real` (``os.stat`` or ``os.lstat``), telling the watcher which path it was given."""
+
+    @functools.wraps(real)
+    def stat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        watcher = _Hook.watcher
+        if watcher is None or isinstance(path, int) or watcher.busy:
+            return real(path, *args, **kwargs)
+        try:
+            found = real(path, *args, **kwargs)
+        except _MISSING:
+            watcher.checked(path)
+            raise
+        watcher.checked(path)
+        return found
+
+    return stat
+
+
+def _report_existence_checks() -> None:
+    for name in ("stat", "lstat"):
+        real = getattr(os, name)
+        wrapper = _reporting(real)
+        setattr(os, name, wrapper)
+        # Code that asks what `os.stat` supports (shutil, os.fwalk) gets the same answers.
+        for supports in (os.supports_dir_fd, os.supports_fd, os.supports_follow_symlinks):
+            if real in supports:
+                supports.add(wrapper)
+        # Python < 3.11: pathlib calls the functions it found at import, through an accessor.
+        accessor = getattr(pathlib, "_NormalAccessor", None)
+        if accessor is not None and getattr(accessor, name, None) is real:
+            setattr(accessor, name, staticmethod(wrapper))
+
+
 class _Hook:
     """The process's audit hooks (filters written in Rust, see `AuditFilter`) forward ``open``
     and listing events here, and here to the active watcher, if any."""
@@ -102,12 +145,16 @@ class DataWatcher:
         self._venv_dirs: dict[str, bool] = {}
         # Files read while each project module executed (its import), by the module's path.
         self._module_reads: dict[str, set[str]] = {}
+        # While the watcher works out what a path is, its own existence checks are not the
+        # test's.
+        self.busy = False
         if not _Hook.installed:
             from pytest_difftest._core import AuditFilter
 
             sys.addaudithook(AuditFilter("open", _Hook.opened))
             for event in ("os.listdir", "os.scandir"):
                 sys.addaudithook(AuditFilter(event, _Hook.listed))
+            _report_existence_checks()
             _Hook.installed = True
         _Hook.watcher = self
 
@@ -122,13 +169,17 @@ class DataWatcher:
         path = _absolute(path)
         if path is None:
             return  # a file descriptor: whatever opened it was seen then
-        openers, opener, module = self._who_reads(_IMPORT_SYSTEM)
-        if opener == "project" and path.endswith(".py"):
+        if self._note(path, _IMPORT_SYSTEM) == "project" and path.endswith(".py"):
             self._sources.add(path)
-        self._seen.add(path)
-        self._openers.setdefault(path, set()).update(openers)
-        if module is not None:
-            self._module_reads.setdefault(module, set()).add(path)
+
+    def checked(self, path: Any) -> None:
+        """``os.stat`` or ``os.lstat`` was called on `path`: whether the file is there may
+        decide the outcome (an optional override file), so it is a data file of the test,
+        missing or not."""
+        path = _absolute(path)
+        if path is None:
+            return
+        self._note(path, _IMPORT_SYSTEM)
 
     def listed(self, args: tuple[Any, ...]) -> None:
         """The audit events ``os.listdir(path)`` and ``os.scandir(path)`` (which ``glob``,
@@ -138,14 +189,23 @@ class DataWatcher:
         path = _absolute("." if args[0] is None else args[0])
         if path is None:
             return
-        openers, opener, module = self._who_reads(_IMPORT_LISTINGS)
-        if opener == "import":
-            return
-        path = path.rstrip(os.sep) + os.sep
+        self._note(path.rstrip(os.sep) + os.sep, _IMPORT_LISTINGS, imports=False)
+
+    def _note(self, path: str, import_system: tuple[str, ...], imports: bool = True) -> str | None:
+        """Notes that `path` was read, with who read it (see `_who_reads`), and returns what
+        read it; a read by the import system is not noted unless `imports`."""
+        busy, self.busy = self.busy, True
+        try:
+            openers, opener, module = self._who_reads(import_system)
+        finally:
+            self.busy = busy
+        if opener == "import" and not imports:
+            return opener
         self._seen.add(path)
         self._openers.setdefault(path, set()).update(openers)
         if module is not None:
             self._module_reads.setdefault(module, set()).add(path)
+        return opener
 
     def _who_reads(
         self, import_system: tuple[str, ...]
@@ -159,8 +219,9 @@ class DataWatcher:
         openers: set[tuple[str, int]] = set()
         opener: str | None = None
         module: str | None = None
-        # Frames 0 to 2 are this method, the watcher's handler and the hook's dispatch.
-        frame: FrameType | None = sys._getframe(3)
+        # Frames 0 to 3 are this method, `_note`, the watcher's handler and the hook's
+        # dispatch (or the `os.stat` wrapper).
+        frame: FrameType | None = sys._getframe(4)
         for _ in range(_MAX_FRAMES):
             if frame is None:
                 break
@@ -234,6 +295,13 @@ class DataWatcher:
         """The project data file at absolute `path`, relative to the root, or None; for a
         listed directory (`path` ends with a separator), the directory relative to the root
         with a trailing ``/``."""
+        busy, self.busy = self.busy, True
+        try:
+            return self._data_file(path)
+        finally:
+            self.busy = busy
+
+    def _data_file(self, path: str) -> str | None:
         listing = path.endswith(os.sep)
         if listing:
             path = path[: -len(os.sep)]
