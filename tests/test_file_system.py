@@ -242,3 +242,36 @@ def test_an_optional_file_created_or_deleted_selects_the_tests_that_checked_for_
     project.settled()
     project.delete("config/override.ini")
     assert ran_and_failed(project.diff("-rA")) == ({"test_mode"}, {"test_mode"})
+
+
+@WORKERS
+def test_a_file_read_in_a_conftest_hook_selects_the_tests_it_decides_about(
+    project: Project, workers: list[str]
+) -> None:
+    project.write("quarantine.txt", "test_flaky\n")
+    project.write(
+        "tests/conftest.py",
+        """
+        from pathlib import Path
+
+        import pytest
+
+
+        def pytest_collection_modifyitems(config, items):
+            quarantined = Path("quarantine.txt").read_text().split()
+            for item in items:
+                if item.name in quarantined:
+                    item.add_marker(pytest.mark.skip(reason="quarantined"))
+        """,
+    )
+    project.write(
+        "tests/test_flaky.py",
+        """
+        def test_flaky():
+            assert False
+        """,
+    )
+    project.settled(*workers)
+    project.write("quarantine.txt", "")
+    ran, failed = ran_and_failed(project.diff("-rA", *workers))
+    assert "test_flaky" in failed

@@ -145,6 +145,9 @@ class DataWatcher:
         self._venv_dirs: dict[str, bool] = {}
         # Files read while each project module executed (its import), by the module's path.
         self._module_reads: dict[str, set[str]] = {}
+        # Files project code read (the first frame outside the standard library is the
+        # project's) since the last `take`.
+        self._project_reads: set[str] = set()
         # While the watcher works out what a path is, its own existence checks are not the
         # test's.
         self.busy = False
@@ -205,6 +208,8 @@ class DataWatcher:
         self._openers.setdefault(path, set()).update(openers)
         if module is not None:
             self._module_reads.setdefault(module, set()).add(path)
+        if opener == "project":
+            self._project_reads.add(path)
         return opener
 
     def _who_reads(
@@ -243,16 +248,24 @@ class DataWatcher:
 
     def take(self) -> list[str]:
         """The project data files opened since the last `take`, relative to the root."""
-        found = []
-        for path in self._seen:
-            # A source may have been imported before it was read as text: not from the cache.
-            relative = self._relative.get(path, "") if path not in self._sources else ""
-            if relative == "":
-                relative = self._relative[path] = self.data_file(path)
-            if relative is not None:
-                found.append(relative)
+        found = {self._relative_of(path) for path in self._seen}
         self._seen.clear()
-        return sorted(found)
+        self._project_reads.clear()
+        return sorted(path for path in found if path is not None)
+
+    def take_project_reads(self) -> list[str]:
+        """Like `take`, but only the files that project code read itself (a conftest hook
+        reading a list of tests to skip), not pytest or a plugin."""
+        project_reads = {self._relative_of(path) for path in self._project_reads}
+        return [path for path in self.take() if path in project_reads]
+
+    def _relative_of(self, path: str) -> str | None:
+        """`data_file(path)`, remembered."""
+        # A source may have been imported before it was read as text: not from the cache.
+        relative = self._relative.get(path, "") if path not in self._sources else ""
+        if relative == "":
+            relative = self._relative[path] = self.data_file(path)
+        return relative
 
     def take_openers(self) -> list[tuple[str, list[tuple[str, int]]]]:
         """The project data files opened since the last call (whatever `take` took since),
@@ -260,9 +273,7 @@ class DataWatcher:
         opened."""
         found = []
         for path, openers in self._openers.items():
-            relative = self._relative.get(path, "")
-            if relative == "":
-                relative = self._relative[path] = self.data_file(path)
+            relative = self._relative_of(path)
             if relative is not None and openers:
                 found.append((relative, sorted(openers)))
         self._openers.clear()

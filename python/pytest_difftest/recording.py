@@ -169,6 +169,8 @@ class Recording:
         self.startup_code: list[CodeRef] = []
         self.startup_roots: list[str] = []
         self.outcomes = Outcomes()
+        # Data files every test depends on (see `pytest_runtest_logstart`).
+        self.session_data: list[str] = []
         self.modules_seen = -1
         self.tests_began = False
         # The file of the test running now (between its logstart and its teardown report).
@@ -222,6 +224,10 @@ class Recording:
             self.recorder.tests_begin()
         before = self.recorder.start_test()
         if self.data is not None:
+            if first:
+                # Files project code read during collection, outside any module's import (a
+                # conftest hook reading which tests to skip): they may decide about any test.
+                self.session_data = self.data.take_project_reads()
             self.data.take()  # between tests: pytest's own reading
             self.data.take_openers()
         if self.subprocesses is not None:
@@ -319,7 +325,7 @@ class Recording:
     def _data_of(self, item: pytest.Item, test_file: str, executed: Executed) -> list[str]:
         """The test's non-code dependencies: data files it (its module's import, its fixtures)
         read, declared globs, the distributions it used, the facts every test depends on."""
-        data: set[str] = set(GLOBAL_FACTS)
+        data: set[str] = {*GLOBAL_FACTS, *self.session_data}
         if self.data is not None:
             data.update(self.data.take())
         data.update(self.module_data.get(test_file, ()))
