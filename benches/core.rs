@@ -196,11 +196,10 @@ fn store_benchmarks(iters: usize) {
         })
         .collect();
     let db = root.join("bench.db");
-    let patterns = vec!["test_*.py".to_owned()];
 
     let start = Instant::now();
     let mut engine = Engine::open(&db, &root, 100_000, &[]).expect("open");
-    engine.select(&patterns, &[]).expect("select");
+    engine.select(&[]).expect("select");
     engine.adopt_new_files().expect("adopt");
     for batch in records.chunks(BATCH) {
         engine.record(batch).expect("record");
@@ -220,11 +219,7 @@ fn store_benchmarks(iters: usize) {
 
     let no_change = measure(iters, || {
         let mut engine = Engine::open(&db, &root, 100_000, &[]).expect("open");
-        engine
-            .select(&patterns, &[])
-            .expect("select")
-            .selected
-            .len() as u64
+        engine.select(&[]).expect("select").selected.len() as u64
     });
     report_latency("select, nothing changed", &no_change);
 
@@ -240,11 +235,7 @@ fn store_benchmarks(iters: usize) {
             &original.replace("return x + 3", "return x + 33"),
         );
         let mut engine = Engine::open(&db, &root, 100_000, &[]).expect("open");
-        let found = engine
-            .select(&patterns, &[])
-            .expect("select")
-            .selected
-            .len();
+        let found = engine.select(&[]).expect("select").selected.len();
         write(&root, target, &original);
         selected = found;
         found as u64

@@ -34,10 +34,6 @@ impl Drop for Project {
     }
 }
 
-fn patterns() -> Vec<String> {
-    vec!["test_*.py".to_owned(), "*_test.py".to_owned()]
-}
-
 fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|item| (*item).to_owned()).collect()
 }
@@ -226,7 +222,7 @@ impl Project {
 
     /// One selection session.
     fn select(&self) -> Selection {
-        self.engine().select(&patterns(), &[]).unwrap()
+        self.engine().select(&[]).unwrap()
     }
 
     /// The node ids one selection session selects, sorted.
@@ -565,7 +561,7 @@ fn deleted_module_is_forgotten_once_no_test_depends_on_it() {
         TEST_OTHER.replace("other", "double").as_str(),
     );
     let mut engine = project.engine();
-    let selection = engine.select(&patterns(), &[]).unwrap();
+    let selection = engine.select(&[]).unwrap();
     assert_eq!(
         sorted(selection.selected.clone()),
         strings(&[DOUBLE, TRIPLE])
@@ -649,7 +645,7 @@ fn pending_test_is_selected_until_it_runs() {
         new,
     ];
     let mut engine = project.engine();
-    engine.select(&patterns(), &[]).unwrap();
+    engine.select(&[]).unwrap();
     engine.record(&rerun).unwrap();
     engine.finish(&[]).unwrap();
     drop(engine);
@@ -694,7 +690,7 @@ def test_b():
 
     // Only A runs (say, `-k test_a`).
     let mut engine = project.engine();
-    let selection = engine.select(&patterns(), &[]).unwrap();
+    let selection = engine.select(&[]).unwrap();
     assert_eq!(sorted(selection.selected), strings(&[a, b]));
     engine.record(&[record(a)]).unwrap();
     engine.finish(&[]).unwrap();
@@ -715,10 +711,7 @@ def test_b():
     assert_eq!(project.selected(), strings(&[b]));
 
     let mut engine = project.engine();
-    assert_eq!(
-        engine.select(&patterns(), &[]).unwrap().selected,
-        strings(&[b])
-    );
+    assert_eq!(engine.select(&[]).unwrap().selected, strings(&[b]));
     engine.record(&[record(b)]).unwrap();
     engine.finish(&[]).unwrap();
     drop(engine);
@@ -858,17 +851,16 @@ fn new_root_conftest_selects_every_test() {
     assert_eq!(project.selected(), strings(&[DEEP, OTHER, FA, FD]));
 }
 
+/// A new module can affect a test only if the test looked for it (a failed import, recorded as
+/// its missing source) or listed its directory: both are recorded dependencies, so a new module
+/// alone selects nothing, whichever package it is in.
 #[test]
-fn new_module_in_a_package_selects_the_importers_of_the_package() {
+fn new_module_nobody_looked_for_selects_nothing() {
     let project = pkg_project();
     project.write("pkg/plugin.py", "def hook():\n    return 1\n");
     let selection = project.select();
-    assert_eq!(sorted(selection.selected), strings(&[FA, FD]));
+    assert_eq!(selection.selected, Vec::<String>::new());
     assert_eq!(selection.new_files, strings(&["pkg/plugin.py"]));
-
-    project.remove("pkg/plugin.py");
-    project.write("pkg/sub/plugin.py", "def hook():\n    return 1\n");
-    assert_eq!(project.selected(), strings(&[FD]));
 }
 
 /// A module that exists at baseline time but that no test imports is not in any test's closure.
@@ -880,7 +872,7 @@ fn module_no_test_imports_is_not_new_after_a_baseline() {
     files.push(("pkg/unused.py", "def hook():\n    return 1\n"));
     let project = Project::new(&files);
     let mut engine = project.engine();
-    engine.select(&patterns(), &[]).unwrap();
+    engine.select(&[]).unwrap();
     engine
         .record(&[
             project.test(FA, &[("pkg/a.py", "def fa(")]),
@@ -919,10 +911,7 @@ fn new_files_in_skipped_directories_are_ignored() {
     project.write("venv/lib/conftest.py", "");
     project.write(".hidden/conftest.py", "");
     project.write("pkg/__pycache__/plugin.py", "");
-    let selection = project
-        .engine()
-        .select(&patterns(), &strings(&["build"]))
-        .unwrap();
+    let selection = project.engine().select(&strings(&["build"])).unwrap();
     assert!(selection.selected.is_empty(), "{:?}", selection.selected);
     assert!(selection.new_files.is_empty(), "{:?}", selection.new_files);
 }
@@ -1333,7 +1322,7 @@ fn a_malformed_id_list_stops_selection_with_the_test_named() {
     .unwrap();
     drop(conn);
     project.edit("calc.py", "x * 2", "2 * x");
-    match project.engine().select(&patterns(), &[]) {
+    match project.engine().select(&[]) {
         Err(error @ Error::Untrusted { .. }) => {
             assert!(error.to_string().contains(DOUBLE), "{error}");
         }
@@ -1397,7 +1386,7 @@ fn clear_empties_the_database_and_recording_starts_over() {
         .finish(&[("commit".to_owned(), "abc".to_owned())])
         .unwrap();
     engine.clear().unwrap();
-    let selection = engine.select(&patterns(), &[]).unwrap();
+    let selection = engine.select(&[]).unwrap();
     assert!(selection.known_tests.is_empty());
     assert!(selection.selected.is_empty());
     assert!(engine.store().files().unwrap().is_empty());
@@ -1624,14 +1613,14 @@ fn facts_select_their_dependents() {
     let mut engine = session(&facts);
     engine.record(&[uses_dist, always]).unwrap();
     engine.finish(&[]).unwrap();
-    let selection = session(&facts).select(&patterns(), &[]).unwrap();
+    let selection = session(&facts).select(&[]).unwrap();
     assert_eq!(selection.selected, strings(&[TRIPLE]));
     assert_eq!(selection.reasons, strings(&["always runs (diff_always)"]));
 
     let bumped = vec![("<dist>/foo".to_owned(), "1.0.1".to_owned())];
-    let selection = session(&bumped).select(&patterns(), &[]).unwrap();
+    let selection = session(&bumped).select(&[]).unwrap();
     assert_eq!(sorted(selection.selected), strings(&[DOUBLE, TRIPLE]));
-    let selection = session(&[]).select(&patterns(), &[]).unwrap();
+    let selection = session(&[]).select(&[]).unwrap();
     assert!(
         selection
             .reasons
@@ -1648,16 +1637,10 @@ fn variants_keep_their_own_tests() {
         engine.set_variant(variant.to_owned());
         engine
     };
-    assert!(
-        session("")
-            .select(&patterns(), &[])
-            .unwrap()
-            .selected
-            .is_empty()
-    );
+    assert!(session("").select(&[]).unwrap().selected.is_empty());
     assert!(
         session("django")
-            .select(&patterns(), &[])
+            .select(&[])
             .unwrap()
             .known_tests
             .is_empty()
@@ -1667,18 +1650,12 @@ fn variants_keep_their_own_tests() {
     failing.outcome = "failed".to_owned();
     engine.record(&[failing]).unwrap();
     engine.finish(&[]).unwrap();
-    let selection = session("django").select(&patterns(), &[]).unwrap();
+    let selection = session("django").select(&[]).unwrap();
     assert_eq!(selection.known_tests, strings(&[DOUBLE]));
     assert_eq!(selection.selected, strings(&[DOUBLE]));
-    assert!(
-        session("")
-            .select(&patterns(), &[])
-            .unwrap()
-            .selected
-            .is_empty()
-    );
+    assert!(session("").select(&[]).unwrap().selected.is_empty());
     project.edit("calc.py", "return x * FACTOR", "return x * FACTOR + 0");
-    let selection = session("").select(&patterns(), &[]).unwrap();
+    let selection = session("").select(&[]).unwrap();
     assert_eq!(selection.selected, strings(&[TRIPLE]));
 }
 
@@ -1728,21 +1705,15 @@ fn global_facts_live_in_the_shared_set_of_the_tests_that_carry_them_all() {
     assert_eq!(facts_of(TRIPLE), shared(&global));
     assert_eq!(facts_of(OTHER), [("<python>".to_owned(), false)]);
 
-    assert!(
-        session("3.12")
-            .select(&patterns(), &[])
-            .unwrap()
-            .selected
-            .is_empty()
-    );
-    let selection = session("3.13").select(&patterns(), &[]).unwrap();
+    assert!(session("3.12").select(&[]).unwrap().selected.is_empty());
+    let selection = session("3.13").select(&[]).unwrap();
     assert_eq!(
         sorted(selection.selected),
         strings(&[DOUBLE, TRIPLE, OTHER])
     );
     let mut engine = project.engine();
     engine.set_facts(vec![("<python>".to_owned(), "3.12".to_owned())]);
-    let selection = engine.select(&patterns(), &[]).unwrap();
+    let selection = engine.select(&[]).unwrap();
     assert_eq!(sorted(selection.selected), strings(&[DOUBLE, TRIPLE]));
 }
 

@@ -262,13 +262,8 @@ impl EnginePy {
         })
     }
 
-    fn select(
-        &self,
-        py: Python<'_>,
-        test_patterns: Vec<String>,
-        skip_dirs: Vec<String>,
-    ) -> PyResult<SelectionPy> {
-        let selection = py.detach(|| self.lock().select(&test_patterns, &skip_dirs))?;
+    fn select(&self, py: Python<'_>, skip_dirs: Vec<String>) -> PyResult<SelectionPy> {
+        let selection = py.detach(|| self.lock().select(&skip_dirs))?;
         SelectionPy::new(py, selection)
     }
 

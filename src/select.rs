@@ -59,11 +59,11 @@ enum Scan {
 impl Engine {
     /// Compares the project on disk with the database.
     ///
-    /// `test_patterns` are pytest's `python_files` globs; `skip_dirs` its `norecursedirs`.
+    /// `skip_dirs` are pytest's `norecursedirs`.
     ///
     /// # Errors
     /// Database errors.
-    pub fn select(&mut self, test_patterns: &[String], skip_dirs: &[String]) -> Result<Selection> {
+    pub fn select(&mut self, skip_dirs: &[String]) -> Result<Selection> {
         let rows = self.store.files()?;
         let root = &self.root;
         let facts = &self.facts;
@@ -183,7 +183,7 @@ impl Engine {
                 .or_insert_with(|| why.to_owned());
         }
 
-        let new_files = self.new_files(&rows, &tests, test_patterns, skip_dirs, &mut selected)?;
+        let new_files = self.new_files(&rows, &tests, skip_dirs, &mut selected);
         selection.new_files.clone_from(&new_files);
         self.new_files = new_files;
 
@@ -206,75 +206,38 @@ impl Engine {
         Ok(selection)
     }
     /// Python files under the root that the database does not know, and the tests they may
-    /// affect: a new `conftest.py` reruns the tests below it; a new module reruns the importers
-    /// of its package, which may discover it (plugin registries, `pkgutil.iter_modules`).
+    /// affect: a new `conftest.py` reruns the tests below it. A new module affects only the
+    /// tests that looked for it (a failed import, stored as its missing source) or listed its
+    /// directory (`pkgutil.iter_modules`), which their recorded dependencies select.
     fn new_files(
         &self,
         rows: &[FileRow],
         tests: &[TestRow],
-        test_patterns: &[String],
         skip_dirs: &[String],
         selected: &mut HashMap<String, String>,
-    ) -> Result<Vec<String>> {
+    ) -> Vec<String> {
         let known: HashSet<&str> = rows.iter().map(|row| row.path.as_str()).collect();
         let mut new_files = Vec::new();
         walk_python_files(&self.root, "", skip_dirs, &mut new_files);
         new_files.retain(|path| !known.contains(path.as_str()));
         new_files.sort();
-        // `__init__.py` file id → the first new module in its package (they are sorted).
-        let mut packages: HashMap<i64, &str> = HashMap::new();
         for path in &new_files {
             let (dir, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
-            if name == "conftest.py" {
-                let prefix = if dir.is_empty() {
-                    String::new()
-                } else {
-                    format!("{dir}/")
-                };
-                for test in tests.iter().filter(|t| t.file.starts_with(&prefix)) {
-                    selected
-                        .entry(test.nodeid.clone())
-                        .or_insert_with(|| format!("new {path}"));
-                }
+            if name != "conftest.py" {
                 continue;
             }
-            if dir.is_empty()
-                || test_patterns
-                    .iter()
-                    .any(|pattern| glob_match(pattern, name))
-            {
-                continue;
-            }
-            let init = format!("{dir}/__init__.py");
-            if let Some(row) = rows.iter().find(|row| row.path == init) {
-                packages.entry(row.id).or_insert(path);
-            }
-        }
-        // One scan of the blocks and one of the tests serve every package.
-        let ids: HashSet<i64> = packages.keys().copied().collect();
-        let mut module_of: HashMap<i64, &str> = HashMap::new();
-        for (file_id, blocks) in self.store.blocks_of_files(&ids)? {
-            // Every stored version: some test may still depend on an older one.
-            for block in blocks
-                .into_iter()
-                .filter(|block| block.name == MODULE_BLOCK)
-            {
-                module_of.insert(block.id, packages[&file_id]);
-            }
-        }
-        let ids: Vec<i64> = module_of.keys().copied().collect();
-        let mut found = self.store.dependents(&ids)?;
-        // The first new module in path order gives the reason, as a test may import several.
-        found.sort_by_key(|(block, _)| module_of[block]);
-        for (block, stored) in found {
-            if let Some(nodeid) = self.variant_nodeid(&stored) {
-                let path = module_of[&block];
+            let prefix = if dir.is_empty() {
+                String::new()
+            } else {
+                format!("{dir}/")
+            };
+            for test in tests.iter().filter(|t| t.file.starts_with(&prefix)) {
                 selected
-                    .entry(nodeid.to_owned())
-                    .or_insert_with(|| format!("new module {path} in an imported package"));
+                    .entry(test.nodeid.clone())
+                    .or_insert_with(|| format!("new {path}"));
             }
         }
-        Ok(new_files)
+        new_files
     }
 }
 
@@ -309,6 +272,8 @@ fn data_reason(path: &str, stored: i64, now: Option<i64>) -> String {
             "gained or lost files"
         };
         format!("listed directory {path} {what}")
+    } else if path.ends_with(".py") && stored == MISSING_HASH && !gone {
+        format!("new module {path}, which an import looked for")
     } else if gone {
         format!("data file {path} was deleted")
     } else if stored == MISSING_HASH {

@@ -68,12 +68,17 @@ def test_changed_fixture_is_the_reason(project: Project) -> None:
     assert why == {"test_two": "tests/conftest.py::two changed"}
 
 
-def test_new_module_in_an_imported_package_is_the_reason(project: Project) -> None:
-    project.write("src/pkg/__init__.py", "VERSION = 1\n")
+def test_a_new_module_an_import_looked_for_is_the_reason(project: Project) -> None:
+    project.write(
+        "src/pkg/__init__.py",
+        "try:\n    from pkg import extra\nexcept ImportError:\n    extra = None\n",
+    )
     project.settled()
+    project.write("src/pkg/other.py", "X = 1\n")
+    assert reasons(project.diff("--diff-explain")) == {}
     project.write("src/pkg/extra.py", "X = 1\n")
     why = reasons(project.diff("--diff-explain"))
-    assert set(why.values()) == {"new module src/pkg/extra.py in an imported package"}
+    assert set(why.values()) == {"new module src/pkg/extra.py, which an import looked for"}
     assert set(why) == {"test_timeout", "test_retries", "test_add", "test_mul", "test_shout"}
 
 

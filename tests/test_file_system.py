@@ -128,7 +128,7 @@ def test_a_case_file_added_to_a_parametrizing_listing_is_collected_and_run(
     )
     project.settled(*workers)
     project.write("tests/golden/three.txt", "not ok\n")
-    ran, failed = ran_and_failed(project.diff("-rA", *workers))
+    _, failed = ran_and_failed(project.diff("-rA", *workers))
     assert failed == {"test_golden[three.txt]"}
 
 
@@ -273,5 +273,42 @@ def test_a_file_read_in_a_conftest_hook_selects_the_tests_it_decides_about(
     )
     project.settled(*workers)
     project.write("quarantine.txt", "")
-    ran, failed = ran_and_failed(project.diff("-rA", *workers))
+    _, failed = ran_and_failed(project.diff("-rA", *workers))
     assert "test_flaky" in failed
+
+
+@WORKERS
+@pytest.mark.parametrize(
+    "statement",
+    ["from local_settings import *", "import local_settings", "from pkg import local_settings"],
+)
+def test_a_module_whose_import_failed_selects_its_importers_when_it_appears(
+    project: Project, workers: list[str], statement: str
+) -> None:
+    where = "src/pkg" if statement.startswith("from pkg") else "src"
+    project.write(
+        "src/pkg/defaults.py",
+        f"""
+        DEBUG = False
+        try:
+            {statement}
+        except ImportError:
+            pass
+        else:
+            DEBUG = True
+        """,
+    )
+    project.write(
+        "tests/test_defaults.py",
+        """
+        from pkg.defaults import DEBUG
+
+
+        def test_defaults():
+            assert DEBUG is False
+        """,
+    )
+    project.settled(*workers)
+    project.write(f"{where}/local_settings.py", "DEBUG = True\n")
+    ran, failed = ran_and_failed(project.diff("-rA", *workers))
+    assert ran == failed == {"test_defaults"}

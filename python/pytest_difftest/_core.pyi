@@ -201,11 +201,9 @@ class Engine:
         cache_size: int = 100000,
         project_directories: Sequence[str | PathLike[str]] = ...,
     ) -> Engine: ...
-    def select(self, test_patterns: list[str], skip_dirs: list[str]) -> Selection:
-        """Compare the project on disk with the database.
-
-        `test_patterns` are pytest's ``python_files`` globs, `skip_dirs` its ``norecursedirs``.
-        """
+    def select(self, skip_dirs: list[str]) -> Selection:
+        """Compare the project on disk with the database (`skip_dirs`: pytest's
+        ``norecursedirs``)."""
     def set_modules(self, modules: list[tuple[str, str]]) -> None:
         """Tell the engine which module names map to which project files (from `sys.modules`)."""
     def set_variant(self, variant: str) -> None:

@@ -11,7 +11,7 @@ import functools
 import os
 import pathlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from types import FrameType
 from typing import Any
 
@@ -110,6 +110,17 @@ def _report_existence_checks() -> None:
             setattr(accessor, name, staticmethod(wrapper))
 
 
+class _LastFinder:
+    """The last finder on ``sys.meta_path``: asked only when every other finder failed, it
+    reports the module that will not be found, and finds nothing."""
+
+    @staticmethod
+    def find_spec(name: str, path: Sequence[str] | None, target: object = None) -> None:
+        watcher = _Hook.watcher
+        if watcher is not None and not watcher.busy:
+            watcher.import_failed(name, path)
+
+
 class _Hook:
     """The process's audit hooks (filters written in Rust, see `AuditFilter`) forward ``open``
     and listing events here, and here to the active watcher, if any."""
@@ -158,6 +169,7 @@ class DataWatcher:
             for event in ("os.listdir", "os.scandir"):
                 sys.addaudithook(AuditFilter(event, _Hook.listed))
             _report_existence_checks()
+            sys.meta_path.append(_LastFinder)
             _Hook.installed = True
         _Hook.watcher = self
 
@@ -172,7 +184,7 @@ class DataWatcher:
         path = _absolute(path)
         if path is None:
             return  # a file descriptor: whatever opened it was seen then
-        if self._note(path, _IMPORT_SYSTEM) == "project" and path.endswith(".py"):
+        if self._note((path,), _IMPORT_SYSTEM) == "project" and path.endswith(".py"):
             self._sources.add(path)
 
     def checked(self, path: Any) -> None:
@@ -182,7 +194,7 @@ class DataWatcher:
         path = _absolute(path)
         if path is None:
             return
-        self._note(path, _IMPORT_SYSTEM)
+        self._note((path,), _IMPORT_SYSTEM)
 
     def listed(self, args: tuple[Any, ...]) -> None:
         """The audit events ``os.listdir(path)`` and ``os.scandir(path)`` (which ``glob``,
@@ -192,11 +204,13 @@ class DataWatcher:
         path = _absolute("." if args[0] is None else args[0])
         if path is None:
             return
-        self._note(path.rstrip(os.sep) + os.sep, _IMPORT_LISTINGS, imports=False)
+        self._note((path.rstrip(os.sep) + os.sep,), _IMPORT_LISTINGS, imports=False)
 
-    def _note(self, path: str, import_system: tuple[str, ...], imports: bool = True) -> str | None:
-        """Notes that `path` was read, with who read it (see `_who_reads`), and returns what
-        read it; a read by the import system is not noted unless `imports`."""
+    def _note(
+        self, paths: Iterable[str], import_system: tuple[str, ...], imports: bool = True
+    ) -> str | None:
+        """Notes that `paths` were read, with who read them (see `_who_reads`), and returns
+        what read them; a read by the import system is not noted unless `imports`."""
         busy, self.busy = self.busy, True
         try:
             openers, opener, module = self._who_reads(import_system)
@@ -204,13 +218,28 @@ class DataWatcher:
             self.busy = busy
         if opener == "import" and not imports:
             return opener
-        self._seen.add(path)
-        self._openers.setdefault(path, set()).update(openers)
-        if module is not None:
-            self._module_reads.setdefault(module, set()).add(path)
-        if opener == "project":
-            self._project_reads.add(path)
+        for path in paths:
+            self._seen.add(path)
+            self._openers.setdefault(path, set()).update(openers)
+            if module is not None:
+                self._module_reads.setdefault(module, set()).add(path)
+            if opener == "project":
+                self._project_reads.add(path)
         return opener
+
+    def import_failed(self, name: str, path: Sequence[str] | None) -> None:
+        """No finder found module `name` (in the package directories `path`, or on
+        ``sys.path``): each file that would have been imported is a missing source, and its
+        appearing selects the tests that looked for it (``try: import local_settings``)."""
+        leaf = name.rpartition(".")[2]
+        candidates = []
+        for entry in sys.path if path is None else path:
+            if not isinstance(entry, str) or not entry:
+                continue  # a zip or path hook's entry, or the current directory ("")
+            base = os.path.join(os.getcwd(), entry, leaf)
+            candidates += [base + ".py", os.path.join(base, "__init__.py")]
+        self._sources.update(candidates)
+        self._note(candidates, ())
 
     def _who_reads(
         self, import_system: tuple[str, ...]

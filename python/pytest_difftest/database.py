@@ -119,8 +119,7 @@ class Database:
 
     def _select(self, engine: Engine) -> Plan:
         skip_dirs = [str(pattern) for pattern in self.config.getini("norecursedirs")]
-        patterns = [str(pattern) for pattern in self.config.getini("python_files")]
-        selection = engine.select(patterns, skip_dirs)
+        selection = engine.select(skip_dirs)
         if self.settings.baseline:
             engine.adopt_new_files()
         plan = Plan.from_selection(selection)

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     engine.set_variant(variant)
     patterns = project.values("python_files", DEFAULT_PYTHON_FILES)
     skip_dirs = project.values("norecursedirs", DEFAULT_NORECURSEDIRS)
-    selection = engine.select(patterns, skip_dirs)
+    selection = engine.select(skip_dirs)
     durations = _durations(engine, variant)
     data = {
         "variant": variant,
