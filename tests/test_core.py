@@ -69,7 +69,7 @@ def test_other_schema_version_is_refused_with_both_versions(tmp_path: Path) -> N
 def test_engine_round_trip(tmp_path: Path) -> None:
     (tmp_path / "m.py").write_text("def f():\n    return 1\n")
     engine = Engine(tmp_path / "db" / "d.db", tmp_path)
-    assert engine.select([], []).known_tests == []
+    assert engine.select([]).known_tests == []
     engine.set_modules([("m", "m.py")])
     engine.record(
         [Record("t.py::test", "t.py", "passed", 0.5, [("m.py", 1)], ["m.py"], [], [], [])]
@@ -77,11 +77,11 @@ def test_engine_round_trip(tmp_path: Path) -> None:
     engine.finish([("created", "1")])
     assert engine.test_count() == 1
     assert engine.meta("created") == "1"
-    selection = Engine(tmp_path / "db" / "d.db", tmp_path).select([], [])
+    selection = Engine(tmp_path / "db" / "d.db", tmp_path).select([])
     assert selection.selected == []
     assert selection.deselected_duration == 0.5
     (tmp_path / "m.py").write_text("def f():\n    return 2\n")
-    changed = Engine(tmp_path / "db" / "d.db", tmp_path).select([], [])
+    changed = Engine(tmp_path / "db" / "d.db", tmp_path).select([])
     assert changed.selected == ["t.py::test"]
     assert [(c.path, c.blocks) for c in changed.changed] == [("m.py", ["f"])]
 
