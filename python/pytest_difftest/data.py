@@ -15,6 +15,9 @@ from collections.abc import Callable, Iterable, Sequence
 from types import FrameType
 from typing import Any
 
+import _pytest
+import pluggy
+
 from pytest_difftest.paths import ProjectFiles
 
 # Opened with one of these, a file is written, not read: its contents are the test's output.
@@ -49,6 +52,8 @@ _STDLIB = ("<frozen", os.path.dirname(os.__file__))
 # Listings the import system makes: the directories it searches for modules, and
 # `importlib.metadata`'s search for installed distributions (which facts cover). A listing
 # through `importlib.resources` is a read of package data.
+# pytest and pluggy: the frames that run tests, fixtures, hooks and collectors.
+_RUNNER = tuple(os.path.dirname(module.__file__ or "") + os.sep for module in (_pytest, pluggy))
 _IMPORT_LISTINGS = (
     "<frozen importlib",
     os.path.join(os.path.dirname(os.__file__), "importlib", "metadata"),
@@ -159,6 +164,8 @@ class DataWatcher:
         # Files project code read (the first frame outside the standard library is the
         # project's) since the last `take`.
         self._project_reads: set[str] = set()
+        # Code file → its path relative to the root, or None outside the project.
+        self._where: dict[str, str | None] = {}
         # While the watcher works out what a path is, its own existence checks are not the
         # test's.
         self.busy = False
@@ -192,7 +199,9 @@ class DataWatcher:
         decide the outcome (an optional override file), so it is a data file of the test,
         missing or not."""
         path = _absolute(path)
-        if path is None:
+        # Checks are many (every library asks whether its files exist): outside the tracked
+        # directories, as given, one is not worth a look at the stack.
+        if path is None or not path.startswith(self.files.tracked):
             return
         self._note((path,), _IMPORT_SYSTEM)
 
@@ -249,7 +258,7 @@ class DataWatcher:
         `beneath`); what reads: ``project`` or ``other`` code (the first frame outside the
         standard library), or the ``import`` system (a frame under `import_system` first);
         and the innermost project module executing (being imported), if any."""
-        relative = self.files.relative
+        where_of = self._where
         openers: set[tuple[str, int]] = set()
         opener: str | None = None
         module: str | None = None
@@ -261,7 +270,13 @@ class DataWatcher:
                 break
             code = frame.f_code
             filename = code.co_filename
-            where = relative(filename)
+            if filename.startswith(_RUNNER):
+                # pytest running a test, a fixture, a hook or a collector: what is above it
+                # is the session, not who reads.
+                return openers, opener or "other", module
+            where = where_of.get(filename, "")
+            if where == "":
+                where = where_of[filename] = self.files.relative(filename)
             if where is not None:
                 if code.co_name != "<module>":
                     openers.add((where, code.co_firstlineno))

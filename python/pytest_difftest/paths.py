@@ -22,8 +22,8 @@ class ProjectFiles:
         # (inside the root to track less, outside it to track a sibling package too). Paths
         # outside the root are stored relative to it ("../lib/x.py").
         tracked = [os.path.realpath(d) for d in directories] if directories else [self.root]
-        self._tracked = tuple(d.rstrip(os.sep) + os.sep for d in tracked)
-        self._only_root = self._tracked == (self._prefix,)
+        self.tracked = tuple(d.rstrip(os.sep) + os.sep for d in tracked)
+        self._only_root = self.tracked == (self._prefix,)
         outside = {sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages()}
         for key in ("purelib", "platlib", "stdlib"):
             outside.add(sysconfig.get_path(key))
@@ -34,7 +34,7 @@ class ProjectFiles:
         self._excluded = tuple(
             os.path.realpath(path).rstrip(os.sep) + os.sep
             for path in outside
-            if path and os.path.realpath(path).startswith(self._tracked)
+            if path and os.path.realpath(path).startswith(self.tracked)
         )
         self._cache: dict[str, str | None] = {}
         self._any_cache: dict[str, str | None] = {}
@@ -70,7 +70,7 @@ class ProjectFiles:
 
     def _project_path(self, filename: str) -> str | None:
         full = self._realpath(filename)
-        if not full.startswith(self._tracked) or full.startswith(self._excluded):
+        if not full.startswith(self.tracked) or full.startswith(self._excluded):
             return None
         if full.startswith(self._prefix):
             relative = full[len(self._prefix) :]
