@@ -257,9 +257,8 @@ class Database:
             self.engine.set_meta(meta)
 
     def close(self) -> None:
-        """Closes the database at the end of the session, rather than whenever the interpreter
-        frees the engine (an exiting one may never): closing folds the write-ahead log into the
-        database file, which is then the whole baseline for anyone who copies it."""
+        """Closes the database now, not whenever the interpreter frees the engine (an exiting
+        one may never): closing folds the write-ahead log into the file, the whole baseline."""
         engine, self.engine = self.engine, None
         if engine is not None:
             with contextlib.suppress(*_DATABASE_ERRORS):
