@@ -252,14 +252,7 @@ impl<'a> ModelBuilder<'a> {
                     }
                 }
                 let refs = module_refs(|visitor| visit_skipping_bodies(visitor, stmt));
-                self.statement(
-                    stmt,
-                    block_name::STATEMENT,
-                    Vec::new(),
-                    false,
-                    stmt.range(),
-                    refs,
-                );
+                self.effects(stmt, refs);
             }
         }
     }
@@ -329,24 +322,23 @@ impl<'a> ModelBuilder<'a> {
                 // Bound by a statement that may have effects: by `<module>`.
                 self.bindings
                     .extend(binds.iter().map(|name| (Name::intern(name), 0)));
-                self.statement(
-                    stmt,
-                    block_name::STATEMENT,
-                    Vec::new(),
-                    false,
-                    stmt.range(),
-                    refs,
-                );
+                self.effects(stmt, refs);
             }
-            None => self.statement(
-                stmt,
-                block_name::STATEMENT,
-                Vec::new(),
-                false,
-                stmt.range(),
-                refs,
-            ),
+            None => self.effects(stmt, refs),
         }
+    }
+
+    /// Records a top-level statement that may have effects: it is part of `<module>` (which
+    /// binds whatever names it binds).
+    fn effects(&mut self, stmt: &Stmt, refs: Refs) {
+        self.statement(
+            stmt,
+            block_name::STATEMENT,
+            Vec::new(),
+            false,
+            stmt.range(),
+            refs,
+        );
     }
 
     fn statement(
