@@ -63,8 +63,12 @@ class Database:
         except _DATABASE_ERRORS as error:
             self.give_up(f"cannot use the database, running every test: {error}")
             return None
-        if not settings.baseline:
-            self._check_ancestry(engine)
+        commit = None if settings.baseline else engine.meta("commit")
+        if commit and _not_an_ancestor(commit, self.config.rootpath):
+            self.notes.append(
+                f"warning: the baseline's commit {commit[:10]} is not an ancestor of HEAD: "
+                "it was recorded on code this branch does not contain"
+            )
         return plan
 
     def give_up(self, note: str) -> None:
@@ -139,29 +143,6 @@ class Database:
                     "every test that imports it is selected"
                 )
         return plan
-
-    def _check_ancestry(self, engine: Engine) -> None:
-        """Warns when the baseline was recorded on a commit that HEAD does not contain: the
-        baseline then describes code this checkout never had."""
-        commit = engine.meta("commit")
-        if not commit:
-            return
-        try:
-            result = subprocess.run(
-                ["git", "merge-base", "--is-ancestor", commit, "HEAD"],
-                cwd=self.config.rootpath,
-                capture_output=True,
-                timeout=10,
-                check=False,
-            )
-        except (OSError, subprocess.SubprocessError):
-            return  # no git
-        # 0: an ancestor; 1: not one; anything else: not a repository, or an unknown commit.
-        if result.returncode == 1:
-            self.notes.append(
-                f"warning: the baseline's commit {commit[:10]} is not an ancestor of HEAD: "
-                "it was recorded on code this branch does not contain"
-            )
 
     def store_collected(self, collected: dict[str, str], known_tests: set[str]) -> None:
         """Stores new tests (`collected`: node id → test file) as pending, so that deselection
@@ -303,3 +284,21 @@ def _baseline_facts(root: Path) -> list[tuple[str, str]]:
     except (OSError, subprocess.SubprocessError):
         pass  # not a git checkout, or no git: the baseline simply has no commit
     return found
+
+
+def _not_an_ancestor(commit: str, root: Path) -> bool:
+    """Whether git says HEAD does not contain `commit` (the baseline then describes code this
+    checkout never had); False when git cannot tell (no git, not a repository, an unknown
+    commit)."""
+    try:
+        result = subprocess.run(
+            ["git", "merge-base", "--is-ancestor", commit, "HEAD"],
+            cwd=root,
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    # 0: an ancestor; 1: not one; anything else: git cannot tell.
+    return result.returncode == 1
