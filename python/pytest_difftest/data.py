@@ -49,11 +49,11 @@ _MAX_FRAMES = 64
 # but one the import system makes (loading a module's source) is an import, not a read.
 _IMPORT_SYSTEM = ("<frozen importlib", os.path.join(os.path.dirname(os.__file__), "importlib"))
 _STDLIB = ("<frozen", os.path.dirname(os.__file__))
+# pytest and pluggy: the frames that run tests, fixtures, hooks and collectors.
+_RUNNER = tuple(os.path.dirname(module.__file__ or "") + os.sep for module in (_pytest, pluggy))
 # Listings the import system makes: the directories it searches for modules, and
 # `importlib.metadata`'s search for installed distributions (which facts cover). A listing
 # through `importlib.resources` is a read of package data.
-# pytest and pluggy: the frames that run tests, fixtures, hooks and collectors.
-_RUNNER = tuple(os.path.dirname(module.__file__ or "") + os.sep for module in (_pytest, pluggy))
 _IMPORT_LISTINGS = (
     "<frozen importlib",
     os.path.join(os.path.dirname(os.__file__), "importlib", "metadata"),
@@ -164,8 +164,6 @@ class DataWatcher:
         # Files project code read (the first frame outside the standard library is the
         # project's) since the last `take`.
         self._project_reads: set[str] = set()
-        # Code file → its path relative to the root, or None outside the project.
-        self._where: dict[str, str | None] = {}
         # While the watcher works out what a path is, its own existence checks are not the
         # test's.
         self.busy = False
@@ -258,7 +256,7 @@ class DataWatcher:
         `beneath`); what reads: ``project`` or ``other`` code (the first frame outside the
         standard library), or the ``import`` system (a frame under `import_system` first);
         and the innermost project module executing (being imported), if any."""
-        where_of = self._where
+        relative = self.files.relative
         openers: set[tuple[str, int]] = set()
         opener: str | None = None
         module: str | None = None
@@ -274,9 +272,7 @@ class DataWatcher:
                 # pytest running a test, a fixture, a hook or a collector: what is above it
                 # is the session, not who reads.
                 return openers, opener or "other", module
-            where = where_of.get(filename, "")
-            if where == "":
-                where = where_of[filename] = self.files.relative(filename)
+            where = relative(filename)
             if where is not None:
                 if code.co_name != "<module>":
                     openers.add((where, code.co_firstlineno))
@@ -326,8 +322,8 @@ class DataWatcher:
     def take_module_reads(self, module: str) -> list[str]:
         """The project data files read while `module` (relative path) executed, since the
         last call for it."""
-        found = (self.data_file(path) for path in self._module_reads.pop(module, ()))
-        return sorted({path for path in found if path is not None})
+        found = {self._relative_of(path) for path in self._module_reads.pop(module, ())}
+        return sorted(path for path in found if path is not None)
 
     def take_absolute(self) -> list[str]:
         """The absolute paths opened since the last take, unfiltered (for a forked child,
