@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
-use crate::block::{FileModel, MISSING_HASH, Name, is_pseudo, is_python};
+use crate::block::{DATA_BLOCK, FileModel, MISSING_HASH, Name, is_pseudo, is_python};
 use crate::closure::{BlockVersion, ClosureInfo, ResolveKey, Resolved};
 use crate::error::Result;
 use crate::facts::ALWAYS;
@@ -64,12 +64,8 @@ pub struct Engine {
     /// (file, function name) executed during start-up and collection outside any module's
     /// import: shared by the importers of its own file.
     pub(crate) import_time: FastSet<(Name, Name)>,
-    /// Module file -> (file, function name) executed while that module was imported: shared
-    /// by the importers of that module.
-    pub(crate) module_imports: FastMap<Name, FastSet<(Name, Name)>>,
-    /// Module file -> data files read while that module was imported (a settings file loaded
-    /// at module level): dependencies of the importers of that module.
-    pub(crate) module_data: FastMap<Name, FastSet<Name>>,
+    /// Module file -> what its import ran and read: shared by the importers of that module.
+    pub(crate) module_imports: FastMap<Name, ModuleImport>,
     /// Import closures by their sorted roots; emptied when the module map changes.
     pub(crate) closures: FastMap<Vec<String>, Arc<ClosureInfo>>,
     /// What references reach (see `resolve`), what each block's references reach, the memo
@@ -125,7 +121,6 @@ impl Engine {
             edges: HashMap::new(),
             import_time: FastSet::default(),
             module_imports: FastMap::default(),
-            module_data: FastMap::default(),
             closures: FastMap::default(),
             resolved: FastMap::default(),
             resolved_blocks: FastMap::default(),
@@ -238,6 +233,12 @@ impl Engine {
         }
     }
 
+    /// The `<data>` block of the data file `path` as it is now (see `data_checksum`).
+    pub(crate) fn data_version(&mut self, path: Name) -> BlockVersion {
+        let checksum = self.data_checksum(path.as_str());
+        (path, Name::intern(DATA_BLOCK), checksum)
+    }
+
     /// The current checksum of the `<data>` block of a data file or pseudo-file, read now (a
     /// test may have written the file): `MISSING_HASH` when there is no such file or fact.
     pub(crate) fn data_checksum(&mut self, path: &str) -> i64 {
@@ -275,25 +276,22 @@ impl Engine {
     /// module-level code.
     pub fn mark_module_import(&mut self, module: &str, refs: &[(String, u32)], data: &[String]) {
         self.preload(refs.iter().map(|(path, _)| path.as_str()));
-        let mut added = false;
-        for path in data {
-            added |= self
-                .module_data
-                .entry(Name::intern(module))
-                .or_default()
-                .insert(Name::intern(path));
-        }
+        let mut functions = Vec::new();
         for (path, line) in refs {
             if let Some(current) = self.current(path) {
                 let block = &current.model.blocks[current.model.block_at_line(*line)];
                 if block.kind == crate::block::BlockKind::Function {
-                    added |= self
-                        .module_imports
-                        .entry(Name::intern(module))
-                        .or_default()
-                        .insert((Name::intern(path), block.name));
+                    functions.push((Name::intern(path), block.name));
                 }
             }
+        }
+        let import = self.module_imports.entry(Name::intern(module)).or_default();
+        let mut added = false;
+        for function in functions {
+            added |= import.functions.insert(function);
+        }
+        for path in data {
+            added |= import.data.insert(Name::intern(path));
         }
         if added {
             self.closures.clear();
@@ -313,6 +311,16 @@ impl Engine {
             }
         }
     }
+}
+
+/// What ran and what was read while a project module was imported (see
+/// `Engine::mark_module_import`).
+#[derive(Default)]
+pub(crate) struct ModuleImport {
+    /// (file, function name) of the functions that ran.
+    pub(crate) functions: FastSet<(Name, Name)>,
+    /// The data files read.
+    pub(crate) data: FastSet<Name>,
 }
 
 /// The checksum of the pseudo-file `path` given `facts`: `MISSING_HASH` without a fact, and

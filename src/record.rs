@@ -413,17 +413,13 @@ impl Engine {
             }
         }
         // Data files read beneath any of them, by an earlier test of this session.
-        let data_block = Name::intern(DATA_BLOCK);
         let read: Vec<Name> = seen
             .iter()
             .filter_map(|function| self.read_beneath.get(function))
             .flatten()
             .copied()
             .collect();
-        for data in read {
-            let checksum = self.data_checksum(data.as_str());
-            deps.insert((data, data_block, checksum));
-        }
+        deps.extend(read.into_iter().map(|data| self.data_version(data)));
         let closure: Arc<[BlockVersion]> = deps.into_iter().collect();
         self.memo_closures
             .insert((file, function), Arc::clone(&closure));
@@ -455,12 +451,15 @@ impl Engine {
             let module = &model.blocks[0];
             shared.insert((path, module.name, module.checksum));
             // What ran while this module was imported: every importer relies on it.
-            let imported: Vec<(Name, Name)> = self
+            let (functions, read): (Vec<(Name, Name)>, Vec<Name>) = self
                 .module_imports
                 .get(&path)
-                .map(|functions| functions.iter().copied().collect())
+                .map(|import| {
+                    let functions = import.functions.iter().copied().collect();
+                    (functions, import.data.iter().copied().collect())
+                })
                 .unwrap_or_default();
-            for (file, function) in imported {
+            for (file, function) in functions {
                 let Some(current) = self.current(file.as_str()) else {
                     continue;
                 };
@@ -471,15 +470,7 @@ impl Engine {
                 }
             }
             // What was read while this module was imported.
-            let read: Vec<Name> = self
-                .module_data
-                .get(&path)
-                .map(|files| files.iter().copied().collect())
-                .unwrap_or_default();
-            for data in read {
-                let checksum = self.data_checksum(data.as_str());
-                shared.insert((data, Name::intern(DATA_BLOCK), checksum));
-            }
+            shared.extend(read.into_iter().map(|data| self.data_version(data)));
             // What the module's code that may have effects refers to.
             for reference in &model.import_uses {
                 let (found, _) = self.resolve_ref(path, None, *reference, 0);
