@@ -25,6 +25,7 @@ DB = Path(".pytest_cache", "pytest-difftest", "pytest_difftest.db")
 
 # "tests/test_a.py::test_x PASSED   [ 50%]" as printed with -v.
 _RESULT_LINE = re.compile(r"^(\S+::\S+) (PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)\b")
+_SUMMARY_LINE = re.compile(r"^(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS) (\S+::\S+)")
 
 BASE_FILES = {
     "pyproject.toml": """
@@ -191,6 +192,18 @@ def outcomes(result: pytest.RunResult) -> dict[str, str]:
             if found.get(name) not in ("FAILED", "ERROR"):
                 found[name] = match.group(2)
     return found
+
+
+def summary(result: pytest.RunResult) -> dict[str, str]:
+    """Node id → outcome, from the -rA short summary (xdist prints no plain -v lines)."""
+    return {m.group(2): m.group(1) for m in map(_SUMMARY_LINE.match, result.outlines) if m}
+
+
+def reported(result: pytest.RunResult) -> dict[str, str]:
+    """Test function name (with parameters) → outcome, from the -v lines and the -rA short
+    summary: a run with or without xdist, given -rA."""
+    found = {nodeid.rpartition("::")[2]: outcome for nodeid, outcome in summary(result).items()}
+    return {**found, **outcomes(result)}
 
 
 def ran(result: pytest.RunResult) -> set[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from difftest_support import Project, outcomes
+from difftest_support import Project, outcomes, reported
 
 pytest.importorskip("xdist")
 
@@ -15,11 +15,7 @@ WORKERS = pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one-proces
 
 def failed(result: pytest.RunResult) -> set[str]:
     """The tests that failed, by function name, from -v lines or xdist's -rA summary."""
-    found = {name for name, outcome in outcomes(result).items() if outcome == "FAILED"}
-    for line in result.outlines:
-        if line.startswith("FAILED ") and "::" in line:
-            found.add(line.split("::")[-1].split(" ")[0])
-    return found
+    return {name for name, outcome in reported(result).items() if outcome == "FAILED"}
 
 
 @WORKERS

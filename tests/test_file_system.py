@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from difftest_support import Project, outcomes
+from difftest_support import Project, reported
 
 pytest.importorskip("xdist")
 
@@ -26,11 +26,7 @@ LISTINGS = {
 
 def ran_and_failed(result: pytest.RunResult) -> tuple[set[str], set[str]]:
     """The tests that ran and those that failed, by function name (with parameters)."""
-    found = {nodeid.split("::")[-1]: outcome for nodeid, outcome in outcomes(result).items()}
-    for line in result.outlines:
-        for outcome in ("PASSED", "FAILED"):
-            if line.startswith(outcome + " ") and "::" in line:
-                found[line.split("::")[-1].split(" ")[0]] = outcome
+    found = reported(result)
     return set(found), {name for name, outcome in found.items() if outcome == "FAILED"}
 
 

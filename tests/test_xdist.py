@@ -3,18 +3,15 @@ be exactly those of the same run without xdist."""
 
 from __future__ import annotations
 
-import re
 import shutil
 import sqlite3
 from contextlib import closing
 
 import pytest
 
-from difftest_support import DB, Project, decode_ids
+from difftest_support import DB, Project, decode_ids, summary
 
 pytest.importorskip("xdist")
-
-_SUMMARY = re.compile(r"^(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS) (\S+::\S+)")
 
 EXTRA_FILES = {
     "src/pkg/cache.py": """
@@ -51,11 +48,6 @@ EXTRA_FILES = {
             assert lookup(2) == 4
     """,
 }
-
-
-def summary(result: pytest.RunResult) -> dict[str, str]:
-    """Node id → outcome, from the -rA short summary (xdist prints no plain -v lines)."""
-    return {m.group(2): m.group(1) for m in map(_SUMMARY.match, result.outlines) if m}
 
 
 def dependencies(project: Project) -> dict[str, set[tuple[str, str, int]]]:
