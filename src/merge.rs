@@ -6,9 +6,10 @@
 //! * a test recorded in several inputs keeps its most recent record (`test.recorded`); a test
 //!   that has not run yet loses to any that has; equal times are decided by the records'
 //!   contents, so the result does not depend on the order of the inputs;
-//! * a passed or skipped record made without knowing a `conftest.py` above the test, or a module
-//!   in a package the test imports, that another input knows becomes `owed`: alone, its database
-//!   would have selected the test for that new file; merged, the file is known and would not;
+//! * a passed or skipped record made without knowing a `conftest.py` above the test that another
+//!   input knows becomes `owed`: alone, its database would have selected the test for that new
+//!   file; merged, the file is known and would not (a new module selects only the tests that
+//!   looked for it, which their records say wherever the module became known);
 //! * a record is kept whole: the block versions it depends on come with it, so blocks and files
 //!   stay consistent with the tests that refer to them;
 //! * a file's stat fingerprint is a fact about one machine: only the local database's survives
@@ -21,7 +22,6 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use crate::block::MODULE_BLOCK;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::outcome::OWED;
@@ -120,26 +120,11 @@ pub fn merge(inputs: &[Input]) -> Portable {
 
 /// Would the files its input did not know (which other inputs know, so the merged baseline will
 /// not call them new) have selected this test? Selection reruns the tests below a new
-/// `conftest.py` and the importers of a package that gains a module; a test recorded before such
-/// a file existed is owed that rerun. Test files count as modules here: that errs on the side of
-/// running.
+/// `conftest.py`; a test recorded before such a file existed is owed that rerun.
 fn affected_by_new_files(test: &PortableTest, unknown: &[&str]) -> bool {
-    if unknown.is_empty() {
-        return false;
-    }
-    let imported: HashSet<&str> = test
-        .own
-        .iter()
-        .chain(test.shared.iter().flatten())
-        .filter(|(_, name, _)| name == MODULE_BLOCK)
-        .map(|(path, _, _)| path.as_str())
-        .collect();
     unknown.iter().any(|path| {
         let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
-        if name == "conftest.py" {
-            return dir.is_empty() || test.file.starts_with(&format!("{dir}/"));
-        }
-        !dir.is_empty() && imported.contains(format!("{dir}/__init__.py").as_str())
+        name == "conftest.py" && (dir.is_empty() || test.file.starts_with(&format!("{dir}/")))
     })
 }
 
