@@ -30,6 +30,8 @@ DIST_PREFIX = "<dist>/"
 GLOB_PREFIX = "<glob>/"
 # Our own distribution runs in every test's window, and its version is not the tests' input.
 OWN_DISTRIBUTION = "pytest-difftest"
+# `test_machinery` of a session: reading the plugins' metadata takes tens of milliseconds.
+_MACHINERY = pytest.StashKey[dict[str, str]]()
 
 
 def normalize(name: str) -> str:
@@ -84,11 +86,14 @@ def test_machinery(config: pytest.Config) -> dict[str, str]:
     installed pytest plugins and what they require (xdist's execnet, pytest-cov's coverage),
     with their versions. Every test depends on all of them at once (``<config>/plugins``), so
     that a test's own distributions are the same with and without a plugin that runs code
-    during tests, such as xdist."""
-    return _machinery(
-        (str(dist.project_name or ""), str(dist.version), getattr(dist, "requires", None))
-        for _, dist in config.pluginmanager.list_plugin_distinfo()
-    )
+    during tests, such as xdist. Computed once per session."""
+    found = config.stash.get(_MACHINERY, None)
+    if found is None:
+        found = config.stash[_MACHINERY] = _machinery(
+            (str(dist.project_name or ""), str(dist.version), getattr(dist, "requires", None))
+            for _, dist in config.pluginmanager.list_plugin_distinfo()
+        )
+    return found
 
 
 def installed_machinery() -> dict[str, str]:
