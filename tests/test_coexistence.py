@@ -82,7 +82,9 @@ def test_unittest_doctest_importlib_and_last_failed(project: Project) -> None:
 
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="sys.monitoring is Python 3.12+")
 @pytest.mark.parametrize(
-    "taken", [[], [3], [3, 4]], ids=["both-tool-ids-free", "one-tool-id-left", "no-tool-id-left"]
+    "taken",
+    [[], [4], [4, 5], [3, 4, 5]],
+    ids=["both-tool-ids-free", "one-tool-id-left", "only-hypothesis-id-left", "no-tool-id-left"],
 )
 def test_other_sys_monitoring_tools_leave_recording_correct(
     project: Project, taken: list[int]

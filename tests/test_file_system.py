@@ -308,3 +308,26 @@ def test_a_module_whose_import_failed_selects_its_importers_when_it_appears(
     project.write(f"{where}/local_settings.py", "DEBUG = True\n")
     ran, failed = ran_and_failed(project.diff("-rA", *workers))
     assert ran == failed == {"test_defaults"}
+
+
+def test_the_names_of_code_not_from_a_file_are_not_data(project: Project) -> None:
+    # Tracebacks and explanations look up "<frozen ...>" and "<string>" in the current
+    # directory (linecache stats them): names no file of the project can have.
+    project.write(
+        "tests/test_pseudo.py",
+        """
+        import linecache
+        import os
+
+
+        def test_pseudo():
+            assert not os.path.exists("<frozen _collections_abc>")
+            assert linecache.getline("<string>", 1) == ""
+        """,
+    )
+    result = project.settled()
+    assert "recording stopped" not in result.stdout.str()
+    assert (
+        project.stored("SELECT path FROM file WHERE path LIKE '<frozen%' OR path = '<string>'")
+        == []
+    )

@@ -15,7 +15,7 @@ pytest.importorskip("xdist")
 # How each recorder is reached: on Python 3.12+, `sys.monitoring` with its two tool ids, with
 # one left (it re-arms with restart_events), and the trace hook when another tool holds both.
 RECORDERS = (
-    {"monitoring": [], "one-tool-id": [3], "trace": [3, 4]}
+    {"monitoring": [], "one-tool-id": [4], "trace": [3, 4, 5]}
     if sys.version_info >= (3, 12)
     else {"trace": []}
 )

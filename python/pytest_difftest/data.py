@@ -25,13 +25,16 @@ _WRITE_MODES = frozenset("wax")
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | getattr(os, "O_DIRECTORY", 0)
 # Source and bytecode are tracked as code (or are the interpreter's business), not as data.
 _CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".pth")
-# Directories whose files are never a test's input: caches, VCS metadata, tool environments.
+# Directories whose files are never a test's input: caches (hypothesis rewrites its example
+# database on every run), VCS metadata, tool environments.
 _SKIPPED_PARTS = frozenset(
     {
         ".pytest_cache",
+        ".hypothesis",
         ".git",
         ".hg",
         ".svn",
+        ".bzr",
         ".tox",
         ".nox",
         ".mypy_cache",
@@ -362,6 +365,10 @@ class DataWatcher:
         relative = self.files.project_path(path)
         if not relative or relative == "." or _SKIPPED_PARTS.intersection(relative.split("/")):
             # The root's own listing changes with every file a tool drops there: not tracked.
+            return None
+        if relative.startswith("<"):
+            # "<frozen abc>", "<string>": the name of code that came from no file, looked up
+            # in the current directory by linecache (a traceback); and the pseudo-files' space.
             return None
         directory = path if listing else os.path.dirname(path)
         if self._in_virtualenv(os.path.realpath(directory)):

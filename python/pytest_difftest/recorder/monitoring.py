@@ -11,6 +11,16 @@ from pytest_difftest.recorder.collector import Collector, Executed
 _TOOL_NAME = "pytest-difftest"
 
 
+def _free_tools(monitoring: Any) -> list[int]:
+    """The tool ids to take. 0, 1 and 2 belong to debuggers, coverage and profilers, and
+    hypothesis takes 3 to explain a failure: we take 4 and 5 (set aside for optimizers, which
+    no test run has), and 3 only when neither is free."""
+    free = [tool for tool in (4, 5) if monitoring.get_tool(tool) is None]
+    if not free and monitoring.get_tool(3) is None:
+        free = [3]
+    return free
+
+
 class MonitoringRecorder(Collector):
     """`sys.monitoring` recorder (Python >= 3.12), with two tool ids.
 
@@ -31,14 +41,11 @@ class MonitoringRecorder(Collector):
         super().__init__()
         monitoring: Any = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
         self._monitoring = monitoring
-        # 0, 1, 2 and 5 are reserved for debuggers, coverage, profilers and optimizers.
-        self._tools: list[int] = []
-        for tool in (3, 4):
-            if monitoring.get_tool(tool) is None:
-                monitoring.use_tool_id(tool, _TOOL_NAME)
-                self._tools.append(tool)
+        self._tools = _free_tools(monitoring)
         if not self._tools:
-            raise RuntimeError("no free sys.monitoring tool id (3 and 4 are in use)")
+            raise RuntimeError("no free sys.monitoring tool id (3, 4 and 5 are in use)")
+        for tool in self._tools:
+            monitoring.use_tool_id(tool, _TOOL_NAME)
         self._events = monitoring.events.PY_START | monitoring.events.PY_RESUME
         # Code objects whose per-test events the current test switched off.
         self._quiet: list[CodeType] = []
