@@ -22,6 +22,7 @@ from pytest_difftest._core import ALWAYS, GLOBAL_FACTS, Engine
 from pytest_difftest.data import DataWatcher
 from pytest_difftest.distributions import DistributionMap
 from pytest_difftest.errors import DifftestError
+from pytest_difftest.integrations import syrupy
 from pytest_difftest.items import (
     executed_code,
     names_used,
@@ -154,6 +155,7 @@ class Recording:
         self.sink = sink
         self.machinery = facts.test_machinery(config)
         self.data: DataWatcher | None = DataWatcher(files)
+        self.snapshots = syrupy.SnapshotReads(config) if syrupy.active(config) else None
         self.dists: DistributionMap | None = None
         self.subprocesses: SubprocessHook | None = None
         if settings.subprocess:
@@ -328,6 +330,8 @@ class Recording:
         data: set[str] = {*GLOBAL_FACTS, *self.session_data}
         if self.data is not None:
             data.update(self.data.take())
+            if self.snapshots is not None:
+                self.snapshots.correct(data, self.data.data_file)
         data.update(self.module_data.get(test_file, ()))
         for definition in requested_fixtures(item):
             data.update(self.fixture_data.get(definition, ()))

@@ -12,6 +12,7 @@ import pytest
 
 from pytest_difftest import display
 from pytest_difftest._core import Selection
+from pytest_difftest.integrations import syrupy
 from pytest_difftest.paths import ProjectFiles
 from pytest_difftest.settings import Settings
 
@@ -89,6 +90,9 @@ class Selecting:
         self.total = 0
         # Collected tests outside the tracked directories, which always run.
         self.untracked: set[str] = set()
+        # Not collecting a test module is invisible to other plugins; one that must see every
+        # module is told of our choice by deselection only.
+        self.skip_modules = not syrupy.needs_every_module_collected(config)
 
     def drop(self) -> None:
         """Gives the plan up: from now on, nothing is deselected."""
@@ -99,6 +103,7 @@ class Selecting:
         name = collection_path.name
         if (
             plan is None
+            or not self.skip_modules
             or not plan.known_files
             or not name.endswith(".py")
             or name in ("conftest.py", "__init__.py")
@@ -109,7 +114,9 @@ class Selecting:
             return True
         return None
 
-    @pytest.hookimpl(tryfirst=True)
+    # Last, as ``-k`` deselects after the plugins that look at the whole collection: syrupy
+    # takes a collected test that did not run to be deselected, and keeps its snapshots.
+    @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         self.items = {item.nodeid: item for item in items}
         if self.plan is not None and self.on_collected is not None:
