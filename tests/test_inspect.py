@@ -194,3 +194,35 @@ def test_last_run_counts_outcomes_under_xdist(project: Project) -> None:
     project.baseline("-n", "2")
     last = project.cli_json("inspect")["last_run"]
     assert last["outcomes"] == {"failed": 1, "passed": 5}
+
+
+def test_test_view_names_what_data_and_fact_blocks_stand_for(project: Project) -> None:
+    project.write("data/rates.json", '{"rate": 2}\n')
+    project.write(
+        "tests/test_rates.py",
+        """
+        import json
+        import os
+
+
+        def test_rates():
+            assert json.load(open("data/rates.json"))["rate"] == 2
+            assert os.listdir("data") == ["rates.json"]
+        """,
+    )
+    project.settled()
+    text = project.cli("inspect", "--test", "tests/test_rates.py::test_rates").stdout
+    assert "no longer in the file" not in text.str(), text.str()
+    text.fnmatch_lines(
+        [
+            "  <python>",
+            "    <data>*a fact of the environment*",
+            "  data/",
+            "    <data>*the directory's entries",
+            "  data/rates.json",
+            "    <data>*the file's contents",
+        ]
+    )
+    project.write("data/rates.json", '{"rate": 3}\n')
+    changed = project.cli("inspect", "--test", "tests/test_rates.py::test_rates").stdout
+    changed.fnmatch_lines(["    <data>*the file's contents ?changed?"])

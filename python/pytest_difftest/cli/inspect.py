@@ -182,13 +182,21 @@ def _last_run(meta: dict[str, str]) -> dict[str, Any] | None:
 
 def lines_text(block: StoredBlock | dict[str, Any]) -> str:
     if isinstance(block, dict):
-        name, lines, state = block["name"], block["lines"], block["state"]
+        path, name, lines, state = block["path"], block["name"], block["lines"], block["state"]
     else:
-        name, lines, state = block.name, block.lines, block.state
+        path, name, lines, state = block.path, block.name, block.lines, block.state
     if lines:
         where = f"lines {lines[0]}-{lines[1]}"
     elif name == "<module>":
         where = "module-level code"
+    elif name == "<data>":
+        # The one block of a data file, a listed directory or a fact (paths as in schema.sql).
+        if path.startswith("<"):
+            where = "a fact of the environment"
+        elif path.endswith("/"):
+            where = "the directory's entries"
+        else:
+            where = "the file's contents"
     else:
         where = "no longer in the file"
     return where if state == "current" else f"{where} [{state}]"
