@@ -105,3 +105,24 @@ def test_time_saved_comes_from_stored_durations(project: Project) -> None:
     result.stdout.fnmatch_lines(
         ["difftest: 1 of 5 tests selected *; 4 deselected, saved about 2m09s"]
     )
+
+
+def test_plugins_disabled_on_the_command_line_are_options_of_status_too(project: Project) -> None:
+    # The baseline ran without one installed plugin: status cannot see pytest's command line,
+    # so it takes the same -p options, and reads them from ini addopts by itself.
+    project.settled("-p", "no:anyio")
+    assert ran(project.diff("-p", "no:anyio")) == set()
+    told = project.cli("status").stdout.str()
+    assert "pass the same -p options" in told
+    assert (
+        project.cli("status", "-p", "no:anyio")
+        .stdout.str()
+        .startswith("no changes since the baseline")
+    )
+    project.replace(
+        "pyproject.toml",
+        "[tool.pytest.ini_options]",
+        '[tool.pytest.ini_options]\naddopts = "-p no:anyio"',
+    )
+    project.settled()
+    assert project.cli("status").stdout.str().startswith("no changes since the baseline")

@@ -96,14 +96,19 @@ def test_machinery(config: pytest.Config) -> dict[str, str]:
     return found
 
 
-def installed_machinery() -> dict[str, str]:
+def installed_machinery(plugin_options: Iterable[str] = ()) -> dict[str, str]:
     """`test_machinery` without a pytest session (for `pytest-difftest status`): the plugins
-    are those installed with a ``pytest11`` entry point, as pytest loads them by default."""
-    plugins = [
-        (str(dist.metadata["Name"] or ""), str(dist.version), dist.requires)
-        for dist in metadata.distributions()
-        if any(entry_point.group == "pytest11" for entry_point in dist.entry_points)
-    ]
+    installed with a ``pytest11`` entry point, as pytest loads them, given the values of its
+    ``-p`` options (``no:NAME`` keeps the entry point NAME out; with
+    PYTEST_DISABLE_PLUGIN_AUTOLOAD only those named load)."""
+    options = list(plugin_options)
+    blocked = {option[3:] for option in options if option.startswith("no:")}
+    autoload = not os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    plugins = []
+    for dist in metadata.distributions():
+        names = {e.name for e in dist.entry_points if e.group == "pytest11"}
+        if any(n not in blocked and (autoload or n in options) for n in names):
+            plugins.append((str(dist.metadata["Name"] or ""), str(dist.version), dist.requires))
     return _machinery(plugins)
 
 

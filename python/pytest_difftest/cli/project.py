@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import os
+import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,6 +120,15 @@ def add_database_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="the project's root directory (default: found like pytest's rootdir)",
     )
+    parser.add_argument(
+        "-p",
+        dest="plugin_options",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a -p option of the pytest command line (-p no:NAME: a plugin left out), so that "
+        "the plugins compare as in that run; ini addopts and PYTEST_ADDOPTS are read too",
+    )
 
 
 def open_database(args: argparse.Namespace) -> tuple[Project, Path, Engine]:
@@ -144,17 +155,32 @@ def open_database(args: argparse.Namespace) -> tuple[Project, Path, Engine]:
     base = project.inipath.parent if project.inipath else project.root
     tracked = [base / d for d in project.values("diff_project_directories", [])]
     engine = Engine(db_path, project.root, project_directories=tracked)
-    describe_environment(project, engine)
+    describe_environment(project, engine, args.plugin_options)
     return project, db_path, engine
 
 
-def describe_environment(project: Project, engine: Engine) -> None:
+def describe_environment(project: Project, engine: Engine, plugin_options: list[str]) -> None:
     """Gives the engine the environment facts `pytest --diff` would, so that selection and the
     views see the same configuration, plugins and packages. Not the run variant: ini diff_env
     is code, which only a test run evaluates (see `status`)."""
     from pytest_difftest import facts as env
 
-    facts = env.config_facts(project.inipath, env.installed_machinery())
+    options = [*_plugin_options(project), *plugin_options]
+    facts = env.config_facts(project.inipath, env.installed_machinery(options))
     facts.update(env.distribution_facts())
     facts.update(env.glob_facts(project.root, engine.pseudo_files()))
     engine.set_facts(sorted(facts.items()))
+
+
+def _plugin_options(project: Project) -> list[str]:
+    """The values of the ``-p`` options in ini addopts and PYTEST_ADDOPTS, as pytest reads
+    them before the command line."""
+    words = [word for text in project.values("addopts", []) for word in shlex.split(text)]
+    words += shlex.split(os.environ.get("PYTEST_ADDOPTS", ""))
+    found = []
+    for index, word in enumerate(words):
+        if word == "-p" and index + 1 < len(words):
+            found.append(words[index + 1])
+        elif word.startswith("-p") and len(word) > 2 and not word.startswith("--"):
+            found.append(word[2:])
+    return found
