@@ -298,6 +298,18 @@ impl Engine {
         }
     }
 
+    /// `module` is read whole by code outside the project: a module imported before recording
+    /// began (pytest-django imports the settings, which Django copies with `dir()`), or one a
+    /// framework reads by name (a URLconf's `urlpatterns`). Every importer depends on every
+    /// top-level binding of it.
+    pub fn mark_read_whole(&mut self, module: &str) {
+        let import = self.module_imports.entry(Name::intern(module)).or_default();
+        if !import.read_whole {
+            import.read_whole = true;
+            self.closures.clear();
+        }
+    }
+
     /// Functions (file, first line) that ran during start-up and collection outside any
     /// module's import.
     pub fn mark_import_time(&mut self, refs: &[(String, u32)]) {
@@ -321,6 +333,8 @@ pub(crate) struct ModuleImport {
     pub(crate) functions: FastSet<(Name, Name)>,
     /// The data files read.
     pub(crate) data: FastSet<Name>,
+    /// Read whole by code we do not see (see `Engine::mark_read_whole`).
+    pub(crate) read_whole: bool,
 }
 
 /// The checksum of the pseudo-file `path` given `facts`: `MISSING_HASH` without a fact, and

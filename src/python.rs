@@ -304,6 +304,10 @@ impl EnginePy {
         py.detach(|| self.lock().mark_module_import(&module, &code, &data));
     }
 
+    fn mark_read_whole(&self, py: Python<'_>, module: String) {
+        py.detach(|| self.lock().mark_read_whole(&module));
+    }
+
     fn record(&self, py: Python<'_>, tests: Vec<RecordPy>) -> PyResult<()> {
         let tests: Vec<TestRecord> = tests.into_iter().map(TestRecord::from).collect();
         Ok(py.detach(|| self.lock().record(&tests))?)

@@ -451,14 +451,23 @@ impl Engine {
             let module = &model.blocks[0];
             shared.insert((path, module.name, module.checksum));
             // What ran while this module was imported: every importer relies on it.
-            let (functions, read): (Vec<(Name, Name)>, Vec<Name>) = self
+            let (functions, read, whole): (Vec<(Name, Name)>, Vec<Name>, bool) = self
                 .module_imports
                 .get(&path)
                 .map(|import| {
                     let functions = import.functions.iter().copied().collect();
-                    (functions, import.data.iter().copied().collect())
+                    (
+                        functions,
+                        import.data.iter().copied().collect(),
+                        import.read_whole,
+                    )
                 })
                 .unwrap_or_default();
+            if whole {
+                let mut every = Resolved::default();
+                self.every_binding(path, 0, &mut every);
+                shared.extend(every.deps);
+            }
             for (file, function) in functions {
                 let Some(current) = self.current(file.as_str()) else {
                     continue;

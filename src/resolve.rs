@@ -197,7 +197,7 @@ impl Engine {
     }
 
     /// Every top-level binding of `file` (a reflective read of the module).
-    fn every_binding(&mut self, file: Name, depth: u32, out: &mut Resolved) -> bool {
+    pub(crate) fn every_binding(&mut self, file: Name, depth: u32, out: &mut Resolved) -> bool {
         let Some(current) = self.current(file.as_str()) else {
             return true;
         };

@@ -219,6 +219,10 @@ class Engine:
     def mark_module_import(self, module: str, code: list[tuple[str, int]], data: list[str]) -> None:
         """Functions (file, first line) that ran, and data files that were read, while
         `module` was imported: its importers depend on them."""
+    def mark_read_whole(self, module: str) -> None:
+        """`module` (relative path) is read whole by code outside the project (imported before
+        recording began, or read by name by a framework): every importer depends on every
+        top-level binding of it."""
     def record(self, tests: Sequence[_RecordFields]) -> None:
         """Store finished tests in one transaction (`_RecordFields` says what each holds)."""
     def add_pending(self, tests: list[tuple[str, str]]) -> None:

@@ -17,12 +17,11 @@ from typing import Any, NamedTuple, Protocol
 
 import pytest
 
-from pytest_difftest import facts
+from pytest_difftest import facts, integrations
 from pytest_difftest._core import ALWAYS, GLOBAL_FACTS, Engine
 from pytest_difftest.data import DataWatcher
 from pytest_difftest.distributions import DistributionMap
 from pytest_difftest.errors import DifftestError
-from pytest_difftest.integrations import syrupy
 from pytest_difftest.items import (
     executed_code,
     names_used,
@@ -30,6 +29,7 @@ from pytest_difftest.items import (
     static_code,
     test_file_of,
 )
+from pytest_difftest.outcomes import Outcomes
 from pytest_difftest.paths import ProjectFiles
 from pytest_difftest.recorder import Executed, Recorder
 from pytest_difftest.settings import Settings
@@ -75,6 +75,10 @@ class RecordSink(Protocol):
         """Code that ran, and data files read, while `module` executed (was imported): what
         its importers rely on."""
 
+    def read_whole(self, modules: list[str]) -> None:
+        """Project modules (relative paths) that code outside the project reads whole (or
+        imported before recording began): their importers depend on all their bindings."""
+
     def record(self, record: Record, teardown: pytest.TestReport) -> None:
         """One finished test, with its teardown report."""
 
@@ -103,6 +107,13 @@ class DatabaseWriter:
 
     def module_import(self, module: str, code: list[CodeRef], data: list[str]) -> None:
         self._write(lambda engine: engine.mark_module_import(module, code, data))
+
+    def read_whole(self, modules: list[str]) -> None:
+        def mark(engine: Engine) -> None:
+            for module in modules:
+                engine.mark_read_whole(module)
+
+        self._write(mark)
 
     def record(self, record: Record, teardown: pytest.TestReport | None = None) -> None:
         self.batch.append(record)
@@ -155,7 +166,9 @@ class Recording:
         self.sink = sink
         self.machinery = facts.test_machinery(config)
         self.data: DataWatcher | None = DataWatcher(files)
-        self.snapshots = syrupy.SnapshotReads(config) if syrupy.active(config) else None
+        self.integrations = integrations.active(config)
+        # Project modules an integration said were read whole (see `RecordSink.read_whole`).
+        self.read_whole: set[str] = set()
         self.dists: DistributionMap | None = None
         self.subprocesses: SubprocessHook | None = None
         if settings.subprocess:
@@ -193,12 +206,15 @@ class Recording:
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection(self) -> None:
         """Start-up is over. Project code that ran in it (called by a plugin configuring the
-        session) may have left state any test sees, whether or not it imports that code:
-        its files become roots of every test, like the conftest.py files above it."""
+        session, or imported before recording began) may have left state any test sees,
+        whether or not it imports that code: its files become roots of every test, like the
+        conftest.py files above it."""
         if self.recorder is None:
             return
         self.startup_code = executed_code(self.recorder.start_test(), self.files)
-        files = {path for path, _ in self.startup_code}
+        # And the modules imported before we observed anything, as unseen start-up code.
+        self.sink.read_whole(self.recorder.preloaded)
+        files = {path for path, _ in self.startup_code} | set(self.recorder.preloaded)
         self.startup_roots = sorted(p for p in files if p.rpartition("/")[2] != "conftest.py")
         self.recorder.pause()  # from now on, only windows are observed
 
@@ -225,6 +241,8 @@ class Recording:
             self.tests_began = True
             self.recorder.tests_begin()
         before = self.recorder.start_test()
+        for integration in self.integrations:
+            integration.test_begins()
         if self.data is not None:
             if first:
                 # Files project code read during collection, outside any module's import (a
@@ -291,7 +309,9 @@ class Recording:
         for definition in requested_fixtures(item):
             code.extend(self.fixture_code.get(definition, ()))
         roots = [test_file, *self.files.conftests_above(test_file), *self.startup_roots]
-        data = self._data_of(item, test_file, executed)
+        reads = set(self.data.take()) if self.data is not None else set()
+        roots += self._integrations_after_test(reads)
+        data = self._data_of(item, test_file, executed, reads)
         if self.subprocesses is not None:
             child_code, child_opened = self.subprocesses.take()
             for filename, line in child_code:
@@ -306,6 +326,21 @@ class Recording:
             item.nodeid, test_file, outcome, duration, code, roots, names_used(item), data, openers
         )
         self.sink.record(record, teardown)
+
+    def _integrations_after_test(self, reads: set[str]) -> list[str]:
+        """What the plugins we integrate with say the test relied on: data files, into
+        `reads`; the project modules read whole, returned as roots of the test."""
+        data_file = self.data.data_file if self.data is not None else lambda path: None
+        whole = {
+            relative
+            for integration in self.integrations
+            for path in integration.after_test(reads, data_file)
+            if (relative := self.files.relative(path)) is not None
+        }
+        if whole - self.read_whole:
+            self.read_whole |= whole
+            self.sink.read_whole(sorted(whole))
+        return sorted(whole)
 
     def _forked_start(self) -> None:
         """In a forked child: what the parent test recorded so far is not the child's."""
@@ -324,14 +359,13 @@ class Recording:
         opened = self.data.take_absolute() if self.data is not None else []
         return code, opened
 
-    def _data_of(self, item: pytest.Item, test_file: str, executed: Executed) -> list[str]:
+    def _data_of(
+        self, item: pytest.Item, test_file: str, executed: Executed, reads: set[str]
+    ) -> list[str]:
         """The test's non-code dependencies: data files it (its module's import, its fixtures)
         read, declared globs, the distributions it used, the facts every test depends on."""
         data: set[str] = {*GLOBAL_FACTS, *self.session_data}
-        if self.data is not None:
-            data.update(self.data.take())
-            if self.snapshots is not None:
-                self.snapshots.correct(data, self.data.data_file)
+        data.update(reads)
         data.update(self.module_data.get(test_file, ()))
         for definition in requested_fixtures(item):
             data.update(self.fixture_data.get(definition, ()))
@@ -360,33 +394,3 @@ class Recording:
         if len(sys.modules) != self.modules_seen:
             self.modules_seen = len(sys.modules)
             self.sink.modules(self.files.module_map())
-
-
-class Outcomes:
-    """Each test's outcome and duration so far, from its phases' reports: any failure fails
-    it, a skip (xfail included) skips it."""
-
-    def __init__(self) -> None:
-        # Tests whose teardown has not been reported yet.
-        self._so_far: dict[str, tuple[str, float]] = {}
-
-    def add(self, report: pytest.TestReport) -> tuple[str, float] | None:
-        """Takes one phase's report; returns the test's final outcome after its teardown."""
-        outcome = _merged(self._so_far.pop(report.nodeid, None), report)
-        if report.when != "teardown":
-            self._so_far[report.nodeid] = outcome
-            return None
-        return outcome
-
-    def with_teardown(self, teardown: pytest.TestReport) -> tuple[str, float]:
-        """The final outcome, given the teardown report before it is logged."""
-        return _merged(self._so_far.get(teardown.nodeid), teardown)
-
-
-def _merged(previous: tuple[str, float] | None, report: pytest.TestReport) -> tuple[str, float]:
-    outcome, duration = previous or ("passed", 0.0)
-    if report.failed:
-        outcome = "failed"
-    elif report.skipped and outcome == "passed":
-        outcome = "skipped"
-    return outcome, duration + report.duration

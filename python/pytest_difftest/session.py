@@ -14,9 +14,10 @@ import pytest
 from pytest_difftest import display
 from pytest_difftest.database import Database
 from pytest_difftest.items import test_file_of
+from pytest_difftest.outcomes import Outcomes
 from pytest_difftest.paths import ProjectFiles
 from pytest_difftest.recorder import Recorder
-from pytest_difftest.recording import DatabaseWriter, Outcomes, Recording
+from pytest_difftest.recording import DatabaseWriter, Recording
 from pytest_difftest.selecting import Selecting
 from pytest_difftest.settings import Settings
 

@@ -69,6 +69,8 @@ class ControllerSession(DatabaseSession):
             self.writer.modules(sorted(self.modules.items()))
         if "import_time" in payload:
             self.writer.import_time([(path, line) for path, line in payload["import_time"]])
+        if "read_whole" in payload:
+            self.writer.read_whole(list(payload["read_whole"]))
         for module, code, data in payload.get("module_imports", ()):
             self.writer.module_import(module, [(path, line) for path, line in code], list(data))
         if "record" in payload:
@@ -99,6 +101,9 @@ class WorkerOutbox:
 
     def module_import(self, module: str, code: list[CodeRef], data: list[str]) -> None:
         self.outbox.setdefault("module_imports", []).append((module, code, data))
+
+    def read_whole(self, modules: list[str]) -> None:
+        self.outbox["read_whole"] = modules
 
     def record(self, record: Record, teardown: pytest.TestReport) -> None:
         self.outbox["record"] = tuple(record)  # xdist serializes plain tuples

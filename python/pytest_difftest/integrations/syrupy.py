@@ -37,17 +37,21 @@ class SnapshotReads:
         self.seen = 0
         self.directories: set[str] = set()
 
-    def correct(self, reads: set[str], data_file: Callable[[str], str | None]) -> None:
+    def test_begins(self) -> None:
+        pass
+
+    def after_test(self, reads: set[str], data_file: Callable[[str], str | None]) -> list[str]:
         """Replaces, in a test's `reads` (project data files), syrupy's own reads with the
         snapshot files the test's assertions compared against."""
         taken = self._take()
         if taken is None:
-            return
+            return []
         files, directories = taken
         owned = tuple(p for p in map(data_file, directories) if p is not None)
         if owned:
             reads.difference_update([path for path in reads if path.startswith(owned)])
         reads.update(path for path in map(data_file, files) if path is not None)
+        return []
 
     def _take(self) -> tuple[list[str], list[str]] | None:
         """The files the assertions registered since the last call compared against, and the

@@ -30,17 +30,21 @@ def start_recorder(files: ProjectFiles, plugins: Any) -> Recorder:
     def is_project(filename: str) -> bool:
         return files.relative(filename) is not None
 
+    preloaded = sorted({path for _, path in files.module_map()})
+    recorder: Recorder | None = None
     if sys.version_info >= (3, 12):
         try:
             from pytest_difftest.recorder.monitoring import MonitoringRecorder
 
-            return MonitoringRecorder(is_project)
+            recorder = MonitoringRecorder(is_project)
         except RuntimeError:
             pass  # other tools hold both ids: the trace hook is slower, but just as correct
-    from pytest_difftest.recorder.trace import TraceRecorder, observe_project_hooks
+    if recorder is None:
+        from pytest_difftest.recorder.trace import TraceRecorder, observe_project_hooks
 
-    recorder = TraceRecorder(is_project)
-    observe_project_hooks(plugins, recorder, files)
+        recorder = TraceRecorder(is_project)
+        observe_project_hooks(plugins, recorder, files)
+    recorder.preloaded = preloaded
     return recorder
 
 

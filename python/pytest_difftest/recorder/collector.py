@@ -53,6 +53,10 @@ class Recorder(Protocol):
     # (its import), when it returns; None to ignore module executions.
     on_module_executed: ModuleCallback | None
 
+    # The project modules (relative paths) already imported when observing began, whose
+    # import nobody saw: a plugin's early hook (pytest-django importing the settings).
+    preloaded: list[str]
+
 
 # See `Recorder.on_module_executed`.
 ModuleCallback = Callable[[CodeType, Executed], None]
@@ -68,6 +72,7 @@ class Collector:
     def __init__(self) -> None:
         self._seen: Executed = {}
         self.on_module_executed: ModuleCallback | None = None
+        self.preloaded: list[str] = []
         # The project modules executing now, innermost last, each with the collection that
         # was current when it began: what runs until it returns is collected on its own.
         self._open_modules: list[tuple[CodeType, Executed]] = []
