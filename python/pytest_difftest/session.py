@@ -18,7 +18,7 @@ from pytest_difftest.outcomes import Outcomes
 from pytest_difftest.paths import ProjectFiles
 from pytest_difftest.recorder import Recorder
 from pytest_difftest.recording import DatabaseWriter, Recording
-from pytest_difftest.selecting import Selecting
+from pytest_difftest.selecting import Selecting, nothing_affected
 from pytest_difftest.settings import Settings
 
 
@@ -156,8 +156,6 @@ class DatabaseSession:
         elif settings.upload and not database.upload() and session.exitstatus == pytest.ExitCode.OK:
             # The tests passed, but the baseline the job was meant to publish is not there.
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
-        known = self.plan.known_tests if self.plan is not None else set()
-        if session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and known:
-            # Nothing was affected: that is success, not a mistake in the command line.
-            session.exitstatus = pytest.ExitCode.OK
-        return (yield)
+        result = yield
+        nothing_affected(session, self.plan)
+        return result

@@ -16,7 +16,7 @@ import pytest
 from pytest_difftest.paths import ProjectFiles
 from pytest_difftest.recorder import Recorder
 from pytest_difftest.recording import CodeRef, Record, Recording
-from pytest_difftest.selecting import Plan, Selecting
+from pytest_difftest.selecting import Plan, Selecting, nothing_affected
 from pytest_difftest.session import DatabaseSession
 from pytest_difftest.settings import Settings
 
@@ -141,8 +141,6 @@ class WorkerSession:
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> Generator[None]:
-        known = self.plan.known_tests if self.plan is not None else set()
-        if session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and known:
-            # Nothing was affected: that is success, not a mistake in the command line.
-            session.exitstatus = pytest.ExitCode.OK
-        return (yield)
+        result = yield
+        nothing_affected(session, self.plan)
+        return result
