@@ -103,7 +103,7 @@ class WorkerOutbox:
         self.outbox.setdefault("module_imports", []).append((module, code, data))
 
     def read_whole(self, modules: list[str]) -> None:
-        self.outbox["read_whole"] = modules
+        self.outbox.setdefault("read_whole", []).extend(modules)
 
     def record(self, record: Record, teardown: pytest.TestReport) -> None:
         self.outbox["record"] = tuple(record)  # xdist serializes plain tuples

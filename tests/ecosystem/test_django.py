@@ -178,10 +178,13 @@ def test_a_url_change_selects_every_test_that_resolved_urls(
     assert "test_label" not in found
 
 
-def test_a_settings_value_selects_the_tests_that_see_it(site: Project) -> None:
-    site.settled()
+@WORKERS
+def test_a_settings_value_selects_the_tests_that_see_it(
+    site: Project, workers: tuple[str, ...]
+) -> None:
+    site.settled(*workers)
     site.replace("mysite/settings.py", "PAGE_SIZE = 20", "PAGE_SIZE = 25")
-    assert selected(site, ())["test_list"] == "FAILED"
+    assert selected(site, workers)["test_list"] == "FAILED"
 
 
 def test_a_data_migration_selects_the_database_tests(site: Project) -> None:
