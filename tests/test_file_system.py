@@ -331,3 +331,60 @@ def test_the_names_of_code_not_from_a_file_are_not_data(project: Project) -> Non
         project.stored("SELECT path FROM file WHERE path LIKE '<frozen%' OR path = '<string>'")
         == []
     )
+
+
+@WORKERS
+def test_a_file_a_library_caches_counts_for_every_caller_of_the_code_that_loaded_it(
+    project: Project, workers: list[str]
+) -> None:
+    # A template engine, a config loader: library code (outside the tracked directories) that
+    # reads a file once per process and serves it from memory afterwards. The project function
+    # that had it loaded is what later tests run: they depend on the file through it.
+    project.replace("pyproject.toml", 'pythonpath = ["src"]', 'pythonpath = ["src", "vendor"]')
+    project.replace(
+        "pyproject.toml",
+        "[tool.pytest.ini_options]",
+        '[tool.pytest.ini_options]\ndiff_project_directories = ["src", "tests"]',
+    )
+    project.write(
+        "vendor/loader.py",
+        """
+        _loaded = {}
+
+
+        def load(path):
+            if path not in _loaded:
+                with open(path) as file:
+                    _loaded[path] = file.read().strip()
+            return _loaded[path]
+        """,
+    )
+    project.write("src/pkg/templates/home.txt", "home\n")
+    project.write(
+        "src/pkg/pages.py",
+        """
+        import os
+
+        from loader import load
+
+
+        def page(name):
+            return load(os.path.join(os.path.dirname(__file__), "templates", name))
+        """,
+    )
+    for name in ("first", "second"):
+        project.write(
+            f"tests/test_{name}.py",
+            f"""
+            from pkg.pages import page
+
+
+            def test_{name}():
+                assert page("home.txt") == "home"
+            """,
+        )
+    project.settled(*workers)
+    project.write("src/pkg/templates/home.txt", "away\n")
+    ran, failed = ran_and_failed(project.diff(*workers, "-rA"))
+    assert failed == {"test_first", "test_second"}
+    assert ran == failed

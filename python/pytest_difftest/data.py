@@ -12,13 +12,12 @@ import os
 import pathlib
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from types import FrameType
+from types import CodeType
 from typing import Any
 
-import _pytest
-import pluggy
-
 from pytest_difftest.paths import ProjectFiles
+from pytest_difftest.readers import IMPORT_LISTINGS, IMPORT_SYSTEM, who_reads
+from pytest_difftest.recorder.collector import Executed
 
 # Opened with one of these, a file is written, not read: its contents are the test's output.
 _WRITE_MODES = frozenset("wax")
@@ -43,23 +42,6 @@ _SKIPPED_PARTS = frozenset(
         "site-packages",
         "node_modules",
     }
-)
-
-
-# How far up the stack an open looks for the project functions running it.
-_MAX_FRAMES = 64
-# Frames of the standard library: an open made through them is made by whoever called them;
-# but one the import system makes (loading a module's source) is an import, not a read.
-_IMPORT_SYSTEM = ("<frozen importlib", os.path.join(os.path.dirname(os.__file__), "importlib"))
-_STDLIB = ("<frozen", os.path.dirname(os.__file__))
-# pytest and pluggy: the frames that run tests, fixtures, hooks and collectors.
-_RUNNER = tuple(os.path.dirname(module.__file__ or "") + os.sep for module in (_pytest, pluggy))
-# Listings the import system makes: the directories it searches for modules, and
-# `importlib.metadata`'s search for installed distributions (which facts cover). A listing
-# through `importlib.resources` is a read of package data.
-_IMPORT_LISTINGS = (
-    "<frozen importlib",
-    os.path.join(os.path.dirname(os.__file__), "importlib", "metadata"),
 )
 
 
@@ -167,6 +149,9 @@ class DataWatcher:
         # Files project code read (the first frame outside the standard library is the
         # project's) since the last `take`.
         self._project_reads: set[str] = set()
+        # Files library code read, by the innermost project function that called it (held by
+        # id with the code object, which keeps the id from being reused): see `_note`.
+        self._library_reads: dict[int, tuple[CodeType, set[str]]] = {}
         # While the watcher works out what a path is, its own existence checks are not the
         # test's.
         self.busy = False
@@ -192,7 +177,7 @@ class DataWatcher:
         path = _absolute(path)
         if path is None:
             return  # a file descriptor: whatever opened it was seen then
-        if self._note((path,), _IMPORT_SYSTEM) == "project" and path.endswith(".py"):
+        if self._note((path,), IMPORT_SYSTEM) == "project" and path.endswith(".py"):
             self._sources.add(path)
 
     def checked(self, path: Any) -> None:
@@ -204,7 +189,7 @@ class DataWatcher:
         # directories, as given, one is not worth a look at the stack.
         if path is None or not path.startswith(self.files.tracked):
             return
-        self._note((path,), _IMPORT_SYSTEM)
+        self._note((path,), IMPORT_SYSTEM)
 
     def listed(self, args: tuple[Any, ...]) -> None:
         """The audit events ``os.listdir(path)`` and ``os.scandir(path)`` (which ``glob``,
@@ -214,20 +199,25 @@ class DataWatcher:
         path = _absolute("." if args[0] is None else args[0])
         if path is None:
             return
-        self._note((path.rstrip(os.sep) + os.sep,), _IMPORT_LISTINGS, imports=False)
+        self._note((path.rstrip(os.sep) + os.sep,), IMPORT_LISTINGS, imports=False)
 
     def _note(
         self, paths: Iterable[str], import_system: tuple[str, ...], imports: bool = True
     ) -> str | None:
-        """Notes that `paths` were read, with who read them (see `_who_reads`), and returns
+        """Notes that `paths` were read, with who read them (see `who_reads`), and returns
         what read them; a read by the import system is not noted unless `imports`."""
         busy, self.busy = self.busy, True
         try:
-            openers, opener, module = self._who_reads(import_system)
+            openers, opener, module, caller = who_reads(self.files.relative, import_system)
         finally:
             self.busy = busy
         if opener == "import" and not imports:
             return opener
+        # Library code may keep what it read (a template engine's cache): the project function
+        # that called it is what later callers run, never reading the file themselves.
+        beneath = None
+        if opener == "other" and caller is not None:
+            beneath = self._library_reads.setdefault(id(caller), (caller, set()))[1]
         for path in paths:
             self._seen.add(path)
             self._openers.setdefault(path, set()).update(openers)
@@ -235,6 +225,8 @@ class DataWatcher:
                 self._module_reads.setdefault(module, set()).add(path)
             if opener == "project":
                 self._project_reads.add(path)
+            if beneath is not None:
+                beneath.add(path)
         return opener
 
     def import_failed(self, name: str, path: Sequence[str] | None) -> None:
@@ -250,44 +242,6 @@ class DataWatcher:
             candidates += [base + ".py", os.path.join(base, "__init__.py")]
         self._sources.update(candidates)
         self._note(candidates, ())
-
-    def _who_reads(
-        self, import_system: tuple[str, ...]
-    ) -> tuple[set[tuple[str, int]], str | None, str | None]:
-        """Who is reading, seen from an audit event: the project functions on the stack (file,
-        first line), one of which may keep what it read in a cache that later tests read (see
-        `beneath`); what reads: ``project`` or ``other`` code (the first frame outside the
-        standard library), or the ``import`` system (a frame under `import_system` first);
-        and the innermost project module executing (being imported), if any."""
-        relative = self.files.relative
-        openers: set[tuple[str, int]] = set()
-        opener: str | None = None
-        module: str | None = None
-        # Frames 0 to 3 are this method, `_note`, the watcher's handler and the hook's
-        # dispatch (or the `os.stat` wrapper).
-        frame: FrameType | None = sys._getframe(4)
-        for _ in range(_MAX_FRAMES):
-            if frame is None:
-                break
-            code = frame.f_code
-            filename = code.co_filename
-            if filename.startswith(_RUNNER):
-                # pytest running a test, a fixture, a hook or a collector: what is above it
-                # is the session, not who reads.
-                return openers, opener or "other", module
-            where = relative(filename)
-            if where is not None:
-                if code.co_name != "<module>":
-                    openers.add((where, code.co_firstlineno))
-                elif module is None:
-                    module = where
-            if opener is None:
-                if filename.startswith(import_system):
-                    opener = "import"
-                elif not filename.startswith(_STDLIB):
-                    opener = "project" if where is not None else "other"
-            frame = frame.f_back
-        return openers, opener, module
 
     def take(self) -> list[str]:
         """The project data files opened since the last `take`, relative to the root."""
@@ -321,6 +275,15 @@ class DataWatcher:
                 found.append((relative, sorted(openers)))
         self._openers.clear()
         return sorted(found)
+
+    def library_reads(self, executed: Executed) -> list[str]:
+        """The project data files library code ever read beneath a project function of
+        `executed` (a test that ran the function relies on what it had loaded)."""
+        found: set[str | None] = set()
+        for key, (_, paths) in self._library_reads.items():
+            if key in executed:
+                found.update(map(self._relative_of, paths))
+        return sorted(path for path in found if path is not None)
 
     def take_module_reads(self, module: str) -> list[str]:
         """The project data files read while `module` (relative path) executed, since the

@@ -309,7 +309,9 @@ class Recording:
         for definition in requested_fixtures(item):
             code.extend(self.fixture_code.get(definition, ()))
         roots = [test_file, *self.files.conftests_above(test_file), *self.startup_roots]
-        reads = set(self.data.take()) if self.data is not None else set()
+        reads: set[str] = set()
+        if self.data is not None:
+            reads.update(self.data.take(), self.data.library_reads(executed))
         roots += self._integrations_after_test(reads)
         data = self._data_of(item, test_file, executed, reads)
         if self.subprocesses is not None:
