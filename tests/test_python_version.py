@@ -66,9 +66,10 @@ def other_python(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 # Plugins of the outer environment that cannot load in another interpreter through the .pth
-# (anyio's imports trio, whose installed copy may not support it). Every run of this module
-# disables them, so that both interpreters see the same plugins.
-NO_FOREIGN_PLUGINS = ("-p", "no:anyio")
+# (anyio's imports trio, whose installed copy may not support it; hypothesis has a compiled
+# part built for this interpreter only). Every run of this module disables them, so that both
+# interpreters see the same plugins.
+NO_FOREIGN_PLUGINS = ("-p", "no:anyio", "-p", "no:hypothesispytest")
 
 
 def run_with(project: Project, python: str, *args: str) -> pytest.RunResult:

@@ -114,13 +114,19 @@ class Selecting:
             return True
         return None
 
-    # Last, as ``-k`` deselects after the plugins that look at the whole collection: syrupy
-    # takes a collected test that did not run to be deselected, and keeps its snapshots.
-    @pytest.hookimpl(trylast=True)
+    def hooks(self) -> list[tuple[object, str]]:
+        """The hook objects to register, with their names: this one, and the deselection."""
+        return [(self, "difftest-selecting"), (_Deselecting(self), "difftest-deselecting")]
+
+    # First: the whole collection, before -k, -m or another plugin narrows it, is what a
+    # baseline stores (a test -k leaves out is not gone).
+    @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         self.items = {item.nodeid: item for item in items}
         if self.plan is not None and self.on_collected is not None:
             self.on_collected(items)
+
+    def deselect(self, items: list[pytest.Item]) -> None:
         plan = self.plan  # gone if storing the collected tests failed
         if plan is None or not plan.known_tests:
             return
@@ -199,6 +205,18 @@ class Selecting:
                 lines.append(f"difftest:   {file.path}{state}: {', '.join(file.blocks)}")
             lines.extend(f"difftest:   {path} (new)" for path in selection.new_files)
         return lines
+
+
+class _Deselecting:
+    """Deselects last, as ``-k`` deselects after the plugins that look at the whole collection:
+    syrupy takes a collected test that did not run to be deselected, and keeps its snapshots."""
+
+    def __init__(self, selecting: Selecting) -> None:
+        self.selecting = selecting
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        self.selecting.deselect(items)
 
 
 def nothing_affected(session: pytest.Session, plan: Plan | None) -> None:

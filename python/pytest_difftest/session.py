@@ -64,7 +64,7 @@ class DatabaseSession:
 
     def plugins(self) -> list[tuple[object, str]]:
         """The hook objects this role registers besides itself, with their names."""
-        found: list[tuple[object, str]] = [(self.selecting, "difftest-selecting")]
+        found = self.selecting.hooks()
         if self.recording is not None:
             found.append((self.recording, "difftest-recording"))
         return found

@@ -130,7 +130,7 @@ class WorkerSession:
             self.recording = Recording(config, settings, files, recorder, WorkerOutbox())
 
     def plugins(self) -> list[tuple[object, str]]:
-        found: list[tuple[object, str]] = [(self.selecting, "difftest-selecting")]
+        found = self.selecting.hooks()
         if self.recording is not None:
             found.append((self.recording, "difftest-recording"))
         return found
