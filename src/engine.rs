@@ -78,6 +78,14 @@ pub struct Engine {
     pub(crate) read_beneath: FastMap<(Name, Name), FastSet<Name>>,
     /// References being resolved now, to stop at cycles.
     pub(crate) resolving: FastSet<ResolveKey>,
+    /// Answers cut short by a cycle (or by depth, at the depth they were asked at), kept while
+    /// one outermost resolution runs: a reference met again in it gets the same answer instead
+    /// of exploring the cycle anew, which took exponential time on modules that refer to each
+    /// other (click's). Everything they miss is in the outermost answer already.
+    pub(crate) partial: FastMap<ResolveKey, (Arc<Resolved>, u32)>,
+    /// Whether the outermost resolution running now stopped somewhere at `MAX_DEPTH`: only
+    /// then is its answer incomplete (a cycle only cuts what the answer has already).
+    pub(crate) depth_cut: bool,
     /// Files whose stored state must be settled at the end of a baseline.
     pub(crate) touched: HashSet<String>,
     /// Python files the last selection found that the database did not know.
@@ -127,6 +135,8 @@ impl Engine {
             memo_closures: FastMap::default(),
             read_beneath: FastMap::default(),
             resolving: FastSet::default(),
+            partial: FastMap::default(),
+            depth_cut: false,
             touched: HashSet::new(),
             new_files: Vec::new(),
             file_ids: FastMap::default(),
@@ -182,9 +192,15 @@ impl Engine {
         }
     }
 
-    /// Replaces the module map (from `sys.modules`); import edges are recomputed lazily.
+    /// Replaces the module map (from `sys.modules`); import edges are recomputed lazily. The
+    /// same map again (a test loaded library modules only) keeps every resolution: forgetting
+    /// them on each call cost seconds per test on a project of large, cross-referring modules.
     pub fn set_modules(&mut self, modules: Vec<(String, String)>) {
-        self.modules = ModuleMap::new(modules);
+        let modules = ModuleMap::new(modules);
+        if modules == self.modules {
+            return;
+        }
+        self.modules = modules;
         self.edges.clear();
         self.forget_resolutions();
     }

@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 use crate::block::Import;
 
 /// What Python reported from `sys.modules`: project modules and their files.
-#[derive(Default)]
+#[derive(Default, PartialEq, Eq)]
 pub struct ModuleMap {
     by_name: HashMap<String, String>,
     by_path: HashMap<String, String>,

@@ -107,15 +107,37 @@ impl Engine {
         if let Some(found) = self.resolved.get(&key) {
             return (Arc::clone(found), true);
         }
-        if depth > MAX_DEPTH || !self.resolving.insert(key) {
-            return (Arc::default(), false); // a cycle, or too deep: stop here
+        let outermost = self.resolving.is_empty();
+        if outermost {
+            self.depth_cut = false;
+        }
+        // Asked before in this outermost resolution, no shallower than now: the same answer.
+        if let Some((found, asked_at)) = self.partial.get(&key)
+            && *asked_at <= depth
+        {
+            return (Arc::clone(found), false);
+        }
+        if depth > MAX_DEPTH {
+            self.depth_cut = true;
+            return (Arc::default(), false); // too deep: stop here
+        }
+        if !self.resolving.insert(key) {
+            return (Arc::default(), false); // a cycle: stop here
         }
         let mut resolved = Resolved::default();
-        let complete = self.resolve_text(file, context, text, depth, &mut resolved);
+        let mut complete = self.resolve_text(file, context, text, depth, &mut resolved);
         self.resolving.remove(&key);
+        // The outermost answer holds everything reachable unless depth cut it: what a cycle
+        // cut inside it was reached (and added) where the cycle began.
+        complete |= outermost && !self.depth_cut;
         let resolved = Arc::new(resolved.settle());
         if complete {
             self.resolved.insert(key, Arc::clone(&resolved));
+        } else {
+            self.partial.insert(key, (Arc::clone(&resolved), depth));
+        }
+        if self.resolving.is_empty() {
+            self.partial.clear(); // the outermost resolution is over
         }
         (resolved, complete)
     }
@@ -220,6 +242,7 @@ impl Engine {
         complete: &mut bool,
     ) -> Denotes {
         if depth > MAX_DEPTH {
+            self.depth_cut = true;
             *complete = false;
             return Denotes::Other;
         }
@@ -319,6 +342,7 @@ impl Engine {
         out: &mut Resolved,
     ) -> bool {
         if depth > MAX_DEPTH {
+            self.depth_cut = true;
             return false;
         }
         let Some(current) = self.current(file.as_str()) else {
@@ -344,11 +368,42 @@ impl Engine {
             let (found, whole) = self.resolve_ref(file, None, base, depth + 1);
             complete &= whole;
             out.deps.extend_from_slice(&found.deps);
-            for &(base_file, base_class) in &found.classes {
+            // Into the class the base names, not every class its statement reaches: following
+            // those too multiplied at every level (minutes per test on click).
+            if let Some((base_file, base_class)) = self.class_named(file, base, depth + 1) {
                 complete &= self.class_attr(base_file, base_class, attr, depth + 1, out);
             }
         }
         complete
+    }
+
+    /// The class `reference` (a dotted name in `file`, such as a base) denotes, if any.
+    fn class_named(&mut self, file: Name, reference: Name, depth: u32) -> Option<(Name, Name)> {
+        let mut parts = reference.as_str().split('.');
+        let head = Name::intern(parts.next()?);
+        // What the names reach is in the caller's answer already (`resolve_ref` of the base).
+        let mut scratch = Resolved::default();
+        let mut complete = true;
+        let mut denotes = self.global(file, head, depth, &mut scratch, &mut complete);
+        for attr in parts {
+            denotes = match denotes {
+                Denotes::Module(module) => {
+                    let submodule = format!("{module}.{attr}");
+                    if self.modules.path_of(&submodule).is_some() {
+                        Denotes::Module(submodule)
+                    } else {
+                        let path = Name::intern(self.modules.path_of(&module)?);
+                        let attr = Name::intern(attr);
+                        self.global(path, attr, depth + 1, &mut scratch, &mut complete)
+                    }
+                }
+                Denotes::Class(..) | Denotes::Other => return None,
+            };
+        }
+        match denotes {
+            Denotes::Class(file, qualname) => Some((file, qualname)),
+            _ => None,
+        }
     }
 }
 

@@ -92,7 +92,7 @@ class DistributionMap:
         if len(sys.modules) != self._modules_seen:
             self._modules_seen = len(sys.modules)
             self._module_by_file = {}
-            for module in list(sys.modules.values()):
+            for module in sys.modules.copy().values():  # see ProjectFiles.module_map
                 filename = getattr(module, "__file__", None)
                 if isinstance(filename, str):
                     self._module_by_file[filename] = module

@@ -121,7 +121,10 @@ class ProjectFiles:
     def module_map(self) -> list[tuple[str, str]]:
         """``(module name, relative path)`` of every loaded project module."""
         modules = []
-        for name, module in list(sys.modules.items()):
+        # A copy, made in one step: listing the live dict allocates, an allocation may run the
+        # garbage collector, and a weakref callback it runs may drop a module (jinja2's
+        # ModuleLoader does): "dictionary changed size during iteration".
+        for name, module in sys.modules.copy().items():
             filename = getattr(module, "__file__", None)
             if isinstance(filename, str):
                 relative = self.relative(filename)
