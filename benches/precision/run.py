@@ -417,6 +417,10 @@ class ProjectBench:
         env = self.envs[tool]
         reset_state(env, restore=False)
         run = pytest(env, BASELINE_ARGS[tool], f"{tool}-baseline", timeout)
+        if run.timed_out:
+            raise BenchError(
+                f"{self.project.name}: {tool} baseline did not end within {timeout:.0f}s: {run.log}"
+            )
         if run.exit != 0 or run.failing:
             raise BenchError(f"{self.project.name}: {tool} baseline exited {run.exit}: {run.log}")
         save_state(env)
@@ -867,6 +871,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def measure(
+    args: argparse.Namespace,
+    project: Project,
+    *,
+    work: Path,
+    tag: str,
+    constraints: Path,
+    wheel: Path,
+) -> ProjectResult:
+    envs = {}
+    for tool in args.tool_list:
+        env = Environment(work, project, tool, args.python, tag)
+        extract(args.sdists[project.name], env.tree)
+        say(f"{project.name}: preparing the {tool} venv")
+        prepare_venv(env, constraints, wheel if tool == "difftest" else None)
+        envs[tool] = env
+    modules = source_files(envs["difftest"].tree, project)
+    bench = ProjectBench(args, project, envs)
+    return bench.run(modules, args.mutants_per_kind, args.kind_list)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # SIGTERM unwinds like Ctrl-C: the running pytest is killed, the mutated file restored.
@@ -887,46 +912,63 @@ def main(argv: list[str] | None = None) -> int:
     try:
         wheel = build_wheel(work)
         args.sdists = {name: fetch_sdist(work, PROJECTS[name]) for name in args.project_list}
-        results = []
-        for name in args.project_list:
-            project = PROJECTS[name]
-            envs = {}
-            for tool in args.tool_list:
-                env = Environment(work, project, tool, args.python, tag)
-                extract(args.sdists[name], env.tree)
-                say(f"{name}: preparing the {tool} venv")
-                prepare_venv(env, constraints, wheel if tool == "difftest" else None)
-                envs[tool] = env
-            modules = source_files(envs["difftest"].tree, project)
-            bench = ProjectBench(args, project, envs)
-            results.append(bench.run(modules, args.mutants_per_kind, args.kind_list))
     except BenchError as error:
         say(f"error: {error}")
         return 1
-    minutes = (time.perf_counter() - started) / 60
+    results: list[ProjectResult] = []
+    # A project whose setup or baseline broke is reported and skipped, so that one project
+    # does not throw away the hours spent on the others.
+    broken_projects: dict[str, str] = {}
     command = "python benches/precision/run.py " + " ".join(
         argv if argv is not None else sys.argv[1:]
     )
-    meta: dict[str, object] = {
-        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "machine": f"{os.cpu_count()} CPUs ({cpu_model()}), {platform.system()} "
-        f"{platform.release()}",
-        "python": f"{version} ({args.python})",
-        "pytest-difftest": f"{plugin_revision()} (built from this checkout)",
-        "pins": f"{PYTEST}, {', '.join(TESTMON)} (testmon's venv only); all pins in "
-        "benches/precision/projects.py",
-        "seed": args.seed,
-        "mutants per kind and project": args.mutants_per_kind,
-        "commands": "oracle `pytest`; difftest `pytest --diff` after `pytest --diff-baseline`; "
-        "testmon `pytest --testmon` after `pytest --testmon`; every run with "
-        "`-p precision_outcomes -q` and the project's deselected tests",
-        "command line": f"`{command.strip()}`",
-        "duration": f"{minutes:.0f} min",
-    }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(meta, results, args.tool_list))
-    out.with_suffix(".json").write_text(as_json(meta, results, args.tool_list))
-    say(f"written to {out} and {out.with_suffix('.json').name} in {minutes:.0f} min")
+
+    def publish() -> None:
+        """Writes the report of the projects done so far (rewritten after each project, so
+        that an interrupted run keeps what it measured)."""
+        minutes = (time.perf_counter() - started) / 60
+        meta: dict[str, object] = {
+            "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "machine": f"{os.cpu_count()} CPUs ({cpu_model()}), {platform.system()} "
+            f"{platform.release()}",
+            "python": f"{version} ({args.python})",
+            "pytest-difftest": f"{plugin_revision()} (built from this checkout)",
+            "pins": f"{PYTEST}, {', '.join(TESTMON)} (testmon's venv only); all pins in "
+            "benches/precision/projects.py",
+            "seed": args.seed,
+            "mutants per kind and project": args.mutants_per_kind,
+            "commands": "oracle `pytest`; difftest `pytest --diff` after `pytest "
+            "--diff-baseline`; testmon `pytest --testmon` after `pytest --testmon`; every run "
+            "with `-p precision_outcomes -q` and the project's deselected tests",
+            "command line": f"`{command.strip()}`",
+            "duration": f"{minutes:.0f} min",
+        }
+        done = len(results) + len(broken_projects)
+        if done < len(args.project_list):
+            meta["incomplete"] = f"{done} of {len(args.project_list)} projects so far"
+        if broken_projects:
+            meta["not measured (the benchmark broke)"] = "; ".join(
+                f"{name}: {reason}" for name, reason in broken_projects.items()
+            )
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(render(meta, results, args.tool_list))
+        out.with_suffix(".json").write_text(as_json(meta, results, args.tool_list))
+        say(f"written to {out} and {out.with_suffix('.json').name} after {minutes:.0f} min")
+
+    for name in args.project_list:
+        try:
+            results.append(
+                measure(
+                    args, PROJECTS[name], work=work, tag=tag, constraints=constraints, wheel=wheel
+                )
+            )
+        except BenchError as error:
+            say(f"error: {error}")
+            broken_projects[name] = str(error).splitlines()[0]
+        publish()
+    if broken_projects:
+        say(f"error: not measured: {', '.join(broken_projects)}")
+        return 1
     everything = [o for r in results for o in r.outcomes]
     broken = [o for o in everything if any(r.error for r in o.tools.values())]
     if broken:
