@@ -947,8 +947,8 @@ def main(argv: list[str] | None = None) -> int:
         if done < len(args.project_list):
             meta["incomplete"] = f"{done} of {len(args.project_list)} projects so far"
         if broken_projects:
-            meta["not measured (the benchmark broke)"] = "; ".join(
-                f"{name}: {reason}" for name, reason in broken_projects.items()
+            meta["not measured (a setup or baseline run failed)"] = "; ".join(
+                broken_projects.values()
             )
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(render(meta, results, args.tool_list))
