@@ -1,6 +1,6 @@
 """Deterministic generator of synthetic Python projects for benchmarking pytest-difftest.
 
-    python benches/generate.py OUT_DIR --size small|medium|large
+    python benches/generate.py OUT_DIR --size small|medium|large [--shape layered|dense]
     python benches/generate.py OUT_DIR --modules N --tests M [--seed S]
 
 Layout of a generated project::
@@ -12,9 +12,17 @@ Layout of a generated project::
     tests/t_NN/test_NNNNN.py  about 10 test items each (parametrized cases count one by one)
     bench_manifest.json       facts the benchmark needs (leaf modules, who imports what)
 
-Modules sit in layers 1-4 and import only from lower layers (core is layer 0), so the import
-graph is acyclic and call chains stay short. Layer-4 modules are imported by tests only: they
-are the leaves that `mutate(project, "body")` edits.
+Two shapes. "layered" (the default): modules sit in layers 1-4 and import only from lower
+layers (core is layer 0), so the import graph is acyclic and call chains stay short. Layer-4
+modules are imported by tests only: they are the leaves that `mutate(project, "body")` edits.
+
+"dense": every module imports core and three other modules picked at random, cycles included
+(module-level code only defines things and calls happen inside functions, so the cycles import
+cleanly). Every module defines the same names (`leaf_0`, `leaf_1`, `mid_0`, `mid_1`, `Record`,
+`Counter`): leaves call core, mids call a leaf of their own and one of an imported module. Each
+test calls three to five functions of the one to three modules its file imports. The import
+closure of almost any module is almost the whole project, and every name is defined in every
+file of it.
 """
 
 from __future__ import annotations
@@ -31,7 +39,9 @@ SIZES: dict[str, tuple[int, int]] = {
     "medium": (500, 5_000),
     "large": (2_000, 20_000),
 }
+SHAPES = ("layered", "dense")
 LAYERS = 4
+DENSE_IMPORTS = 3
 MODULES_PER_PACKAGE = 25
 TEST_FILES_PER_DIR = 50
 TESTS_PER_FILE = 10
@@ -214,16 +224,131 @@ def test_source(number: int, targets: list[Module], rng: random.Random) -> tuple
     return "\n".join(lines), items
 
 
-def generate(out: Path, modules: int, tests: int, seed: int, orphans: int = 0) -> dict[str, object]:
+DENSE_LEAVES = ("leaf_0", "leaf_1")
+DENSE_FUNCTIONS = ("leaf_0", "leaf_1", "mid_0", "mid_1")
+
+
+def plan_dense(modules: int, seed: int) -> list[Module]:
+    """Every module imports DENSE_IMPORTS others picked at random: no layers, cycles allowed."""
+    rng = random.Random(seed)
+    count = max(modules - 1, DENSE_IMPORTS + 1)
+    result = []
+    for index in range(count):
+        others = [i for i in range(count) if i != index]
+        result.append(Module(index, layer=1, imports=sorted(rng.sample(others, DENSE_IMPORTS))))
+    return result
+
+
+def dense_module_source(module: Module, modules: list[Module], rng: random.Random) -> str:
+    """The same names in every module. Module-level code only defines things; every call to an
+    imported module happens inside a function, so import cycles resolve."""
+    deps = [modules[i] for i in module.imports]
+    lines = ['"""Generated module (dense shape)."""', "", "from __future__ import annotations"]
+    lines += ["", "from dataclasses import dataclass", "", "from proj import core"]
+    lines += [f"from proj.{dep.package} import {dep.name}" for dep in deps]
+    lines += [
+        "",
+        f"SCALE = {rng.randint(2, 97)}",
+        f'PREFIX = "m{module.index}"',
+        f"TABLE = ({rng.randint(1, 9)}, {rng.randint(10, 99)}, {rng.randint(100, 999)})",
+        "",
+    ]
+    for k, name in enumerate(DENSE_LEAVES):
+        lines += ["", f"def {name}(x: int, s: str = PREFIX) -> int:"]
+        lines.append(f"    tweak = {rng.randint(1, 9)}  # bench: tweak")
+        lines.append(f"    total = x * SCALE + TABLE[{k}] + tweak")
+        lines.append(f"    text = s.strip() + str(total % {rng.randint(7, 31)})")
+        lines.append("    total += len(text.replace('m', 'mm'))")
+        lines += ["    return core.combine(total, len(s))", ""]
+    first, second, third = (dep.name for dep in deps)
+    lines += ["", "def mid_0(x: int, s: str = PREFIX) -> int:"]
+    lines.append(f"    total = leaf_0(x, s) + {first}.leaf_1(x + 1, s)")
+    lines.append(f"    total += {third}.leaf_0(x + {rng.randint(2, 9)}, s)")
+    lines += ["    return core.normalize(total)", ""]
+    lines += ["", "def mid_1(x: int, s: str = PREFIX) -> int:"]
+    lines.append(f"    total = leaf_1(x, s) * {rng.randint(2, 9)} + {second}.leaf_0(x, s)")
+    lines += ["    return core.normalize(total)", ""]
+    lines += ["", "@dataclass", "class Record:", "    key: str", "    amount: int = 0", ""]
+    lines += ["    def weight(self) -> int:", "        return leaf_0(self.amount, self.key)", ""]
+    lines += [
+        "    def describe(self) -> str:",
+        "        return core.label(self.key, self.weight())",
+    ]
+    lines += ["", "", "class Counter:", "    def __init__(self, start: int = 0) -> None:"]
+    lines += ["        self.value = start", "", "    def bump(self, step: int = 1) -> int:"]
+    lines += [
+        f"        self.value = mid_1(self.value + step) % {rng.randint(50, 5000)}",
+        "        return self.value",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _dense_calls(targets: list[Module], rng: random.Random, count: int, arg: str) -> str:
+    """`count` calls of the shared function names, each on a module picked from `targets`."""
+    return " + ".join(
+        f"{rng.choice(targets).name}.{rng.choice(DENSE_FUNCTIONS)}({arg})" for _ in range(count)
+    )
+
+
+def dense_test_source(number: int, targets: list[Module], rng: random.Random) -> tuple[str, int]:
+    """Like `test_source`, but every test calls three to five functions across its modules."""
+    lines = ["from __future__ import annotations", "", "import pytest", ""]
+    lines += [f"from proj.{m.package} import {m.name}" for m in targets]
+    lines.append("")
+    items = 0
+    t = 0
+    while items < TESTS_PER_FILE:
+        m = targets[t % len(targets)].name
+        calls = rng.randint(3, 5)
+        shape = rng.random()
+        lines.append("")
+        if shape < 0.15 and items + 3 <= TESTS_PER_FILE:
+            lines += [f'@pytest.mark.parametrize("x", [1, {rng.randint(2, 50)}, 77])']
+            lines += [f"def test_{number}_{t}_param(x: int) -> None:"]
+            lines += [f"    assert isinstance({_dense_calls(targets, rng, calls, 'x')}, int)", ""]
+            items += 3
+        elif shape < 0.35:
+            lines += [f"def test_{number}_{t}_record() -> None:"]
+            lines += [f'    record = {m}.Record("k{t}", {rng.randint(0, 99)})']
+            others = _dense_calls(targets, rng, calls - 1, str(rng.randint(0, 99)))
+            lines += [f"    assert record.weight() + {others} >= 0", ""]
+            items += 1
+        elif shape < 0.5:
+            lines += [f"def test_{number}_{t}_fixture(base_value: int) -> None:"]
+            total = _dense_calls(targets, rng, calls, "base_value")
+            lines += [f"    assert {total} == {total}", ""]
+            items += 1
+        elif shape < 0.6:
+            lines += [f"def test_{number}_{t}_counter() -> None:"]
+            lines += [f"    counter = {m}.Counter({rng.randint(0, 9)})"]
+            others = _dense_calls(targets, rng, calls - 1, str(rng.randint(0, 99)))
+            lines += [f"    assert counter.bump() + {others} >= counter.value", ""]
+            items += 1
+        else:
+            lines += [f"def test_{number}_{t}_call() -> None:"]
+            lines += [f"    result = {_dense_calls(targets, rng, calls, str(rng.randint(0, 999)))}"]
+            lines += [f"    assert result > {-rng.randint(1, 5)}", ""]
+            items += 1
+        t += 1
+    return "\n".join(lines), items
+
+
+def generate(
+    out: Path, modules: int, tests: int, seed: int, orphans: int = 0, *, shape: str = "layered"
+) -> dict[str, object]:
     """Writes the project into `out` (which must be empty or absent); returns the manifest.
 
-    `orphans`: how many leaf modules no test imports (files that exist but never run).
+    `orphans`: how many modules no test imports (layered: files that exist but never run).
     """
     rng = random.Random(seed)
     out.mkdir(parents=True, exist_ok=True)
     if any(out.iterdir()):
         raise SystemExit(f"{out} is not empty")
-    planned = plan(modules, seed)
+    dense = shape == "dense"
+    planned = plan_dense(modules, seed) if dense else plan(modules, seed)
+    write_module = dense_module_source if dense else module_source
+    write_tests = dense_test_source if dense else test_source
     reachable = planned[: max(1, len(planned) - orphans)]
     (out / "pyproject.toml").write_text(
         '[project]\nname = "proj"\nversion = "0"\n\n[tool.pytest.ini_options]\n'
@@ -238,7 +363,7 @@ def generate(out: Path, modules: int, tests: int, seed: int, orphans: int = 0) -
         if not path.parent.exists():
             path.parent.mkdir()
             (path.parent / "__init__.py").write_text("")
-        path.write_text(module_source(module, planned, rng))
+        path.write_text(write_module(module, planned, rng))
     (out / "tests").mkdir()
     (out / "tests" / "conftest.py").write_text(CONFTEST)
     importers: dict[str, list[str]] = {}
@@ -246,13 +371,13 @@ def generate(out: Path, modules: int, tests: int, seed: int, orphans: int = 0) -
     number = 0
     while items < tests:
         # Test file k imports module k first, so that every module is imported (as long as
-        # there are as many test files as modules), then up to two others.
+        # there are as many test files as modules), then up to two others (dense: two others,
+        # so that its tests call across modules).
         picked = {reachable[number % len(reachable)].index}
-        picked.update(
-            m.index for m in rng.sample(reachable, k=min(len(reachable), rng.randint(0, 2)))
-        )
+        others = 2 if dense else rng.randint(0, 2)
+        picked.update(m.index for m in rng.sample(reachable, k=min(len(reachable), others)))
         targets = [planned[i] for i in sorted(picked)]
-        source, count = test_source(number, targets, rng)
+        source, count = write_tests(number, targets, rng)
         directory = out / "tests" / f"t_{number // TEST_FILES_PER_DIR:02d}"
         directory.mkdir(exist_ok=True)
         test_path = directory / f"test_{number:05d}.py"
@@ -261,8 +386,11 @@ def generate(out: Path, modules: int, tests: int, seed: int, orphans: int = 0) -
             importers.setdefault(target.path, []).append(test_path.relative_to(out).as_posix())
         items += count
         number += 1
-    leaves = [m.path for m in planned if m.layer == LAYERS and m.path in importers]
+    # What `mutate(project, "body")` edits: a module only tests import (layered); in the dense
+    # shape every module is imported by others, so the first one tests import.
+    leaves = [m.path for m in planned if (dense or m.layer == LAYERS) and m.path in importers]
     manifest: dict[str, object] = {
+        "shape": shape,
         "seed": seed,
         "modules": len(planned) + 1,
         "tests": items,
@@ -278,7 +406,8 @@ def generate(out: Path, modules: int, tests: int, seed: int, orphans: int = 0) -
 def mutate(project: Path, kind: str = "body") -> str:
     """Edits one function of the project and returns the edited file's relative path.
 
-    kind "body": the body of `func_0` in a leaf module (one that only tests import);
+    kind "body": the body of the first function of a leaf module (layered: `func_0` of a module
+    only tests import; dense: `leaf_0` of the first module tests import);
     kind "hub": the body of `core.normalize`, which nearly every test reaches.
     Each call makes a new, different edit, so repeated calls keep changing the code.
     """
@@ -311,6 +440,7 @@ def main() -> None:
     parser.add_argument("--size", choices=sorted(SIZES))
     parser.add_argument("--modules", type=int)
     parser.add_argument("--tests", type=int)
+    parser.add_argument("--shape", choices=SHAPES, default="layered")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--orphans", type=int, default=0, help="leaf modules no test imports")
     parser.add_argument(
@@ -325,7 +455,7 @@ def main() -> None:
     modules, tests = SIZES[args.size] if args.size else (100, 1_000)
     modules = args.modules or modules
     tests = args.tests or tests
-    manifest = generate(args.out, modules, tests, args.seed, args.orphans)
+    manifest = generate(args.out, modules, tests, args.seed, args.orphans, shape=args.shape)
     print(
         f"{args.out}: {manifest['modules']} modules, {manifest['tests']} tests "
         f"in {manifest['test_files']} files"

@@ -1,7 +1,8 @@
 """Benchmarks pytest-difftest against plain pytest on a generated project.
 
-    python benches/run.py --size small [--rounds 3] [--out benches/results/RESULTS.md]
-                          [--python /path/to/python] [--seed 1] [--keep]
+    python benches/run.py --size small [--shape layered|dense] [--rounds 3]
+                          [--out benches/results/RESULTS.md] [--python /path/to/python]
+                          [--seed 1] [--keep]
 
 Every scenario runs in pairs, plugin run (A) then plain `pytest -q` (B),
 A B A B ..., and reports the median of the per-pair ratios A/B, so that load from other
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generate import SIZES, generate, mutate
+from generate import SHAPES, SIZES, generate, mutate
 
 # Plain pytest as a user runs it without the plugin's options: the plugin is installed but
 # inactive, and pytest's own cache plugin is on, as it is in the plugin's runs.
@@ -221,15 +222,16 @@ def report(
     py_version, plugin_version, pytest_version = versions.split()
     tests = int(str(manifest["tests"]))
     lines = [
-        f"# pytest-difftest benchmark: {args.size}",
+        f"# pytest-difftest benchmark: {args.size}"
+        + (f", {args.shape} shape" if args.shape != "layered" else ""),
         "",
         f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
         f"- machine: {os.cpu_count()} CPUs ({cpu_model()}), {platform.system()} "
         f"{platform.release()}",
         f"- python {py_version} ({args.python}), pytest {pytest_version}, "
         f"pytest-difftest {plugin_version}",
-        f"- project: {manifest['modules']} modules, {tests} tests in {manifest['test_files']} "
-        f"test files (seed {args.seed})",
+        f"- project: {args.shape} shape, {manifest['modules']} modules, {tests} tests in "
+        f"{manifest['test_files']} test files (seed {args.seed})",
         f"- rounds: {args.rounds} pairs per scenario; plain = `pytest {' '.join(PLAIN)}`; "
         "byte-code caching on",
         "",
@@ -269,21 +271,27 @@ def report(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="small")
+    parser.add_argument("--shape", choices=SHAPES, default="layered")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--python", default=sys.executable)
-    parser.add_argument("--out", type=Path, help="default: benches/results/RESULTS-<size>.md")
+    parser.add_argument(
+        "--out", type=Path, help="default: benches/results/RESULTS-<size>[-<shape>].md"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the generated project")
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
-    out = args.out or Path(__file__).resolve().parent / "results" / f"RESULTS-{args.size}.md"
+    suffix = "" if args.shape == "layered" else f"-{args.shape}"
+    out = (
+        args.out or Path(__file__).resolve().parent / "results" / f"RESULTS-{args.size}{suffix}.md"
+    )
     versions = check_interpreter(args.python)
     work = Path(tempfile.mkdtemp(prefix="difftest-bench-"))
     try:
         project = work / "project"
         modules, tests = SIZES[args.size]
-        manifest = generate(project, modules, tests, args.seed)
+        manifest = generate(project, modules, tests, args.seed, shape=args.shape)
         print(
             f"generated {project}: {manifest['modules']} modules, {manifest['tests']} tests",
             file=sys.stderr,
