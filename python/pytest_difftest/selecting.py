@@ -91,8 +91,8 @@ class Selecting:
         # Collected tests outside the tracked directories, which always run.
         self.untracked: set[str] = set()
         # Not collecting a test module is invisible to other plugins; one that must see every
-        # module is told of our choice by deselection only.
-        self.skip_modules = not syrupy.needs_every_module_collected(config)
+        # module with snapshots is told of our choice by deselection only.
+        self.collect_snapshot_modules = syrupy.needs_snapshot_modules_collected(config)
 
     def drop(self) -> None:
         """Gives the plan up: from now on, nothing is deselected."""
@@ -103,7 +103,6 @@ class Selecting:
         name = collection_path.name
         if (
             plan is None
-            or not self.skip_modules
             or not plan.known_files
             or not name.endswith(".py")
             or name in ("conftest.py", "__init__.py")
@@ -111,6 +110,8 @@ class Selecting:
             return None
         relative = self.files.relative_fast(str(collection_path))
         if relative in plan.known_files and relative not in plan.collect_files:
+            if self.collect_snapshot_modules and syrupy.may_have_snapshots(collection_path):
+                return None
             return True
         return None
 

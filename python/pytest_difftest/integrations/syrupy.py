@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,13 +20,20 @@ def active(config: pytest.Config) -> bool:
     return _plugin(config) is not None
 
 
-def needs_every_module_collected(config: pytest.Config) -> bool:
-    """Whether skipping a test module's collection would cost its snapshots. syrupy before 7.0.1
-    cannot tell a module kept out of collection from one whose tests were removed: when every
-    collected test ran, it reports the other modules' snapshots unused (a failed run), and
-    ``--snapshot-update`` deletes them. Later versions see the modules pytest collected."""
+def needs_snapshot_modules_collected(config: pytest.Config) -> bool:
+    """Whether skipping the collection of a test module with snapshots would cost them. syrupy
+    before 7.0.1 cannot tell a module kept out of collection from one whose tests were
+    removed: when every collected test ran, it reports the other modules' snapshots unused (a
+    failed run), and ``--snapshot-update`` deletes them. Later versions see the modules
+    pytest collected."""
     plugin = _plugin(config)
     return plugin is not None and not hasattr(plugin, "pytest_collectstart")
+
+
+def may_have_snapshots(module: Path) -> bool:
+    """Whether the test module `module` may have snapshots: syrupy keeps them in a
+    ``__snapshots__`` directory beside it (a custom location is not looked for)."""
+    return (module.parent / "__snapshots__").is_dir()
 
 
 class SnapshotReads:
