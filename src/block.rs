@@ -278,6 +278,9 @@ pub struct ClassInfo {
     pub block: u32,
     /// Its bases, as references (see `refs`).
     pub bases: Box<[Name]>,
+    /// The names its body's assignments bind: class attributes, as opposed to the attributes
+    /// each instance gets (see `Engine::import_writes`).
+    pub attributes: Box<[Name]>,
 }
 
 /// Everything selection and recording need to know about one file's current contents.
@@ -303,6 +306,13 @@ pub struct FileModel {
     pub star_imports: Box<[Name]>,
     /// Every class, nested ones included.
     pub classes: Box<[ClassInfo]>,
+    /// The `def` and `class` statements that call what may have effects (a decorator that is
+    /// not known to be harmless, a base that may run `__init_subclass__`, a call in a default):
+    /// the index of the statement's block, with what it calls as references (`register`,
+    /// `app.route`, `Base`). Where all of it is project code, the engine follows its effects
+    /// and the statement counts like any binding; else every importer depends on it, as on
+    /// the module's code. Sorted by block.
+    pub calling: Box<[(u32, Box<[Name]>)]>,
     /// Why the file could not be parsed. Such a file is a single `<module>` block whose checksum
     /// is the hash of its bytes, so any edit selects every test that imports it.
     pub parse_error: Option<String>,
@@ -332,6 +342,7 @@ impl FileModel {
             import_bindings: Box::default(),
             star_imports: Box::default(),
             classes: Box::default(),
+            calling: Box::default(),
             parse_error,
         }
     }

@@ -3,7 +3,7 @@
 //! roots, see `Engine::closure_info`), and what references reach (see `resolve`).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::block::Name;
 use crate::fasthash::{FastMap, FastSet};
@@ -13,6 +13,13 @@ use crate::fasthash::{FastMap, FastSet};
 /// sorting and resolving one reads no text: a test's dependencies and every closure are built
 /// from thousands of them.
 pub(crate) type BlockVersion = (Name, Name, i64);
+
+/// `(file, qualified name)` of a function or method.
+pub(crate) type Function = (Name, Name);
+
+/// What a stateful function may have left for a later caller (see `Engine::memo_closure`):
+/// block versions, each with the function whose running makes it a dependency.
+pub(crate) type MemoClosure = Arc<[(Function, BlockVersion)]>;
 
 /// What a set of root files brings through imports; see `Engine::closure_info`.
 #[derive(Default)]
@@ -25,7 +32,10 @@ pub(crate) struct ClosureInfo {
     pub(crate) files: FastSet<Name>,
     /// The stateful functions of the closure by the state they write: a test that reads that
     /// state (runs code whose references reach it) depends on them.
-    pub(crate) writers: FastMap<StateKey, Vec<(Name, Name)>>,
+    pub(crate) writers: FastMap<StateKey, Vec<Function>>,
+    /// The closure's `def` and `class` statements that call project code, by the state that
+    /// code writes (see `calling`): `(file, block name)`.
+    pub(crate) import_writers: FastMap<StateKey, Vec<(Name, Name)>>,
     /// The database ids of `shared` plus the global facts, by the facts' checksums (none: a
     /// set without them), once committed.
     pub(crate) depsets: Mutex<HashMap<Vec<i64>, i64>>,

@@ -26,11 +26,34 @@ const PURE_DECORATORS: &[&str] = &[
     "getter",
     "deleter",
     "cached_property",
+    // The cache they keep is the function's own state (see `caches`): they register nothing.
+    "cache",
+    "lru_cache",
 ];
 
-/// Base classes known not to run code when subclassed.
+/// Base classes known not to run code when subclassed (or instantiated, as a decorator class).
 const PURE_BASES: &[&str] = &[
     "object",
+    "property",
+    "dict",
+    "list",
+    "set",
+    "frozenset",
+    "tuple",
+    "str",
+    "int",
+    "float",
+    "bytes",
+    "type",
+    "Warning",
+    "UserWarning",
+    "DeprecationWarning",
+    "OSError",
+    "IndexError",
+    "ImportError",
+    "AssertionError",
+    "ArithmeticError",
+    "ZeroDivisionError",
     "Exception",
     "BaseException",
     "ValueError",
@@ -145,4 +168,129 @@ pub(crate) fn caches(source: &str, function: &ast::StmtFunctionDef) -> bool {
             .iter()
             .any(|word| text.contains(word))
     })
+}
+
+/// What running a `def` statement calls that may have effects, as dotted names (`register`,
+/// `app.route`): the decorators that are not known to be harmless, and the calls in defaults.
+/// The engine decides whether each reaches project code, whose effects it follows, or not.
+/// `None` when some of that code has no name to follow (a decorator `x[0]`, a call on a call's
+/// result, a lambda): the statement then stays part of its module's code.
+pub(crate) fn def_callees(function: &ast::StmtFunctionDef) -> Option<Vec<String>> {
+    let mut callees = Vec::new();
+    for decorator in &function.decorator_list {
+        if !is_pure_decorator(&decorator.expression) {
+            decorator_callees(&decorator.expression, &mut callees)?;
+        }
+    }
+    for parameter in function.parameters.iter_non_variadic_params() {
+        if let Some(default) = parameter.default.as_deref() {
+            calls_in(default, &mut callees)?;
+        }
+    }
+    Some(callees)
+}
+
+/// What running a `class` statement calls that may have effects (see `def_callees`): its
+/// decorators, bases (subclassing runs their `__init_subclass__` and metaclass) and metaclass,
+/// the calls in its keywords, and what its methods' and nested classes' statements call.
+/// `None` also when its body runs statements other than definitions and assignments.
+pub(crate) fn class_callees(class: &ast::StmtClassDef) -> Option<Vec<String>> {
+    let mut callees = Vec::new();
+    for decorator in &class.decorator_list {
+        if !is_pure_decorator(&decorator.expression) {
+            decorator_callees(&decorator.expression, &mut callees)?;
+        }
+    }
+    if let Some(arguments) = &class.arguments {
+        for base in &arguments.args {
+            if is_pure_base(base) {
+                continue;
+            }
+            // `Base[T]` subclasses `Base`; a base computed by a call has no name to follow.
+            let named = match base {
+                Expr::Subscript(subscript) => &subscript.value,
+                _ => base,
+            };
+            callees.push(dotted(named)?);
+            calls_in(base, &mut callees)?;
+        }
+        for keyword in &arguments.keywords {
+            if keyword
+                .arg
+                .as_ref()
+                .is_some_and(|arg| arg.as_str() == "metaclass")
+            {
+                callees.push(dotted(&keyword.value)?);
+            }
+            calls_in(&keyword.value, &mut callees)?;
+        }
+    }
+    for stmt in &class.body {
+        match stmt {
+            Stmt::FunctionDef(function) => callees.extend(def_callees(function)?),
+            Stmt::ClassDef(inner) => callees.extend(class_callees(inner)?),
+            Stmt::Assign(_) | Stmt::AnnAssign(_) | Stmt::AugAssign(_) | Stmt::Pass(_) => {}
+            Stmt::Expr(ast::StmtExpr { value, .. })
+                if value.is_string_literal_expr() || value.is_ellipsis_literal_expr() => {}
+            _ => return None,
+        }
+    }
+    callees.sort_unstable();
+    callees.dedup();
+    Some(callees)
+}
+
+/// A decorator applies what it names (`@cache`), or what a call returns (`@register("x")`,
+/// whose code is the called function's): either way its callees are its calls' functions, or
+/// the name itself.
+fn decorator_callees(expr: &Expr, callees: &mut Vec<String>) -> Option<()> {
+    if !matches!(expr, Expr::Call(_)) {
+        callees.push(dotted(expr)?);
+    }
+    calls_in(expr, callees)
+}
+
+/// The functions of the calls in `expr`, by dotted name; `None` if one has none, or if the
+/// expression awaits, yields or assigns.
+fn calls_in(expr: &Expr, callees: &mut Vec<String>) -> Option<()> {
+    struct Calls<'c> {
+        callees: &'c mut Vec<String>,
+        nameless: bool,
+    }
+    impl<'a> Visitor<'a> for Calls<'_> {
+        fn visit_expr(&mut self, expr: &'a Expr) {
+            match expr {
+                Expr::Call(call) => match dotted(&call.func) {
+                    Some(name) => self.callees.push(name),
+                    None => self.nameless = true,
+                },
+                Expr::Await(_) | Expr::Yield(_) | Expr::YieldFrom(_) | Expr::Named(_) => {
+                    self.nameless = true;
+                }
+                // Its body runs when it is called, not where it stands.
+                Expr::Lambda(_) => return,
+                _ => {}
+            }
+            if !self.nameless {
+                visitor::walk_expr(self, expr);
+            }
+        }
+    }
+    let mut calls = Calls {
+        callees,
+        nameless: false,
+    };
+    calls.visit_expr(expr);
+    (!calls.nameless).then_some(())
+}
+
+/// `a`, `a.b.c`: a name and its attributes; `None` for anything else.
+fn dotted(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Name(name) => Some(name.id.to_string()),
+        Expr::Attribute(attribute) => {
+            dotted(&attribute.value).map(|head| format!("{head}.{}", attribute.attr))
+        }
+        _ => None,
+    }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use crate::block::{DATA_BLOCK, FileModel, MISSING_HASH, Name, is_pseudo, is_python};
-use crate::closure::{BlockVersion, ClosureInfo, ResolveKey, Resolved};
+use crate::closure::{BlockVersion, ClosureInfo, Function, MemoClosure, ResolveKey, Resolved};
 use crate::error::Result;
 use crate::facts::ALWAYS;
 use crate::fasthash::{FastMap, FastSet};
@@ -72,7 +72,17 @@ pub struct Engine {
     /// closure of each stateful function (see `record`); emptied when the module map changes.
     pub(crate) resolved: FastMap<ResolveKey, Arc<Resolved>>,
     pub(crate) resolved_blocks: FastMap<(Name, Name), Arc<Resolved>>,
-    pub(crate) memo_closures: FastMap<(Name, Name), Arc<[BlockVersion]>>,
+    pub(crate) memo_closures: FastMap<Function, MemoClosure>,
+    /// (file, function) of every function known to run in this project's tests: seen running
+    /// in this session (in a test, a module's import, start-up) or held by the database, which
+    /// keeps what earlier sessions' tests ran. A state writer, or a function it may call, that
+    /// never ran left nothing for a test to read (see `memo_closure`).
+    pub(crate) ran: FastSet<Function>,
+    /// Whether each calling statement, (file, block index), may run code that is not the
+    /// project's (see `calling`).
+    pub(crate) calls_outside: FastMap<(Name, u32), bool>,
+    /// Whether `ran` holds the database's functions yet (read at the session's first record).
+    pub(crate) ran_seeded: bool,
     /// Data files read while a stateful function ran (it was on the stack when they were
     /// opened), by that function: part of its memo closure.
     pub(crate) read_beneath: FastMap<(Name, Name), FastSet<Name>>,
@@ -133,6 +143,9 @@ impl Engine {
             resolved: FastMap::default(),
             resolved_blocks: FastMap::default(),
             memo_closures: FastMap::default(),
+            ran: FastSet::default(),
+            ran_seeded: false,
+            calls_outside: FastMap::default(),
             read_beneath: FastMap::default(),
             resolving: FastSet::default(),
             partial: FastMap::default(),
@@ -212,6 +225,7 @@ impl Engine {
         self.resolved.clear();
         self.resolved_blocks.clear();
         self.memo_closures.clear();
+        self.calls_outside.clear();
     }
 
     /// Sets the facts about the environment that pseudo-files stand for: `(path, value)`, where
@@ -304,6 +318,7 @@ impl Engine {
         let import = self.module_imports.entry(Name::intern(module)).or_default();
         let mut added = false;
         for function in functions {
+            self.ran.insert(function);
             added |= import.functions.insert(function);
         }
         for path in data {
@@ -333,6 +348,9 @@ impl Engine {
         for (path, line) in refs {
             if let Some(current) = self.current(path) {
                 let block = &current.model.blocks[current.model.block_at_line(*line)];
+                if block.kind == crate::block::BlockKind::Function {
+                    self.ran.insert((Name::intern(path), block.name));
+                }
                 if self.import_time.insert((Name::intern(path), block.name)) {
                     self.closures.clear();
                 }

@@ -994,15 +994,20 @@ def test_api():
     assert stateful.api() == 42
 
 
+def test_settings():
+    assert stateful.settings() == {'a': '1'}
+
+
 def test_configured():
     assert stateful.configured() == '1'
 ";
 
 const API: &str = "tests/test_api.py::test_api";
+const SETTINGS: &str = "tests/test_api.py::test_settings";
 const CONFIGURED: &str = "tests/test_api.py::test_configured";
 
-/// `test_configured` calls `configured`, which reads the cache of `settings`: a hit in this
-/// session (an earlier test filled it), so neither `settings` nor `parse` ran for it.
+/// `test_configured` calls `configured`, which reads the cache of `settings`: a hit, since
+/// `test_settings` filled it, so neither `settings` nor `parse` ran for it.
 fn stateful_project() -> Project {
     let project = Project::new(&[
         ("stateful.py", STATEFUL),
@@ -1011,6 +1016,13 @@ fn stateful_project() -> Project {
     ]);
     let tests = [
         project.test(API, &[("stateful.py", "def api(")]),
+        project.test(
+            SETTINGS,
+            &[
+                ("stateful.py", "def settings("),
+                ("stateful.py", "def parse("),
+            ],
+        ),
         project.test(CONFIGURED, &[("stateful.py", "def configured(")]),
         project.test(OTHER, &[]),
     ];
@@ -1023,14 +1035,14 @@ fn stateful_project() -> Project {
 fn cached_function_is_a_dependency_of_every_test_that_reads_its_cache() {
     let project = stateful_project();
     project.edit("stateful.py", "parse('a=1')", "parse('a=2')");
-    assert_eq!(project.selected(), strings(&[CONFIGURED]));
+    assert_eq!(project.selected(), strings(&[CONFIGURED, SETTINGS]));
 }
 
 #[test]
 fn function_called_by_a_cached_function_is_a_dependency_too() {
     let project = stateful_project();
     project.edit("stateful.py", "text.split('=')", "text.split('=', 1)");
-    assert_eq!(project.selected(), strings(&[CONFIGURED]));
+    assert_eq!(project.selected(), strings(&[CONFIGURED, SETTINGS]));
 }
 
 #[test]
@@ -1065,8 +1077,12 @@ def test_api():
     assert stateful.api() == 42
 
 
+def test_remember():
+    stateful.remember(1)
+
+
 def test_seen():
-    assert stateful.seen() == []
+    assert stateful.seen() == [1]
 ";
     let project = Project::new(&[
         ("stateful.py", source),
@@ -1074,15 +1090,47 @@ def test_seen():
         ("tests/test_other.py", TEST_OTHER),
     ]);
     let seen = "tests/test_api.py::test_seen";
+    let remember = "tests/test_api.py::test_remember";
     let tests = [
         project.test(API, &[("stateful.py", "def api(")]),
+        project.test(remember, &[("stateful.py", "def remember(")]),
         project.test(seen, &[("stateful.py", "def seen(")]),
         project.test(OTHER, &[]),
     ];
     project.baseline(&tests);
-    // `remember` ran in no recorded test (another test may call it): whoever reads SEEN may see
-    // what it left there.
+    // `remember` ran in an earlier test: whoever reads SEEN may see what it left there.
     project.edit("stateful.py", "SEEN.append(x)", "SEEN.append(x * 2)");
+    assert_eq!(project.selected(), strings(&[remember, seen]));
+}
+
+#[test]
+fn function_writing_module_state_that_never_ran_is_no_dependency() {
+    let source = "\
+SEEN = []
+
+
+def remember(x):
+    SEEN.append(x)
+
+
+def seen():
+    return list(SEEN)
+";
+    let tests_source = "\
+import stateful
+
+
+def test_seen():
+    assert stateful.seen() == []
+";
+    let project = Project::new(&[("stateful.py", source), ("tests/test_api.py", tests_source)]);
+    let seen = "tests/test_api.py::test_seen";
+    project.baseline(&[project.test(seen, &[("stateful.py", "def seen(")])]);
+    // Nothing ran `remember` before `test_seen` read SEEN: it left nothing there.
+    project.edit("stateful.py", "SEEN.append(x)", "SEEN.append(x * 2)");
+    assert!(project.selected().is_empty());
+    // A change in what SEEN starts as is one.
+    project.edit("stateful.py", "SEEN = []", "SEEN = [0]");
     assert_eq!(project.selected(), strings(&[seen]));
 }
 

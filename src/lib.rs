@@ -5,6 +5,7 @@
 
 pub mod block;
 pub mod block_name;
+mod calling;
 pub mod checksum;
 mod closure;
 mod effects;

@@ -22,7 +22,9 @@ use ruff_text_size::{Ranged, TextRange, TextSize};
 use crate::block::{Block, ClassInfo, FileModel, Import, ImportBinding, MODULE_BLOCK, Name};
 use crate::block_name;
 use crate::checksum::{Fnv64, hash_bytes, hash_tokens};
-use crate::effects::{caches, has_effects, is_pure_class, is_pure_decorator};
+use crate::effects::{
+    caches, class_callees, def_callees, has_effects, is_pure_class, is_pure_decorator,
+};
 use crate::refs::{Refs, function_refs, module_refs};
 
 /// Parses `bytes` (a file's contents) into a model. Never panics: a file that is not UTF-8, does
@@ -60,6 +62,7 @@ fn parse_source(source: &str, content_hash: i64) -> FileModel {
         import_bindings: Vec::new(),
         star_imports: Vec::new(),
         classes: Vec::new(),
+        calling: Vec::new(),
     };
     let body = &parsed.syntax().body;
     for (index, stmt) in body.iter().enumerate() {
@@ -85,6 +88,7 @@ fn parse_source(source: &str, content_hash: i64) -> FileModel {
         import_bindings: builder.import_bindings.into_boxed_slice(),
         star_imports: builder.star_imports.into_boxed_slice(),
         classes: builder.classes.into_boxed_slice(),
+        calling: builder.calling.into_boxed_slice(),
         parse_error: None,
     }
 }
@@ -128,6 +132,7 @@ struct ModelBuilder<'a> {
     import_bindings: Vec<ImportBinding>,
     star_imports: Vec<Name>,
     classes: Vec<ClassInfo>,
+    calling: Vec<(u32, Box<[Name]>)>,
 }
 
 impl<'a> ModelBuilder<'a> {
@@ -144,12 +149,18 @@ impl<'a> ModelBuilder<'a> {
                         .parameters
                         .iter_non_variadic_params()
                         .any(|p| p.default.as_deref().is_some_and(has_effects));
+                let callees = if pure {
+                    Some(Vec::new())
+                } else {
+                    def_callees(function)
+                };
                 let refs = module_refs(|visitor| visit_header(visitor, function));
+                self.note_callees(callees.as_deref());
                 self.statement(
                     stmt,
                     &block_name::def_header(&function.name),
                     vec![function.name.to_string()],
-                    pure,
+                    callees.is_some(),
                     header,
                     refs,
                 );
@@ -158,9 +169,13 @@ impl<'a> ModelBuilder<'a> {
                 let mut holes = Vec::new();
                 let first_class = self.classes.len();
                 self.class(class, "", &mut holes);
-                let pure = is_pure_class(class);
+                let callees = if is_pure_class(class) {
+                    Some(Vec::new())
+                } else {
+                    class_callees(class)
+                };
                 // The class statement's block is the next one pushed, if it gets one.
-                let block = if pure {
+                let block = if callees.is_some() {
                     u32::try_from(self.blocks.len() + 1).unwrap_or(0)
                 } else {
                     0
@@ -169,11 +184,12 @@ impl<'a> ModelBuilder<'a> {
                     info.block = block;
                 }
                 let refs = module_refs(|visitor| visit_class_header(visitor, class));
+                self.note_callees(callees.as_deref());
                 self.statement_with_holes(
                     stmt,
                     &block_name::class(&class.name),
                     vec![class.name.to_string()],
-                    pure,
+                    callees.is_some(),
                     class.range,
                     &holes,
                     refs,
@@ -403,10 +419,30 @@ impl<'a> ModelBuilder<'a> {
                 visitor.visit_arguments(arguments);
             }
         });
+        let mut attributes: Vec<Name> = class
+            .body
+            .iter()
+            .filter_map(|stmt| match stmt {
+                Stmt::Assign(ast::StmtAssign { targets, .. }) => {
+                    targets.iter().map(bound_names).collect::<Option<Vec<_>>>()
+                }
+                Stmt::AnnAssign(ast::StmtAnnAssign { target, .. })
+                | Stmt::AugAssign(ast::StmtAugAssign { target, .. }) => {
+                    bound_names(target).map(|names| vec![names])
+                }
+                _ => None,
+            })
+            .flatten()
+            .flatten()
+            .map(|name| Name::intern(&name))
+            .collect();
+        attributes.sort_unstable();
+        attributes.dedup();
         self.classes.push(ClassInfo {
             qualname: Name::intern(&qualname),
             block: 0,
             bases: bases.into_names().0.into_boxed_slice(),
+            attributes: attributes.into_boxed_slice(),
         });
         let members = block_name::class_prefix(prefix, &class.name);
         for stmt in &class.body {
@@ -442,6 +478,17 @@ impl<'a> ModelBuilder<'a> {
             &writes,
             caches,
         ));
+    }
+
+    /// Notes the callees of the statement whose block is pushed next (see
+    /// `FileModel::calling`), if it calls anything that may have effects.
+    fn note_callees(&mut self, callees: Option<&[String]>) {
+        if let Some(callees) = callees.filter(|callees| !callees.is_empty())
+            && let Ok(index) = u32::try_from(self.blocks.len() + 1)
+        {
+            let callees = callees.iter().map(|callee| Name::intern(callee)).collect();
+            self.calling.push((index, callees));
+        }
     }
 
     fn unique_name(&mut self, key: &str) -> String {

@@ -167,9 +167,8 @@ fn modern_fixture_block_layout() {
         ("from:TYPE_CHECKING,Protocol", Binding, 11, 11),
         ("from:RATE,rounding", Binding, 13, 13),
         ("from:registry", Binding, 14, 14),
-        // `if TYPE_CHECKING:` (16-17), both `type` aliases (26-27), `CONFIG = os.environ.get(…)`
-        // (29), `class Pluggable(Base, metaclass=Meta)` (57), the impurely decorated
-        // `parse_sku` and `fetch` headers: folded into `<module>`.
+        // `if TYPE_CHECKING:` (16-17), both `type` aliases (26-27) and
+        // `CONFIG = os.environ.get(…)` (29): folded into `<module>`.
         ("=TIMEOUT", Binding, 19, 19),
         ("=RETRIES", Binding, 20, 20),
         ("=SCALE,OFFSETS", Binding, 21, 21),
@@ -180,13 +179,16 @@ fn modern_fixture_block_layout() {
         ("Order.total#2", Function, 44, 46),
         ("Order.Line.describe", Function, 49, 50),
         ("Order.Line.Meta.label", Function, 53, 54),
+        ("class:Pluggable", Binding, 57, 62),
         ("Pluggable.register", Function, 60, 62),
         ("class:Box", Binding, 65, 67),
         ("Box.get", Function, 66, 67),
         ("parse_sku", Function, 70, 73),
+        ("def:parse_sku", Binding, 70, 73),
         ("bump", Function, 76, 78),
         ("def:bump", Binding, 76, 78),
         ("fetch", Function, 81, 86),
+        ("def:fetch", Binding, 81, 86),
         ("dispatch", Function, 89, 96),
         ("def:dispatch", Binding, 89, 96),
         ("risky", Function, 99, 108),
@@ -584,14 +586,51 @@ class F(Exception, Generic[T], typing.Protocol):
     pass
 ";
     let model = parse(source);
-    // `view` and `f` are still Function blocks, but their `def` statements are impure.
+    // The `def` and `class` statements that call something keep blocks of their own: the
+    // engine decides whether what they call may have effects it cannot follow.
     assert_eq!(
         names(&model),
-        ["<module>", "import:os", "view", "f", "class:F"]
+        [
+            "<module>",
+            "import:os",
+            "view",
+            "def:view",
+            "f",
+            "def:f",
+            "class:C",
+            "class:D",
+            "class:E",
+            "class:F"
+        ]
     );
-    for line in (2..=10).chain(18..=27) {
+    for line in 2..=10 {
         assert_eq!(model.block_at_line(line), 0, "line {line}");
     }
+    let calling: Vec<(String, Vec<String>)> = model
+        .calling
+        .iter()
+        .map(|(index, callees)| {
+            let callees = callees.iter().map(ToString::to_string).collect();
+            (model.blocks[*index as usize].name.to_string(), callees)
+        })
+        .collect();
+    let expected = [
+        ("def:view", vec!["app.route"]),
+        ("def:f", vec!["make"]),
+        ("class:C", vec!["Base"]),
+        ("class:D", vec!["M"]),
+        ("class:E", vec!["register"]),
+    ];
+    let expected: Vec<(String, Vec<String>)> = expected
+        .iter()
+        .map(|(name, callees)| {
+            (
+                (*name).to_owned(),
+                callees.iter().map(|c| (*c).to_owned()).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(calling, expected);
     assert_eq!(model.blocks[model.block_at_line(11)].name, "view");
     assert_eq!(model.blocks[model.block_at_line(29)].name, "class:F");
     let edits = [
@@ -607,8 +646,10 @@ class F(Exception, Generic[T], typing.Protocol):
     for (old, new) in edits {
         let after = parse(&edit(source, old, new));
         let expected: &[&str] = match old {
-            "@app.route('/')" => &["<module>", "view"],
-            "make()" => &["<module>", "f"],
+            "@app.route('/')" => &["def:view", "view"],
+            "make()" => &["def:f", "f"],
+            "C(Base)" => &["class:C"],
+            "@register" => &["class:E"],
             _ => &["<module>"],
         };
         assert_changed(&model, &after, expected);
@@ -908,7 +949,7 @@ fn editing_an_impure_statement_changes_only_module() {
         "_registry: dict[str, type] = {}",
         "_registry: dict[str, type] = {'x': int}",
     ));
-    assert_changed(&model, &after, &["<module>"]);
+    assert_changed(&model, &after, &["class:Pluggable"]);
 }
 
 #[test]
@@ -920,13 +961,13 @@ fn editing_a_decorator_changes_the_function() {
         "@app.route(\"/orders/",
         "@app.route(\"/v2/orders/",
     ));
-    assert_changed(&model, &after, &["<module>", "fetch"]);
+    assert_changed(&model, &after, &["def:fetch", "fetch"]);
     let after = parse(&edit(
         MODERN,
         "lru_cache(maxsize=None)",
         "lru_cache(maxsize=128)",
     ));
-    assert_changed(&model, &after, &["<module>", "parse_sku"]);
+    assert_changed(&model, &after, &["def:parse_sku", "parse_sku"]);
     // A method's decorator is part of its class statement.
     let after = parse(&edit(
         MODERN,
@@ -1016,8 +1057,9 @@ fn block_at_line_maps_lines_to_their_owner() {
     assert_eq!(owner(36), "class:Order");
     assert_eq!(owner(47), "class:Order", "blank line between methods");
     assert_eq!(owner(2), "=__doc__");
+    assert_eq!(owner(58), "class:Pluggable");
     // Everything else at module level.
-    for line in [0, 5, 15, 16, 17, 26, 29, 30, 57, 58, 1000, u32::MAX] {
+    for line in [0, 5, 15, 16, 17, 26, 29, 30, 1000, u32::MAX] {
         assert_eq!(model.block_at_line(line), 0, "line {line}");
     }
     assert_eq!(model.block_at_line(42), model_index(&model, "Order.total"));
@@ -1162,18 +1204,15 @@ fn import_uses_holds_what_module_code_with_effects_refers_to() {
     // Sorted, each once: the slice stands in for a set.
     assert!(model.import_uses.windows(2).all(|pair| pair[0] < pair[1]));
     let uses = import_uses(&model);
-    // Names read by module-level code that may have effects: impure statements, decorators
-    // that may register, bases and metaclasses, an `if` block's test.
-    for name in [
-        "os.environ.get",
-        "TYPE_CHECKING",
-        "functools.lru_cache",
-        "app.route",
-    ] {
+    // Names read by module-level code that may have effects: impure statements, an `if`
+    // block's test.
+    for name in ["os.environ.get", "TYPE_CHECKING"] {
         assert!(uses.contains(name), "{name} missing from {uses:?}");
     }
-    for name in ["Base", "Meta"] {
-        assert!(uses.contains(name), "{name} missing from {uses:?}");
+    // Decorators that may register, bases and metaclasses: their statements have blocks, which
+    // hold them (see `calling`).
+    for name in ["app.route", "Base", "Meta", "functools.lru_cache"] {
+        assert!(!uses.contains(name), "{name} in {uses:?}");
     }
     // An import forwards names: it is no use of them. Pure bindings keep their references in
     // their own blocks; function bodies in theirs.
@@ -1258,9 +1297,13 @@ class K(Base):
         "bound by a statement with effects"
     );
     assert_eq!(binders("f"), ["def:f"]);
-    assert_eq!(binders("g"), ["<module>"]);
+    assert_eq!(
+        binders("g"),
+        ["def:g"],
+        "a decorator call: the engine decides"
+    );
     assert_eq!(binders("json"), ["<module>"]);
-    assert_eq!(binders("K"), ["<module>"]);
+    assert_eq!(binders("K"), ["class:K"]);
     assert!(binders("nope").is_empty());
     let imports: Vec<(String, String, Option<String>)> = model
         .import_bindings
@@ -1299,8 +1342,8 @@ class K(Base):
     assert_eq!(
         classes,
         [
-            ("K".into(), 0, vec!["Base".into()]),
-            ("K.Inner".into(), 0, vec![])
+            ("K".into(), 8, vec!["Base".into()]),
+            ("K.Inner".into(), 8, vec![])
         ]
     );
     let pure = parse("class P:\n    class Q:\n        pass\n");

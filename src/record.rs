@@ -1,6 +1,6 @@
 //! Recording: turning what a test executed into the block versions it depends on.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, PoisonError};
 
 use rusqlite::Connection;
@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use crate::block::{BlockKind, DATA_BLOCK, MISSING_HASH, Name, is_pseudo};
 use crate::block_name::BlockName;
 use crate::closure::Resolved;
-use crate::closure::{BlockVersion, ClosureInfo};
+use crate::closure::{BlockVersion, ClosureInfo, Function, MemoClosure};
 use crate::engine::{Current, Engine};
 use crate::error::{Error, Result};
 use crate::facts::GLOBAL_FACTS;
@@ -132,6 +132,7 @@ impl Engine {
                 })?;
             }
         }
+        self.seed_ran()?;
         self.preload(tests.iter().flat_map(|test| {
             let code = test.code.iter().map(|(path, _)| path.as_str());
             code.chain(test.roots.iter().map(String::as_str))
@@ -283,6 +284,9 @@ impl Engine {
             if block.kind == BlockKind::Module {
                 continue;
             }
+            if block.kind == BlockKind::Function {
+                self.ran.insert((path, block.name));
+            }
             if block.stateful {
                 stateful.push((path, block.name));
             }
@@ -314,6 +318,7 @@ impl Engine {
         // The state the test's code reads: whatever writes it may have left it as an earlier
         // test's call made it, so the writers and what they run are dependencies too.
         let mut writers: FastSet<(Name, Name)> = stateful.into_iter().collect();
+        let mut statements: FastSet<(Name, Name)> = FastSet::default();
         for found in &reached {
             own.extend(found.deps.iter().copied());
             for key in &found.keys {
@@ -321,11 +326,31 @@ impl Engine {
                     if let Some(found) = info.writers.get(key) {
                         writers.extend(found.iter().copied());
                     }
+                    if let Some(found) = info.import_writers.get(key) {
+                        statements.extend(found.iter().copied());
+                    }
                 }
             }
         }
+        // The statements that wrote it while their modules were imported (a decorator's
+        // registry), as they read now.
+        for (file, name) in statements {
+            if let Some(current) = self.current(file.as_str())
+                && let Some(block) = current.model.blocks.iter().find(|b| b.name == name)
+            {
+                own.insert((file, name, block.checksum));
+            }
+            own.extend(self.resolve_block(file, name).deps.iter().copied());
+        }
         for (file, function) in writers {
-            own.extend(self.memo_closure(file, function).iter().copied());
+            let closure = self.memo_closure(file, function);
+            let ran = &self.ran;
+            own.extend(
+                closure
+                    .iter()
+                    .filter(|(by, _)| ran.contains(by))
+                    .map(|(_, version)| *version),
+            );
         }
         // A `def f` header is part of the block of `f`: a test that ran `f` has it already.
         let ran: FastSet<(Name, Name)> = own.iter().map(|&(path, name, _)| (path, name)).collect();
@@ -336,6 +361,28 @@ impl Engine {
             _ => true,
         });
         (own.into_iter().collect(), info)
+    }
+
+    /// Adds the functions the database holds a version of to `ran`, once a session: a stored
+    /// test ran them (or, before `ran` existed, named them), so an unselected test may run
+    /// them before a selected one in the next full run.
+    fn seed_ran(&mut self) -> Result<()> {
+        if self.ran_seeded {
+            return Ok(());
+        }
+        let files = self.store.files()?;
+        let ids: HashSet<i64> = files.iter().map(|file| file.id).collect();
+        let mut blocks = self.store.blocks_of_files(&ids)?;
+        for file in files {
+            let path = Name::intern(&file.path);
+            for block in blocks.remove(&file.id).unwrap_or_default() {
+                if let BlockName::Function(_) = BlockName::parse(&block.name) {
+                    self.ran.insert((path, Name::intern(&block.name)));
+                }
+            }
+        }
+        self.ran_seeded = true;
+        Ok(())
     }
 
     /// Remembers the data files `test` opened while stateful functions ran: a cache they keep
@@ -365,15 +412,19 @@ impl Engine {
     /// What a stateful function may have left behind for a later caller: the function, the
     /// functions it may call (those its references name, through the same resolution, and the
     /// methods of the classes it reaches that an attribute call may land in), and what all of
-    /// them read. A test that reads its state, a cache hit included, depends on all of it.
-    fn memo_closure(&mut self, file: Name, function: Name) -> Arc<[BlockVersion]> {
+    /// them read, each version with the function whose running makes it one. A test that reads
+    /// its state, a cache hit included, depends on the part whose functions ran (see `ran`):
+    /// an earlier call can only have left what ran then. Naming a function is not calling it
+    /// (a builder storing `__ne__` in a class it makes), and taking every function named
+    /// made each test that built a class depend on every method it could install.
+    pub(crate) fn memo_closure(&mut self, file: Name, function: Name) -> MemoClosure {
         if let Some(found) = self.memo_closures.get(&(file, function)) {
             return Arc::clone(found);
         }
         let mut seen: FastSet<(Name, Name)> = FastSet::default();
         let mut queue = vec![(file, function)];
         let mut classes: FastSet<(Name, Name)> = FastSet::default();
-        let mut deps: BTreeSet<BlockVersion> = BTreeSet::new();
+        let mut deps: BTreeSet<(Function, BlockVersion)> = BTreeSet::new();
         let mut attributes: FastSet<Name> = FastSet::default();
         seen.insert((file, function));
         while let Some((path, name)) = queue.pop() {
@@ -383,7 +434,8 @@ impl Engine {
             let Some(block) = current.model.function(name) else {
                 continue;
             };
-            deps.insert((path, block.name, block.checksum));
+            let by = (path, name);
+            deps.insert((by, (path, block.name, block.checksum)));
             if let Some(class) = class_of(name) {
                 classes.insert((path, class));
             }
@@ -395,7 +447,7 @@ impl Engine {
                     .map(Name::intern),
             );
             let found = self.resolve_block(path, name);
-            deps.extend(found.deps.iter().copied());
+            deps.extend(found.deps.iter().map(|version| (by, *version)));
             classes.extend(found.classes.iter().copied());
             for &callee in &found.functions {
                 if seen.insert(callee) {
@@ -413,14 +465,16 @@ impl Engine {
             }
         }
         // Data files read beneath any of them, by an earlier test of this session.
-        let read: Vec<Name> = seen
+        let read: Vec<(Function, Name)> = seen
             .iter()
-            .filter_map(|function| self.read_beneath.get(function))
-            .flatten()
-            .copied()
+            .filter_map(|&by| Some((by, self.read_beneath.get(&by)?)))
+            .flat_map(|(by, read)| read.iter().map(move |data| (by, *data)))
             .collect();
-        deps.extend(read.into_iter().map(|data| self.data_version(data)));
-        let closure: Arc<[BlockVersion]> = deps.into_iter().collect();
+        deps.extend(
+            read.into_iter()
+                .map(|(by, data)| (by, self.data_version(data))),
+        );
+        let closure: MemoClosure = deps.into_iter().collect();
         self.memo_closures
             .insert((file, function), Arc::clone(&closure));
         closure
@@ -465,7 +519,7 @@ impl Engine {
                 .unwrap_or_default();
             if whole {
                 let mut every = Resolved::default();
-                self.every_binding(path, 0, &mut every);
+                self.every_value(path, &mut every);
                 shared.extend(every.deps);
             }
             for (file, function) in functions {
@@ -484,6 +538,23 @@ impl Engine {
             for reference in &model.import_uses {
                 let (found, _) = self.resolve_ref(path, None, *reference, 0);
                 shared.extend(found.deps.iter().copied());
+            }
+            // The `def` and `class` statements that call things: part of the module's code
+            // when some of it is not the project's, else a writer of what their callees write.
+            for &(index, _) in &model.calling {
+                let block = &model.blocks[index as usize];
+                if self.calls_outside(path, index) {
+                    shared.insert((path, block.name, block.checksum));
+                    let found = self.resolve_block(path, block.name);
+                    shared.extend(found.deps.iter().copied());
+                } else {
+                    for key in self.import_writes(path, index) {
+                        info.import_writers
+                            .entry(key)
+                            .or_default()
+                            .push((path, block.name));
+                    }
+                }
             }
             for block in &model.blocks {
                 if block.kind != BlockKind::Function {

@@ -14,6 +14,7 @@
 use std::sync::Arc;
 
 use crate::block::{BlockKind, FileModel, Name};
+use crate::block_name::BlockName;
 use crate::closure::{Resolved, StateKey};
 use crate::engine::Engine;
 use crate::fasthash::FastSet;
@@ -25,7 +26,15 @@ const MAX_DEPTH: u32 = 16;
 enum Denotes {
     Module(String),
     Class(Name, Name),
+    Function(Name, Name),
     Other,
+}
+
+/// Project code a dotted name denotes: a class or a function, `(file, qualified name)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Code {
+    Class(Name, Name),
+    Function(Name, Name),
 }
 
 impl Engine {
@@ -212,7 +221,7 @@ impl Engine {
                     }
                     break;
                 }
-                Denotes::Other => break,
+                Denotes::Function(..) | Denotes::Other => break,
             };
         }
         complete
@@ -229,6 +238,34 @@ impl Engine {
             self.global(file, name, depth + 1, out, &mut complete);
         }
         complete
+    }
+
+    /// What a reader we do not observe (Django's settings, copied with `dir()`; a URLconf read
+    /// by name) takes from `file`: every top-level binding but those of `def` and `class`
+    /// statements. A function counts for the tests that run it, which are recorded doing so,
+    /// and a class for those that use it; counting them for every importer of a module that a
+    /// plugin imported at start-up made every change to a dependency of that plugin (attrs,
+    /// imported by hypothesis) select the whole suite.
+    pub(crate) fn every_value(&mut self, file: Name, out: &mut Resolved) {
+        let Some(current) = self.current(file.as_str()) else {
+            return;
+        };
+        let model = Arc::clone(&current.model);
+        let values: FastSet<Name> = model
+            .bindings
+            .iter()
+            .filter(|(_, block)| {
+                !matches!(
+                    BlockName::parse(model.blocks[*block as usize].name.as_str()),
+                    BlockName::DefHeader(_) | BlockName::Class(_)
+                )
+            })
+            .map(|(name, _)| *name)
+            .collect();
+        let mut complete = true;
+        for name in values {
+            self.global(file, name, 1, out, &mut complete);
+        }
     }
 
     /// Resolves the global `name` in `file`: adds what it depends on to `out` and says what the
@@ -259,6 +296,7 @@ impl Engine {
             out.keys.push((file, name));
             if model.function(name).is_some() {
                 out.functions.push((file, name));
+                denotes = Denotes::Function(file, name);
             }
             if let Some(class) = model.class(name) {
                 out.classes.push((file, class.qualname));
@@ -379,6 +417,17 @@ impl Engine {
 
     /// The class `reference` (a dotted name in `file`, such as a base) denotes, if any.
     fn class_named(&mut self, file: Name, reference: Name, depth: u32) -> Option<(Name, Name)> {
+        match self.code_named(file, reference, depth)? {
+            Code::Class(file, qualname) => Some((file, qualname)),
+            Code::Function(..) => None,
+        }
+    }
+
+    /// The project class or function `reference` (a dotted name in `file`: `register`,
+    /// `registry.Registry.add`) denotes, if any: each step through a module or a class, to a
+    /// `def` or `class` statement. An alias (`s = attrs`), an attribute of a function or of an
+    /// instance, or anything from a library is none.
+    pub(crate) fn code_named(&mut self, file: Name, reference: Name, depth: u32) -> Option<Code> {
         let mut parts = reference.as_str().split('.');
         let head = Name::intern(parts.next()?);
         // What the names reach is in the caller's answer already (`resolve_ref` of the base).
@@ -397,12 +446,24 @@ impl Engine {
                         self.global(path, attr, depth + 1, &mut scratch, &mut complete)
                     }
                 }
-                Denotes::Class(..) | Denotes::Other => return None,
+                Denotes::Class(path, qualname) => {
+                    let member = Name::intern(&format!("{qualname}.{attr}"));
+                    let model = Arc::clone(&self.current(path.as_str())?.model);
+                    if model.class(member).is_some() {
+                        Denotes::Class(path, member)
+                    } else if model.function(member).is_some() {
+                        Denotes::Function(path, member)
+                    } else {
+                        return None;
+                    }
+                }
+                Denotes::Function(..) | Denotes::Other => return None,
             };
         }
         match denotes {
-            Denotes::Class(file, qualname) => Some((file, qualname)),
-            _ => None,
+            Denotes::Class(file, qualname) => Some(Code::Class(file, qualname)),
+            Denotes::Function(file, name) => Some(Code::Function(file, name)),
+            Denotes::Module(_) | Denotes::Other => None,
         }
     }
 }

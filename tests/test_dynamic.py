@@ -299,3 +299,119 @@ def test_data_file_read_through_a_cached_loader(project: Project, workers: list[
     project.write("data/rates.json", '{"eur": 3}\n')
     result = project.diff("-rA", *workers)
     assert failed(result) == {"test_rate_a", "test_rate_b", "test_rate_c"}
+
+
+def test_state_an_unselected_test_leaves_for_a_rerun_one(project: Project) -> None:
+    # In a full run test_a fills the registry before test_b looks at it. After an incremental
+    # baseline reran test_b alone (its own edit), test_b still depends on what test_a's call
+    # ran: a change there fails test_b in a full run.
+    project.write(
+        "src/pkg/registry.py",
+        """
+        SEEN = []
+
+
+        def note(word):
+            SEEN.append(shout(word))
+
+
+        def shout(word):
+            return word.upper()
+        """,
+    )
+    project.write(
+        "tests/test_a.py",
+        """
+        from pkg.registry import note
+
+
+        def test_a():
+            note("a")
+        """,
+    )
+    project.write(
+        "tests/test_b.py",
+        """
+        from pkg import registry
+
+
+        def test_b():
+            assert registry.SEEN in ([], ["A"])
+        """,
+    )
+    project.settled()
+    project.replace("tests/test_b.py", '["A"])', '["A"]), "polluted"')
+    assert outcomes(project.baseline()) == {"test_b": "PASSED"}
+    project.replace("src/pkg/registry.py", "upper()", "lower()")
+    assert outcomes(project.diff()) == {"test_a": "PASSED", "test_b": "FAILED"}
+
+
+def test_a_subclass_registered_by_init_subclass(project: Project) -> None:
+    # Creating the subclass runs the base's `__init_subclass__`, which files it under the name
+    # the class statement passes: a test that looks a name up depends on that statement.
+    project.write(
+        "src/pkg/plugins.py",
+        """
+        class Plugin:
+            registry = {}
+
+            def __init_subclass__(cls, name, **kwargs):
+                super().__init_subclass__(**kwargs)
+                Plugin.registry[name] = cls
+
+
+        class Csv(Plugin, name="csv"):
+            pass
+
+
+        def lookup(name):
+            return Plugin.registry.get(name)
+        """,
+    )
+    project.write(
+        "tests/test_plugins.py",
+        """
+        from pkg.plugins import lookup
+
+
+        def test_no_json():
+            assert lookup("json") is None
+        """,
+    )
+    project.settled()
+    project.replace("src/pkg/plugins.py", 'name="csv"', 'name="json"')
+    assert outcomes(project.diff()) == {"test_no_json": "FAILED"}
+
+
+def test_a_library_decorator_that_registers(project: Project) -> None:
+    # `area.register(int)` files the function in the dispatcher, a library's state that no
+    # project code writes: every importer of the module depends on the statement.
+    project.write(
+        "src/pkg/area.py",
+        """
+        from functools import singledispatch
+
+
+        @singledispatch
+        def area(shape):
+            return None
+
+
+        @area.register(int)
+        def _(side):
+            return side * side
+        """,
+    )
+    project.write(
+        "tests/test_area.py",
+        """
+        from pkg.area import area
+
+
+        def test_text_has_no_area():
+            assert area("abc") is None
+        """,
+    )
+    project.settled()
+    project.replace("src/pkg/area.py", "register(int)", "register(str)")
+    assert outcomes(project.diff()) == {"test_text_has_no_area": "FAILED"}

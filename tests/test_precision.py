@@ -238,3 +238,153 @@ def test_code_run_by_one_test_module_import_counts_for_that_module_only(project:
     project.settled()
     project.replace("src/pkg/maker.py", 'return "A"', 'return "a"')
     assert outcomes(project.diff()) == {"test_a": "FAILED"}
+
+
+def test_a_function_a_builder_stores_but_never_calls_selects_no_test(project: Project) -> None:
+    # The builder keeps state on itself and installs `negate` in what it builds without
+    # calling it: a test that builds something never ran `negate`, so a change in it cannot
+    # affect that test.
+    project.write(
+        "src/pkg/builder.py",
+        """
+        def negate(self, other):
+            return not self == other
+
+
+        class Builder:
+            def __init__(self):
+                self.members = {}
+
+            def add_negation(self, wanted):
+                if wanted:
+                    self.members["__ne__"] = negate
+                self.members["kind"] = "built"
+
+            def build(self):
+                return dict(self.members)
+
+
+        def make(wanted=False):
+            builder = Builder()
+            builder.add_negation(wanted)
+            return builder.build()
+        """,
+    )
+    project.write(
+        "tests/test_builder.py",
+        """
+        from pkg.builder import make
+
+
+        def test_make():
+            assert make() == {"kind": "built"}
+        """,
+    )
+    project.settled()
+    project.replace("src/pkg/builder.py", "not self == other", "not self != other")
+    assert ran(project.diff()) == set()
+    project.replace("src/pkg/builder.py", '"built"', '"made"')
+    assert outcomes(project.diff()) == {"test_make": "FAILED"}
+
+
+def test_a_subclass_body_change_selects_only_the_tests_of_that_subclass(project: Project) -> None:
+    # Subclassing a project class runs only project code (its `__init_subclass__`, if any):
+    # the class statement is a binding like any other, not code every importer depends on.
+    project.write(
+        "src/pkg/shapes.py",
+        """
+        class Shape:
+            sides = 0
+
+            def describe(self):
+                return f"{self.sides} sides"
+
+
+        class Square(Shape):
+            sides = 4
+
+
+        class Triangle(Shape):
+            sides = 3
+        """,
+    )
+    for name, sides in (("Square", 4), ("Triangle", 3)):
+        project.write(
+            f"tests/test_{name.lower()}.py",
+            f"""
+            from pkg.shapes import {name}
+
+
+            def test_{name.lower()}():
+                assert {name}().describe() == "{sides} sides"
+            """,
+        )
+    project.settled()
+    project.replace("src/pkg/shapes.py", "sides = 3", "sides = 5")
+    assert outcomes(project.diff()) == {"test_triangle": "FAILED"}
+
+
+def test_a_project_decorator_change_selects_its_users_not_every_importer(project: Project) -> None:
+    project.write(
+        "src/pkg/registry.py",
+        """
+        HANDLERS = {}
+
+
+        def handles(name):
+            def decorate(function):
+                HANDLERS[name] = function
+                return function
+            return decorate
+
+
+        def dispatch(name):
+            if name not in HANDLERS:
+                return "unknown"
+            return HANDLERS[name]()
+        """,
+    )
+    project.write(
+        "src/pkg/handlers.py",
+        """
+        from pkg.registry import handles
+
+
+        @handles("greet")
+        def greet():
+            return "hello"
+
+
+        def helper():
+            return 1
+        """,
+    )
+    project.write(
+        "tests/test_handlers.py",
+        """
+        import pkg.handlers
+        from pkg.registry import dispatch
+
+
+        def test_greet():
+            assert dispatch("greet") == "hello"
+
+
+        def test_unknown():
+            assert dispatch("wave") == "unknown"
+        """,
+    )
+    project.write(
+        "tests/test_helper.py",
+        """
+        from pkg.handlers import helper
+
+
+        def test_helper():
+            assert helper() == 1
+        """,
+    )
+    project.settled()
+    # test_unknown never ran `greet`: it read the registry the decorator filled.
+    project.replace("src/pkg/handlers.py", '@handles("greet")', '@handles("wave")')
+    assert outcomes(project.diff()) == {"test_greet": "FAILED", "test_unknown": "FAILED"}

@@ -1,0 +1,182 @@
+//! Statements that call what may have effects while their module is imported: decorators not
+//! known to be harmless, bases that may run `__init_subclass__` or a metaclass, calls in
+//! defaults (see `FileModel::calling`).
+//!
+//! Where all they call is the project's code, what that code changes is known: the state its
+//! functions write. Such a statement then counts for the tests that use what it binds (ran the
+//! function, named it, used the class) and for the tests that read what its callees write at
+//! import time (a registry a decorator fills). Where some of it is not (`app.route`,
+//! `pytest.fixture`, a library base with a metaclass), nothing says what it changed: every
+//! importer depends on it, as on the module's code.
+
+use std::sync::Arc;
+
+use crate::block::Name;
+use crate::closure::{Function, StateKey};
+use crate::engine::Engine;
+use crate::resolve::{Code, class_of};
+
+/// How many statements deep the question "does it call code that is not ours" is followed
+/// (a decorator defined with a decorator, a base of a base).
+const MAX_DEPTH: u32 = 8;
+
+/// The methods that calling a class, or subclassing it, runs.
+const CLASS_HOOKS: &[&str] = &[
+    "__init__",
+    "__new__",
+    "__call__",
+    "__init_subclass__",
+    "__set_name__",
+    "__class_getitem__",
+];
+
+impl Engine {
+    /// What block `index` of `file` calls while its module is imported, if it is one of the
+    /// file's calling statements.
+    fn callees(&mut self, file: Name, index: u32) -> Option<Box<[Name]>> {
+        let current = self.current(file.as_str())?;
+        let calling = &current.model.calling;
+        let found = calling
+            .binary_search_by_key(&index, |(block, _)| *block)
+            .ok()?;
+        Some(calling[found].1.clone())
+    }
+
+    /// Whether the calling statement of block `index` of `file` may run code that is not the
+    /// project's: a callee that resolves to no project function or class, or one whose own
+    /// statement (a decorated function, a class and its bases) may. False for other blocks.
+    pub(crate) fn calls_outside(&mut self, file: Name, index: u32) -> bool {
+        self.calls_outside_at(file, index, 0)
+    }
+
+    fn calls_outside_at(&mut self, file: Name, index: u32, depth: u32) -> bool {
+        if let Some(known) = self.calls_outside.get(&(file, index)) {
+            return *known;
+        }
+        let Some(callees) = self.callees(file, index) else {
+            return false;
+        };
+        if depth > MAX_DEPTH {
+            return true;
+        }
+        // Met again while it is being answered (a cycle): the safe answer.
+        self.calls_outside.insert((file, index), true);
+        let mut outside = false;
+        for callee in &callees {
+            outside = self.callee_outside(file, *callee, depth);
+            if outside {
+                break;
+            }
+        }
+        self.calls_outside.insert((file, index), outside);
+        outside
+    }
+
+    fn callee_outside(&mut self, file: Name, callee: Name, depth: u32) -> bool {
+        let statement = match self.code_named(file, callee, 0) {
+            None => return true,
+            Some(Code::Class(path, class)) => self.class_statement(path, class),
+            Some(Code::Function(path, function)) => match class_of(function) {
+                Some(class) => self.class_statement(path, class),
+                None => self.current(path.as_str()).and_then(|current| {
+                    let index = current.model.binders(function).next()?;
+                    Some((path, u32::try_from(index).ok()?))
+                }),
+            },
+        };
+        // Its own statement (the callee's decorators, a class's bases and metaclass) may call
+        // what is not ours; a class folded into its module's code runs statements in its body.
+        match statement {
+            Some((_, 0)) | None => true,
+            Some((path, index)) => self.calls_outside_at(path, index, depth + 1),
+        }
+    }
+
+    /// The block of the top-level statement that defines the class `class` of `file` (0 when it
+    /// is part of the module's code).
+    fn class_statement(&mut self, file: Name, class: Name) -> Option<(Name, u32)> {
+        let current = self.current(file.as_str())?;
+        Some((file, current.model.class(class)?.block))
+    }
+
+    /// The shared state the calling statement of block `index` of `file` may write through the
+    /// project code it calls: the module-level names and class attributes that its callees, and
+    /// what they may call, write. Attributes of instances are left out: an instance made during
+    /// the call (attrs' class builder) is gone when the statement is done, and one that outlives
+    /// it is held by a module-level name or a class attribute, which the write goes through.
+    pub(crate) fn import_writes(&mut self, file: Name, index: u32) -> Vec<StateKey> {
+        let Some(callees) = self.callees(file, index) else {
+            return Vec::new();
+        };
+        let mut roots: Vec<Function> = Vec::new();
+        for callee in &callees {
+            match self.code_named(file, *callee, 0) {
+                Some(Code::Function(path, function)) => roots.push((path, function)),
+                Some(Code::Class(path, class)) => self.class_hooks(path, class, 0, &mut roots),
+                None => {}
+            }
+        }
+        let mut functions: Vec<Function> = Vec::new();
+        for (path, function) in roots {
+            let closure = self.memo_closure(path, function);
+            functions.extend(closure.iter().map(|(by, _)| *by));
+        }
+        functions.sort_unstable();
+        functions.dedup();
+        let mut keys = Vec::new();
+        for (path, function) in functions {
+            for key in self.written_keys(path, function) {
+                if self.is_shared_state(key) {
+                    keys.push(key);
+                }
+            }
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        keys
+    }
+
+    /// The methods of `class` and of its project bases that calling or subclassing it runs.
+    fn class_hooks(&mut self, file: Name, class: Name, depth: u32, out: &mut Vec<Function>) {
+        let Some(current) = self.current(file.as_str()) else {
+            return;
+        };
+        let model = Arc::clone(&current.model);
+        for hook in CLASS_HOOKS {
+            let method = Name::intern(&format!("{class}.{hook}"));
+            if model.function(method).is_some() {
+                out.push((file, method));
+            }
+        }
+        let Some(info) = model.class(class) else {
+            return;
+        };
+        if depth < MAX_DEPTH {
+            for base in &info.bases {
+                if let Some(Code::Class(path, base)) = self.code_named(file, *base, 0) {
+                    self.class_hooks(path, base, depth + 1, out);
+                }
+            }
+        }
+    }
+
+    /// Whether `key` names state that outlives the call writing it: a module-level name, or an
+    /// attribute its class binds (a class attribute, a method), not one each instance gets.
+    fn is_shared_state(&mut self, (file, name): StateKey) -> bool {
+        let Some(class) = class_of(name) else {
+            return true;
+        };
+        let Some(current) = self.current(file.as_str()) else {
+            return true;
+        };
+        let Some(info) = current.model.class(class) else {
+            return true;
+        };
+        let attribute = name.as_str().rsplit('.').next().unwrap_or_default();
+        current.model.function(name).is_some()
+            || info
+                .attributes
+                .iter()
+                .any(|bound| bound.as_str() == attribute)
+    }
+}
