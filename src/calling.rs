@@ -160,14 +160,29 @@ impl Engine {
         }
     }
 
-    /// Whether `key` names state that outlives the call writing it: a module-level name, or an
-    /// attribute its class binds (a class attribute, a method), not one each instance gets.
+    /// Whether `key` names project state that outlives the call writing it: a name a
+    /// module-level statement binds, or an attribute its class binds (a class attribute, a
+    /// method), not one each instance gets. A library module written through (`linecache.cache[name] = ...`) is the
+    /// library's state, which only code of the same file would read through the same key:
+    /// attrs caches the source of every class it builds there.
     fn is_shared_state(&mut self, (file, name): StateKey) -> bool {
-        let Some(class) = class_of(name) else {
-            return true;
-        };
         let Some(current) = self.current(file.as_str()) else {
             return true;
+        };
+        let library = current.model.import_bindings.iter().any(|import| {
+            import.bound == name
+                && self
+                    .modules
+                    .absolute(file.as_str(), import.module.as_str())
+                    .is_none_or(|module| self.modules.path_of(&module).is_none())
+        });
+        if library {
+            return false;
+        }
+        let Some(class) = class_of(name) else {
+            // A name no module-level statement binds is no state any reader finds (a
+            // `nonlocal` counter in a closure).
+            return current.model.binders(name).next().is_some();
         };
         let Some(info) = current.model.class(class) else {
             return true;
