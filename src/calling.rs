@@ -104,9 +104,12 @@ impl Engine {
     /// what they may call, write. Attributes of instances are left out: an instance made during
     /// the call (attrs' class builder) is gone when the statement is done, and one that outlives
     /// it is held by a module-level name or a class attribute, which the write goes through.
-    pub(crate) fn import_writes(&mut self, file: Name, index: u32) -> Vec<StateKey> {
+    pub(crate) fn import_writes(&mut self, file: Name, index: u32) -> Arc<[StateKey]> {
+        if let Some(known) = self.import_writes.get(&(file, index)) {
+            return Arc::clone(known);
+        }
         let Some(callees) = self.callees(file, index) else {
-            return Vec::new();
+            return Arc::default();
         };
         let mut roots: Vec<Function> = Vec::new();
         for callee in &callees {
@@ -133,6 +136,8 @@ impl Engine {
         }
         keys.sort_unstable();
         keys.dedup();
+        let keys: Arc<[StateKey]> = keys.into();
+        self.import_writes.insert((file, index), Arc::clone(&keys));
         keys
     }
 

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use crate::block::{DATA_BLOCK, FileModel, MISSING_HASH, Name, is_pseudo, is_python};
-use crate::closure::{BlockVersion, ClosureInfo, Function, MemoClosure, ResolveKey, Resolved};
+use crate::closure::{
+    BlockVersion, ClosureInfo, Function, MemoClosure, ResolveKey, Resolved, StateKey,
+};
 use crate::error::Result;
 use crate::facts::ALWAYS;
 use crate::fasthash::{FastMap, FastSet};
@@ -73,15 +75,19 @@ pub struct Engine {
     pub(crate) resolved: FastMap<ResolveKey, Arc<Resolved>>,
     pub(crate) resolved_blocks: FastMap<(Name, Name), Arc<Resolved>>,
     pub(crate) memo_closures: FastMap<Function, MemoClosure>,
-    /// (file, function) of every function known to run in this project's tests: seen running
-    /// in this session (in a test, a module's import, start-up) or held by the database, which
-    /// keeps what earlier sessions' tests ran. A state writer, or a function it may call, that
-    /// never ran left nothing for a test to read (see `memo_closure`).
-    pub(crate) ran: FastSet<Function>,
+    /// For each stateful function that ran in this session, the functions of its memo closure
+    /// that ran in the same test (or module import, or start-up): only those can have run
+    /// beneath it, and only what ran beneath it can have left state for a later reader.
+    pub(crate) ran_with: FastMap<Function, FastSet<Function>>,
+    /// The functions the database holds a version of: earlier sessions' tests ran them (see
+    /// `Engine::seed_ran`).
+    pub(crate) seeded: FastSet<Function>,
     /// Whether each calling statement, (file, block index), may run code that is not the
     /// project's (see `calling`).
     pub(crate) calls_outside: FastMap<(Name, u32), bool>,
-    /// Whether `ran` holds the database's functions yet (read at the session's first record).
+    /// What each calling statement that calls only project code writes (see `calling`).
+    pub(crate) import_writes: FastMap<(Name, u32), Arc<[StateKey]>>,
+    /// Whether `seeded` holds the database's functions yet (read at the session's first record).
     pub(crate) ran_seeded: bool,
     /// Data files read while a stateful function ran (it was on the stack when they were
     /// opened), by that function: part of its memo closure.
@@ -143,9 +149,11 @@ impl Engine {
             resolved: FastMap::default(),
             resolved_blocks: FastMap::default(),
             memo_closures: FastMap::default(),
-            ran: FastSet::default(),
+            ran_with: FastMap::default(),
+            seeded: FastSet::default(),
             ran_seeded: false,
             calls_outside: FastMap::default(),
+            import_writes: FastMap::default(),
             read_beneath: FastMap::default(),
             resolving: FastSet::default(),
             partial: FastMap::default(),
@@ -226,6 +234,7 @@ impl Engine {
         self.resolved_blocks.clear();
         self.memo_closures.clear();
         self.calls_outside.clear();
+        self.import_writes.clear();
     }
 
     /// Sets the facts about the environment that pseudo-files stand for: `(path, value)`, where
@@ -315,10 +324,10 @@ impl Engine {
                 }
             }
         }
+        self.ran_together(&functions);
         let import = self.module_imports.entry(Name::intern(module)).or_default();
         let mut added = false;
         for function in functions {
-            self.ran.insert(function);
             added |= import.functions.insert(function);
         }
         for path in data {
@@ -345,17 +354,19 @@ impl Engine {
     /// module's import.
     pub fn mark_import_time(&mut self, refs: &[(String, u32)]) {
         self.preload(refs.iter().map(|(path, _)| path.as_str()));
+        let mut functions = Vec::new();
         for (path, line) in refs {
             if let Some(current) = self.current(path) {
                 let block = &current.model.blocks[current.model.block_at_line(*line)];
                 if block.kind == crate::block::BlockKind::Function {
-                    self.ran.insert((Name::intern(path), block.name));
+                    functions.push((Name::intern(path), block.name));
                 }
                 if self.import_time.insert((Name::intern(path), block.name)) {
                     self.closures.clear();
                 }
             }
         }
+        self.ran_together(&functions);
     }
 }
 

@@ -272,6 +272,7 @@ impl Engine {
         let mut files: BTreeSet<Name> = BTreeSet::new();
         let mut reached: Vec<Arc<Resolved>> = Vec::new();
         let mut stateful: Vec<(Name, Name)> = Vec::new();
+        let mut executed: Vec<Function> = Vec::new();
         for (path, line) in &test.code {
             let Some(current) = self.current(path) else {
                 continue;
@@ -285,7 +286,7 @@ impl Engine {
                 continue;
             }
             if block.kind == BlockKind::Function {
-                self.ran.insert((path, block.name));
+                executed.push((path, block.name));
             }
             if block.stateful {
                 stateful.push((path, block.name));
@@ -300,6 +301,7 @@ impl Engine {
             }
             reached.push(self.resolve_block(path, block.name));
         }
+        self.ran_together(&executed);
         let test_file = Name::intern(&test.file);
         for name in &test.names {
             let (found, _) = self.resolve_ref(test_file, None, Name::intern(name), 0);
@@ -342,13 +344,12 @@ impl Engine {
             }
             own.extend(self.resolve_block(file, name).deps.iter().copied());
         }
-        for (file, function) in writers {
-            let closure = self.memo_closure(file, function);
-            let ran = &self.ran;
+        for writer in writers {
+            let closure = self.memo_closure(writer.0, writer.1);
             own.extend(
                 closure
                     .iter()
-                    .filter(|(by, _)| ran.contains(by))
+                    .filter(|(by, _)| self.may_have_run_beneath(writer, *by))
                     .map(|(_, version)| *version),
             );
         }
@@ -363,8 +364,45 @@ impl Engine {
         (own.into_iter().collect(), info)
     }
 
-    /// Adds the functions the database holds a version of to `ran`, once a session: a stored
-    /// test ran them (or, before `ran` existed, named them), so an unselected test may run
+    /// Notes that `functions` ran in one test, module import or start-up: for each stateful
+    /// one, the functions of its memo closure among them may have run beneath it.
+    pub(crate) fn ran_together(&mut self, functions: &[Function]) {
+        let executed: FastSet<Function> = functions.iter().copied().collect();
+        for &writer in functions {
+            let stateful = self
+                .current(writer.0.as_str())
+                .and_then(|current| current.model.function(writer.1).map(|b| b.stateful));
+            if stateful != Some(true) {
+                continue;
+            }
+            let closure = self.memo_closure(writer.0, writer.1);
+            let with = self.ran_with.entry(writer).or_default();
+            with.extend(
+                closure
+                    .iter()
+                    .map(|(by, _)| *by)
+                    .filter(|by| executed.contains(by)),
+            );
+        }
+    }
+
+    /// Whether `function`, of the memo closure of `writer`, may have run beneath it in an
+    /// earlier test: the two ran in one test of this session; or an earlier session ran
+    /// `function` (an unselected test may run `writer` before a selected one in a full run);
+    /// or it is in a module that was imported before recording began, unseen.
+    fn may_have_run_beneath(&self, writer: Function, function: Function) -> bool {
+        self.ran_with
+            .get(&writer)
+            .is_some_and(|with| with.contains(&function))
+            || self.seeded.contains(&function)
+            || self
+                .module_imports
+                .get(&function.0)
+                .is_some_and(|import| import.read_whole)
+    }
+
+    /// Adds the functions the database holds a version of to `seeded`, once a session: a
+    /// stored test ran them (or, before this rule, named them), so an unselected test may run
     /// them before a selected one in the next full run.
     fn seed_ran(&mut self) -> Result<()> {
         if self.ran_seeded {
@@ -377,7 +415,7 @@ impl Engine {
             let path = Name::intern(&file.path);
             for block in blocks.remove(&file.id).unwrap_or_default() {
                 if let BlockName::Function(_) = BlockName::parse(&block.name) {
-                    self.ran.insert((path, Name::intern(&block.name)));
+                    self.seeded.insert((path, Name::intern(&block.name)));
                 }
             }
         }
@@ -548,7 +586,7 @@ impl Engine {
                     let found = self.resolve_block(path, block.name);
                     shared.extend(found.deps.iter().copied());
                 } else {
-                    for key in self.import_writes(path, index) {
+                    for &key in self.import_writes(path, index).iter() {
                         info.import_writers
                             .entry(key)
                             .or_default()

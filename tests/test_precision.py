@@ -280,9 +280,21 @@ def test_a_function_a_builder_stores_but_never_calls_selects_no_test(project: Pr
             assert make() == {"kind": "built"}
         """,
     )
+    # `negate` runs in the suite, but never in a test that runs the builder.
+    project.write(
+        "tests/test_negate.py",
+        """
+        from pkg.builder import negate
+
+
+        def test_negate():
+            assert negate(1, 2)
+        """,
+    )
     project.settled()
     project.replace("src/pkg/builder.py", "not self == other", "not self != other")
-    assert ran(project.diff()) == set()
+    assert outcomes(project.diff()) == {"test_negate": "FAILED"}
+    project.replace("src/pkg/builder.py", "not self != other", "not self == other")
     project.replace("src/pkg/builder.py", '"built"', '"made"')
     assert outcomes(project.diff()) == {"test_make": "FAILED"}
 

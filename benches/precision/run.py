@@ -978,6 +978,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke and len(everything) < wanted:
         say(f"error: the smoke run made {len(everything)} of {wanted} mutants")
         return 1
+    # A miss is the one result the smoke exists to catch: a test that fails on a mutant that
+    # `--diff` did not run.
+    missed = [o for o in everything if o.tools["difftest"].confirmed]
+    if args.smoke and missed:
+        say(f"error: difftest missed failing tests on {len(missed)} mutants; see the report")
+        return 1
     return 0
 
 
