@@ -167,9 +167,10 @@ impl Engine {
 
     /// Whether `key` names project state that outlives the call writing it: a name a
     /// module-level statement binds, or an attribute its class binds (a class attribute, a
-    /// method), not one each instance gets. A library module written through (`linecache.cache[name] = ...`) is the
-    /// library's state, which only code of the same file would read through the same key:
-    /// attrs caches the source of every class it builds there.
+    /// method), not one each instance gets. A library module written through
+    /// (`linecache.cache[name] = ...`) holds the library's state, which only code of the same
+    /// file would read through the same key: attrs caches the source of every class it builds
+    /// there.
     fn is_shared_state(&mut self, (file, name): StateKey) -> bool {
         let Some(current) = self.current(file.as_str()) else {
             return true;
