@@ -128,7 +128,9 @@ impl Engine {
         functions.dedup();
         let mut keys = Vec::new();
         for (path, function) in functions {
-            for key in self.written_keys(path, function) {
+            let mut written = self.written_keys(path, function);
+            written.extend(self.objects_used(path, function));
+            for key in written {
                 if self.is_shared_state(key) {
                     keys.push(key);
                 }
@@ -138,6 +140,48 @@ impl Engine {
         keys.dedup();
         let keys: Arc<[StateKey]> = keys.into();
         self.import_writes.insert((file, index), Arc::clone(&keys));
+        keys
+    }
+
+    /// The module-level objects whose attributes `function` uses (`app.add_url_rule(...)`,
+    /// `parser.add_argument(...)`): values a statement built, not functions, classes or
+    /// modules. Whether a method call changes its object is not known, so at import time each
+    /// counts as a write of it: a project decorator that registers through a library object
+    /// the project holds writes that object.
+    fn objects_used(&mut self, file: Name, function: Name) -> Vec<StateKey> {
+        let Some(current) = self.current(file.as_str()) else {
+            return Vec::new();
+        };
+        let Some(block) = current.model.function(function) else {
+            return Vec::new();
+        };
+        let model = Arc::clone(&current.model);
+        let heads: Vec<Name> = block
+            .refs()
+            .iter()
+            .filter_map(|reference| reference.as_str().split_once('.'))
+            .map(|(head, _)| head)
+            .filter(|head| !head.is_empty() && *head != "self" && !head.starts_with('^'))
+            .map(Name::intern)
+            .collect();
+        let mut keys = Vec::new();
+        for head in heads {
+            let module = model.import_bindings.iter().any(|import| {
+                import.bound == head
+                    && import.attr.is_none_or(|attr| {
+                        self.modules
+                            .absolute(file.as_str(), import.module.as_str())
+                            .is_some_and(|module| {
+                                self.modules.path_of(&format!("{module}.{attr}")).is_some()
+                            })
+                    })
+            });
+            if module || self.code_named(file, head, 0).is_some() {
+                continue;
+            }
+            let (found, _) = self.resolve_ref(file, None, head, 0);
+            keys.extend(found.keys.iter().copied());
+        }
         keys
     }
 

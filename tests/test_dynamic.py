@@ -415,3 +415,42 @@ def test_a_library_decorator_that_registers(project: Project) -> None:
     project.settled()
     project.replace("src/pkg/area.py", "register(int)", "register(str)")
     assert outcomes(project.diff()) == {"test_text_has_no_area": "FAILED"}
+
+
+def test_a_project_decorator_that_registers_through_a_library_object(project: Project) -> None:
+    # The decorator is project code, but it registers through a library object the module
+    # holds: what `add_argument` changes is not known, so the statements that call it at import
+    # count for the tests that use the parser.
+    project.write(
+        "src/pkg/cli.py",
+        """
+        import argparse
+
+        parser = argparse.ArgumentParser()
+
+
+        def option(name):
+            def decorate(function):
+                parser.add_argument(name, action="store_true")
+                return function
+            return decorate
+
+
+        @option("--fast")
+        def fast():
+            return "fast"
+        """,
+    )
+    project.write(
+        "tests/test_cli.py",
+        """
+        from pkg.cli import parser
+
+
+        def test_slow_is_unknown():
+            assert parser.parse_known_args(["--slow"])[1] == ["--slow"]
+        """,
+    )
+    project.settled()
+    project.replace("src/pkg/cli.py", '@option("--fast")', '@option("--slow")')
+    assert outcomes(project.diff()) == {"test_slow_is_unknown": "FAILED"}
