@@ -20,6 +20,10 @@ use crate::resolve::{Code, class_of};
 /// (a decorator defined with a decorator, a base of a base).
 const MAX_DEPTH: u32 = 8;
 
+/// Standard modules whose classes register nothing elsewhere when subclassed (`ABCMeta` keeps
+/// what it learns on the class) and whose decorators only check or mark what they decorate.
+const HARMLESS_MODULES: &[&str] = &["abc", "collections.abc", "enum", "numbers", "typing"];
+
 /// The methods that calling a class, or subclassing it, runs.
 const CLASS_HOOKS: &[&str] = &[
     "__init__",
@@ -74,7 +78,7 @@ impl Engine {
 
     fn callee_outside(&mut self, file: Name, callee: Name, depth: u32) -> bool {
         let statement = match self.code_named(file, callee, 0) {
-            None => return true,
+            None => return !self.from_harmless_module(file, callee),
             Some(Code::Class(path, class)) => self.class_statement(path, class),
             Some(Code::Function(path, function)) => match class_of(function) {
                 Some(class) => self.class_statement(path, class),
@@ -90,6 +94,31 @@ impl Engine {
             Some((_, 0)) | None => true,
             Some((path, index)) => self.calls_outside_at(path, index, depth + 1),
         }
+    }
+
+    /// Whether `callee` is imported from a standard module whose classes and decorators have
+    /// no effects elsewhere when subclassed or applied (`collections.abc.MutableMapping`, an
+    /// `abc` or `typing` base, `enum.unique`). Named through its import, so a project class of
+    /// the same name is not mistaken for one.
+    fn from_harmless_module(&mut self, file: Name, callee: Name) -> bool {
+        let Some(current) = self.current(file.as_str()) else {
+            return false;
+        };
+        let text = callee.as_str();
+        let (head, rest) = text.split_once('.').unwrap_or((text, ""));
+        current.model.import_bindings.iter().any(|import| {
+            if import.bound.as_str() != head || import.module.as_str().starts_with('.') {
+                return false;
+            }
+            let mut full = import.module.as_str().to_owned();
+            for part in [import.attr.map_or("", |attr| attr.as_str()), rest] {
+                if !part.is_empty() {
+                    full = format!("{full}.{part}");
+                }
+            }
+            full.rsplit_once('.')
+                .is_some_and(|(module, _)| HARMLESS_MODULES.contains(&module))
+        })
     }
 
     /// The block of the top-level statement that defines the class `class` of `file` (0 when it

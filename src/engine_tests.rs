@@ -1828,3 +1828,59 @@ fn a_shared_set_another_session_dropped_is_stored_again() {
     let shared = "SELECT count(*) FROM test JOIN depset ON depset.id = test.depset_id";
     assert_eq!(count(&project.db, shared), 1);
 }
+
+#[test]
+fn a_class_statement_counts_for_every_importer_only_when_its_base_may_run_unknown_code() {
+    let source = "\
+import collections.abc
+from collections.abc import Mapping
+from json import JSONEncoder
+
+
+class Store(collections.abc.MutableMapping):
+    size = 1
+
+
+class View(Mapping):
+    size = 2
+
+
+class Encoder(JSONEncoder):
+    size = 3
+
+
+def store_size():
+    return Store.size
+";
+    let tests_source = "\
+import shapes
+
+
+def test_store():
+    assert shapes.store_size() == 1
+
+
+def test_nothing():
+    pass
+";
+    let project = Project::new(&[
+        ("shapes.py", source),
+        ("tests/test_shapes.py", tests_source),
+    ]);
+    let store = "tests/test_shapes.py::test_store";
+    let nothing = "tests/test_shapes.py::test_nothing";
+    project.baseline(&[
+        project.test(store, &[("shapes.py", "def store_size(")]),
+        project.test(nothing, &[]),
+    ]);
+    // A standard abstract base registers nothing: the statements are bindings.
+    project.edit("shapes.py", "size = 1", "size = 10");
+    assert_eq!(project.selected(), strings(&[store]));
+    project.edit("shapes.py", "size = 10", "size = 1");
+    project.edit("shapes.py", "size = 2", "size = 20");
+    assert!(project.selected().is_empty());
+    project.edit("shapes.py", "size = 20", "size = 2");
+    // A library's class may run anything when subclassed.
+    project.edit("shapes.py", "size = 3", "size = 30");
+    assert_eq!(project.selected(), strings(&[nothing, store]));
+}
