@@ -78,7 +78,7 @@ impl Engine {
 
     fn callee_outside(&mut self, file: Name, callee: Name, depth: u32) -> bool {
         let statement = match self.code_named(file, callee, 0) {
-            None => return !self.from_harmless_module(file, callee),
+            None => return !self.is_harmless_import(file, callee),
             Some(Code::Class(path, class)) => self.class_statement(path, class),
             Some(Code::Function(path, function)) => match class_of(function) {
                 Some(class) => self.class_statement(path, class),
@@ -100,7 +100,7 @@ impl Engine {
     /// no effects elsewhere when subclassed or applied (`collections.abc.MutableMapping`, an
     /// `abc` or `typing` base, `enum.unique`). Named through its import, so a project class of
     /// the same name is not mistaken for one.
-    fn from_harmless_module(&mut self, file: Name, callee: Name) -> bool {
+    fn is_harmless_import(&mut self, file: Name, callee: Name) -> bool {
         let Some(current) = self.current(file.as_str()) else {
             return false;
         };
