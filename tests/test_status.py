@@ -126,3 +126,19 @@ def test_plugins_disabled_on_the_command_line_are_options_of_status_too(project:
     )
     project.settled()
     assert project.cli("status").stdout.str().startswith("no changes since the baseline")
+
+
+def test_quoted_addopts_are_read_as_pytest_reads_them(project: Project) -> None:
+    # click's `addopts = "-m 'not stress'"`: one quoted argument, which a split on spaces broke
+    # in two halves that shlex then refused ("No closing quotation").
+    project.replace(
+        "pyproject.toml",
+        "[tool.pytest.ini_options]",
+        "[tool.pytest.ini_options]\naddopts = \"-m 'not stress' -p no:anyio\"",
+    )
+    project.settled()
+    for command in ("status", "inspect", "report"):
+        result = project.cli(command)
+        assert result.ret == 0, result.stderr.str()
+        assert "Traceback" not in result.stderr.str()
+    assert project.cli("status").stdout.str().startswith("no changes since the baseline")

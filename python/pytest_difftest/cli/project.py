@@ -172,11 +172,21 @@ def describe_environment(project: Project, engine: Engine, plugin_options: list[
     engine.set_facts(sorted(facts.items()))
 
 
+def _arguments(text: str) -> list[str]:
+    """`text` split like a shell splits it; on spaces when its quotes do not match (pytest
+    refuses such options itself, with its own message)."""
+    try:
+        return shlex.split(text)
+    except ValueError:
+        return text.split()
+
+
 def _plugin_options(project: Project) -> list[str]:
     """The values of the ``-p`` options in ini addopts and PYTEST_ADDOPTS, as pytest reads
     them before the command line."""
-    words = [word for text in project.values("addopts", []) for word in shlex.split(text)]
-    words += shlex.split(os.environ.get("PYTEST_ADDOPTS", ""))
+    # The ini value is kept split on spaces: joined again, it splits as pytest splits it.
+    words = _arguments(" ".join(project.values("addopts", [])))
+    words += _arguments(os.environ.get("PYTEST_ADDOPTS", ""))
     found = []
     for index, word in enumerate(words):
         if word == "-p" and index + 1 < len(words):
