@@ -400,3 +400,16 @@ def test_a_project_decorator_change_selects_its_users_not_every_importer(project
     # test_unknown never ran `greet`: it read the registry the decorator filled.
     project.replace("src/pkg/handlers.py", '@handles("greet")', '@handles("wave")')
     assert outcomes(project.diff()) == {"test_greet": "FAILED", "test_unknown": "FAILED"}
+
+
+def test_a_package_the_top_conftest_imports_is_recorded_not_read_whole(project: Project) -> None:
+    # pytest imports tests/conftest.py (under testpaths) while it starts. Recording must have
+    # begun by then: a module imported unseen counts whole for every test, so a constant no
+    # test reads would select them all.
+    project.write("tests/conftest.py", "import pkg.config\n")
+    project.replace("src/pkg/config.py", "RETRIES = 3", "RETRIES = 3\nUNUSED = 1")
+    project.settled()
+    project.replace("src/pkg/config.py", "UNUSED = 1", "UNUSED = 2")
+    assert ran(project.diff()) == set()
+    project.replace("src/pkg/config.py", "TIMEOUT = 30", "TIMEOUT = 31")
+    assert outcomes(project.diff()) == {"test_timeout": "FAILED"}

@@ -26,12 +26,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
 
 
-@pytest.hookimpl(trylast=True)
 def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
     # Start recording before conftest.py files are imported (pytest imports them in its own
-    # trylast implementation, which runs after ours): functions they call while loading, and
-    # hooks they run during collection, are import-time dependencies of every test. Running late
-    # lets tracers started here by other plugins (pytest-cov) go first, so we wrap them.
+    # trylast implementation, which pluggy calls after every other one): functions they call
+    # while loading, and hooks they run during collection, are import-time dependencies of
+    # every test, and a module they import unseen would count whole for every test. Not
+    # tryfirst: tracers that other plugins start here (pytest-cov's, tryfirst) go first, so we
+    # wrap them.
     namespace = early_config.known_args_namespace
     if getattr(namespace, "diff_baseline", False) and not getattr(namespace, "diff", False):
         given = getattr(namespace, "diff_project_directory", None)
