@@ -243,9 +243,8 @@ impl Engine {
     /// What a reader we do not observe (Django's settings, copied with `dir()`; a URLconf read
     /// by name) takes from `file`: every top-level binding but those of `def` and `class`
     /// statements. A function counts for the tests that run it, which are recorded doing so,
-    /// and a class for those that use it; counting them for every importer of a module that a
-    /// plugin imported at start-up made every change to a dependency of that plugin (attrs,
-    /// imported by hypothesis) select the whole suite.
+    /// and a class for those that use it; counting them for every importer of a module
+    /// imported unseen made every change to it select the whole suite.
     pub(crate) fn every_value(&mut self, file: Name, out: &mut Resolved) {
         let Some(current) = self.current(file.as_str()) else {
             return;
