@@ -173,8 +173,8 @@ impl Engine {
     }
 
     /// The module-level objects whose attributes `function` uses (`app.add_url_rule(...)`,
-    /// `parser.add_argument(...)`): values a statement built, not functions, classes or
-    /// modules. Whether a method call changes its object is not known, so at import time each
+    /// `parser.add_argument(...)`): objects module-level code built by a call, not functions,
+    /// classes, modules or constants. Whether a method call changes its object is not known, so at import time each
     /// counts as a write of it: a project decorator that registers through a library object
     /// the project holds writes that object.
     fn objects_used(&mut self, file: Name, function: Name) -> Vec<StateKey> {
@@ -209,7 +209,17 @@ impl Engine {
                 continue;
             }
             let (found, _) = self.resolve_ref(file, None, head, 0);
-            keys.extend(found.keys.iter().copied());
+            for &(path, name) in &found.keys {
+                // An object that module-level code built by a call; a value a binding statement
+                // holds (a string, a tuple, a list literal) changes only through the writes a
+                // function makes itself (`items.append(x)`), which are its writes already.
+                let built = self
+                    .current(path.as_str())
+                    .is_some_and(|current| current.model.binders(name).any(|block| block == 0));
+                if built {
+                    keys.push((path, name));
+                }
+            }
         }
         keys
     }
