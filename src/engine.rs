@@ -341,7 +341,7 @@ impl Engine {
     /// `module` is read whole by code outside the project: a module imported before recording
     /// began (pytest-django imports the settings, which Django copies with `dir()`), or one a
     /// framework reads by name (a URLconf's `urlpatterns`). Every importer depends on every
-    /// top-level binding of it.
+    /// top-level value binding of it (see `Engine::every_value`).
     pub fn mark_read_whole(&mut self, module: &str) {
         let import = self.module_imports.entry(Name::intern(module)).or_default();
         if !import.read_whole {

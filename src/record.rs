@@ -451,8 +451,9 @@ impl Engine {
     /// functions it may call (those its references name, through the same resolution, and the
     /// methods of the classes it reaches that an attribute call may land in), and what all of
     /// them read, each version with the function whose running makes it one. A test that reads
-    /// its state, a cache hit included, depends on the part whose functions ran (see `ran`):
-    /// an earlier call can only have left what ran then. Naming a function is not calling it
+    /// its state, a cache hit included, depends on the part whose functions may have run
+    /// beneath it (see `may_have_run_beneath`): an earlier call can only have left what ran
+    /// then. Naming a function is not calling it
     /// (a builder storing `__ne__` in a class it makes), and taking every function named
     /// made each test that built a class depend on every method it could install.
     pub(crate) fn memo_closure(&mut self, file: Name, function: Name) -> MemoClosure {
