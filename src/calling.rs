@@ -184,7 +184,6 @@ impl Engine {
         let Some(block) = current.model.function(function) else {
             return Vec::new();
         };
-        let model = Arc::clone(&current.model);
         let heads: Vec<Name> = block
             .refs()
             .iter()
@@ -195,17 +194,7 @@ impl Engine {
             .collect();
         let mut keys = Vec::new();
         for head in heads {
-            let module = model.import_bindings.iter().any(|import| {
-                import.bound == head
-                    && import.attr.is_none_or(|attr| {
-                        self.modules
-                            .absolute(file.as_str(), import.module.as_str())
-                            .is_some_and(|module| {
-                                self.modules.path_of(&format!("{module}.{attr}")).is_some()
-                            })
-                    })
-            });
-            if module || self.code_named(file, head, 0).is_some() {
+            if self.names_module(file, head) || self.code_named(file, head, 0).is_some() {
                 continue;
             }
             let (found, _) = self.resolve_ref(file, None, head, 0);

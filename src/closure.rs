@@ -34,8 +34,8 @@ pub(crate) struct ClosureInfo {
     /// state (runs code whose references reach it) depends on them.
     pub(crate) writers: FastMap<StateKey, Vec<Function>>,
     /// The closure's `def` and `class` statements that call project code, by the state that
-    /// code writes (see `calling`): `(file, block name)`.
-    pub(crate) import_writers: FastMap<StateKey, Vec<(Name, Name)>>,
+    /// code writes (see `calling`).
+    pub(crate) import_writers: FastMap<StateKey, Vec<BlockVersion>>,
     /// The database ids of `shared` plus the global facts, by the facts' checksums (none: a
     /// set without them), once committed.
     pub(crate) depsets: Mutex<HashMap<Vec<i64>, i64>>,

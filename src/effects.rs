@@ -177,11 +177,7 @@ pub(crate) fn caches(source: &str, function: &ast::StmtFunctionDef) -> bool {
 /// result, a lambda): the statement then stays part of its module's code.
 pub(crate) fn def_callees(function: &ast::StmtFunctionDef) -> Option<Vec<String>> {
     let mut callees = Vec::new();
-    for decorator in &function.decorator_list {
-        if !is_pure_decorator(&decorator.expression) {
-            decorator_callees(&decorator.expression, &mut callees)?;
-        }
-    }
+    decorators_callees(&function.decorator_list, &mut callees)?;
     for parameter in function.parameters.iter_non_variadic_params() {
         if let Some(default) = parameter.default.as_deref() {
             calls_in(default, &mut callees)?;
@@ -196,11 +192,7 @@ pub(crate) fn def_callees(function: &ast::StmtFunctionDef) -> Option<Vec<String>
 /// `None` also when its body runs statements other than definitions and assignments.
 pub(crate) fn class_callees(class: &ast::StmtClassDef) -> Option<Vec<String>> {
     let mut callees = Vec::new();
-    for decorator in &class.decorator_list {
-        if !is_pure_decorator(&decorator.expression) {
-            decorator_callees(&decorator.expression, &mut callees)?;
-        }
-    }
+    decorators_callees(&class.decorator_list, &mut callees)?;
     if let Some(arguments) = &class.arguments {
         for base in &arguments.args {
             if is_pure_base(base) {
@@ -240,14 +232,21 @@ pub(crate) fn class_callees(class: &ast::StmtClassDef) -> Option<Vec<String>> {
     Some(callees)
 }
 
-/// A decorator applies what it names (`@cache`), or what a call returns (`@register("x")`,
-/// whose code is the called function's): either way its callees are its calls' functions, or
-/// the name itself.
-fn decorator_callees(expr: &Expr, callees: &mut Vec<String>) -> Option<()> {
-    if !matches!(expr, Expr::Call(_)) {
-        callees.push(dotted(expr)?);
+/// The callees of the decorators not known to be harmless. A decorator applies what it names
+/// (`@cache`), or what a call returns (`@register("x")`, whose code is the called function's):
+/// either way its callees are its calls' functions, or the name itself.
+fn decorators_callees(decorators: &[ast::Decorator], callees: &mut Vec<String>) -> Option<()> {
+    for decorator in decorators {
+        let expr = &decorator.expression;
+        if is_pure_decorator(expr) {
+            continue;
+        }
+        if !matches!(expr, Expr::Call(_)) {
+            callees.push(dotted(expr)?);
+        }
+        calls_in(expr, callees)?;
     }
-    calls_in(expr, callees)
+    Some(())
 }
 
 /// The functions of the calls in `expr`, by dotted name; `None` if one has none, or if the

@@ -1052,9 +1052,8 @@ fn function_nobody_runs_or_caches_is_not_a_dependency() {
     assert!(project.selected().is_empty());
 }
 
-#[test]
-fn function_writing_module_state_is_a_dependency_of_the_tests_that_read_it() {
-    let source = "\
+/// A module-level list that `remember` fills and `seen` reads.
+const SEEN_STATE: &str = "\
 SEEN = []
 
 
@@ -1069,6 +1068,9 @@ def seen():
 def api():
     return 42
 ";
+
+#[test]
+fn function_writing_module_state_is_a_dependency_of_the_tests_that_read_it() {
     let tests_source = "\
 import stateful
 
@@ -1085,7 +1087,7 @@ def test_seen():
     assert stateful.seen() == [1]
 ";
     let project = Project::new(&[
-        ("stateful.py", source),
+        ("stateful.py", SEEN_STATE),
         ("tests/test_api.py", tests_source),
         ("tests/test_other.py", TEST_OTHER),
     ]);
@@ -1105,17 +1107,6 @@ def test_seen():
 
 #[test]
 fn function_writing_module_state_that_never_ran_is_no_dependency() {
-    let source = "\
-SEEN = []
-
-
-def remember(x):
-    SEEN.append(x)
-
-
-def seen():
-    return list(SEEN)
-";
     let tests_source = "\
 import stateful
 
@@ -1123,7 +1114,10 @@ import stateful
 def test_seen():
     assert stateful.seen() == []
 ";
-    let project = Project::new(&[("stateful.py", source), ("tests/test_api.py", tests_source)]);
+    let project = Project::new(&[
+        ("stateful.py", SEEN_STATE),
+        ("tests/test_api.py", tests_source),
+    ]);
     let seen = "tests/test_api.py::test_seen";
     project.baseline(&[project.test(seen, &[("stateful.py", "def seen(")])]);
     // Nothing ran `remember` before `test_seen` read SEEN: it left nothing there.

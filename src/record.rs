@@ -320,7 +320,7 @@ impl Engine {
         // The state the test's code reads: whatever writes it may have left it as an earlier
         // test's call made it, so the writers and what they run are dependencies too.
         let mut writers: FastSet<(Name, Name)> = stateful.into_iter().collect();
-        let mut statements: FastSet<(Name, Name)> = FastSet::default();
+        let mut statements: FastSet<BlockVersion> = FastSet::default();
         for found in &reached {
             own.extend(found.deps.iter().copied());
             for key in &found.keys {
@@ -336,12 +336,8 @@ impl Engine {
         }
         // The statements that wrote it while their modules were imported (a decorator's
         // registry), as they read now.
-        for (file, name) in statements {
-            if let Some(current) = self.current(file.as_str())
-                && let Some(block) = current.model.blocks.iter().find(|b| b.name == name)
-            {
-                own.insert((file, name, block.checksum));
-            }
+        for (file, name, checksum) in statements {
+            own.insert((file, name, checksum));
             own.extend(self.resolve_block(file, name).deps.iter().copied());
         }
         for writer in writers {
@@ -588,10 +584,11 @@ impl Engine {
                     shared.extend(found.deps.iter().copied());
                 } else {
                     for &key in self.import_writes(path, index).iter() {
-                        info.import_writers
-                            .entry(key)
-                            .or_default()
-                            .push((path, block.name));
+                        info.import_writers.entry(key).or_default().push((
+                            path,
+                            block.name,
+                            block.checksum,
+                        ));
                     }
                 }
             }

@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 
-use crate::block::{BlockKind, FileModel, Name};
+use crate::block::{Block, BlockKind, FileModel, Name};
 use crate::block_name::BlockName;
 use crate::closure::{Resolved, StateKey};
 use crate::engine::Engine;
@@ -229,10 +229,27 @@ impl Engine {
 
     /// Every top-level binding of `file` (a reflective read of the module).
     pub(crate) fn every_binding(&mut self, file: Name, depth: u32, out: &mut Resolved) -> bool {
+        self.bindings_where(file, depth, out, |_| true)
+    }
+
+    /// The top-level bindings of `file` whose statement's block `keep` accepts.
+    fn bindings_where(
+        &mut self,
+        file: Name,
+        depth: u32,
+        out: &mut Resolved,
+        keep: impl Fn(&Block) -> bool,
+    ) -> bool {
         let Some(current) = self.current(file.as_str()) else {
             return true;
         };
-        let names: FastSet<Name> = current.model.bindings.iter().map(|(n, _)| *n).collect();
+        let model = &current.model;
+        let names: FastSet<Name> = model
+            .bindings
+            .iter()
+            .filter(|(_, block)| keep(&model.blocks[*block as usize]))
+            .map(|(name, _)| *name)
+            .collect();
         let mut complete = true;
         for name in names {
             self.global(file, name, depth + 1, out, &mut complete);
@@ -246,25 +263,12 @@ impl Engine {
     /// and a class for those that use it; counting them for every importer of a module
     /// imported unseen made every change to it select the whole suite.
     pub(crate) fn every_value(&mut self, file: Name, out: &mut Resolved) {
-        let Some(current) = self.current(file.as_str()) else {
-            return;
-        };
-        let model = Arc::clone(&current.model);
-        let values: FastSet<Name> = model
-            .bindings
-            .iter()
-            .filter(|(_, block)| {
-                !matches!(
-                    BlockName::parse(model.blocks[*block as usize].name.as_str()),
-                    BlockName::DefHeader(_) | BlockName::Class(_)
-                )
-            })
-            .map(|(name, _)| *name)
-            .collect();
-        let mut complete = true;
-        for name in values {
-            self.global(file, name, 1, out, &mut complete);
-        }
+        self.bindings_where(file, 0, out, |block| {
+            !matches!(
+                BlockName::parse(block.name.as_str()),
+                BlockName::DefHeader(_) | BlockName::Class(_)
+            )
+        });
     }
 
     /// Resolves the global `name` in `file`: adds what it depends on to `out` and says what the
@@ -420,6 +424,14 @@ impl Engine {
             Code::Class(file, qualname) => Some((file, qualname)),
             Code::Function(..) => None,
         }
+    }
+
+    /// Whether `name` names a module in `file` (`import x`, `from pkg import submodule`).
+    pub(crate) fn names_module(&mut self, file: Name, name: Name) -> bool {
+        let mut scratch = Resolved::default();
+        let mut complete = true;
+        let denotes = self.global(file, name, 0, &mut scratch, &mut complete);
+        matches!(denotes, Denotes::Module(_))
     }
 
     /// The project class or function `reference` (a dotted name in `file`: `register`,
