@@ -17,6 +17,7 @@ use crate::graph::ModuleMap;
 use crate::parse::parse_bytes;
 use crate::store::{BlockIds, Store};
 use crate::stored_paths::StoredPaths;
+use crate::stored_runs::StoredRuns;
 
 /// Stack for parser threads: the parser and our walks recurse, and deeply nested source must not
 /// overflow the (often 8 MiB, sometimes 1 MiB) stack of the calling thread.
@@ -79,16 +80,15 @@ pub struct Engine {
     /// that ran in the same test (or module import, or start-up): only those can have run
     /// beneath it, and only what ran beneath it can have left state for a later reader.
     pub(crate) ran_with: FastMap<Function, FastSet<Function>>,
-    /// The functions the database holds a version of: earlier sessions' tests ran them (see
-    /// `Engine::seed_ran`).
-    pub(crate) seeded: FastSet<Function>,
+    /// What the stored tests ran together with each stateful function (see `stored_runs`).
+    pub(crate) stored_runs: StoredRuns,
     /// Whether each calling statement, (file, block index), may run code that is not the
     /// project's (see `calling`).
     pub(crate) calls_outside: FastMap<(Name, u32), bool>,
     /// What each calling statement that calls only project code writes (see `calling`).
     pub(crate) import_writes: FastMap<(Name, u32), Arc<[StateKey]>>,
-    /// Whether `seeded` holds the database's functions yet (read at the session's first record).
-    pub(crate) ran_seeded: bool,
+    /// Whether `stored_runs` has been read yet (at the session's first record).
+    pub(crate) stored_runs_read: bool,
     /// Data files read while a stateful function ran (it was on the stack when they were
     /// opened), by that function: part of its memo closure.
     pub(crate) read_beneath: FastMap<(Name, Name), FastSet<Name>>,
@@ -150,8 +150,8 @@ impl Engine {
             resolved_blocks: FastMap::default(),
             memo_closures: FastMap::default(),
             ran_with: FastMap::default(),
-            seeded: FastSet::default(),
-            ran_seeded: false,
+            stored_runs: StoredRuns::default(),
+            stored_runs_read: false,
             calls_outside: FastMap::default(),
             import_writes: FastMap::default(),
             read_beneath: FastMap::default(),

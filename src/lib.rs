@@ -25,3 +25,4 @@ mod resolve;
 pub mod select;
 pub mod store;
 pub mod stored_paths;
+mod stored_runs;

@@ -1,6 +1,6 @@
 //! Recording: turning what a test executed into the block versions it depends on.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, PoisonError};
 
 use rusqlite::Connection;
@@ -132,7 +132,7 @@ impl Engine {
                 })?;
             }
         }
-        self.seed_ran()?;
+        self.read_stored_runs()?;
         self.preload(tests.iter().flat_map(|test| {
             let code = test.code.iter().map(|(path, _)| path.as_str());
             code.chain(test.roots.iter().map(String::as_str))
@@ -383,40 +383,18 @@ impl Engine {
     }
 
     /// Whether `function`, of the memo closure of `writer`, may have run beneath it in an
-    /// earlier test: the two ran in one test of this session; or an earlier session ran
-    /// `function` (an unselected test may run `writer` before a selected one in a full run);
-    /// or it is in a module that was imported before recording began, unseen.
+    /// earlier test: the two ran in one test of this session; or a stored test depended on
+    /// both (an unselected test may run `writer` before a selected one in a full run, see
+    /// `stored_runs`); or it is in a module that was imported before recording began, unseen.
     fn may_have_run_beneath(&self, writer: Function, function: Function) -> bool {
         self.ran_with
             .get(&writer)
             .is_some_and(|with| with.contains(&function))
-            || self.seeded.contains(&function)
+            || self.stored_runs.ran_with(writer, function)
             || self
                 .module_imports
                 .get(&function.0)
                 .is_some_and(|import| import.read_whole)
-    }
-
-    /// Adds the functions the database holds a version of to `seeded`, once a session: a
-    /// stored test ran them (or, before this rule, named them), so an unselected test may run
-    /// them before a selected one in the next full run.
-    fn seed_ran(&mut self) -> Result<()> {
-        if self.ran_seeded {
-            return Ok(());
-        }
-        let files = self.store.files()?;
-        let ids: HashSet<i64> = files.iter().map(|file| file.id).collect();
-        let mut blocks = self.store.blocks_of_files(&ids)?;
-        for file in files {
-            let path = Name::intern(&file.path);
-            for block in blocks.remove(&file.id).unwrap_or_default() {
-                if let BlockName::Function(_) = BlockName::parse(&block.name) {
-                    self.seeded.insert((path, Name::intern(&block.name)));
-                }
-            }
-        }
-        self.ran_seeded = true;
-        Ok(())
     }
 
     /// Remembers the data files `test` opened while stateful functions ran: a cache they keep

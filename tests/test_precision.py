@@ -299,6 +299,64 @@ def test_a_function_a_builder_stores_but_never_calls_selects_no_test(project: Pr
     assert outcomes(project.diff()) == {"test_make": "FAILED"}
 
 
+def test_a_rerun_builder_test_still_never_ran_what_it_stores(project: Project) -> None:
+    # As above, across sessions: the incremental baseline that reruns `test_make` sees no test run
+    # `negate`, and the stored tests say that none ran it beside the builder either. Taking
+    # every function the database knows as "ran in an earlier session" made the rerun
+    # `test_make` depend on `negate` from then on.
+    project.write(
+        "src/pkg/builder.py",
+        """
+        def negate(self, other):
+            return not self == other
+
+
+        class Builder:
+            def __init__(self):
+                self.members = {}
+
+            def add_negation(self, wanted):
+                if wanted:
+                    self.members["__ne__"] = negate
+                self.members["kind"] = "built"
+
+            def build(self):
+                return dict(self.members)
+
+
+        def make(wanted=False):
+            builder = Builder()
+            builder.add_negation(wanted)
+            return builder.build()
+        """,
+    )
+    project.write(
+        "tests/test_builder.py",
+        """
+        from pkg.builder import make
+
+
+        def test_make():
+            assert make() == {"kind": "built"}
+        """,
+    )
+    project.write(
+        "tests/test_negate.py",
+        """
+        from pkg.builder import negate
+
+
+        def test_negate():
+            assert negate(1, 2)
+        """,
+    )
+    project.settled()
+    project.replace("src/pkg/builder.py", "dict(self.members)", "dict(self.members.items())")
+    assert outcomes(project.baseline()) == {"test_make": "PASSED"}
+    project.replace("src/pkg/builder.py", "not self == other", "not self != other")
+    assert outcomes(project.diff()) == {"test_negate": "FAILED"}
+
+
 def test_a_subclass_body_change_selects_only_the_tests_of_that_subclass(project: Project) -> None:
     # Subclassing a project class runs only project code (its `__init_subclass__`, if any):
     # the class statement is a binding like any other, not code every importer depends on.

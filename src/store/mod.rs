@@ -299,6 +299,48 @@ impl Store {
         })
     }
 
+    /// Hands `visit`, for each stored test that depends on some of `wanted` (sorted), directly
+    /// or through its shared set, those ids: the test's own first, then its set's.
+    ///
+    /// # Errors
+    /// SQLite errors, malformed id lists.
+    pub fn for_each_test_matching(
+        &self,
+        wanted: &[i64],
+        mut visit: impl FnMut(&[i64]),
+    ) -> Result<()> {
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        self.read(|conn| {
+            let limits = IdLimits::of_ranges(conn)?;
+            let mut sets: HashMap<i64, Vec<i64>> = HashMap::new();
+            let mut stmt = conn.prepare_cached("SELECT id, blocks FROM depset")?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let id: i64 = row.get(0)?;
+                let hits = matching_ids(row.get_ref(1)?.as_blob()?, wanted, limits)
+                    .map_err(|bad| bad.in_depset(id))?;
+                sets.insert(id, hits);
+            }
+            let mut stmt = conn.prepare_cached("SELECT nodeid, deps, depset_id FROM test")?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let mut hits = match matching_ids(row.get_ref(1)?.as_blob()?, wanted, limits) {
+                    Ok(hits) => hits,
+                    Err(bad) => return Err(bad.in_test(row.get_ref(0)?.as_str()?).into()),
+                };
+                if let Some(shared) = row.get::<_, Option<i64>>(2)?.and_then(|set| sets.get(&set)) {
+                    hits.extend(shared);
+                }
+                if !hits.is_empty() {
+                    visit(&hits);
+                }
+            }
+            Ok(())
+        })
+    }
+
     /// Every stored test.
     ///
     /// # Errors
