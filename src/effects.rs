@@ -26,6 +26,12 @@ const PURE_DECORATORS: &[&str] = &[
     "getter",
     "deleter",
     "cached_property",
+    // They wrap the function in a factory of context managers, or of a dispatcher that keeps
+    // its registry on the function itself (its `register` calls are statements of their own).
+    "contextmanager",
+    "asynccontextmanager",
+    "singledispatch",
+    "singledispatchmethod",
     // The cache they keep is the function's own state (see `caches`): they register nothing.
     "cache",
     "lru_cache",

@@ -394,6 +394,63 @@ def test_a_subclass_body_change_selects_only_the_tests_of_that_subclass(project:
     assert outcomes(project.diff()) == {"test_triangle": "FAILED"}
 
 
+def test_a_context_manager_change_selects_its_users_not_every_importer(project: Project) -> None:
+    # `contextmanager` (imported plainly or through its module) wraps the generator and
+    # registers nothing: the statement is a binding, not code every importer depends on.
+    project.write(
+        "src/pkg/scopes.py",
+        """
+        import contextlib
+        from contextlib import contextmanager
+
+
+        class Indenter:
+            def __init__(self):
+                self.depth = 0
+
+            @contextmanager
+            def indented(self):
+                self.depth += 1
+                yield self.depth
+
+
+        @contextlib.contextmanager
+        def opened(name):
+            yield name
+
+
+        def plain():
+            return "plain"
+        """,
+    )
+    project.write(
+        "tests/test_scopes.py",
+        """
+        from pkg.scopes import Indenter, opened, plain
+
+
+        def test_indented():
+            with Indenter().indented() as depth:
+                assert depth == 1
+
+
+        def test_opened():
+            with opened("x") as name:
+                assert name == "x"
+
+
+        def test_plain():
+            assert plain() == "plain"
+        """,
+    )
+    project.settled()
+    project.replace("src/pkg/scopes.py", "    @contextmanager\n", "")
+    assert outcomes(project.diff()) == {"test_indented": "FAILED"}
+    project.replace("src/pkg/scopes.py", "    def indented", "    @contextmanager\n    def indented")
+    project.replace("src/pkg/scopes.py", "@contextlib.contextmanager\n", "")
+    assert outcomes(project.diff()) == {"test_opened": "FAILED"}
+
+
 def test_a_project_decorator_change_selects_its_users_not_every_importer(project: Project) -> None:
     project.write(
         "src/pkg/registry.py",
