@@ -140,12 +140,29 @@ fn is_pure_base(expr: &Expr) -> bool {
         && terminal_name(expr).is_some_and(|name| PURE_BASES.contains(&name))
 }
 
-/// Whether evaluating `expr` may run arbitrary code: any call, await, yield or walrus.
+/// Calls that only build a value from their arguments: type variables, `NewType`, named tuple
+/// classes, a sentinel `object()`.
+const PURE_CALLS: &[&str] = &[
+    "TypeVar",
+    "ParamSpec",
+    "TypeVarTuple",
+    "NewType",
+    "namedtuple",
+    "object",
+];
+
+/// Whether evaluating `expr` may run arbitrary code: any call (but a `PURE_CALLS` one of
+/// arguments without effects), await, yield or walrus.
 pub(crate) fn has_effects(expr: &Expr) -> bool {
     struct Finder(bool);
     impl<'a> Visitor<'a> for Finder {
         fn visit_expr(&mut self, expr: &'a Expr) {
-            if matches!(
+            if let Expr::Call(call) = expr
+                && matches!(call.func.as_ref(), Expr::Name(_) | Expr::Attribute(_))
+                && terminal_name(&call.func).is_some_and(|name| PURE_CALLS.contains(&name))
+            {
+                visitor::walk_arguments(self, &call.arguments);
+            } else if matches!(
                 expr,
                 Expr::Call(_)
                     | Expr::Await(_)

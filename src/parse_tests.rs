@@ -1747,3 +1747,26 @@ fn class_body_side_effects_fold_into_module() {
     let after = parse(&edit(source, "'saved'", "'deleted'"));
     assert_changed(&model, &after, &["<module>"]);
 }
+
+#[test]
+fn type_variables_and_sentinels_are_bindings_other_calls_module_code() {
+    let source = r#"import typing as t
+from collections import namedtuple
+
+V = t.TypeVar("V", bound=int)
+Pair = namedtuple("Pair", "left right")
+MISSING = object()
+CONFIG = load_config()
+W = t.TypeVar("W", bound=make_bound())
+"#;
+    let model = parse(source);
+    for name in ["=V", "=Pair", "=MISSING"] {
+        assert!(has_block(&model, name), "{name}: {:?}", names(&model));
+    }
+    // A call of anything else, or in the arguments, may have effects: module code.
+    for name in ["=CONFIG", "=W"] {
+        assert!(!has_block(&model, name), "{name}: {:?}", names(&model));
+    }
+    let after = parse(&edit(source, "\"V\"", "\"V_\""));
+    assert_changed(&model, &after, &["=V"]);
+}
