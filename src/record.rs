@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::facts::GLOBAL_FACTS;
 use crate::fasthash::{FastMap, FastSet};
 use crate::graph::closure;
-use crate::resolve::class_of;
+use crate::resolve::{class_of, module_getattr};
 use crate::store::write::SettledFile;
 use crate::store::{BlockIds, BlockKey, Refreshed, milliseconds, write};
 
@@ -541,8 +541,14 @@ impl Engine {
                 };
                 if let Some(block) = current.model.function(function) {
                     shared.insert((file, block.name, block.checksum));
-                    let found = self.resolve_block(file, function);
-                    shared.extend(found.deps.iter().copied());
+                    // A module's `__getattr__` runs at import for the import system's probe
+                    // of `__path__` (every `from m import x` makes it), which gets nothing:
+                    // what it hands out reaches only code that looks a name up in it, and
+                    // that reference resolves through it (`module_attr`).
+                    if function != module_getattr() {
+                        let found = self.resolve_block(file, function);
+                        shared.extend(found.deps.iter().copied());
+                    }
                 }
             }
             // What was read while this module was imported.
@@ -578,8 +584,10 @@ impl Engine {
                 // import, and every importer relies on them without running them.
                 if self.import_time.contains(&(path, block.name)) {
                     shared.insert((path, block.name, block.checksum));
-                    let found = self.resolve_block(path, block.name);
-                    shared.extend(found.deps.iter().copied());
+                    if block.name != module_getattr() {
+                        let found = self.resolve_block(path, block.name);
+                        shared.extend(found.deps.iter().copied());
+                    }
                 }
                 if block.stateful {
                     for key in self.written_keys(path, block.name) {

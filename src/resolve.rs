@@ -22,6 +22,11 @@ use crate::fasthash::FastSet;
 /// How deep resolution follows bindings, imports and bases before it stops.
 const MAX_DEPTH: u32 = 16;
 
+/// The name of a module's `__getattr__`, which Python calls for the names the module lacks.
+pub(crate) fn module_getattr() -> Name {
+    Name::intern("__getattr__")
+}
+
 /// What a name denotes in a module, beyond the bindings it depends on.
 enum Denotes {
     Module(String),
@@ -212,7 +217,7 @@ impl Engine {
                     if self.modules.path_of(&submodule).is_some() {
                         Denotes::Module(submodule)
                     } else {
-                        self.global(path, Name::intern(attr), depth + 1, out, &mut complete)
+                        self.module_attr(path, Name::intern(attr), depth + 1, out, &mut complete)
                     }
                 }
                 Denotes::Class(path, qualname) => {
@@ -329,7 +334,7 @@ impl Engine {
                     if self.modules.path_of(&submodule).is_some() {
                         Denotes::Module(submodule)
                     } else if let Some(path) = self.modules.path_of(&module).map(str::to_owned) {
-                        self.global(Name::intern(&path), attr, depth + 1, out, complete)
+                        self.module_attr(Name::intern(&path), attr, depth + 1, out, complete)
                     } else {
                         Denotes::Other // a library: its code is not ours to track
                     }
@@ -338,6 +343,41 @@ impl Engine {
         }
         if !bound {
             denotes = self.through_star_imports(file, &model, name, depth, out, complete);
+        }
+        denotes
+    }
+
+    /// The attribute `name` of the module `file`, looked up from outside it: its binding, or,
+    /// when it binds none, what the module's `__getattr__` may hand out (PEP 562: the lookup of
+    /// a name a module lacks calls it).
+    fn module_attr(
+        &mut self,
+        file: Name,
+        name: Name,
+        depth: u32,
+        out: &mut Resolved,
+        complete: &mut bool,
+    ) -> Denotes {
+        let before = out.deps.len();
+        let denotes = self.global(file, name, depth, out, complete);
+        if out.deps.len() > before || !matches!(denotes, Denotes::Other) {
+            return denotes;
+        }
+        let getattr = module_getattr();
+        let Some(current) = self.current(file.as_str()) else {
+            return denotes;
+        };
+        let model = Arc::clone(&current.model);
+        let Some(function) = model.function(getattr) else {
+            return denotes;
+        };
+        // Its statement, and what its body, which the lookup runs, refers to.
+        self.global(file, getattr, depth, out, complete);
+        out.deps.push((file, function.name, function.checksum));
+        for reference in function.refs() {
+            let (found, whole) = self.resolve_ref(file, None, *reference, depth + 1);
+            *complete &= whole;
+            out.extend(&found);
         }
         denotes
     }

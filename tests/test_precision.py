@@ -451,6 +451,58 @@ def test_a_context_manager_change_selects_its_users_not_every_importer(project: 
     assert outcomes(project.diff()) == {"test_opened": "FAILED"}
 
 
+def test_a_module_getattr_probed_at_import_is_no_use_of_what_it_hands_out(
+    project: Project,
+) -> None:
+    # Every `from pkg.core import x` has the import system probe `pkg.core.__path__`, which
+    # runs the module's `__getattr__` (PEP 562): it ran at import, but handed out nothing. The
+    # test that looks `Old` up gets `_Old` through it, and depends on it through that name.
+    project.write(
+        "src/pkg/core.py",
+        """
+        class Base:
+            kind = "base"
+
+
+        class _Old(Base):
+            kind = "old"
+
+
+        def __getattr__(name):
+            if name == "Old":
+                return _Old
+            raise AttributeError(name)
+
+
+        def helper():
+            return 1
+        """,
+    )
+    project.write(
+        "tests/test_core.py",
+        """
+        from pkg.core import helper
+
+
+        def test_helper():
+            assert helper() == 1
+        """,
+    )
+    project.write(
+        "tests/test_old.py",
+        """
+        from pkg.core import Old
+
+
+        def test_old():
+            assert Old.kind == "old"
+        """,
+    )
+    project.settled()
+    project.replace("src/pkg/core.py", '"old"', '"older"')
+    assert outcomes(project.diff()) == {"test_old": "FAILED"}
+
+
 def test_a_project_decorator_change_selects_its_users_not_every_importer(project: Project) -> None:
     project.write(
         "src/pkg/registry.py",
