@@ -79,3 +79,23 @@ impl Resolved {
         self
     }
 }
+
+/// For each stateful function of the database, the functions some stored test depended on
+/// together with it, as a bit set over `index`.
+#[derive(Default)]
+pub(crate) struct StoredRuns {
+    pub(crate) index: FastMap<Function, u32>,
+    pub(crate) with: FastMap<Function, Box<[u64]>>,
+}
+
+impl StoredRuns {
+    /// Whether a stored test depended on both `writer` and `function`.
+    pub(crate) fn ran_with(&self, writer: Function, function: Function) -> bool {
+        let (Some(bits), Some(&index)) = (self.with.get(&writer), self.index.get(&function)) else {
+            return false;
+        };
+        let index = index as usize;
+        bits.get(index / 64)
+            .is_some_and(|word| word & (1 << (index % 64)) != 0)
+    }
+}

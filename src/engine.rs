@@ -8,7 +8,7 @@ use std::time::UNIX_EPOCH;
 
 use crate::block::{DATA_BLOCK, FileModel, MISSING_HASH, Name, is_pseudo, is_python};
 use crate::closure::{
-    BlockVersion, ClosureInfo, Function, MemoClosure, ResolveKey, Resolved, StateKey,
+    BlockVersion, ClosureInfo, Function, MemoClosure, ResolveKey, Resolved, StateKey, StoredRuns,
 };
 use crate::error::Result;
 use crate::facts::ALWAYS;
@@ -17,7 +17,6 @@ use crate::graph::ModuleMap;
 use crate::parse::parse_bytes;
 use crate::store::{BlockIds, Store};
 use crate::stored_paths::StoredPaths;
-use crate::stored_runs::StoredRuns;
 
 /// Stack for parser threads: the parser and our walks recurse, and deeply nested source must not
 /// overflow the (often 8 MiB, sometimes 1 MiB) stack of the calling thread.

@@ -446,7 +446,9 @@ def test_a_context_manager_change_selects_its_users_not_every_importer(project: 
     project.settled()
     project.replace("src/pkg/scopes.py", "    @contextmanager\n", "")
     assert outcomes(project.diff()) == {"test_indented": "FAILED"}
-    project.replace("src/pkg/scopes.py", "    def indented", "    @contextmanager\n    def indented")
+    project.replace(
+        "src/pkg/scopes.py", "    def indented", "    @contextmanager\n    def indented"
+    )
     project.replace("src/pkg/scopes.py", "@contextlib.contextmanager\n", "")
     assert outcomes(project.diff()) == {"test_opened": "FAILED"}
 
