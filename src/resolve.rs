@@ -312,11 +312,7 @@ impl Engine {
             }
             // What the binding's value refers to (a constant built from others, a class's
             // bases and attributes, a def's decorators and defaults).
-            for reference in block.refs() {
-                let (found, whole) = self.resolve_ref(file, None, *reference, depth + 1);
-                *complete &= whole;
-                out.extend(&found);
-            }
+            self.resolve_refs_of(file, block, depth, out, complete);
         }
         for import in model
             .import_bindings
@@ -374,12 +370,24 @@ impl Engine {
         // Its statement, and what its body, which the lookup runs, refers to.
         self.global(file, getattr, depth, out, complete);
         out.deps.push((file, function.name, function.checksum));
-        for reference in function.refs() {
+        self.resolve_refs_of(file, function, depth, out, complete);
+        denotes
+    }
+
+    /// Adds what the references of `block` of `file` reach, one level deeper than `depth`.
+    fn resolve_refs_of(
+        &mut self,
+        file: Name,
+        block: &Block,
+        depth: u32,
+        out: &mut Resolved,
+        complete: &mut bool,
+    ) {
+        for reference in block.refs() {
             let (found, whole) = self.resolve_ref(file, None, *reference, depth + 1);
             *complete &= whole;
             out.extend(&found);
         }
-        denotes
     }
 
     /// A name a module does not bind itself, looked up in the modules it star-imports (and

@@ -71,7 +71,7 @@ impl Engine {
         let mut touched: Vec<usize> = Vec::new();
         let mut wanted: Vec<i64> = of_id.keys().copied().collect();
         wanted.sort_unstable();
-        self.store.for_each_test_matching(&wanted, |hits| {
+        self.store.for_each_test_matching(&wanted, |_, hits| {
             present.fill(0);
             touched.clear();
             for id in hits {

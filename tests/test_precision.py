@@ -240,10 +240,9 @@ def test_code_run_by_one_test_module_import_counts_for_that_module_only(project:
     assert outcomes(project.diff()) == {"test_a": "FAILED"}
 
 
-def test_a_function_a_builder_stores_but_never_calls_selects_no_test(project: Project) -> None:
-    # The builder keeps state on itself and installs `negate` in what it builds without
-    # calling it: a test that builds something never ran `negate`, so a change in it cannot
-    # affect that test.
+def _write_builder_project(project: Project) -> None:
+    """A builder that installs `negate` in what it builds without calling it; `negate` runs in
+    the suite, but never in a test that runs the builder."""
     project.write(
         "src/pkg/builder.py",
         """
@@ -280,7 +279,6 @@ def test_a_function_a_builder_stores_but_never_calls_selects_no_test(project: Pr
             assert make() == {"kind": "built"}
         """,
     )
-    # `negate` runs in the suite, but never in a test that runs the builder.
     project.write(
         "tests/test_negate.py",
         """
@@ -291,6 +289,13 @@ def test_a_function_a_builder_stores_but_never_calls_selects_no_test(project: Pr
             assert negate(1, 2)
         """,
     )
+
+
+def test_a_function_a_builder_stores_but_never_calls_selects_no_test(project: Project) -> None:
+    # The builder keeps state on itself and installs `negate` in what it builds without
+    # calling it: a test that builds something never ran `negate`, so a change in it cannot
+    # affect that test.
+    _write_builder_project(project)
     project.settled()
     project.replace("src/pkg/builder.py", "not self == other", "not self != other")
     assert outcomes(project.diff()) == {"test_negate": "FAILED"}
@@ -304,52 +309,7 @@ def test_a_rerun_builder_test_still_never_ran_what_it_stores(project: Project) -
     # `negate`, and the stored tests say that none ran it beside the builder either. Taking
     # every function the database knows as "ran in an earlier session" made the rerun
     # `test_make` depend on `negate` from then on.
-    project.write(
-        "src/pkg/builder.py",
-        """
-        def negate(self, other):
-            return not self == other
-
-
-        class Builder:
-            def __init__(self):
-                self.members = {}
-
-            def add_negation(self, wanted):
-                if wanted:
-                    self.members["__ne__"] = negate
-                self.members["kind"] = "built"
-
-            def build(self):
-                return dict(self.members)
-
-
-        def make(wanted=False):
-            builder = Builder()
-            builder.add_negation(wanted)
-            return builder.build()
-        """,
-    )
-    project.write(
-        "tests/test_builder.py",
-        """
-        from pkg.builder import make
-
-
-        def test_make():
-            assert make() == {"kind": "built"}
-        """,
-    )
-    project.write(
-        "tests/test_negate.py",
-        """
-        from pkg.builder import negate
-
-
-        def test_negate():
-            assert negate(1, 2)
-        """,
-    )
+    _write_builder_project(project)
     project.settled()
     project.replace("src/pkg/builder.py", "dict(self.members)", "dict(self.members.items())")
     assert outcomes(project.baseline()) == {"test_make": "PASSED"}

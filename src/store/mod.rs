@@ -261,53 +261,25 @@ impl Store {
     /// # Errors
     /// SQLite errors.
     pub fn dependents(&self, block_ids: &[i64]) -> Result<Vec<(i64, String)>> {
-        if block_ids.is_empty() {
-            return Ok(Vec::new());
-        }
         let mut wanted = block_ids.to_vec();
         wanted.sort_unstable();
-        self.read(|conn| {
-            let limits = IdLimits::of_ranges(conn)?;
-            let mut sets: HashMap<i64, Vec<i64>> = HashMap::new();
-            let mut stmt = conn.prepare_cached("SELECT id, blocks FROM depset")?;
-            let mut rows = stmt.query([])?;
-            while let Some(row) = rows.next()? {
-                let id: i64 = row.get(0)?;
-                let hits = matching_ids(row.get_ref(1)?.as_blob()?, &wanted, limits)
-                    .map_err(|bad| bad.in_depset(id))?;
-                if !hits.is_empty() {
-                    sets.insert(id, hits);
-                }
-            }
-            let mut tests = Vec::new();
-            let mut stmt = conn.prepare_cached("SELECT nodeid, deps, depset_id FROM test")?;
-            let mut rows = stmt.query([])?;
-            while let Some(row) = rows.next()? {
-                let mut hits = match matching_ids(row.get_ref(1)?.as_blob()?, &wanted, limits) {
-                    Ok(hits) => hits,
-                    Err(bad) => return Err(bad.in_test(row.get_ref(0)?.as_str()?).into()),
-                };
-                if let Some(shared) = row.get::<_, Option<i64>>(2)?.and_then(|set| sets.get(&set)) {
-                    hits.extend(shared);
-                }
-                if !hits.is_empty() {
-                    let test: String = row.get(0)?;
-                    tests.extend(hits.into_iter().map(|block| (block, test.clone())));
-                }
-            }
-            Ok(tests)
-        })
+        let mut tests = Vec::new();
+        self.for_each_test_matching(&wanted, |test, hits| {
+            tests.extend(hits.iter().map(|&block| (block, test.to_owned())));
+        })?;
+        Ok(tests)
     }
 
     /// Hands `visit`, for each stored test that depends on some of `wanted` (sorted), directly
-    /// or through its shared set, those ids: the test's own first, then its set's.
+    /// or through its shared set, its node id and those ids: its own first, then its set's.
+    /// Decodes every test's and set's id list: there is no reverse index (see schema.sql).
     ///
     /// # Errors
     /// SQLite errors, malformed id lists.
     pub fn for_each_test_matching(
         &self,
         wanted: &[i64],
-        mut visit: impl FnMut(&[i64]),
+        mut visit: impl FnMut(&str, &[i64]),
     ) -> Result<()> {
         if wanted.is_empty() {
             return Ok(());
@@ -321,7 +293,9 @@ impl Store {
                 let id: i64 = row.get(0)?;
                 let hits = matching_ids(row.get_ref(1)?.as_blob()?, wanted, limits)
                     .map_err(|bad| bad.in_depset(id))?;
-                sets.insert(id, hits);
+                if !hits.is_empty() {
+                    sets.insert(id, hits);
+                }
             }
             let mut stmt = conn.prepare_cached("SELECT nodeid, deps, depset_id FROM test")?;
             let mut rows = stmt.query([])?;
@@ -334,7 +308,7 @@ impl Store {
                     hits.extend(shared);
                 }
                 if !hits.is_empty() {
-                    visit(&hits);
+                    visit(row.get_ref(0)?.as_str()?, &hits);
                 }
             }
             Ok(())
