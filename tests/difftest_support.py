@@ -88,12 +88,37 @@ BASE_FILES = {
 ALL_TESTS = {"test_timeout", "test_retries", "test_add", "test_mul", "test_shout"}
 
 
+# The runs under test load this plugin and xdist only, as with PYTEST_DISABLE_PLUGIN_AUTOLOAD and
+# ``-p`` (the CLI reads PYTEST_ADDOPTS the way pytest does): the other installed plugins
+# (hypothesis, anyio, pytest-asyncio...) cost about two seconds of start-up per run, which was
+# most of this suite's time. The ecosystem tests run with every installed plugin.
+OUR_PLUGINS_ONLY = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTEST_ADDOPTS": "-p difftest -p xdist"}
+
+
 class Project:
     """A project on disk plus helpers to run pytest on it with the plugin."""
 
     def __init__(self, pytester: pytest.Pytester, root: Path) -> None:
         self.pytester = pytester
         self.root = root
+        self.environment = dict(OUR_PLUGINS_ONLY)
+
+    def load_installed_plugins(self) -> None:
+        """Runs from now on load every installed plugin, as pytest does by default."""
+        self.environment = {}
+
+    def subprocess_environment(self) -> dict[str, str]:
+        """The environment for a process a test starts itself, as ``run`` starts pytest."""
+        return {**os.environ, **self.environment}
+
+    @contextlib.contextmanager
+    def in_project(self) -> Iterator[None]:
+        """From the project root, in the environment its runs have."""
+        with pytest.MonkeyPatch.context() as patch:
+            patch.chdir(self.root)
+            for name, value in self.environment.items():
+                patch.setenv(name, value)
+            yield
 
     # -- files ---------------------------------------------------------------------------------
 
@@ -132,11 +157,10 @@ class Project:
 
     # -- runs ----------------------------------------------------------------------------------
 
-    def run(self, *args: str) -> pytest.RunResult:
+    def run(self, *args: str, timeout: float | None = None) -> pytest.RunResult:
         """Runs pytest -v in a subprocess from the project root."""
-        with pytest.MonkeyPatch.context() as patch:
-            patch.chdir(self.root)
-            return self.pytester.runpytest_subprocess("-v", *args)
+        with self.in_project():
+            return self.pytester.runpytest_subprocess("-v", *args, timeout=timeout)
 
     def baseline(self, *args: str) -> pytest.RunResult:
         result = self.run("--diff-baseline", *args)
@@ -150,8 +174,7 @@ class Project:
 
     def cli(self, *args: str) -> pytest.RunResult:
         """Runs ``python -m pytest_difftest ARGS`` in a subprocess from the project root."""
-        with pytest.MonkeyPatch.context() as patch:
-            patch.chdir(self.root)
+        with self.in_project():
             return self.pytester.run(*self.cli_command(), *args)
 
     @staticmethod

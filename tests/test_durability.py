@@ -118,7 +118,13 @@ def test_concurrent_baseline_and_diff_both_finish(project: Project) -> None:
     project.replace("src/pkg/calc.py", "return a + b", "return b + a")
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly"]
     runs = [
-        subprocess.Popen([*command, flag], cwd=project.root, stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [*command, flag],
+            cwd=project.root,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=project.subprocess_environment(),
+        )
         for flag in ("--diff-baseline", "--diff", "--diff")
     ]
     for run in runs:

@@ -131,6 +131,7 @@ def test_upgraded_pytest_plugin_selects_everything(
         info = f"{SITE}/pytest_fake-{version}.dist-info"
         project.write(f"{info}/entry_points.txt", "[pytest11]\nfake = pytest_fake\n")
 
+    project.load_installed_plugins()
     install_plugin("1.0")
     monkeypatch.setenv("PYTHONPATH", str(project.root / SITE))
     result = project.settled()

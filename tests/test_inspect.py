@@ -97,7 +97,7 @@ def test_file_view_groups_tests_by_block(project: Project) -> None:
     assert blocks["<module>"]["tests"] == [ADD, MUL]
     assert data["blocks"][0]["name"] == "<module>"
     # A path relative to the working directory works from a subdirectory too.
-    with pytest.MonkeyPatch.context() as patch:
+    with project.in_project(), pytest.MonkeyPatch.context() as patch:
         patch.chdir(project.root / "src")
         result = project.pytester.run(
             *project.cli_command(), "inspect", "--file", "pkg/calc.py", "--json"

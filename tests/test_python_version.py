@@ -65,21 +65,16 @@ def other_python(tmp_path_factory: pytest.TempPathFactory) -> str:
     return python
 
 
-# Plugins of the outer environment that cannot load in another interpreter through the .pth
-# (anyio's imports trio, whose installed copy may not support it; hypothesis has a compiled
-# part built for this interpreter only). Every run of this module disables them, so that both
-# interpreters see the same plugins.
-NO_FOREIGN_PLUGINS = ("-p", "no:anyio", "-p", "no:hypothesispytest")
-
-
 def run_with(project: Project, python: str, *args: str) -> pytest.RunResult:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(project.root)
-        return project.pytester.run(python, "-m", "pytest", "-v", *NO_FOREIGN_PLUGINS, *args)
+    # In the project's environment, which loads our plugin and xdist only: other installed
+    # plugins may not load in another interpreter through the .pth (anyio imports trio, whose
+    # installed copy may not support it; hypothesis has a part compiled for this interpreter).
+    with project.in_project():
+        return project.pytester.run(python, "-m", "pytest", "-v", *args)
 
 
 def test_python_version_change_selects_everything(project: Project, other_python: str) -> None:
-    project.settled(*NO_FOREIGN_PLUGINS)
+    project.settled()
     result = run_with(project, other_python, "--diff")
     assert ran(result) == ALL_TESTS
     result.stdout.fnmatch_lines(["difftest: the Python version changed: every test is selected"])
@@ -88,10 +83,10 @@ def test_python_version_change_selects_everything(project: Project, other_python
 def test_per_interpreter_variants_live_side_by_side(project: Project, other_python: str) -> None:
     ini = 'diff_env = "sys.implementation.name + str(sys.version_info[:2])"\n'
     project.write("pyproject.toml", project.read("pyproject.toml") + ini)
-    project.settled(*NO_FOREIGN_PLUGINS)
+    project.settled()
     assert run_with(project, other_python, "--diff-baseline").ret == 0
     assert ran(run_with(project, other_python, "--diff")) == set()
-    assert ran(project.diff(*NO_FOREIGN_PLUGINS)) == set()
+    assert ran(project.diff()) == set()
     project.replace("src/pkg/text.py", '"!"', '"!!"')
     assert ran(run_with(project, other_python, "--diff")) == {"test_shout"}
-    assert ran(project.diff(*NO_FOREIGN_PLUGINS)) == {"test_shout"}
+    assert ran(project.diff()) == {"test_shout"}

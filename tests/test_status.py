@@ -115,6 +115,7 @@ def test_time_saved_comes_from_stored_durations(project: Project) -> None:
 def test_plugins_disabled_on_the_command_line_are_options_of_status_too(project: Project) -> None:
     # The baseline ran without one installed plugin: status cannot see pytest's command line,
     # so it takes the same -p options, and reads them from ini addopts by itself.
+    project.load_installed_plugins()
     project.settled("-p", "no:anyio")
     assert ran(project.diff("-p", "no:anyio")) == set()
     told = project.cli("status").stdout.str()

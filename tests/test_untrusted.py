@@ -38,9 +38,7 @@ HIDE_FAILURES = (
 
 def run(project: Project, *args: str) -> pytest.RunResult:
     """pytest -v in a subprocess that may not take longer than LIMIT."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(project.root)
-        return project.pytester.runpytest_subprocess("-v", *args, timeout=LIMIT)
+    return project.run(*args, timeout=LIMIT)
 
 
 def merge(*args: str | Path) -> subprocess.CompletedProcess[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import queue
 import signal
 import subprocess
@@ -25,7 +24,7 @@ class Watcher:
     """`pytest-difftest watch` in a subprocess, its output read line by line."""
 
     def __init__(self, project: Project, *args: str) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**project.subprocess_environment(), "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "pytest_difftest", "watch", *args],
             cwd=project.root,

@@ -144,6 +144,7 @@ WORKERS = pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["serial", "
 @pytest.fixture
 def site(pytester: pytest.Pytester) -> Project:
     project = Project(pytester, pytester.path)
+    project.load_installed_plugins()
     project.write_files(FILES)
     return project
 
