@@ -103,7 +103,8 @@ pub enum BlockKind {
     /// it.
     Module,
     /// A top-level statement that only binds names (an import, an assignment without calls, a
-    /// `def` or `class` header without side-effecting decorators or bases). A test depends on it
+    /// `def` or `class` header without side-effecting decorators or bases), or one whose calls
+    /// the engine follows (see `FileModel::calling`). A test depends on it
     /// when the test's code mentions one of the names it binds.
     Binding,
     /// A function or method: decorators, signature and body. A test depends on it when the test
@@ -306,8 +307,9 @@ pub struct FileModel {
     pub star_imports: Box<[Name]>,
     /// Every class, nested ones included.
     pub classes: Box<[ClassInfo]>,
-    /// The `def` and `class` statements that call what may have effects (a decorator that is
-    /// not known to be harmless, a base that may run `__init_subclass__`, a call in a default):
+    /// The `def`, `class` and assignment statements that call what may have effects (a
+    /// decorator that is not known to be harmless, a base that may run `__init_subclass__`, a
+    /// call in a default, `add = Wrapped(_add)`):
     /// the index of the statement's block, with what it calls as references (`register`,
     /// `app.route`, `Base`). Where all of it is project code, the engine follows its effects
     /// and the statement counts like any binding; else every importer depends on it, as on
@@ -371,6 +373,14 @@ impl FileModel {
             .map(|(_, block)| *block as usize)
     }
 
+    /// Whether block `index` is one of the calling statements (see `calling`).
+    #[must_use]
+    pub fn is_calling(&self, index: usize) -> bool {
+        self.calling
+            .binary_search_by_key(&index, |(block, _)| *block as usize)
+            .is_ok()
+    }
+
     /// The class of that qualified name.
     #[must_use]
     pub fn class(&self, qualname: Name) -> Option<&ClassInfo> {
@@ -383,6 +393,22 @@ impl FileModel {
         self.blocks
             .iter()
             .find(|block| block.kind == BlockKind::Function && block.name == qualname)
+    }
+
+    /// The index of the top-level statement's block that holds `line` (a binding, a `def`
+    /// or `class` statement), else 0: the `<module>` block.
+    #[must_use]
+    pub fn statement_at_line(&self, line: u32) -> usize {
+        self.blocks
+            .iter()
+            .enumerate()
+            .filter(|(_, block)| {
+                block.kind == BlockKind::Binding
+                    && block.start_line <= line
+                    && line <= block.end_line
+            })
+            .min_by_key(|(_, block)| block.end_line - block.start_line)
+            .map_or(0, |(index, _)| index)
     }
 
     /// The index of the block that owns `line`: the innermost function, else the binding

@@ -1,6 +1,6 @@
 //! Statements that call what may have effects while their module is imported: decorators not
 //! known to be harmless, bases that may run `__init_subclass__` or a metaclass, calls in
-//! defaults (see `FileModel::calling`).
+//! defaults, assignments of what a call returns (see `FileModel::calling`).
 //!
 //! Where all they call is the project's code, what that code changes is known: the state its
 //! functions write. Such a statement then counts for the tests that use what it binds (ran the
@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use crate::block::Name;
 use crate::closure::{Function, StateKey};
-use crate::engine::Engine;
+use crate::block_name::BlockName;
+use crate::engine::{Beneath, Engine};
 use crate::resolve::{Code, class_of};
 
 /// How many statements deep the question "does it call code that is not ours" is followed
@@ -23,6 +24,51 @@ const MAX_DEPTH: u32 = 8;
 /// Standard modules whose classes register nothing elsewhere when subclassed (`ABCMeta` keeps
 /// what it learns on the class) and whose decorators only check or mark what they decorate.
 const HARMLESS_MODULES: &[&str] = &["abc", "collections.abc", "enum", "numbers", "typing"];
+
+/// Builtins that compute a value and change no state of their own: what they run of the
+/// project's (a `__len__`, a `__getattr__`) the recorders see, beneath the statement.
+const HARMLESS_BUILTINS: &[&str] = &[
+    "abs",
+    "all",
+    "any",
+    "bool",
+    "bytes",
+    "callable",
+    "chr",
+    "dict",
+    "divmod",
+    "enumerate",
+    "filter",
+    "float",
+    "format",
+    "frozenset",
+    "getattr",
+    "hasattr",
+    "hash",
+    "int",
+    "isinstance",
+    "issubclass",
+    "iter",
+    "len",
+    "list",
+    "map",
+    "max",
+    "min",
+    "next",
+    "ord",
+    "range",
+    "repr",
+    "reversed",
+    "round",
+    "set",
+    "slice",
+    "sorted",
+    "str",
+    "sum",
+    "tuple",
+    "type",
+    "zip",
+];
 
 /// The methods that calling a class, or subclassing it, runs.
 const CLASS_HOOKS: &[&str] = &[
@@ -53,6 +99,34 @@ impl Engine {
         self.calls_outside_at(file, index, 0)
     }
 
+    /// Whether a function that ran while `file` was imported, at `places` in it, counts for
+    /// others than its importers only: it ran beneath calling statements that call only the
+    /// project's code, which changed what they bound and the state their functions write
+    /// (whose users and readers depend on it, see `Engine::ran_beneath`), and nothing else; or
+    /// inside the import of another project module, whose own record has it.
+    pub(crate) fn only_beneath_followed_calls(&mut self, file: Name, places: &[Beneath]) -> bool {
+        for place in places {
+            let followed = match *place {
+                Beneath::Module => false,
+                Beneath::Import(statement) => matches!(
+                    BlockName::parse(statement.as_str()),
+                    BlockName::Import(_) | BlockName::From(_)
+                ),
+                Beneath::Statement(statement) => {
+                    let index = self.current(file.as_str()).and_then(|current| {
+                        let index = current.model.blocks.iter().position(|b| b.name == statement);
+                        u32::try_from(index?).ok()
+                    });
+                    index.is_some_and(|index| !self.calls_outside(file, index))
+                }
+            };
+            if !followed {
+                return false;
+            }
+        }
+        !places.is_empty()
+    }
+
     fn calls_outside_at(&mut self, file: Name, index: u32, depth: u32) -> bool {
         if let Some(known) = self.calls_outside.get(&(file, index)) {
             return *known;
@@ -78,7 +152,9 @@ impl Engine {
 
     fn callee_outside(&mut self, file: Name, callee: Name, depth: u32) -> bool {
         let statement = match self.code_named(file, callee, 0) {
-            None => return !self.is_harmless_import(file, callee),
+            None => {
+                return !self.is_harmless_import(file, callee) && !self.is_builtin(file, callee);
+            }
             Some(Code::Class(path, class)) => self.class_statement(path, class),
             Some(Code::Function(path, function)) => match class_of(function) {
                 Some(class) => self.class_statement(path, class),
@@ -119,6 +195,17 @@ impl Engine {
             full.rsplit_once('.')
                 .is_some_and(|(module, _)| HARMLESS_MODULES.contains(&module))
         })
+    }
+
+    /// Whether `callee` is one of `HARMLESS_BUILTINS`: a bare name that `file` binds nowhere.
+    fn is_builtin(&mut self, file: Name, callee: Name) -> bool {
+        HARMLESS_BUILTINS.contains(&callee.as_str())
+            && self.current(file.as_str()).is_some_and(|current| {
+                let model = &current.model;
+                model.binders(callee).next().is_none()
+                    && model.star_imports.is_empty()
+                    && !model.import_bindings.iter().any(|i| i.bound == callee)
+            })
     }
 
     /// The block of the top-level statement that defines the class `class` of `file` (0 when it
@@ -202,9 +289,12 @@ impl Engine {
                 // An object that module-level code built by a call; a value a binding statement
                 // holds (a string, a tuple, a list literal) changes only through the writes a
                 // function makes itself (`items.append(x)`), which are its writes already.
-                let built = self
-                    .current(path.as_str())
-                    .is_some_and(|current| current.model.binders(name).any(|block| block == 0));
+                let built = self.current(path.as_str()).is_some_and(|current| {
+                    let model = &current.model;
+                    model
+                        .binders(name)
+                        .any(|block| block == 0 || model.is_calling(block))
+                });
                 if built {
                     keys.push((path, name));
                 }

@@ -209,6 +209,16 @@ pub(crate) fn def_callees(function: &ast::StmtFunctionDef) -> Option<Vec<String>
     Some(callees)
 }
 
+/// What a module-level assignment calls (`add = Wrapped(_add)`, `log = logging.getLogger()`),
+/// as dotted names (see `def_callees`); `None` when a call has no name to follow.
+pub(crate) fn value_callees(value: &Expr) -> Option<Vec<String>> {
+    let mut callees = Vec::new();
+    calls_in(value, &mut callees)?;
+    callees.sort_unstable();
+    callees.dedup();
+    Some(callees)
+}
+
 /// What running a `class` statement calls that may have effects (see `def_callees`): its
 /// decorators, bases (subclassing runs their `__init_subclass__` and metaclass) and metaclass,
 /// the calls in its keywords, and what its methods' and nested classes' statements call.

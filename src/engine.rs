@@ -309,30 +309,55 @@ impl Engine {
         fact_in(&self.facts, path)
     }
 
-    /// Notes functions (file, first line) that ran, and data files that were read, while
-    /// `module` was imported: every test that imports `module` depends on them, as on its
-    /// module-level code.
-    pub fn mark_module_import(&mut self, module: &str, refs: &[(String, u32)], data: &[String]) {
-        self.preload(refs.iter().map(|(path, _)| path.as_str()));
+    /// Notes functions that ran, and data files that were read, while `module` was imported:
+    /// every test that imports `module` depends on them, as on its module-level code, but for
+    /// what ran beneath statements whose calls are followed (see `ModuleImport::beneath`).
+    /// Each function is `(file, first line, line of module)`: the line of `module` running
+    /// then; negated when it ran inside the execution of a project module that line imported;
+    /// 0 when not known.
+    pub fn mark_module_import(
+        &mut self,
+        module: &str,
+        refs: &[(String, u32, i64)],
+        data: &[String],
+    ) {
+        self.preload(refs.iter().map(|(path, _, _)| path.as_str()));
+        let statements = self.current(module).map(|current| Arc::clone(&current.model));
         let mut functions = Vec::new();
-        for (path, line) in refs {
+        for (path, line, at) in refs {
             if let Some(current) = self.current(path) {
                 let block = &current.model.blocks[current.model.block_at_line(*line)];
                 if block.kind == crate::block::BlockKind::Function {
-                    functions.push((Name::intern(path), block.name));
+                    let statement = statements.as_ref().and_then(|model| {
+                        let index = model.statement_at_line(u32::try_from(at.abs()).ok()?);
+                        (index > 0).then(|| (model.blocks[index].name, model.is_calling(index)))
+                    });
+                    let beneath = match statement {
+                        Some((statement, true)) if *at > 0 => Beneath::Statement(statement),
+                        Some((statement, _)) if *at < 0 => Beneath::Import(statement),
+                        _ => Beneath::Module,
+                    };
+                    functions.push(((Name::intern(path), block.name), beneath));
                 }
             }
         }
-        self.ran_together(&functions);
+        let ran: Vec<Function> = functions.iter().map(|(function, _)| *function).collect();
+        self.ran_together(&ran);
         let import = self.module_imports.entry(Name::intern(module)).or_default();
-        let mut added = false;
-        for function in functions {
-            added |= import.functions.insert(function);
+        let (mut added, mut placed) = (false, false);
+        for (function, beneath) in functions {
+            added |= import.functions.entry(function).or_default().insert(beneath);
+            if let Beneath::Statement(statement) = beneath {
+                placed |= import.beneath.entry(statement).or_default().insert(function);
+            }
         }
         for path in data {
             added |= import.data.insert(Name::intern(path));
         }
-        if added {
+        if placed {
+            // What the statements' names reach has grown (see `Engine::ran_beneath`).
+            self.forget_resolutions();
+        } else if added {
             self.closures.clear();
         }
     }
@@ -373,12 +398,28 @@ impl Engine {
 /// `Engine::mark_module_import`).
 #[derive(Default)]
 pub(crate) struct ModuleImport {
-    /// (file, function name) of the functions that ran.
-    pub(crate) functions: FastSet<(Name, Name)>,
+    /// (file, function name) of the functions that ran, each with where in the module.
+    pub(crate) functions: FastMap<Function, FastSet<Beneath>>,
+    /// The functions that ran beneath each top-level statement (by block name): where the
+    /// statement's calls are followed, they count for the users of what it bound instead of for
+    /// every importer (see `Engine::closure_info`).
+    pub(crate) beneath: FastMap<Name, FastSet<Function>>,
     /// The data files read.
     pub(crate) data: FastSet<Name>,
     /// Read whole by code we do not see (see `Engine::mark_read_whole`).
     pub(crate) read_whole: bool,
+}
+
+/// Where in a module's import a function ran (see `ModuleImport::functions`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Beneath {
+    /// Not known, or beneath the module's own code or a statement that calls nothing.
+    Module,
+    /// Beneath the calling statement of that block (see `FileModel::calling`).
+    Statement(Name),
+    /// Inside the execution of another project module, which the statement of that block
+    /// imported: that module's own record has it.
+    Import(Name),
 }
 
 /// The checksum of the pseudo-file `path` given `facts`: `MISSING_HASH` without a fact, and

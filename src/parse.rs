@@ -24,6 +24,7 @@ use crate::block_name;
 use crate::checksum::{Fnv64, hash_bytes, hash_tokens};
 use crate::effects::{
     caches, class_callees, def_callees, has_effects, is_pure_class, is_pure_decorator,
+    value_callees,
 };
 use crate::refs::{Refs, function_refs, module_refs};
 
@@ -335,6 +336,17 @@ impl<'a> ModelBuilder<'a> {
                 self.statement(stmt, &key, binds, true, stmt.range(), refs);
             }
             Some(binds) => {
+                // A call of named code (`add = Wrapped(_add)`): a statement of its own, whose
+                // callees the engine follows, as a `def`'s decorators (see
+                // `FileModel::calling`).
+                if also_read.is_none()
+                    && let Some(callees) = value_callees(value)
+                {
+                    self.note_callees(Some(&callees));
+                    let key = block_name::assign(&binds);
+                    self.statement(stmt, &key, binds, true, stmt.range(), refs);
+                    return;
+                }
                 // Bound by a statement that may have effects: by `<module>`.
                 self.bindings
                     .extend(binds.iter().map(|name| (Name::intern(name), 0)));

@@ -47,6 +47,16 @@ fn block<'m>(model: &'m FileModel, name: &str) -> &'m Block {
         .unwrap_or_else(|| panic!("no block {name:?} in {:?}", names(model)))
 }
 
+/// What the calling statement of block `name` calls (see `FileModel::calling`).
+fn callees(model: &FileModel, name: &str) -> Vec<String> {
+    model
+        .calling
+        .iter()
+        .find(|(index, _)| model.blocks[*index as usize].name == name)
+        .map(|(_, callees)| callees.iter().map(ToString::to_string).collect())
+        .unwrap_or_default()
+}
+
 fn has_block(model: &FileModel, name: &str) -> bool {
     model.blocks.iter().any(|block| block.name == name)
 }
@@ -167,13 +177,14 @@ fn modern_fixture_block_layout() {
         ("from:TYPE_CHECKING,Protocol", Binding, 11, 11),
         ("from:RATE,rounding", Binding, 13, 13),
         ("from:registry", Binding, 14, 14),
-        // `if TYPE_CHECKING:` (16-17), both `type` aliases (26-27) and
-        // `CONFIG = os.environ.get(…)` (29): folded into `<module>`.
+        // `if TYPE_CHECKING:` (16-17) and both `type` aliases (26-27): folded into `<module>`.
         ("=TIMEOUT", Binding, 19, 19),
         ("=RETRIES", Binding, 20, 20),
         ("=SCALE,OFFSETS", Binding, 21, 21),
         ("=PATTERNS", Binding, 22, 25),
         ("=_state", Binding, 28, 28),
+        // `CONFIG = os.environ.get(…)`: what a call returns, a calling statement.
+        ("=CONFIG", Binding, 29, 29),
         ("class:Order", Binding, 32, 54),
         ("Order.total", Function, 39, 42),
         ("Order.total#2", Function, 44, 46),
@@ -319,10 +330,12 @@ SQUARES = [i * i for i in range(10)]
 LOOKUP = {k: v for k, v in PAIRS}
 "#,
     );
-    // A lambda or a call-free comprehension only binds; calling `range` may run anything.
-    assert_eq!(names(&model), ["<module>", "=key", "=PAIRS", "=LOOKUP"]);
+    // A lambda or a call-free comprehension only binds; calling `range` may run anything:
+    // a calling statement, whose callee the engine follows.
+    assert_eq!(names(&model), ["<module>", "=key", "=PAIRS", "=SQUARES", "=LOOKUP"]);
     assert_eq!(block(&model, "=key").binds(), ["key"]);
-    assert!(import_uses(&model).contains("range"));
+    assert!(!import_uses(&model).contains("range"));
+    assert_eq!(callees(&model, "=SQUARES"), ["range"]);
     assert!(
         block(&model, "=LOOKUP")
             .refs()
@@ -593,6 +606,7 @@ class F(Exception, Generic[T], typing.Protocol):
         [
             "<module>",
             "import:os",
+            "=CONFIG",
             "view",
             "def:view",
             "f",
@@ -603,7 +617,7 @@ class F(Exception, Generic[T], typing.Protocol):
             "class:F"
         ]
     );
-    for line in 2..=10 {
+    for line in [2, 4, 5, 6, 7, 8, 9, 10] {
         assert_eq!(model.block_at_line(line), 0, "line {line}");
     }
     let calling: Vec<(String, Vec<String>)> = model
@@ -615,6 +629,7 @@ class F(Exception, Generic[T], typing.Protocol):
         })
         .collect();
     let expected = [
+        ("=CONFIG", vec!["load"]),
         ("def:view", vec!["app.route"]),
         ("def:f", vec!["make"]),
         ("class:C", vec!["Base"]),
@@ -648,6 +663,7 @@ class F(Exception, Generic[T], typing.Protocol):
         let expected: &[&str] = match old {
             "@app.route('/')" => &["def:view", "view"],
             "make()" => &["def:f", "f"],
+            "load()" => &["=CONFIG"],
             "C(Base)" => &["class:C"],
             "@register" => &["class:E"],
             _ => &["<module>"],
@@ -940,10 +956,11 @@ fn editing_a_constant_changes_only_its_binding() {
 }
 
 #[test]
-fn editing_an_impure_statement_changes_only_module() {
+fn editing_a_statement_with_effects_changes_only_its_block() {
     let model = parse(MODERN);
+    // `CONFIG = os.environ.get(…)`: a calling statement (the engine decides who depends on it).
     let after = parse(&edit(MODERN, "\"orders.toml\"", "\"orders.yaml\""));
-    assert_changed(&model, &after, &["<module>"]);
+    assert_changed(&model, &after, &["=CONFIG"]);
     let after = parse(&edit(
         MODERN,
         "_registry: dict[str, type] = {}",
@@ -1058,8 +1075,10 @@ fn block_at_line_maps_lines_to_their_owner() {
     assert_eq!(owner(47), "class:Order", "blank line between methods");
     assert_eq!(owner(2), "=__doc__");
     assert_eq!(owner(58), "class:Pluggable");
+    // An assignment of what a call returns: a statement of its own (see `calling`).
+    assert_eq!(owner(29), "=CONFIG");
     // Everything else at module level.
-    for line in [0, 5, 15, 16, 17, 26, 29, 30, 1000, u32::MAX] {
+    for line in [0, 5, 15, 16, 17, 26, 30, 1000, u32::MAX] {
         assert_eq!(model.block_at_line(line), 0, "line {line}");
     }
     assert_eq!(model.block_at_line(42), model_index(&model, "Order.total"));
@@ -1204,14 +1223,11 @@ fn import_uses_holds_what_module_code_with_effects_refers_to() {
     // Sorted, each once: the slice stands in for a set.
     assert!(model.import_uses.windows(2).all(|pair| pair[0] < pair[1]));
     let uses = import_uses(&model);
-    // Names read by module-level code that may have effects: impure statements, an `if`
-    // block's test.
-    for name in ["os.environ.get", "TYPE_CHECKING"] {
-        assert!(uses.contains(name), "{name} missing from {uses:?}");
-    }
-    // Decorators that may register, bases and metaclasses: their statements have blocks, which
-    // hold them (see `calling`).
-    for name in ["app.route", "Base", "Meta", "functools.lru_cache"] {
+    // Names read by module-level code that may have effects: an `if` block's test.
+    assert!(uses.contains("TYPE_CHECKING"), "{uses:?}");
+    // Decorators that may register, bases and metaclasses, calls whose result is assigned:
+    // their statements have blocks, which hold them (see `calling`).
+    for name in ["app.route", "Base", "Meta", "functools.lru_cache", "os.environ.get"] {
         assert!(!uses.contains(name), "{name} in {uses:?}");
     }
     // An import forwards names: it is no use of them. Pure bindings keep their references in
@@ -1242,16 +1258,18 @@ fn import_uses_holds_what_module_code_with_effects_refers_to() {
         assert!(!uses.contains(name), "{name} should not be there");
     }
 
-    let small =
-        parse("from m import NAME\nOTHER = 1\nX = OTHER + 1\nY = make(OTHER)\nimport pkg.mod\n");
-    assert!(!import_uses(&small).contains("NAME"));
-    assert!(
-        import_uses(&small).contains("make"),
-        "an impure statement's call"
+    let small = parse(
+        "from m import NAME\nOTHER = 1\nX = OTHER + 1\nY = make(OTHER)\nprint(NAME)\nimport pkg.mod\n",
     );
     assert!(
-        import_uses(&small).contains("OTHER"),
-        "read by Y's impure value"
+        import_uses(&small).contains("print") && import_uses(&small).contains("NAME"),
+        "an impure statement's call and what it reads"
+    );
+    assert!(!import_uses(&small).contains("make"), "a calling statement's");
+    assert_eq!(
+        block(&small, "=Y").refs(),
+        ["OTHER", "make"],
+        "read by Y's calling statement"
     );
     assert_eq!(
         block(&small, "=X").refs(),
@@ -1293,8 +1311,8 @@ class K(Base):
     assert_eq!(binders("TIMEOUT"), ["=TIMEOUT"]);
     assert_eq!(
         binders("CONFIG"),
-        ["<module>"],
-        "bound by a statement with effects"
+        ["=CONFIG"],
+        "bound by a calling statement"
     );
     assert_eq!(binders("f"), ["def:f"]);
     assert_eq!(
@@ -1342,8 +1360,8 @@ class K(Base):
     assert_eq!(
         classes,
         [
-            ("K".into(), 8, vec!["Base".into()]),
-            ("K.Inner".into(), 8, vec![])
+            ("K".into(), 9, vec!["Base".into()]),
+            ("K.Inner".into(), 9, vec![])
         ]
     );
     let pure = parse("class P:\n    class Q:\n        pass\n");
@@ -1595,7 +1613,7 @@ fn deeply_nested_expressions_do_not_overflow() {
     ));
     // Whatever the outcome, it is a model; for this input the parser copes.
     assert_eq!(model.parse_error, None);
-    assert_eq!(names(&model), ["<module>", "=X", "=Z", "f", "def:f"]);
+    assert_eq!(names(&model), ["<module>", "=X", "=Y", "=Z", "f", "def:f"]);
     assert!(block(&model, "f").stateful);
 }
 
@@ -1749,7 +1767,7 @@ fn class_body_side_effects_fold_into_module() {
 }
 
 #[test]
-fn type_variables_and_sentinels_are_bindings_other_calls_module_code() {
+fn type_variables_and_sentinels_are_bindings_other_calls_calling_statements() {
     let source = r#"import typing as t
 from collections import namedtuple
 
@@ -1762,11 +1780,31 @@ W = t.TypeVar("W", bound=make_bound())
     let model = parse(source);
     for name in ["=V", "=Pair", "=MISSING"] {
         assert!(has_block(&model, name), "{name}: {:?}", names(&model));
+        assert!(callees(&model, name).is_empty(), "{name}");
     }
-    // A call of anything else, or in the arguments, may have effects: module code.
-    for name in ["=CONFIG", "=W"] {
-        assert!(!has_block(&model, name), "{name}: {:?}", names(&model));
-    }
+    // A call of anything else, or in the arguments, may have effects: a calling statement.
+    assert_eq!(callees(&model, "=CONFIG"), ["load_config"]);
+    assert_eq!(callees(&model, "=W"), ["make_bound", "t.TypeVar"]);
     let after = parse(&edit(source, "\"V\"", "\"V_\""));
     assert_changed(&model, &after, &["=V"]);
+}
+
+#[test]
+fn statement_at_line_is_the_top_level_statement_a_line_runs_in() {
+    let model = parse(
+        "import os\n\n\n@register('x')\ndef f(a=make()):\n    return a\n\n\nclass C(Base):\n    @hook\n    def m(self):\n        pass\n\n\nX = build(\n    1,\n)\nprint(X)\n",
+    );
+    let at = |line: u32| model.blocks[model.statement_at_line(line)].name.as_str();
+    assert_eq!(at(1), "import:os");
+    // The decorator's line and the `def` line: where the module's frame is while a decorator
+    // or a default runs. A function's own block does not count: it is no statement.
+    assert_eq!(at(4), "def:f");
+    assert_eq!(at(5), "def:f");
+    assert_eq!(at(9), "class:C");
+    assert_eq!(at(10), "class:C");
+    assert_eq!(at(15), "=X");
+    assert_eq!(at(16), "=X");
+    // Module code, and lines between statements.
+    assert_eq!(at(18), "<module>");
+    assert_eq!(at(2), "<module>");
 }

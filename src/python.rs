@@ -298,7 +298,7 @@ impl EnginePy {
         &self,
         py: Python<'_>,
         module: String,
-        code: Vec<(String, u32)>,
+        code: Vec<(String, u32, i64)>,
         data: Vec<String>,
     ) {
         py.detach(|| self.lock().mark_module_import(&module, &code, &data));

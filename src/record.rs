@@ -9,7 +9,7 @@ use crate::block::{BlockKind, DATA_BLOCK, MISSING_HASH, Name, is_pseudo};
 use crate::block_name::BlockName;
 use crate::closure::Resolved;
 use crate::closure::{BlockVersion, ClosureInfo, Function, MemoClosure};
-use crate::engine::{Current, Engine};
+use crate::engine::{Beneath, Current, Engine};
 use crate::error::{Error, Result};
 use crate::facts::GLOBAL_FACTS;
 use crate::fasthash::{FastMap, FastSet};
@@ -292,12 +292,25 @@ impl Engine {
                 stateful.push((path, block.name));
             }
             // A method's class statement holds its class attributes and its own header.
+            let class_statement = class_of(block.name)
+                .and_then(|q| model.class(q))
+                .map(|class| class.block as usize);
             if block.kind == BlockKind::Function
-                && let Some(class) = class_of(block.name).and_then(|q| model.class(q))
-                && class.block != 0
+                && let Some(index) = class_statement.filter(|index| *index != 0)
             {
-                let statement = &model.blocks[class.block as usize];
+                let statement = &model.blocks[index];
                 own.insert((path, statement.name, statement.checksum));
+            }
+            // What ran beneath the `def` or `class` statement that made it, at import.
+            let statement = class_statement.or_else(|| model.binders(block.name).next());
+            if block.kind == BlockKind::Function
+                && let Some(index) = statement.filter(|index| *index != 0)
+            {
+                let mut beneath = Resolved::default();
+                self.ran_beneath(path, model.blocks[index].name, 0, &mut beneath, &mut true);
+                if !beneath.deps.is_empty() {
+                    reached.push(Arc::new(beneath.settle()));
+                }
             }
             reached.push(self.resolve_block(path, block.name));
         }
@@ -518,11 +531,16 @@ impl Engine {
             let module = &model.blocks[0];
             shared.insert((path, module.name, module.checksum));
             // What ran while this module was imported: every importer relies on it.
-            let (functions, read, whole): (Vec<(Name, Name)>, Vec<Name>, bool) = self
+            type Placed = (Function, Vec<Beneath>);
+            let (functions, read, whole): (Vec<Placed>, Vec<Name>, bool) = self
                 .module_imports
                 .get(&path)
                 .map(|import| {
-                    let functions = import.functions.iter().copied().collect();
+                    let functions = import
+                        .functions
+                        .iter()
+                        .map(|(function, at)| (*function, at.iter().copied().collect()))
+                        .collect();
                     (
                         functions,
                         import.data.iter().copied().collect(),
@@ -535,7 +553,12 @@ impl Engine {
                 self.every_value(path, &mut every);
                 shared.extend(every.deps);
             }
-            for (file, function) in functions {
+            for ((file, function), statements) in functions {
+                // Run beneath statements whose calls are followed only: it counts for the
+                // users of what they bound (see `Engine::ran_beneath`).
+                if self.only_beneath_followed_calls(path, &statements) {
+                    continue;
+                }
                 let Some(current) = self.current(file.as_str()) else {
                     continue;
                 };

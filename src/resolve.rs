@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use crate::block::{Block, BlockKind, FileModel, Name};
 use crate::block_name::BlockName;
-use crate::closure::{Resolved, StateKey};
+use crate::closure::{Function, Resolved, StateKey};
 use crate::engine::Engine;
 use crate::fasthash::FastSet;
 
@@ -311,8 +311,9 @@ impl Engine {
                 denotes = Denotes::Class(file, class.qualname);
             }
             // What the binding's value refers to (a constant built from others, a class's
-            // bases and attributes, a def's decorators and defaults).
+            // bases and attributes, a def's decorators and defaults), and what its calls ran.
             self.resolve_refs_of(file, block, depth, out, complete);
+            self.ran_beneath(file, block.name, depth, out, complete);
         }
         for import in model
             .import_bindings
@@ -387,6 +388,44 @@ impl Engine {
             let (found, whole) = self.resolve_ref(file, None, *reference, depth + 1);
             *complete &= whole;
             out.extend(&found);
+        }
+    }
+
+    /// The functions that ran beneath the top-level statement `statement` of `file` while
+    /// `file` was imported, and what they refer to: what the statement bound is what they
+    /// made (`add = Wrapped(_add)` ran `Wrapped.__init__`), so its users depend on them.
+    pub(crate) fn ran_beneath(
+        &mut self,
+        file: Name,
+        statement: Name,
+        depth: u32,
+        out: &mut Resolved,
+        complete: &mut bool,
+    ) {
+        let Some(functions) = self
+            .module_imports
+            .get(&file)
+            .and_then(|import| import.beneath.get(&statement))
+        else {
+            return;
+        };
+        let mut functions: Vec<Function> = functions.iter().copied().collect();
+        functions.sort_unstable();
+        for (path, function) in functions {
+            let Some(current) = self.current(path.as_str()) else {
+                continue;
+            };
+            let model = Arc::clone(&current.model);
+            let Some(block) = model.function(function) else {
+                continue;
+            };
+            out.deps.push((path, block.name, block.checksum));
+            for reference in block.refs() {
+                let (found, whole) =
+                    self.resolve_ref(path, class_of(function), *reference, depth + 1);
+                *complete &= whole;
+                out.extend(&found);
+            }
         }
     }
 

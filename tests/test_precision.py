@@ -542,3 +542,181 @@ def test_a_package_the_top_conftest_imports_is_recorded_not_read_whole(project: 
     assert ran(project.diff()) == set()
     project.replace("src/pkg/config.py", "TIMEOUT = 30", "TIMEOUT = 31")
     assert outcomes(project.diff()) == {"test_timeout": "FAILED"}
+
+
+WRAPPING = {
+    "src/pkg/wrap.py": """
+        REGISTRY = {}
+
+
+        def describe(function):
+            return function.__name__
+
+
+        class Wrapped:
+            def __init__(self, function):
+                self.function = function
+                self.name = describe(function)
+                REGISTRY[self.name] = self
+
+            def __call__(self, *args):
+                return self.function(*args)
+    """,
+    "src/pkg/ops.py": """
+        from pkg.wrap import Wrapped
+
+
+        def _add(a, b):
+            return a + b
+
+
+        def _mul(a, b):
+            return a * b
+
+
+        add = Wrapped(_add)
+        mul = Wrapped(_mul)
+    """,
+    "src/pkg/other.py": """
+        import pkg.ops
+
+
+        def other():
+            return 1
+    """,
+    "tests/test_ops.py": """
+        from pkg.ops import add, mul
+
+
+        def test_add_wrapped():
+            assert add(2, 3) == 5 and add.name == "_add"
+
+
+        def test_mul_wrapped():
+            assert mul(2, 3) == 6
+    """,
+    "tests/test_other.py": """
+        from pkg.other import other
+
+
+        def test_other():
+            assert other() == 1
+    """,
+    "tests/test_registry.py": """
+        import pkg.ops
+        from pkg.wrap import REGISTRY
+
+
+        def test_registry():
+            assert sorted(REGISTRY) == ["_add", "_mul"]
+    """,
+}
+
+
+def test_what_a_module_level_call_ran_at_import_counts_for_the_users_of_what_it_bound(
+    project: Project,
+) -> None:
+    project.write_files(WRAPPING)
+    project.settled()
+    # `describe` ran only while pkg.ops was imported, beneath `add = ...` and `mul = ...`: the
+    # tests that use those names (and read the registry they filled), not every importer.
+    project.replace("src/pkg/wrap.py", "return function.__name__", "return function.__name__[1:]")
+    assert outcomes(project.diff()) == {
+        "test_add_wrapped": "FAILED",
+        "test_mul_wrapped": "PASSED",
+        "test_registry": "FAILED",
+    }
+    project.replace("src/pkg/wrap.py", "return function.__name__[1:]", "return function.__name__")
+    project.settled()
+    # The statement itself: the users of `add`, and the readers of the registry it wrote. The
+    # users of `mul` count among those: the code that built `mul` stored into the registry,
+    # and storing an item into a name reads the name.
+    project.replace("src/pkg/ops.py", "add = Wrapped(_add)", "add = Wrapped(_mul)")
+    assert outcomes(project.diff()) == {
+        "test_add_wrapped": "FAILED",
+        "test_mul_wrapped": "PASSED",
+        "test_registry": "FAILED",
+    }
+
+
+def test_a_module_level_call_of_library_code_still_counts_for_every_importer(
+    project: Project,
+) -> None:
+    project.write_files(WRAPPING)
+    project.replace("src/pkg/ops.py", "mul = Wrapped(_mul)", "mul = functools.partial(_mul)")
+    project.replace("src/pkg/ops.py", "from pkg.wrap", "import functools\nfrom pkg.wrap")
+    project.replace("tests/test_registry.py", '["_add", "_mul"]', '["_add"]')
+    project.settled()
+    # What a library call does at import is unknown: every importer of pkg.ops depends on it.
+    project.replace("src/pkg/ops.py", "functools.partial(_mul)", "functools.partial(_mul, 2)")
+    assert ran(project.diff()) == {
+        "test_add_wrapped",
+        "test_mul_wrapped",
+        "test_other",
+        "test_registry",
+    }
+
+
+def test_what_a_project_decorator_ran_at_import_counts_for_the_users_of_what_it_decorated(
+    project: Project,
+) -> None:
+    project.write(
+        "src/pkg/tags.py",
+        """
+        def label(function):
+            return function.__name__.upper()
+
+
+        def tagged(function):
+            function.tag = label(function)
+            return function
+        """,
+    )
+    project.write(
+        "src/pkg/jobs.py",
+        """
+        from pkg.tags import tagged
+
+
+        @tagged
+        def build():
+            return 1
+
+
+        def clean():
+            return 2
+        """,
+    )
+    project.write(
+        "tests/test_jobs.py",
+        """
+        from pkg.jobs import build, clean
+
+
+        def test_build():
+            assert build.tag == "BUILD"
+
+
+        def test_clean():
+            assert clean() == 2
+        """,
+    )
+    project.settled()
+    # `label` ran only beneath `@tagged def build`, while pkg.jobs was imported.
+    project.replace("src/pkg/tags.py", ".upper()", ".lower()")
+    assert outcomes(project.diff()) == {"test_build": "FAILED"}
+
+
+def test_a_constant_computed_by_a_builtin_selects_its_readers_only(project: Project) -> None:
+    project.write(
+        "src/pkg/config.py",
+        """
+        import sys
+
+        TIMEOUT = 30
+        RETRIES = max(3, len(sys.argv) and 2)
+        """,
+    )
+    project.settled()
+    project.replace("src/pkg/config.py", "max(3,", "max(4,")
+    assert outcomes(project.diff()) == {"test_retries": "FAILED"}

@@ -216,9 +216,13 @@ class Engine:
     def mark_import_time(self, code: list[tuple[str, int]]) -> None:
         """Functions (file, first line) that ran during start-up and collection outside any
         module's import: importers of their own files depend on them."""
-    def mark_module_import(self, module: str, code: list[tuple[str, int]], data: list[str]) -> None:
-        """Functions (file, first line) that ran, and data files that were read, while
-        `module` was imported: its importers depend on them."""
+    def mark_module_import(
+        self, module: str, code: list[tuple[str, int, int]], data: list[str]
+    ) -> None:
+        """Functions (file, first line, line of `module` running then: negated inside the
+        execution of a project module that line imported; 0: not known) that ran, and data
+        files that were read, while `module` was imported: its importers depend on them, but
+        for what ran beneath a statement whose calls the engine follows."""
     def mark_read_whole(self, module: str) -> None:
         """`module` (relative path) is read whole by code outside the project (imported before
         recording began, or read by name by a framework): every importer depends on every

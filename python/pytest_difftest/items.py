@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import inspect
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from types import CodeType
 from typing import Any
 
@@ -105,13 +105,30 @@ def executed_code(codes: Mapping[int, CodeType], files: ProjectFiles) -> list[tu
     """``(file, first line)`` of the project code objects in `codes` (by id, as recorders
     collect them). A module's own code object is reported as line 0, which stands for the
     module's import-time code."""
+    return [where for _, where in _project_code(codes, files)]
+
+
+def executed_beneath(
+    codes: Mapping[int, CodeType], statements: Mapping[int, Collection[int]], files: ProjectFiles
+) -> list[tuple[str, int, int]]:
+    """`executed_code` with the lines of the module's statements each ran beneath (see
+    `Statements`; 0: not known), one entry per line."""
+    return [
+        (*where, line)
+        for key, where in _project_code(codes, files)
+        for line in statements.get(key, (0,))
+    ]
+
+
+def _project_code(
+    codes: Mapping[int, CodeType], files: ProjectFiles
+) -> Iterator[tuple[int, tuple[str, int]]]:
     # Runs after every test over a few hundred code objects, mostly pytest's own: those known
     # to be outside the project go in one set difference, the rest cost a dict lookup each.
     # Both are keyed by id, never by the code object: equal code objects of different files
     # would share one answer. `files.code_cache` holds every code object it has seen, so an id
     # in it or in `code_outside` is never reused for another.
     cache, outside = files.code_cache, files.code_outside
-    found = []
     for key in codes.keys() - outside:
         entry = cache.get(key)
         if entry is None:
@@ -124,5 +141,4 @@ def executed_code(codes: Mapping[int, CodeType], files: ProjectFiles) -> list[tu
                 continue
         where = entry[1]
         if where is not None:
-            found.append(where)
-    return found
+            yield key, where

@@ -23,6 +23,7 @@ from pytest_difftest.data import DataWatcher
 from pytest_difftest.distributions import DistributionMap
 from pytest_difftest.errors import DifftestError
 from pytest_difftest.items import (
+    executed_beneath,
     executed_code,
     names_used,
     requested_fixtures,
@@ -31,12 +32,15 @@ from pytest_difftest.items import (
 )
 from pytest_difftest.outcomes import Outcomes
 from pytest_difftest.paths import ProjectFiles
-from pytest_difftest.recorder import Executed, Recorder
+from pytest_difftest.recorder import Executed, Recorder, Statements
 from pytest_difftest.settings import Settings
 from pytest_difftest.subprocesses import SubprocessHook
 
 # `(file, first line)` of a block of code; line 0 stands for a module's import-time code.
 CodeRef = tuple[str, int]
+# A `CodeRef` that ran while a module executed, with the line of the module's statement it ran
+# beneath (0: not known).
+CodeBeneath = tuple[str, int, int]
 
 
 class Record(NamedTuple):
@@ -71,7 +75,7 @@ class RecordSink(Protocol):
         """Code that ran during start-up and collection, outside any module's import: what
         the importers of its own files rely on."""
 
-    def module_import(self, module: str, code: list[CodeRef], data: list[str]) -> None:
+    def module_import(self, module: str, code: list[CodeBeneath], data: list[str]) -> None:
         """Code that ran, and data files read, while `module` executed (was imported): what
         its importers rely on."""
 
@@ -105,7 +109,7 @@ class DatabaseWriter:
     def import_time(self, code: list[CodeRef]) -> None:
         self._write(lambda engine: engine.mark_import_time(code))
 
-    def module_import(self, module: str, code: list[CodeRef], data: list[str]) -> None:
+    def module_import(self, module: str, code: list[CodeBeneath], data: list[str]) -> None:
         self._write(lambda engine: engine.mark_module_import(module, code, data))
 
     def read_whole(self, modules: list[str]) -> None:
@@ -259,15 +263,17 @@ class Recording:
             self.sink.import_time(executed_code(before, self.files) + self.startup_code)
         self.running = nodeid
 
-    def _module_executed(self, code: CodeType, executed: Executed) -> None:
+    def _module_executed(self, code: CodeType, executed: Executed, statements: Statements) -> None:
         """A project module's execution (its import, during collection or lazily in a test)
         returned: what ran meanwhile is import-time code of that module, which every test that
-        imports it relies on without running it."""
+        imports it relies on without running it, or the users of what the statement it ran
+        beneath bound (see `Engine.mark_module_import`)."""
         module = self.files.relative(code.co_filename)
         if module is not None:
             self._refresh_modules()
             data = self.data.take_module_reads(module) if self.data is not None else []
-            self.sink.module_import(module, executed_code(executed, self.files), data)
+            ran = executed_beneath(executed, statements, self.files)
+            self.sink.module_import(module, ran, data)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_fixture_setup(self, fixturedef: Any) -> Generator[None, Any, Any]:

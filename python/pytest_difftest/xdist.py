@@ -15,7 +15,7 @@ import pytest
 
 from pytest_difftest.paths import ProjectFiles
 from pytest_difftest.recorder import Recorder
-from pytest_difftest.recording import CodeRef, Record, Recording
+from pytest_difftest.recording import CodeBeneath, CodeRef, Record, Recording
 from pytest_difftest.selecting import Plan, Selecting, nothing_affected
 from pytest_difftest.session import DatabaseSession
 from pytest_difftest.settings import Settings
@@ -72,7 +72,8 @@ class ControllerSession(DatabaseSession):
         if "read_whole" in payload:
             self.writer.read_whole(list(payload["read_whole"]))
         for module, code, data in payload.get("module_imports", ()):
-            self.writer.module_import(module, [(path, line) for path, line in code], list(data))
+            ran = [(path, line, beneath) for path, line, beneath in code]
+            self.writer.module_import(module, ran, list(data))
         if "record" in payload:
             record = Record(*payload["record"])
             # xdist's serializer may hand tuples back as lists: the core reads tuples.
@@ -99,7 +100,7 @@ class WorkerOutbox:
     def import_time(self, code: list[CodeRef]) -> None:
         self.outbox.setdefault("import_time", []).extend(code)
 
-    def module_import(self, module: str, code: list[CodeRef], data: list[str]) -> None:
+    def module_import(self, module: str, code: list[CodeBeneath], data: list[str]) -> None:
         self.outbox.setdefault("module_imports", []).append((module, code, data))
 
     def read_whole(self, modules: list[str]) -> None:

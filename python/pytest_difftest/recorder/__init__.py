@@ -19,7 +19,7 @@ import sys
 from typing import Any
 
 from pytest_difftest.paths import ProjectFiles
-from pytest_difftest.recorder.collector import Executed, Recorder
+from pytest_difftest.recorder.collector import Executed, Recorder, Statements
 
 
 def start_recorder(files: ProjectFiles, plugins: Any) -> Recorder:
@@ -48,4 +48,4 @@ def start_recorder(files: ProjectFiles, plugins: Any) -> Recorder:
     return recorder
 
 
-__all__ = ["Executed", "Recorder", "start_recorder"]
+__all__ = ["Executed", "Recorder", "Statements", "start_recorder"]

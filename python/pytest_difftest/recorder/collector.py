@@ -8,7 +8,7 @@ the other file's.
 
 from __future__ import annotations
 
-from types import CodeType
+from types import CodeType, FrameType
 from typing import Callable, Protocol
 
 # The code objects something ran, by `id`: the dict holds each one, so no id is reused while
@@ -49,8 +49,9 @@ class Recorder(Protocol):
         """Collection is over: from now on, what a module's execution runs also counts for
         the test (or fixture) that imported it."""
 
-    # Called with a project module's code object and what ran while that module executed
-    # (its import), when it returns; None to ignore module executions.
+    # Called with a project module's code object, what ran while that module executed (its
+    # import) and the statements it ran beneath, when it returns; None to ignore module
+    # executions.
     on_module_executed: ModuleCallback | None
 
     # The project modules (relative paths) already imported when observing began, whose
@@ -58,8 +59,29 @@ class Recorder(Protocol):
     preloaded: list[str]
 
 
+# While a module executes, the lines of it that were running when each code object (by id)
+# ran: the top-level statements it ran beneath. Negated when it ran inside the execution of
+# another project module that statement imported, whose own record has it; 0 when it ran
+# beneath no frame of the module (in another thread).
+Statements = dict[int, set[int]]
+
 # See `Recorder.on_module_executed`.
-ModuleCallback = Callable[[CodeType, Executed], None]
+ModuleCallback = Callable[[CodeType, Executed, Statements], None]
+
+
+class ModuleRun:
+    """A project module executing now (see `Collector._open_modules`)."""
+
+    __slots__ = ("code", "frame", "outer", "statements")
+
+    def __init__(self, code: CodeType, outer: Executed) -> None:
+        self.code = code
+        # The collection that was current when it began: what runs until it returns is
+        # collected on its own.
+        self.outer = outer
+        self.statements: Statements = {}
+        # Its own frame, once a walk up the stack has found it.
+        self.frame: FrameType | None = None
 
 
 class Collector:
@@ -73,9 +95,8 @@ class Collector:
         self._seen: Executed = {}
         self.on_module_executed: ModuleCallback | None = None
         self.preloaded: list[str] = []
-        # The project modules executing now, innermost last, each with the collection that
-        # was current when it began: what runs until it returns is collected on its own.
-        self._open_modules: list[tuple[CodeType, Executed]] = []
+        # The project modules executing now, innermost last.
+        self._open_modules: list[ModuleRun] = []
         # Until the tests begin, what a module's import runs belongs to that module alone (and
         # to the module importing it), not to the session's start-up or collection.
         self._collecting = True
@@ -84,23 +105,48 @@ class Collector:
         self._collecting = False
 
     def _module_begins(self, code: CodeType) -> None:
-        self._open_modules.append((code, self.begin_nested()))
+        self._open_modules.append(ModuleRun(code, self.begin_nested()))
+
+    def _runs_in_module(self, frame: FrameType) -> None:
+        """`frame`'s code runs while modules execute (the hooks call this only then): the line
+        each open module's own frame is running is the statement it runs beneath (see
+        `Statements`). A code object runs beneath several statements (a helper of a decorator
+        used twice): the walk up the stack is made again whenever the innermost module's line
+        is a new one for it."""
+        key = id(frame.f_code)
+        innermost = self._open_modules[-1]
+        lines = innermost.statements.get(key)
+        if lines is not None and innermost.frame is not None and innermost.frame.f_lineno in lines:
+            return
+        pending = {id(run.code): run for run in self._open_modules}
+        caller, nested = frame.f_back, False
+        while caller is not None and pending:
+            run = pending.pop(id(caller.f_code), None)
+            if run is not None:
+                run.frame = caller
+                line = caller.f_lineno or 0
+                run.statements.setdefault(key, set()).add(-line if nested else line)
+                nested = True
+            caller = caller.f_back
+        if not nested:
+            innermost.statements.setdefault(key, set()).add(0)
 
     def _module_ends(self, code: CodeType) -> None:
-        if self._open_modules and self._open_modules[-1][0] is code:
-            _, outer = self._open_modules.pop()
+        if self._open_modules and self._open_modules[-1].code is code:
+            ended = self._open_modules.pop()
+            outer, statements = ended.outer, ended.statements
             if self._collecting and not self._open_modules:
                 executed = self._take()
                 self._seen.update(outer)
             else:
                 executed = self.end_nested(outer)
             if self.on_module_executed is not None:
-                self.on_module_executed(code, executed)
+                self.on_module_executed(code, executed, statements)
 
     def _end_modules(self) -> None:
         """Ends the module executions still open: one that raised never returned."""
         while self._open_modules:
-            self._module_ends(self._open_modules[-1][0])
+            self._module_ends(self._open_modules[-1].code)
 
     def _take(self) -> Executed:
         taken = self._seen.copy()

@@ -71,6 +71,11 @@ class MonitoringRecorder(Collector):
             self._module_begins,
         )
         project_code = self._project_code.append
+        open_modules, runs_in_module, frame_of = (
+            self._open_modules,
+            self._runs_in_module,
+            sys._getframe,
+        )
         wanted_files: dict[str, bool] = {}
 
         # ids of the project code objects discovered (each is held in `_project_code`).
@@ -83,6 +88,8 @@ class MonitoringRecorder(Collector):
                 wanted = wanted_files[filename] = is_project(filename)
             if not wanted:
                 return disable
+            if open_modules:
+                runs_in_module(frame_of(1))
             seen[id(code)] = code
             if id(code) not in known:
                 known.add(id(code))
@@ -100,6 +107,8 @@ class MonitoringRecorder(Collector):
             return None if self._collecting else disable
 
         def hit(code: CodeType, offset: int) -> object:
+            if open_modules:
+                runs_in_module(frame_of(1))
             seen[id(code)] = code
             quiet.append(code)
             set_local(per_test, code, 0)
@@ -116,14 +125,21 @@ class MonitoringRecorder(Collector):
         (tool,) = self._tools
         seen, disable, returns = self._seen, monitoring.DISABLE, monitoring.events.PY_RETURN
         set_local, module_begins = monitoring.set_local_events, self._module_begins
+        open_modules, runs_in_module, frame_of = (
+            self._open_modules,
+            self._runs_in_module,
+            sys._getframe,
+        )
         modules: dict[str, bool] = {}
 
         def hit_and_disable(code: CodeType, offset: int) -> object:
-            seen[id(code)] = code
             filename = code.co_filename
             wanted = modules.get(filename)
             if wanted is None:
                 wanted = modules[filename] = is_project(filename)
+            if wanted and open_modules:
+                runs_in_module(frame_of(1))
+            seen[id(code)] = code
             if wanted and code.co_name == "<module>":
                 set_local(tool, code, returns)
                 module_begins(code)

@@ -41,6 +41,7 @@ class TraceRecorder(Collector):
         executing: dict[int, tuple[CodeType, int]] = {}
         self._executing_modules = executing
         close, module_ends = self.pause, self._module_ends
+        open_modules, runs_in_module = self._open_modules, self._runs_in_module
 
         def module_returns(frame: FrameType, event: str, arg: object) -> Any:
             if event == "return":
@@ -57,6 +58,8 @@ class TraceRecorder(Collector):
         def trace(frame: FrameType, event: Any, arg: object) -> Any:
             code = frame.f_code
             key = id(code)
+            if open_modules:
+                runs_in_module(frame)
             seen[key] = code
             if key in executing:
                 frame.f_trace_lines = False  # only the frame's return is wanted
@@ -66,10 +69,27 @@ class TraceRecorder(Collector):
         def profile(frame: FrameType, event: str, arg: object) -> None:
             if event == "call":
                 code = frame.f_code
+                if open_modules:
+                    runs_in_module(frame)
                 seen[id(code)] = code
             elif event == "return" and executing and id(frame.f_code) in executing:
                 finished(frame.f_code)
 
+        self._trace: Callable[[FrameType, Any, object], Any] = trace
+        self._profile: Callable[[FrameType, str, object], None] = profile
+        self._mode = ""
+        from pytest_difftest._core import AuditFilter
+
+        sys.addaudithook(AuditFilter("exec", self._module_executions(is_project)))
+        # Until collection starts (`pause`), everything is observed: plugins configuring the
+        # session may call project code (a framework's start-up hooks) from their own hooks.
+        self.resume()
+
+    def _module_executions(
+        self, is_project: Callable[[str], bool]
+    ) -> Callable[[tuple[Any, ...]], None]:
+        """The audit hook of ``exec`` events: a project module's execution opens a window."""
+        executing = self._executing_modules
         known: dict[str, bool] = {}
 
         def executes(args: tuple[Any, ...]) -> None:
@@ -86,15 +106,7 @@ class TraceRecorder(Collector):
                     self.resume()
                     self._module_begins(code)
 
-        self._trace: Callable[[FrameType, Any, object], Any] = trace
-        self._profile: Callable[[FrameType, str, object], None] = profile
-        self._mode = ""
-        from pytest_difftest._core import AuditFilter
-
-        sys.addaudithook(AuditFilter("exec", executes))
-        # Until collection starts (`pause`), everything is observed: plugins configuring the
-        # session may call project code (a framework's start-up hooks) from their own hooks.
-        self.resume()
+        return executes
 
     def ensure_installed(self) -> None:
         """Installs the hook, or moves to the profile hook if a tracer has taken ours over."""
