@@ -12,8 +12,8 @@
 use std::sync::Arc;
 
 use crate::block::Name;
-use crate::closure::{Function, StateKey};
 use crate::block_name::BlockName;
+use crate::closure::{Function, StateKey};
 use crate::engine::{Beneath, Engine};
 use crate::resolve::{Code, class_of};
 
@@ -114,7 +114,11 @@ impl Engine {
                 ),
                 Beneath::Statement(statement) => {
                     let index = self.current(file.as_str()).and_then(|current| {
-                        let index = current.model.blocks.iter().position(|b| b.name == statement);
+                        let index = current
+                            .model
+                            .blocks
+                            .iter()
+                            .position(|b| b.name == statement);
                         u32::try_from(index?).ok()
                     });
                     index.is_some_and(|index| !self.calls_outside(file, index))

@@ -322,7 +322,9 @@ impl Engine {
         data: &[String],
     ) {
         self.preload(refs.iter().map(|(path, _, _)| path.as_str()));
-        let statements = self.current(module).map(|current| Arc::clone(&current.model));
+        let statements = self
+            .current(module)
+            .map(|current| Arc::clone(&current.model));
         let mut functions = Vec::new();
         for (path, line, at) in refs {
             if let Some(current) = self.current(path) {
@@ -346,9 +348,17 @@ impl Engine {
         let import = self.module_imports.entry(Name::intern(module)).or_default();
         let (mut added, mut placed) = (false, false);
         for (function, beneath) in functions {
-            added |= import.functions.entry(function).or_default().insert(beneath);
+            added |= import
+                .functions
+                .entry(function)
+                .or_default()
+                .insert(beneath);
             if let Beneath::Statement(statement) = beneath {
-                placed |= import.beneath.entry(statement).or_default().insert(function);
+                placed |= import
+                    .beneath
+                    .entry(statement)
+                    .or_default()
+                    .insert(function);
             }
         }
         for path in data {

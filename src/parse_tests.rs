@@ -332,7 +332,10 @@ LOOKUP = {k: v for k, v in PAIRS}
     );
     // A lambda or a call-free comprehension only binds; calling `range` may run anything:
     // a calling statement, whose callee the engine follows.
-    assert_eq!(names(&model), ["<module>", "=key", "=PAIRS", "=SQUARES", "=LOOKUP"]);
+    assert_eq!(
+        names(&model),
+        ["<module>", "=key", "=PAIRS", "=SQUARES", "=LOOKUP"]
+    );
     assert_eq!(block(&model, "=key").binds(), ["key"]);
     assert!(!import_uses(&model).contains("range"));
     assert_eq!(callees(&model, "=SQUARES"), ["range"]);
@@ -1227,7 +1230,13 @@ fn import_uses_holds_what_module_code_with_effects_refers_to() {
     assert!(uses.contains("TYPE_CHECKING"), "{uses:?}");
     // Decorators that may register, bases and metaclasses, calls whose result is assigned:
     // their statements have blocks, which hold them (see `calling`).
-    for name in ["app.route", "Base", "Meta", "functools.lru_cache", "os.environ.get"] {
+    for name in [
+        "app.route",
+        "Base",
+        "Meta",
+        "functools.lru_cache",
+        "os.environ.get",
+    ] {
         assert!(!uses.contains(name), "{name} in {uses:?}");
     }
     // An import forwards names: it is no use of them. Pure bindings keep their references in
@@ -1265,7 +1274,10 @@ fn import_uses_holds_what_module_code_with_effects_refers_to() {
         import_uses(&small).contains("print") && import_uses(&small).contains("NAME"),
         "an impure statement's call and what it reads"
     );
-    assert!(!import_uses(&small).contains("make"), "a calling statement's");
+    assert!(
+        !import_uses(&small).contains("make"),
+        "a calling statement's"
+    );
     assert_eq!(
         block(&small, "=Y").refs(),
         ["OTHER", "make"],
