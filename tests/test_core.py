@@ -10,7 +10,7 @@ import pytest
 
 import pytest_difftest
 from pytest_difftest._core import SCHEMA_VERSION, DifftestError, Engine, parse_blocks
-from pytest_difftest.recording import Record
+from pytest_difftest.records import Record
 
 
 def names(source: str) -> list[tuple[str, str]]:

@@ -50,7 +50,7 @@ class SchemaVersionError(DifftestError):
 
 class _RecordFields(Protocol):
     """What `Engine.record` reads of each test, by attribute name
-    (`pytest_difftest.recording.Record`)."""
+    (`pytest_difftest.records.Record`)."""
 
     @property
     def nodeid(self) -> str: ...

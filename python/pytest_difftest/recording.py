@@ -1,5 +1,5 @@
-"""Recording during ``--diff-baseline``: what each test depends on, as a `Record`, and where
-records go (a `RecordSink`: the database here, or the next report in an xdist worker).
+"""Recording during ``--diff-baseline``: what each test depends on, as a `Record` (see
+`records`).
 
 `Recording` holds the hooks of a process that runs tests: it starts and stops the recorder
 around each test and its broader fixtures, notes the data files read while test modules are
@@ -9,19 +9,17 @@ imported, and at each teardown turns what the test executed, requested and read 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from fnmatch import fnmatchcase as fnmatch
-from pathlib import Path
 from types import CodeType
-from typing import Any, NamedTuple, Protocol
+from typing import Any
 
 import pytest
 
 from pytest_difftest import facts, integrations
-from pytest_difftest._core import ALWAYS, GLOBAL_FACTS, Engine
+from pytest_difftest._core import ALWAYS, GLOBAL_FACTS
 from pytest_difftest.data import DataWatcher
 from pytest_difftest.distributions import DistributionMap
-from pytest_difftest.errors import DifftestError
 from pytest_difftest.items import (
     executed_beneath,
     executed_code,
@@ -33,123 +31,9 @@ from pytest_difftest.items import (
 from pytest_difftest.outcomes import Outcomes
 from pytest_difftest.paths import ProjectFiles
 from pytest_difftest.recorder import Executed, Recorder, Statements
+from pytest_difftest.records import CodeRef, Record, RecordSink
 from pytest_difftest.settings import Settings
 from pytest_difftest.subprocesses import SubprocessHook
-
-# `(file, first line)` of a block of code; line 0 stands for a module's import-time code.
-CodeRef = tuple[str, int]
-# A `CodeRef` that ran while a module executed, with the line of the module's statement it ran
-# beneath (0: not known).
-CodeBeneath = tuple[str, int, int]
-
-
-class Record(NamedTuple):
-    """What one test depends on, as the core's `Engine.record` reads it (by attribute)."""
-
-    nodeid: str
-    # The file pytest collected the test from, relative to the root.
-    file: str
-    outcome: str
-    duration: float
-    # The code it executed or requested (its function, its fixtures).
-    code: list[CodeRef]
-    # The files whose import closure it depends on: its own, the conftest.py files above it,
-    # and the files project code ran in while the session started.
-    roots: list[str]
-    # Names it relies on that no executed code mentions (its class).
-    names: list[str]
-    # Data files and pseudo-files (facts about the environment).
-    data: list[str]
-    # Data files it opened, each with the project functions (file, first line) running then:
-    # a cache one of them keeps hands what it read to later tests.
-    openers: list[tuple[str, list[CodeRef]]]
-
-
-class RecordSink(Protocol):
-    """Where what a recording process learns goes."""
-
-    def modules(self, module_map: list[tuple[str, str]]) -> None:
-        """The project modules loaded now, ``(module name, relative path)``."""
-
-    def import_time(self, code: list[CodeRef]) -> None:
-        """Code that ran during start-up and collection, outside any module's import: what
-        the importers of its own files rely on."""
-
-    def module_import(self, module: str, code: list[CodeBeneath], data: list[str]) -> None:
-        """Code that ran, and data files read, while `module` executed (was imported): what
-        its importers rely on."""
-
-    def read_whole(self, modules: list[str]) -> None:
-        """Project modules (relative paths) that code outside the project reads whole (or
-        imported before recording began): their importers depend on all their bindings."""
-
-    def record(self, record: Record, teardown: pytest.TestReport) -> None:
-        """One finished test, with its teardown report."""
-
-
-class DatabaseWriter:
-    """A `RecordSink` that writes to the database, records in batches of
-    ``settings.batch_size`` (one transaction each). Any database error ends recording through
-    `give_up`: the baseline stays what it was, and every test still runs."""
-
-    def __init__(
-        self, engine: Engine, settings: Settings, root: Path, give_up: Callable[[str], None]
-    ) -> None:
-        self.engine: Engine | None = engine
-        self.settings = settings
-        self.root = root
-        self.give_up = give_up
-        self.batch: list[Record] = []
-        # The environment facts this run knows, by pseudo-file path (see facts).
-        self.facts: dict[str, str] = {}
-
-    def modules(self, module_map: list[tuple[str, str]]) -> None:
-        self._write(lambda engine: engine.set_modules(module_map))
-
-    def import_time(self, code: list[CodeRef]) -> None:
-        self._write(lambda engine: engine.mark_import_time(code))
-
-    def module_import(self, module: str, code: list[CodeBeneath], data: list[str]) -> None:
-        self._write(lambda engine: engine.mark_module_import(module, code, data))
-
-    def read_whole(self, modules: list[str]) -> None:
-        def mark(engine: Engine) -> None:
-            for module in modules:
-                engine.mark_read_whole(module)
-
-        self._write(mark)
-
-    def record(self, record: Record, teardown: pytest.TestReport | None = None) -> None:
-        self.batch.append(record)
-        if len(self.batch) >= self.settings.batch_size:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.batch:
-            batch, self.batch = self.batch, []
-            self._write(lambda engine: self._record(engine, batch))
-
-    def _record(self, engine: Engine, batch: list[Record]) -> None:
-        # Declared globs the selection did not know: their facts are needed to record them.
-        new = {
-            path
-            for record in batch
-            for path in record.data
-            if path.startswith(facts.GLOB_PREFIX) and path not in self.facts
-        }
-        if new:
-            self.facts.update(facts.glob_facts(self.root, sorted(new)))
-            engine.set_facts(sorted(self.facts.items()))
-        engine.record(batch)
-
-    def _write(self, write: Callable[[Engine], None]) -> None:
-        if self.engine is None:
-            return
-        try:
-            write(self.engine)
-        except (DifftestError, OSError) as error:
-            self.engine = None
-            self.give_up(f"recording stopped, the baseline is incomplete: {error}")
 
 
 class Recording:
@@ -265,9 +149,8 @@ class Recording:
 
     def _module_executed(self, code: CodeType, executed: Executed, statements: Statements) -> None:
         """A project module's execution (its import, during collection or lazily in a test)
-        returned: what ran meanwhile is import-time code of that module, which every test that
-        imports it relies on without running it, or the users of what the statement it ran
-        beneath bound (see `Engine.mark_module_import`)."""
+        returned: what ran meanwhile is import-time code of that module, which the tests that
+        import it rely on without running it (see `Engine.mark_module_import`)."""
         module = self.files.relative(code.co_filename)
         if module is not None:
             self._refresh_modules()

@@ -17,7 +17,8 @@ from pytest_difftest.items import test_file_of
 from pytest_difftest.outcomes import Outcomes
 from pytest_difftest.paths import ProjectFiles
 from pytest_difftest.recorder import Recorder
-from pytest_difftest.recording import DatabaseWriter, Recording
+from pytest_difftest.recording import Recording
+from pytest_difftest.records import DatabaseWriter
 from pytest_difftest.selecting import Selecting, nothing_affected
 from pytest_difftest.settings import Settings
 

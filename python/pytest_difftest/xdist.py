@@ -15,7 +15,8 @@ import pytest
 
 from pytest_difftest.paths import ProjectFiles
 from pytest_difftest.recorder import Recorder
-from pytest_difftest.recording import CodeBeneath, CodeRef, Record, Recording
+from pytest_difftest.recording import Recording
+from pytest_difftest.records import CodeBeneath, CodeRef, Record
 from pytest_difftest.selecting import Plan, Selecting, nothing_affected
 from pytest_difftest.session import DatabaseSession
 from pytest_difftest.settings import Settings
