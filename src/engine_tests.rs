@@ -829,7 +829,11 @@ fn impure_statement_two_imports_away_selects_the_test() {
 #[test]
 fn impure_statement_three_imports_away_selects_the_test() {
     let project = pkg_project();
+    // A builtin that only computes a value: the users of `REGISTRY`, and no test reads it.
     project.edit("pkg/c.py", "dict()", "dict(a=1)");
+    assert!(project.selected().is_empty());
+    // A call of what is not known: every importer, three imports away too.
+    project.edit("pkg/c.py", "dict(a=1)", "os.environ.copy()");
     assert_eq!(project.selected(), strings(&[FA]));
 }
 

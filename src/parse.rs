@@ -64,6 +64,7 @@ fn parse_source(source: &str, content_hash: i64) -> FileModel {
         star_imports: Vec::new(),
         classes: Vec::new(),
         calling: Vec::new(),
+        postponed_annotations: false,
     };
     let body = &parsed.syntax().body;
     for (index, stmt) in body.iter().enumerate() {
@@ -134,6 +135,9 @@ struct ModelBuilder<'a> {
     star_imports: Vec<Name>,
     classes: Vec<ClassInfo>,
     calling: Vec<(u32, Box<[Name]>)>,
+    /// `from __future__ import annotations` (PEP 563): `def` statements leave annotations as
+    /// strings.
+    postponed_annotations: bool,
 }
 
 impl<'a> ModelBuilder<'a> {
@@ -155,7 +159,8 @@ impl<'a> ModelBuilder<'a> {
                 } else {
                     def_callees(function)
                 };
-                let refs = module_refs(|visitor| visit_header(visitor, function));
+                let postponed = self.postponed_annotations;
+                let refs = module_refs(|visitor| visit_header(visitor, function, postponed));
                 self.note_callees(callees.as_deref());
                 self.statement(
                     stmt,
@@ -184,7 +189,8 @@ impl<'a> ModelBuilder<'a> {
                 for info in &mut self.classes[first_class..] {
                     info.block = block;
                 }
-                let refs = module_refs(|visitor| visit_class_header(visitor, class));
+                let postponed = self.postponed_annotations;
+                let refs = module_refs(|visitor| visit_class_header(visitor, class, postponed));
                 self.note_callees(callees.as_deref());
                 self.statement_with_holes(
                     stmt,
@@ -202,6 +208,14 @@ impl<'a> ModelBuilder<'a> {
                 self.statement(stmt, &key, binds, true, stmt.range(), Refs::default());
             }
             Stmt::ImportFrom(import) if !import.names.iter().any(|alias| &alias.name == "*") => {
+                if import.module.as_deref() == Some("__future__")
+                    && import
+                        .names
+                        .iter()
+                        .any(|alias| &alias.name == "annotations")
+                {
+                    self.postponed_annotations = true;
+                }
                 let binds = self.import_from(import);
                 let key = block_name::from_import(&binds);
                 self.statement(stmt, &key, binds, true, stmt.range(), Refs::default());
@@ -268,7 +282,8 @@ impl<'a> ModelBuilder<'a> {
                         _ => {}
                     }
                 }
-                let refs = module_refs(|visitor| visit_skipping_bodies(visitor, stmt));
+                let postponed = self.postponed_annotations;
+                let refs = module_refs(|visitor| visit_skipping_bodies(visitor, stmt, postponed));
                 self.effects(stmt, refs);
             }
         }
@@ -498,6 +513,13 @@ impl<'a> ModelBuilder<'a> {
         if let Some(callees) = callees.filter(|callees| !callees.is_empty())
             && let Ok(index) = u32::try_from(self.blocks.len() + 1)
         {
+            // What it calls is part of the module's shape: a statement that comes to call
+            // something else (a library's decorator where the project's was) may change state
+            // every importer sees, which the tests recorded before did not depend on.
+            for callee in callees {
+                self.shape.write(callee.as_bytes());
+                self.shape.write(b"\0");
+            }
             let callees = callees.iter().map(|callee| Name::intern(callee)).collect();
             self.calling.push((index, callees));
         }
@@ -544,20 +566,38 @@ fn relative_module(import: &ast::StmtImportFrom) -> String {
     )
 }
 
-/// Visits what running a `def` statement evaluates: decorators, defaults and annotations.
-fn visit_header<'a>(visitor: &mut dyn Visitor<'a>, function: &'a ast::StmtFunctionDef) {
+/// Visits what running a `def` statement evaluates: decorators, defaults and annotations, but
+/// not `postponed` annotations (`from __future__ import annotations`, PEP 563: kept as strings
+/// until something asks for them, which the function's own block still refers to).
+fn visit_header<'a>(
+    visitor: &mut dyn Visitor<'a>,
+    function: &'a ast::StmtFunctionDef,
+    postponed: bool,
+) {
     for decorator in &function.decorator_list {
         visitor.visit_decorator(decorator);
     }
-    visitor.visit_parameters(&function.parameters);
-    if let Some(returns) = &function.returns {
-        visitor.visit_annotation(returns);
+    if !postponed {
+        visitor.visit_parameters(&function.parameters);
+        if let Some(returns) = &function.returns {
+            visitor.visit_annotation(returns);
+        }
+        return;
+    }
+    for parameter in function.parameters.iter_non_variadic_params() {
+        if let Some(default) = parameter.default.as_deref() {
+            visitor.visit_expr(default);
+        }
     }
 }
 
 /// Visits what running a `class` statement evaluates: decorators, bases, and its body without
-/// the bodies of its methods.
-fn visit_class_header<'a>(visitor: &mut dyn Visitor<'a>, class: &'a ast::StmtClassDef) {
+/// the bodies of its methods (see `visit_header` for `postponed`).
+fn visit_class_header<'a>(
+    visitor: &mut dyn Visitor<'a>,
+    class: &'a ast::StmtClassDef,
+    postponed: bool,
+) {
     for decorator in &class.decorator_list {
         visitor.visit_decorator(decorator);
     }
@@ -565,15 +605,15 @@ fn visit_class_header<'a>(visitor: &mut dyn Visitor<'a>, class: &'a ast::StmtCla
         visitor.visit_arguments(arguments);
     }
     for stmt in &class.body {
-        visit_skipping_bodies(visitor, stmt);
+        visit_skipping_bodies(visitor, stmt, postponed);
     }
 }
 
-/// Visits a statement, but of a `def` only what running it evaluates.
-fn visit_skipping_bodies<'a>(visitor: &mut dyn Visitor<'a>, stmt: &'a Stmt) {
+/// Visits a statement, but of a `def` only what running it evaluates (see `visit_header`).
+fn visit_skipping_bodies<'a>(visitor: &mut dyn Visitor<'a>, stmt: &'a Stmt, postponed: bool) {
     match stmt {
-        Stmt::FunctionDef(function) => visit_header(visitor, function),
-        Stmt::ClassDef(class) => visit_class_header(visitor, class),
+        Stmt::FunctionDef(function) => visit_header(visitor, function, postponed),
+        Stmt::ClassDef(class) => visit_class_header(visitor, class, postponed),
         Stmt::If(ast::StmtIf {
             test,
             body,
@@ -582,14 +622,14 @@ fn visit_skipping_bodies<'a>(visitor: &mut dyn Visitor<'a>, stmt: &'a Stmt) {
         }) => {
             visitor.visit_expr(test);
             for stmt in body {
-                visit_skipping_bodies(visitor, stmt);
+                visit_skipping_bodies(visitor, stmt, postponed);
             }
             for clause in elif_else_clauses {
                 if let Some(test) = &clause.test {
                     visitor.visit_expr(test);
                 }
                 for stmt in &clause.body {
-                    visit_skipping_bodies(visitor, stmt);
+                    visit_skipping_bodies(visitor, stmt, postponed);
                 }
             }
         }
@@ -601,7 +641,7 @@ fn visit_skipping_bodies<'a>(visitor: &mut dyn Visitor<'a>, stmt: &'a Stmt) {
             ..
         }) => {
             for stmt in body.iter().chain(orelse).chain(finalbody) {
-                visit_skipping_bodies(visitor, stmt);
+                visit_skipping_bodies(visitor, stmt, postponed);
             }
             for handler in handlers {
                 let ast::ExceptHandler::ExceptHandler(handler) = handler;
@@ -609,7 +649,7 @@ fn visit_skipping_bodies<'a>(visitor: &mut dyn Visitor<'a>, stmt: &'a Stmt) {
                     visitor.visit_expr(kind);
                 }
                 for stmt in &handler.body {
-                    visit_skipping_bodies(visitor, stmt);
+                    visit_skipping_bodies(visitor, stmt, postponed);
                 }
             }
         }

@@ -667,7 +667,8 @@ class F(Exception, Generic[T], typing.Protocol):
             "@app.route('/')" => &["def:view", "view"],
             "make()" => &["def:f", "f"],
             "load()" => &["=CONFIG"],
-            "C(Base)" => &["class:C"],
+            // Calling something else: the module's shape too (see `note_callees`).
+            "C(Base)" => &["class:C", "<module>"],
             "@register" => &["class:E"],
             _ => &["<module>"],
         };

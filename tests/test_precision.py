@@ -675,6 +675,8 @@ def test_what_a_project_decorator_ran_at_import_counts_for_the_users_of_what_it_
     project.write(
         "src/pkg/jobs.py",
         """
+        import atexit
+
         from pkg.tags import tagged
 
 
@@ -705,6 +707,11 @@ def test_what_a_project_decorator_ran_at_import_counts_for_the_users_of_what_it_
     # `label` ran only beneath `@tagged def build`, while pkg.jobs was imported.
     project.replace("src/pkg/tags.py", ".upper()", ".lower()")
     assert outcomes(project.diff()) == {"test_build": "FAILED"}
+    project.replace("src/pkg/tags.py", ".lower()", ".upper()")
+    project.settled()
+    # A library's decorator in its place may change what any importer sees: all of them run.
+    project.replace("src/pkg/jobs.py", "@tagged", "@atexit.register")
+    assert outcomes(project.diff()) == {"test_build": "FAILED", "test_clean": "PASSED"}
 
 
 def test_a_constant_computed_by_a_builtin_selects_its_readers_only(project: Project) -> None:
@@ -720,3 +727,44 @@ def test_a_constant_computed_by_a_builtin_selects_its_readers_only(project: Proj
     project.settled()
     project.replace("src/pkg/config.py", "max(3,", "max(4,")
     assert outcomes(project.diff()) == {"test_retries": "FAILED"}
+
+
+def test_postponed_annotations_of_methods_are_no_use_of_the_annotated_class(
+    project: Project,
+) -> None:
+    project.write(
+        "src/pkg/items.py",
+        """
+        from __future__ import annotations
+
+
+        class Item:
+            label = "item"
+
+
+        class Widget:
+            name = "widget"
+
+            def complete(self, other: Item | None = None) -> Item:
+                return other or Item()
+        """,
+    )
+    project.write(
+        "tests/test_widget.py",
+        """
+        from pkg.items import Widget
+
+
+        def test_name():
+            assert Widget().name == "widget"
+
+
+        def test_complete():
+            assert Widget().complete().label == "item"
+        """,
+    )
+    project.settled()
+    # Under PEP 563 `def complete` leaves its annotations as strings: only what runs
+    # `complete` (whose own block still refers to them) uses `Item`.
+    project.replace("src/pkg/items.py", 'label = "item"', 'label = "thing"')
+    assert outcomes(project.diff()) == {"test_complete": "FAILED"}
