@@ -1821,3 +1821,31 @@ fn statement_at_line_is_the_top_level_statement_a_line_runs_in() {
     assert_eq!(at(18), "<module>");
     assert_eq!(at(2), "<module>");
 }
+
+#[test]
+fn postponed_annotations_are_references_of_the_function_only() {
+    let source = "from __future__ import annotations\n\n\nclass W:\n    size: Size = 1\n\n    def m(self, item: Item = DEFAULT) -> Result:\n        return item\n\n\ndef f(x: Arg) -> Out:\n    return x\n";
+    let model = parse(source);
+    let refs = |name: &str| -> Vec<String> {
+        block(&model, name)
+            .refs()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    // A class-level annotation stays (a dataclass or pydantic reads it); a default is run.
+    assert_eq!(refs("class:W"), ["DEFAULT", "Size"]);
+    assert!(refs("def:f").is_empty(), "{:?}", refs("def:f"));
+    for name in ["Item", "Result"] {
+        assert!(refs("W.m").contains(&name.to_owned()), "{name}");
+    }
+    assert!(refs("f").contains(&"Arg".to_owned()));
+    // Without the future import, the `def` statement evaluates them.
+    let eager = parse(&source.replace("from __future__ import annotations\n", ""));
+    let eager_refs: Vec<String> = block(&eager, "class:W")
+        .refs()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert!(eager_refs.contains(&"Item".to_owned()), "{eager_refs:?}");
+}
