@@ -909,6 +909,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     constraints = work / "constraints.txt"
     constraints.write_text("\n".join(CONSTRAINTS) + "\n")
+    # Read before the build, not when publishing: the checkout may move on during a run.
+    revision = plugin_revision()
     try:
         wheel = build_wheel(work)
         args.sdists = {name: fetch_sdist(work, PROJECTS[name]) for name in args.project_list}
@@ -932,7 +934,7 @@ def main(argv: list[str] | None = None) -> int:
             "machine": f"{os.cpu_count()} CPUs ({cpu_model()}), {platform.system()} "
             f"{platform.release()}",
             "python": f"{version} ({args.python})",
-            "pytest-difftest": f"{plugin_revision()} (built from this checkout)",
+            "pytest-difftest": f"{revision} (built from this checkout)",
             "pins": f"{PYTEST}, {', '.join(TESTMON)} (testmon's venv only); all pins in "
             "benches/precision/projects.py",
             "seed": args.seed,
