@@ -61,8 +61,8 @@ class Recorder(Protocol):
 
 # While a module executes, the lines of it that were running when each code object (by id)
 # ran: the top-level statements it ran beneath. Negated when it ran inside the execution of
-# another project module that statement imported, whose own record has it; 0 when it ran
-# beneath no frame of the module (in another thread).
+# another project module that statement imported, whose own record has it; 0 when the module's
+# frame was not known.
 Statements = dict[int, set[int]]
 
 # See `Recorder.on_module_executed`.
@@ -80,7 +80,7 @@ class ModuleRun:
         # collected on its own.
         self.outer = outer
         self.statements: Statements = {}
-        # Its own frame, once a walk up the stack has found it.
+        # Its own frame, once the hook has seen it start (see `Collector._module_frame`).
         self.frame: FrameType | None = None
 
 
@@ -107,29 +107,31 @@ class Collector:
     def _module_begins(self, code: CodeType) -> None:
         self._open_modules.append(ModuleRun(code, self.begin_nested()))
 
-    def _runs_in_module(self, frame: FrameType) -> None:
-        """`frame`'s code runs while modules execute (the hooks call this only then): the line
-        each open module's own frame is running is the statement it runs beneath (see
-        `Statements`). A code object runs beneath several statements (a helper of a decorator
-        used twice): the walk up the stack is made again whenever the innermost module's line
-        is a new one for it."""
-        key = id(frame.f_code)
-        innermost = self._open_modules[-1]
+    def _module_frame(self, frame: FrameType) -> None:
+        """`frame` is the frame of the innermost open module, which starts executing."""
+        if self._open_modules and self._open_modules[-1].code is frame.f_code:
+            self._open_modules[-1].frame = frame
+
+    def _runs_in_module(self, code: CodeType) -> None:
+        """`code` runs while modules execute (the hooks call this only then), beneath the
+        innermost one: the line each open module's frame is running is the statement it runs
+        beneath (see `Statements`), once per code object and line (a helper of a decorator
+        used twice runs beneath two). Code a thread runs meanwhile is taken as the innermost
+        module's: the frames are not walked, which cost a walk up pytest's deep stack."""
+        key = id(code)
+        runs = self._open_modules
+        innermost = runs[-1]
+        line = innermost.frame.f_lineno or 0 if innermost.frame is not None else 0
         lines = innermost.statements.get(key)
-        if lines is not None and innermost.frame is not None and innermost.frame.f_lineno in lines:
+        if lines is None:
+            innermost.statements[key] = {line}
+        elif line in lines:
             return
-        pending = {id(run.code): run for run in self._open_modules}
-        caller, nested = frame.f_back, False
-        while caller is not None and pending:
-            run = pending.pop(id(caller.f_code), None)
-            if run is not None:
-                run.frame = caller
-                line = caller.f_lineno or 0
-                run.statements.setdefault(key, set()).add(-line if nested else line)
-                nested = True
-            caller = caller.f_back
-        if not nested:
-            innermost.statements.setdefault(key, set()).add(0)
+        else:
+            lines.add(line)
+        for run in runs[:-1]:
+            outer = run.frame.f_lineno or 0 if run.frame is not None else 0
+            run.statements.setdefault(key, set()).add(-outer)
 
     def _module_ends(self, code: CodeType) -> None:
         if self._open_modules and self._open_modules[-1].code is code:

@@ -71,11 +71,8 @@ class MonitoringRecorder(Collector):
             self._module_begins,
         )
         project_code = self._project_code.append
-        open_modules, runs_in_module, frame_of = (
-            self._open_modules,
-            self._runs_in_module,
-            sys._getframe,
-        )
+        open_modules, runs_in_module = self._open_modules, self._runs_in_module
+        module_frame, frame_of = self._module_frame, sys._getframe
         wanted_files: dict[str, bool] = {}
 
         # ids of the project code objects discovered (each is held in `_project_code`).
@@ -89,7 +86,7 @@ class MonitoringRecorder(Collector):
             if not wanted:
                 return disable
             if open_modules:
-                runs_in_module(frame_of(1))
+                runs_in_module(code)
             seen[id(code)] = code
             if id(code) not in known:
                 known.add(id(code))
@@ -102,13 +99,14 @@ class MonitoringRecorder(Collector):
                     set_local(per_test, code, 0)
             if code.co_name == "<module>":
                 module_begins(code)
+                module_frame(frame_of(1))
             # While modules are collected, each must see every call it makes, even of code an
             # earlier module ran: keep hearing project code until the tests begin.
             return None if self._collecting else disable
 
         def hit(code: CodeType, offset: int) -> object:
             if open_modules:
-                runs_in_module(frame_of(1))
+                runs_in_module(code)
             seen[id(code)] = code
             quiet.append(code)
             set_local(per_test, code, 0)
@@ -125,11 +123,8 @@ class MonitoringRecorder(Collector):
         (tool,) = self._tools
         seen, disable, returns = self._seen, monitoring.DISABLE, monitoring.events.PY_RETURN
         set_local, module_begins = monitoring.set_local_events, self._module_begins
-        open_modules, runs_in_module, frame_of = (
-            self._open_modules,
-            self._runs_in_module,
-            sys._getframe,
-        )
+        open_modules, runs_in_module = self._open_modules, self._runs_in_module
+        module_frame, frame_of = self._module_frame, sys._getframe
         modules: dict[str, bool] = {}
 
         def hit_and_disable(code: CodeType, offset: int) -> object:
@@ -138,11 +133,12 @@ class MonitoringRecorder(Collector):
             if wanted is None:
                 wanted = modules[filename] = is_project(filename)
             if wanted and open_modules:
-                runs_in_module(frame_of(1))
+                runs_in_module(code)
             seen[id(code)] = code
             if wanted and code.co_name == "<module>":
                 set_local(tool, code, returns)
                 module_begins(code)
+                module_frame(frame_of(1))
             # See `_start_two_tools`: project code stays heard while modules are collected.
             return None if wanted and self._collecting else disable
 

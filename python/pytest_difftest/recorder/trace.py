@@ -42,6 +42,7 @@ class TraceRecorder(Collector):
         self._executing_modules = executing
         close, module_ends = self.pause, self._module_ends
         open_modules, runs_in_module = self._open_modules, self._runs_in_module
+        module_frame = self._module_frame
 
         def module_returns(frame: FrameType, event: str, arg: object) -> Any:
             if event == "return":
@@ -58,20 +59,23 @@ class TraceRecorder(Collector):
         def trace(frame: FrameType, event: Any, arg: object) -> Any:
             code = frame.f_code
             key = id(code)
-            if open_modules:
-                runs_in_module(frame)
             seen[key] = code
             if key in executing:
+                module_frame(frame)
                 frame.f_trace_lines = False  # only the frame's return is wanted
                 return module_returns
+            if open_modules:
+                runs_in_module(code)
             return None
 
         def profile(frame: FrameType, event: str, arg: object) -> None:
             if event == "call":
                 code = frame.f_code
-                if open_modules:
-                    runs_in_module(frame)
                 seen[id(code)] = code
+                if id(code) in executing:
+                    module_frame(frame)
+                elif open_modules:
+                    runs_in_module(code)
             elif event == "return" and executing and id(frame.f_code) in executing:
                 finished(frame.f_code)
 
