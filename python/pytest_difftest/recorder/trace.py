@@ -41,8 +41,18 @@ class TraceRecorder(Collector):
         executing: dict[int, tuple[CodeType, int]] = {}
         self._executing_modules = executing
         close, module_ends = self.pause, self._module_ends
-        open_modules, runs_in_module = self._open_modules, self._runs_in_module
-        module_frame = self._module_frame
+        open_modules, module_frame = self._open_modules, self._module_frame
+        project_files: dict[str, bool] = {}
+
+        def runs_in_module(code: CodeType) -> None:
+            # Only project code is placed under statements: library code (a dataclass being
+            # built) makes most of the calls while modules execute.
+            filename = code.co_filename
+            wanted = project_files.get(filename)
+            if wanted is None:
+                wanted = project_files[filename] = is_project(filename)
+            if wanted:
+                self._runs_in_module(code)
 
         def module_returns(frame: FrameType, event: str, arg: object) -> Any:
             if event == "return":
