@@ -1,10 +1,12 @@
 //! The core of pytest-difftest: Python files → blocks → checksums → a SQLite database of which
 //! tests depend on which block versions → the tests a change affects.
 //!
-//! Only `python.rs` knows PyO3; everything else is plain Rust, tested with `cargo test`.
+//! Only `python.rs` and `call_hook.rs` know PyO3; everything else is plain Rust, tested with
+//! `cargo test`.
 
 pub mod block;
 pub mod block_name;
+mod call_hook;
 mod calling;
 pub mod checksum;
 mod closure;

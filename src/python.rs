@@ -483,6 +483,8 @@ pub mod _core {
         AuditFilterPy, ChangedFilePy, CountsPy, DifftestError, EnginePy, SchemaVersionError,
         SelectionPy, StoredBlockPy, merge_databases, parse_blocks,
     };
+    #[pymodule_export]
+    use crate::call_hook::CallHookPy;
 
     #[pymodule_init]
     fn init(module: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {

@@ -2,6 +2,7 @@
 
 from collections.abc import Callable, Sequence
 from os import PathLike
+from types import CodeType
 from typing import Any, Literal, Protocol, final
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "VARIANT_SEPARATOR",
     "AuditFilter",
+    "CallHook",
     "ChangedFile",
     "Counts",
     "DifftestError",
@@ -76,6 +78,38 @@ class _RecordFields(Protocol):
     @property
     def openers(self) -> list[tuple[str, list[tuple[str, int]]]]:
         """Data files it opened, with the project functions (file, first line) running then."""
+
+@final
+class CallHook:
+    """The recorder's native hooks on Python 3.9-3.11 (see src/call_hook.rs): each adds the
+    code objects it sees run to `seen` by `id`, once until `forget`, and while `executing` or
+    `modules` is not empty hands each start and end of a code object's run to
+    `on_module_event(code, is_start)`. `addresses`: of PyEval_SetProfile, PyFrame_GetCode,
+    _PyEval_RequestCodeExtraIndex, _PyCode_GetExtra, _PyCode_SetExtra,
+    _PyInterpreterState_GetEvalFrameFunc, _PyInterpreterState_SetEvalFrameFunc and
+    _PyEval_EvalFrameDefault; RuntimeError if one is missing. `internal_frames`: Python 3.11's
+    frame layout."""
+
+    def __new__(
+        cls,
+        seen: dict[int, CodeType],
+        executing: dict[int, tuple[CodeType, int]],
+        modules: list[Any],
+        on_module_event: Callable[[CodeType, bool], None],
+        addresses: tuple[int, int, int, int, int, int, int, int],
+        internal_frames: bool,
+    ) -> CallHook: ...
+    def take_evaluation(self) -> bool:
+        """Takes the frame-evaluation hook (PEP 523) unless another tool holds it."""
+    def release_evaluation(self) -> None: ...
+    @staticmethod
+    def collect(on: bool) -> None:
+        """Whether the frames of the thread that took the frame-evaluation hook are collected."""
+    def install(self) -> None:
+        """Becomes the calling thread's profile function."""
+    def uninstall(self) -> None: ...
+    @staticmethod
+    def forget() -> None: ...
 
 @final
 class AuditFilter:

@@ -72,7 +72,7 @@ ModuleCallback = Callable[[CodeType, Executed, Statements], None]
 class ModuleRun:
     """A project module executing now (see `Collector._open_modules`)."""
 
-    __slots__ = ("code", "frame", "outer", "statements")
+    __slots__ = ("code", "frame", "outer", "sought", "statements")
 
     def __init__(self, code: CodeType, outer: Executed) -> None:
         self.code = code
@@ -80,8 +80,10 @@ class ModuleRun:
         # collected on its own.
         self.outer = outer
         self.statements: Statements = {}
-        # Its own frame, once the hook has seen it start (see `Collector._module_frame`).
+        # Its own frame, once the hook has seen it start (see `Collector._module_frame`), or
+        # once it was sought up the stack (`sought`: the trace recorder's native hooks).
         self.frame: FrameType | None = None
+        self.sought = False
 
 
 class Collector:

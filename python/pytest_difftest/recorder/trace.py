@@ -8,26 +8,30 @@ import threading
 from types import CodeType, FrameType
 from typing import Any, Callable
 
+from pytest_difftest._core import CallHook
 from pytest_difftest.paths import ProjectFiles
-from pytest_difftest.recorder.collector import Collector, Executed, Recorder
+from pytest_difftest.recorder.collector import Collector, Executed, ModuleRun, Recorder
 
 
 class TraceRecorder(Collector):
-    """Call-events-only recorder for Python < 3.12, installed only while project code may run.
+    """Function-start recorder for Python < 3.12, observing only while project code may run.
 
-    Normally a global `sys.settrace` function that returns no local tracer, so only "call"
-    events are generated. When another tracer owns `sys.settrace` (coverage.py started by
-    pytest-cov, before or after us), chaining is not possible: coverage's C tracer reinstalls
-    itself as soon as it is called from Python. We then record through `sys.setprofile` instead,
-    which sees the same calls (plus returns and C calls, which we ignore) without touching the
-    tracer, so coverage's measurement stays exactly as it would be without us.
+    Normally the native frame-evaluation hook (`CallHook`, PEP 523): the interpreter calls it
+    for each frame it runs, in every thread, and it costs a look at one word of the code object
+    per frame; only the first run of each code object per collection adds it to `seen`.
 
-    While any hook is installed, CPython < 3.12 runs every frame in its slow tracing mode, about
-    twice as slow, and most of a session is pytest's own work (collecting, reporting). So from
-    collection on, the hook is installed only in *windows* where project code may run: a
-    test's phases, a project module's execution (an ``exec`` audit event starts it, the module
-    frame's return ends it), and calls of hooks that the project implements (see
-    `observe_project_hooks`). Windows nest; the hook is removed when the last one closes.
+    Where another tool (a debugger) holds the frame-evaluation hook, the native profile hook
+    does the same through `sys.setprofile`, leaving `sys.settrace` to coverage.py. Where another
+    profiler (cProfile) holds that too, a global `sys.settrace` function that returns no local
+    tracer does it in Python (only "call" events), a Python call per function start. While
+    either of those is installed, CPython < 3.12 runs every frame in its slow tracing mode.
+
+    From collection on, what runs is observed only in *windows* where project code may run
+    (most of a session is pytest's own work: collecting, reporting): a test's phases, a project
+    module's execution (an ``exec`` audit event starts it, the module frame's return ends it),
+    and calls of hooks that the project implements (see `observe_project_hooks`). Windows nest;
+    the profile and trace hooks are removed when the last one closes, the frame-evaluation hook
+    stops collecting the thread's frames. Threads a test starts are observed whole.
     """
 
     windowed = True
@@ -52,6 +56,8 @@ class TraceRecorder(Collector):
             if wanted is None:
                 wanted = project_files[filename] = is_project(filename)
             if wanted:
+                if open_modules[-1].frame is None:
+                    _find_module_frames(open_modules)
                 self._runs_in_module(code)
 
         def module_returns(frame: FrameType, event: str, arg: object) -> Any:
@@ -78,19 +84,16 @@ class TraceRecorder(Collector):
                 runs_in_module(code)
             return None
 
-        def profile(frame: FrameType, event: str, arg: object) -> None:
-            if event == "call":
-                code = frame.f_code
-                seen[id(code)] = code
-                if id(code) in executing:
-                    module_frame(frame)
-                elif open_modules:
+        def module_event(code: CodeType, starts: bool) -> None:
+            # The native hooks call this only while project modules execute.
+            if starts:
+                if id(code) not in executing and open_modules:
                     runs_in_module(code)
-            elif event == "return" and executing and id(frame.f_code) in executing:
-                finished(frame.f_code)
+            elif id(code) in executing:
+                finished(code)
 
         self._trace: Callable[[FrameType, Any, object], Any] = trace
-        self._profile: Callable[[FrameType, str, object], None] = profile
+        self._hook = _call_hook(seen, executing, open_modules, module_event)
         self._mode = ""
         from pytest_difftest._core import AuditFilter
 
@@ -123,20 +126,48 @@ class TraceRecorder(Collector):
         return executes
 
     def ensure_installed(self) -> None:
-        """Installs the hook, or moves to the profile hook if a tracer has taken ours over."""
-        if self._mode == "profile":
-            sys.setprofile(self._profile)
+        """Observes the calling thread: through the frame-evaluation hook unless another tool
+        took it, then the profile hook unless another profiler holds `sys.setprofile`, then the
+        trace hook."""
+        hook = self._hook
+        if hook is not None and self._mode in ("", "evaluation") and hook.take_evaluation():
+            self._switch_to("evaluation")
+            CallHook.collect(True)
             return
-        current = sys.gettrace()
-        if current is None:
+        profiler: object = sys.getprofile()
+        if hook is not None and (
+            profiler is None or profiler is hook or _traced_by_other(self._trace)
+        ):
+            self._switch_to("profile")
+            hook.install()
+        else:
+            self._switch_to("trace")
             sys.settrace(self._trace)
-            if self._mode != "trace":
-                threading.settrace(self._trace)  # threads a test starts are observed whole
-                self._mode = "trace"
-        elif current is not self._trace:
-            sys.setprofile(self._profile)
-            threading.setprofile(self._profile)
-            self._mode = "profile"
+
+    def _switch_to(self, mode: str) -> None:
+        if self._mode != mode:
+            self._uninstall()
+            self._observe_threads(False)
+            self._mode = mode
+            self._observe_threads(True)
+
+    def _observe_threads(self, observe: bool) -> None:
+        """Has threads started from now on observed whole (their first profile event hands
+        them to the native hooks)."""
+        if self._mode in ("evaluation", "profile"):
+            threading.setprofile(self._thread_starts if observe else None)
+        elif self._mode == "trace":
+            threading.settrace(self._trace if observe else None)
+        if self._mode == "evaluation" and not observe and self._hook is not None:
+            self._hook.release_evaluation()
+
+    def _thread_starts(self, frame: FrameType, event: str, arg: object) -> None:
+        """A new thread's first profile event: the native hook takes over from here."""
+        if self._mode == "evaluation":
+            sys.setprofile(None)
+            CallHook.collect(True)
+        elif self._mode == "profile" and self._hook is not None:
+            self._hook.install()
 
     def resume(self) -> None:
         if self._mode == "closed":
@@ -157,20 +188,76 @@ class TraceRecorder(Collector):
         return super().stop_test()
 
     def _uninstall(self) -> None:
-        if self._mode == "profile":
-            sys.setprofile(None)
+        if self._mode == "evaluation":
+            CallHook.collect(False)
+        elif self._mode == "profile":
+            profiler: object = sys.getprofile()
+            if profiler is self._hook and self._hook is not None:
+                self._hook.uninstall()
         elif self._mode == "trace" and sys.gettrace() is self._trace:
             sys.settrace(None)
 
+    def _take(self) -> Executed:
+        taken = super()._take()
+        CallHook.forget()  # the native hooks add each code object again
+        return taken
+
     def close(self) -> None:
         self._executing_modules.clear()
-        if self._mode == "profile":
-            sys.setprofile(None)
-            threading.setprofile(None)
-        elif sys.gettrace() is self._trace:
-            sys.settrace(None)
-            threading.settrace(None)
+        self._uninstall()
+        self._observe_threads(False)
         self._mode = "closed"
+
+
+def _traced_by_other(ours: object) -> bool:
+    current = sys.gettrace()
+    return current is not None and current is not ours
+
+
+def _call_hook(
+    seen: Executed,
+    executing: dict[int, tuple[CodeType, int]],
+    modules: list[ModuleRun],
+    on_module_event: Callable[[CodeType, bool], None],
+) -> CallHook | None:
+    """The native hooks, or None where the interpreter does not hand out the entry points they
+    need (they are outside the stable ABI: ctypes finds them)."""
+    try:
+        import ctypes
+
+        def address(name: str) -> int:
+            return ctypes.cast(getattr(ctypes.pythonapi, name), ctypes.c_void_p).value or 0
+
+        names = (
+            "PyEval_SetProfile",
+            "PyFrame_GetCode",
+            "_PyEval_RequestCodeExtraIndex",
+            "_PyCode_GetExtra",
+            "_PyCode_SetExtra",
+            "_PyInterpreterState_GetEvalFrameFunc",
+            "_PyInterpreterState_SetEvalFrameFunc",
+            "_PyEval_EvalFrameDefault",
+        )
+        addresses = tuple(map(address, names))
+        internal_frames = sys.version_info >= (3, 11)
+        return CallHook(seen, executing, modules, on_module_event, addresses, internal_frames)  # type: ignore[arg-type]
+    except (ImportError, AttributeError, RuntimeError):
+        return None
+
+
+def _find_module_frames(runs: list[ModuleRun]) -> None:
+    """Finds the frames of the executing modules not known yet, up the calling thread's stack:
+    the native hooks hear a module start before its frame exists. Each run is looked for once;
+    one not found (code another thread runs) places what runs beneath it at line 0."""
+    wanted = {id(run.code): run for run in runs if run.frame is None and not run.sought}
+    for run in wanted.values():
+        run.sought = True
+    frame: FrameType | None = sys._getframe(2)
+    while frame is not None and wanted:
+        found = wanted.pop(id(frame.f_code), None)
+        if found is not None:
+            found.frame = frame
+        frame = frame.f_back
 
 
 def observe_project_hooks(plugins: Any, recorder: Recorder, files: ProjectFiles) -> None:
