@@ -1,6 +1,6 @@
 """Deterministic generator of synthetic Python projects for benchmarking pytest-difftest.
 
-    python benches/generate.py OUT_DIR --size small|medium|large [--shape layered|dense]
+    python benches/generate.py OUT_DIR --size small|medium|large [--shape layered|dense|calls]
     python benches/generate.py OUT_DIR --modules N --tests M [--seed S]
 
 Layout of a generated project::
@@ -12,7 +12,7 @@ Layout of a generated project::
     tests/t_NN/test_NNNNN.py  about 10 test items each (parametrized cases count one by one)
     bench_manifest.json       facts the benchmark needs (leaf modules, who imports what)
 
-Two shapes. "layered" (the default): modules sit in layers 1-4 and import only from lower
+Three shapes. "layered" (the default): modules sit in layers 1-4 and import only from lower
 layers (core is layer 0), so the import graph is acyclic and call chains stay short. Layer-4
 modules are imported by tests only: they are the leaves that `mutate(project, "body")` edits.
 
@@ -23,6 +23,16 @@ cleanly). Every module defines the same names (`leaf_0`, `leaf_1`, `mid_0`, `mid
 test calls three to five functions of the one to three modules its file imports. The import
 closure of almost any module is almost the whole project, and every name is defined in every
 file of it.
+
+"calls": the suite of a library of small iterator tools, like more-itertools', where a test's
+time goes to many Python-level calls of project code, not to pytest. The modules are planned as
+in the layered shape, and every one defines the same names: small functions (`scale`, `mix`,
+`is_kept`, `fold`), generator functions chained through one another, through `yield from`
+(`chained` starts from generators of the modules it imports) and through generator expressions,
+`Window` (an iterator class with `__iter__`/`__next__`), `Accumulator` (a method called in
+loops) and two recursive helpers. Each test runs a pipeline, loop or recursion that makes
+40,000 to 120,000 calls into them; some are parametrized, and more than half of the files hold a
+`unittest.TestCase` whose two tests run 20 to 50 `self.subTest(...)` each, in a loop.
 """
 
 from __future__ import annotations
@@ -39,7 +49,7 @@ SIZES: dict[str, tuple[int, int]] = {
     "medium": (500, 5_000),
     "large": (2_000, 20_000),
 }
-SHAPES = ("layered", "dense")
+SHAPES = ("layered", "dense", "calls")
 LAYERS = 4
 DENSE_IMPORTS = 3
 MODULES_PER_PACKAGE = 25
@@ -334,6 +344,302 @@ def dense_test_source(number: int, targets: list[Module], rng: random.Random) ->
     return "\n".join(lines), items
 
 
+CALLS_MODULE = '''"""Generated module (calls shape)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from proj import core
+{imports}
+STEP = {step}
+OFFSET = {offset}
+LIMIT = {limit}
+
+
+def scale(x: int) -> int:
+    tweak = {tweak}  # bench: tweak
+    return x * STEP + tweak
+
+
+def mix(left: int, right: int) -> int:
+    return (left * OFFSET + right) % LIMIT
+
+
+def is_kept(x: int) -> bool:
+    return x % {keep_modulus} != {keep_rest}
+
+
+def fold(values: Iterable[int]) -> int:
+    total = 0
+    for value in values:
+        total = mix(total, value)
+    return core.normalize(total)
+
+
+def count_from(start: int) -> Iterator[int]:
+    value = core.normalize(start)
+    while True:
+        yield value
+        value += STEP
+
+
+def take(n: int, values: Iterable[int]) -> Iterator[int]:
+    for _, value in zip(range(n), values):
+        yield value
+
+
+def pairwise(values: Iterable[int]) -> Iterator[tuple[int, int]]:
+    iterator = iter(values)
+    for previous in iterator:
+        for value in iterator:
+            yield previous, value
+            previous = value
+
+
+def mixed_pairs(values: Iterable[int]) -> Iterator[int]:
+    for left, right in pairwise(values):
+        yield mix(left, right)
+
+
+def scaled(values: Iterable[int]) -> Iterator[int]:
+    yield from (scale(value) for value in values)
+
+
+def kept(values: Iterable[int]) -> Iterator[int]:
+    return (value for value in values if is_kept(value))
+
+
+def chained(start: int, n: int) -> Iterator[int]:
+    yield from take(n, {pairs}mixed_pairs(scaled({counter}count_from(start))))
+
+
+def flattened(rows: Iterable[Iterable[int]]) -> Iterator[int]:
+    for row in rows:
+        yield from row
+
+
+class Window:
+    """Iterates `size` values, each mixed from the one before."""
+
+    def __init__(self, start: int, size: int) -> None:
+        self.value = start
+        self.left = size
+
+    def __iter__(self) -> Window:
+        return self
+
+    def __next__(self) -> int:
+        if self.left <= 0:
+            raise StopIteration
+        self.left -= 1
+        self.value = mix(self.value, STEP)
+        return self.value
+
+
+class Accumulator:
+    def __init__(self) -> None:
+        self.total = 0
+        self.count = 0
+
+    def add(self, value: int) -> None:
+        self.total = mix(self.total, value)
+        self.count += 1
+
+    def result(self) -> int:
+        return core.normalize(self.total + self.count)
+
+
+def depth_sum(n: int) -> int:
+    if n <= 0:
+        return 0
+    return n % {depth_modulus} + depth_sum(n - 1)
+
+
+def tree_size(depth: int) -> int:
+    if depth <= 0:
+        return 1
+    return 1 + tree_size(depth - 1) + tree_size(depth - 1)
+'''
+# Python-level calls into project code a test makes, each drawn at random in this range: about
+# 80 million in all at 1,000 tests, so that plain pytest spends most of its time in them.
+CALLS_PER_TEST = (40_000, 120_000)
+SUBTESTS = (20, 50)
+
+
+def calls_module_source(module: Module, modules: list[Module], rng: random.Random) -> str:
+    """The same names in every module (see CALLS_MODULE); `chained` starts from the generators
+    of the modules it imports, when it imports any."""
+    deps = [modules[i] for i in module.imports]
+    keep_modulus = rng.choice((5, 7, 11, 13))
+    # A step that is a multiple of keep_modulus would let `kept(count_from(...))` skip forever.
+    step = rng.choice([s for s in range(2, 98) if s % keep_modulus])
+    return CALLS_MODULE.format(
+        imports="".join(f"from proj.{dep.package} import {dep.name}\n" for dep in deps),
+        step=step,
+        offset=rng.randint(3, 97),
+        limit=rng.randint(1_000, 100_000),
+        tweak=rng.randint(1, 9),
+        keep_modulus=keep_modulus,
+        keep_rest=rng.randrange(keep_modulus),
+        pairs=f"{deps[0].name}." if deps else "",
+        counter=f"{deps[-1].name}." if deps else "",
+        depth_modulus=rng.randint(3, 11),
+    )
+
+
+# Each writes one test making about `calls` calls into module `m` (the divisor: how many calls
+# one value of its pipeline or loop costs) and reaching `core.normalize` (through `count_from`,
+# `fold` or `Accumulator.result`), so that an edit of the hub selects them all.
+
+
+def _pipeline_test(name: str, m: str, calls: int, rng: random.Random) -> list[str]:
+    """count_from, pairwise, mixed_pairs and mix, take, fold's mix: 6 calls a value."""
+    n = calls // 6
+    return [
+        f"def {name}_pipeline() -> None:",
+        f"    pairs = {m}.mixed_pairs({m}.count_from({rng.randint(0, 999)}))",
+        f"    assert {m}.fold({m}.take({n}, pairs)) >= 0",
+    ]
+
+
+def _chain_test(name: str, m: str, calls: int, rng: random.Random) -> list[str]:
+    """Generators of up to three modules chained through `yield from`: 9 calls a value."""
+    n = calls // 9
+    return [
+        f"def {name}_chain() -> None:",
+        f"    values = list({m}.chained({rng.randint(0, 999)}, {n}))",
+        f"    assert len(values) == {n}",
+    ]
+
+
+def _genexpr_test(name: str, m: str, calls: int, rng: random.Random) -> list[str]:
+    """Generator expressions in the module and in the test: about 9 calls a value."""
+    n = calls // 9
+    return [
+        f"def {name}_genexpr() -> None:",
+        f"    values = {m}.scaled({m}.take({n}, {m}.count_from({rng.randint(0, 999)})))",
+        f"    pairs = {m}.pairwise({m}.kept(values))",
+        f"    assert sum({m}.mix(left, right) for left, right in pairs) >= 0",
+    ]
+
+
+def _loop_test(name: str, m: str, calls: int, rng: random.Random) -> list[str]:
+    """`Window.__next__` and mix, scale, `Accumulator.add` and mix: 5 calls a value."""
+    n = calls // 5
+    return [
+        f"def {name}_loop() -> None:",
+        f"    accumulator = {m}.Accumulator()",
+        f"    for value in {m}.Window({rng.randint(0, 999)}, {n}):",
+        f"        accumulator.add({m}.scale(value))",
+        f"    assert accumulator.count == {n}",
+        "    assert accumulator.result() >= 0",
+    ]
+
+
+def _rows_test(name: str, m: str, calls: int, rng: random.Random) -> list[str]:
+    """Iterators flattened with `yield from`, then folded: 4 calls a value."""
+    width = rng.randint(50, 100)
+    return [
+        f"def {name}_rows() -> None:",
+        f"    rows = ({m}.Window(start, {width}) for start in range({calls // 4 // width}))",
+        f"    assert {m}.fold({m}.flattened(rows)) >= 0",
+    ]
+
+
+def _recursion_test(name: str, m: str, calls: int, rng: random.Random) -> list[str]:
+    """tree_size(d) makes 2 ** (d + 1) - 1 calls; depth_sum(n) recurses n deep."""
+    depth = (calls // 2).bit_length() - 1
+    return [
+        f"def {name}_recursion() -> None:",
+        f"    assert {m}.tree_size({depth}) == {2 ** (depth + 1) - 1}",
+        f"    assert {m}.fold({m}.depth_sum(n) for n in range({rng.randint(100, 200)})) >= 0",
+    ]
+
+
+def _parametrized_test(name: str, m: str, calls: int, rng: random.Random) -> list[str]:
+    """Three cases; count_from, kept's generator expression and is_kept, take: 4 calls a value."""
+    n = calls // 4
+    return [
+        f'@pytest.mark.parametrize("start", [1, {rng.randint(2, 50)}, 77])',
+        f"def {name}_param(start: int) -> None:",
+        f"    values = list({m}.take({n}, {m}.kept({m}.count_from(start))))",
+        f"    assert len(values) == {n}",
+    ]
+
+
+def _subtests_case(name: str, m: str, calls: int, rng: random.Random) -> list[str]:
+    """A `unittest.TestCase` of two tests, each running SUBTESTS subtests in a loop; `Window`
+    and fold's mix cost 3 calls a value, `chained` 9."""
+    subtests = rng.randint(*SUBTESTS)
+    folded = calls // subtests // 3
+    chained = rng.randint(*CALLS_PER_TEST) // subtests // 9
+    return [
+        f"class {name.replace('test', 'Test', 1)}_subtests(unittest.TestCase):",
+        "    def test_folds(self) -> None:",
+        f"        for start in range({subtests}):",
+        "            with self.subTest(start=start):",
+        f"                self.assertGreaterEqual({m}.fold({m}.Window(start, {folded})), 0)",
+        "",
+        "    def test_chains(self) -> None:",
+        f"        for start in range({subtests}):",
+        "            with self.subTest(start=start):",
+        f"                values = list({m}.chained(start, {chained}))",
+        f"                self.assertEqual(len(values), {chained})",
+    ]
+
+
+# The plain tests, one item each.
+CALLS_TESTS = (
+    _pipeline_test,
+    _chain_test,
+    _genexpr_test,
+    _loop_test,
+    _rows_test,
+    _recursion_test,
+)
+
+
+def calls_test_source(number: int, targets: list[Module], rng: random.Random) -> tuple[str, int]:
+    """About TESTS_PER_FILE items, each making CALLS_PER_TEST calls: plain tests of six kinds,
+    parametrized ones, and at most one `unittest.TestCase` of two tests full of subtests."""
+    body: list[str] = []
+    items = 0
+    t = 0
+    with_unittest = with_parametrize = False
+    while items < TESTS_PER_FILE:
+        m = targets[t % len(targets)].name
+        name = f"test_{number}_{t}"
+        shape = rng.random()
+        body += ["", ""]
+        calls = rng.randint(*CALLS_PER_TEST)
+        if shape < 0.1 and items + 3 <= TESTS_PER_FILE:
+            body += _parametrized_test(name, m, calls, rng)
+            with_parametrize = True
+            items += 3
+        elif shape < 0.2 and not with_unittest and items + 2 <= TESTS_PER_FILE:
+            body += _subtests_case(name, m, calls, rng)
+            with_unittest = True
+            items += 2
+        else:
+            write_test = rng.choice(CALLS_TESTS)
+            body += write_test(name, m, calls, rng)
+            items += 1
+        t += 1
+    lines = ["from __future__ import annotations", ""]
+    lines += ["import unittest", ""] if with_unittest else []
+    lines += ["import pytest", ""] if with_parametrize else []
+    lines += [f"from proj.{m.package} import {m.name}" for m in targets]
+    return "\n".join(lines + body + [""]), items
+
+
+WRITERS = {
+    "layered": (module_source, test_source),
+    "dense": (dense_module_source, dense_test_source),
+    "calls": (calls_module_source, calls_test_source),
+}
+
+
 def generate(
     out: Path, modules: int, tests: int, seed: int, orphans: int = 0, *, shape: str = "layered"
 ) -> dict[str, object]:
@@ -347,8 +653,7 @@ def generate(
         raise SystemExit(f"{out} is not empty")
     dense = shape == "dense"
     planned = plan_dense(modules, seed) if dense else plan(modules, seed)
-    write_module = dense_module_source if dense else module_source
-    write_tests = dense_test_source if dense else test_source
+    write_module, write_tests = WRITERS[shape]
     reachable = planned[: max(1, len(planned) - orphans)]
     (out / "pyproject.toml").write_text(
         '[project]\nname = "proj"\nversion = "0"\n\n[tool.pytest.ini_options]\n'
@@ -407,7 +712,8 @@ def mutate(project: Path, kind: str = "body") -> str:
     """Edits one function of the project and returns the edited file's relative path.
 
     kind "body": the body of the first function of a leaf module (layered: `func_0` of a module
-    only tests import; dense: `leaf_0` of the first module tests import);
+    only tests import; dense: `leaf_0` of the first module tests import; calls: `scale` of a
+    module only tests import);
     kind "hub": the body of `core.normalize`, which nearly every test reaches.
     Each call makes a new, different edit, so repeated calls keep changing the code.
     """

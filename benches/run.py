@@ -1,6 +1,6 @@
 """Benchmarks pytest-difftest against plain pytest on a generated project.
 
-    python benches/run.py --size small [--shape layered|dense] [--rounds 3]
+    python benches/run.py --size small [--shape layered|dense|calls] [--rounds 3]
                           [--out benches/results/RESULTS.md] [--python /path/to/python]
                           [--seed 1] [--keep]
 
