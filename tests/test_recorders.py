@@ -223,3 +223,53 @@ def test_methods_run_without_a_call_instruction(
     project.settled()
     project.replace("src/pkg/box.py", old, new)
     assert ran(project.diff()) == {"test_warm", test}
+
+
+@pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["single", "xdist"])
+@pytest.mark.parametrize("kind", ["generator", "ids"])
+def test_code_pytest_runs_while_collecting(
+    project: Project, xdist: tuple[str, ...], kind: str
+) -> None:
+    # pytest itself consumes a parametrize generator and calls an `ids` function while it
+    # collects, outside any module's execution and any test.
+    project.write(
+        "tests/cases.py",
+        """
+        def cases():
+            yield 1
+            yield 2
+
+
+        def name(value):
+            return f"case{value}"
+        """,
+    )
+    if kind == "generator":
+        decorator = '@pytest.mark.parametrize("n", cases())'
+        change = ("yield 2", "yield 3")
+        failing = {"test_case[3]": "FAILED"}
+    else:
+        decorator = '@pytest.mark.parametrize("n", [1, 2], ids=name)'
+        change = ('f"case{value}"', 'f"case{value}" if value == 1 else "x"')
+        failing = {"test_case[case1]": "PASSED", "test_case[x]": "FAILED"}
+    project.write(
+        "tests/test_cases.py",
+        f"""
+        import pytest
+
+        from cases import cases, name
+
+
+        {decorator}
+        def test_case(n, request):
+            assert n in (1, 2)
+            assert request.node.callspec.id in ("case1", "case2", "1", "2")
+        """,
+    )
+    project.settled(*xdist)
+    project.replace("tests/cases.py", *change)
+    selected = reported(project.diff("-rA", *xdist))
+    assert {name: outcome for name, outcome in selected.items() if "case" in name} == {
+        **failing,
+        **({"test_case[1]": "PASSED"} if kind == "generator" else {}),
+    }

@@ -26,12 +26,14 @@ class TraceRecorder(Collector):
     tracer does it in Python (only "call" events), a Python call per function start. While
     either of those is installed, CPython < 3.12 runs every frame in its slow tracing mode.
 
-    From collection on, what runs is observed only in *windows* where project code may run
-    (most of a session is pytest's own work: collecting, reporting): a test's phases, a project
-    module's execution (an ``exec`` audit event starts it, the module frame's return ends it),
-    and calls of hooks that the project implements (see `observe_project_hooks`). Windows nest;
-    the profile and trace hooks are removed when the last one closes, the frame-evaluation hook
-    stops collecting the thread's frames. Threads a test starts are observed whole.
+    What runs is observed only in *windows* where project code may run (most of a session is
+    pytest's own work: collecting, reporting): a test's phases, a project module's execution
+    (an ``exec`` audit event starts it, the module frame's return ends it), and calls of hooks
+    that the project implements (see `observe_project_hooks`). Windows nest; the profile and
+    trace hooks are removed when the last one closes, from collection on. The frame-evaluation
+    hook, which costs next to nothing, observes everything until the tests begin (as 3.12+
+    does), then stops collecting the thread's frames outside windows. Threads started while
+    recording are observed whole.
     """
 
     windowed = True
@@ -187,9 +189,18 @@ class TraceRecorder(Collector):
         self._uninstall()
         return super().stop_test()
 
+    def tests_begin(self) -> None:
+        super().tests_begin()
+        if self._windows == 0:
+            self._uninstall()
+
     def _uninstall(self) -> None:
         if self._mode == "evaluation":
-            CallHook.collect(False)
+            # Until the tests begin, everything is observed, as on 3.12+: what pytest itself
+            # runs while collecting (a parametrize generator, an `ids` function) is the
+            # project's too, and observing costs the frame-evaluation hook next to nothing.
+            if not self._collecting:
+                CallHook.collect(False)
         elif self._mode == "profile":
             profiler: object = sys.getprofile()
             if profiler is self._hook and self._hook is not None:
