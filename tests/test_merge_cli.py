@@ -7,6 +7,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from contextlib import closing
 from pathlib import Path
 
@@ -80,6 +81,9 @@ def test_merge_does_not_depend_on_the_order_of_the_inputs(project: Project, tmp_
     shards = shard_baselines(project, tmp_path)
     # Both jobs ran test_add, on different code: the later record must win either way.
     project.replace("src/pkg/calc.py", "return a + b", "return b + a")
+    # Records keep whole seconds, and a tie is decided by contents: begin the later one in the
+    # next second (a baseline of two files can finish within the second the shards did).
+    time.sleep(1.01 - time.time() % 1)
     later = tmp_path / "later.db"
     assert project.baseline("--diff-db", str(later), "tests/test_calc.py").ret == 0
     inputs = [shards["1"], shards["2"], later]
