@@ -148,3 +148,31 @@ def test_quoted_addopts_are_read_as_pytest_reads_them(project: Project) -> None:
         assert result.ret == 0, result.stderr.str()
         assert "Traceback" not in result.stderr.str()
     assert project.cli("status").stdout.str().startswith("no changes since the baseline")
+
+
+def test_status_after_a_baseline_with_ignore_agrees_with_diff(project: Project) -> None:
+    ignore = "--ignore=tests/test_text.py"
+    project.settled(ignore)
+    assert ran(project.diff(ignore)) == set()
+    told = project.cli("status")
+    assert told.ret == 0, told.stderr.str()
+    told.stdout.fnmatch_lines(["no changes since the baseline", "would run 0 of 4 stored tests*"])
+    project.replace("src/pkg/calc.py", "return a * b", "return b * a")
+    told = project.cli("status")
+    told.stdout.fnmatch_lines(
+        ["changed  src/pkg/calc.py: mul", "would run 1 of 4 stored tests*", "  *::test_mul *"]
+    )
+    assert ran(project.diff(ignore)) == {"test_mul"}
+
+
+def test_status_after_a_baseline_with_another_config_file(project: Project) -> None:
+    # `-c ci.ini`: pytest reads its configuration from another file than the one status finds.
+    project.write("ci.ini", "[pytest]\npythonpath = src\ntestpaths = tests\n")
+    project.settled("-c", "ci.ini")
+    assert ran(project.diff("-c", "ci.ini")) == set()
+    plain = project.cli("status").stdout.str()
+    # Not "the pytest configuration changed" for every test, unless it says why it may be wrong.
+    assert "the pytest configuration changed" not in plain or "-c" in plain, plain
+    given = project.cli("status", "-c", "ci.ini")
+    assert given.ret == 0, given.stderr.str()
+    assert given.stdout.str().startswith("no changes since the baseline")

@@ -65,8 +65,12 @@ class Project:
         return normalized(path, self.root)
 
 
-def find_project(start: Path, root: Path | None = None) -> Project:
-    """The project around `start` (or at `root`, when given)."""
+def find_project(start: Path, root: Path | None = None, config: Path | None = None) -> Project:
+    """The project around `start` (or at `root`, when given); with `config` (pytest's ``-c``),
+    the one that file configures, rooted at its directory unless `root` says otherwise."""
+    if config is not None:
+        ini = _read_ini(config)
+        return Project((root or config.parent).resolve(), ini or {}, config.resolve())
     directories = [root] if root is not None else [start, *start.parents]
     for directory in directories:
         for name in ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg"):
@@ -121,6 +125,13 @@ def add_database_arguments(parser: argparse.ArgumentParser) -> None:
         help="the project's root directory (default: found like pytest's rootdir)",
     )
     parser.add_argument(
+        "-c",
+        dest="config_file",
+        default=None,
+        metavar="FILE",
+        help="the -c option of the pytest command line: the configuration file the run read",
+    )
+    parser.add_argument(
         "-p",
         dest="plugin_options",
         action="append",
@@ -139,7 +150,10 @@ def open_database(args: argparse.Namespace) -> tuple[Project, Path, Engine]:
     root = Path(args.root) if args.root else None
     if root is not None and not root.is_dir():
         raise CliError(f"--root {args.root}: no such directory")
-    project = find_project(Path.cwd(), root)
+    config = Path(args.config_file) if args.config_file else None
+    if config is not None and not config.is_file():
+        raise CliError(f"-c {args.config_file}: no such file")
+    project = find_project(Path.cwd(), root, config)
     db_path = Path(args.db).resolve() if args.db else project.default_db()
     source = f"DB {args.db}" if args.db else "ini diff_db" if "diff_db" in project.ini else None
     try:

@@ -14,7 +14,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from pytest_difftest import display
-from pytest_difftest._core import CONFIG_PLUGINS, VARIANT_SEPARATOR
+from pytest_difftest._core import CONFIG_INI, CONFIG_PLUGINS, VARIANT_SEPARATOR
 from pytest_difftest.cli.project import (
     DEFAULT_NORECURSEDIRS,
     DEFAULT_PYTHON_FILES,
@@ -147,6 +147,11 @@ def _text(data: dict[str, Any]) -> list[str]:
             state = f" (does not parse: {file['parse_error']})"
         out.append(f"changed  {file['path']}{state}: {', '.join(file['blocks'])}")
     out.extend(f"new      {path}" for path in data["new_files"])
+    if any(file["path"] == CONFIG_INI for file in data["changed"]):
+        out.append(
+            "         (a run given another configuration file with -c FILE reads other values: "
+            "pass the same -c option to status)"
+        )
     if any(file["path"] == CONFIG_PLUGINS for file in data["changed"]):
         out.append(
             "         (a plugin left out with -p on pytest's command line changes this too: "
