@@ -94,6 +94,11 @@ ALL_TESTS = {"test_timeout", "test_retries", "test_add", "test_mul", "test_shout
 # most of this suite's time. The ecosystem tests run with every installed plugin.
 OUR_PLUGINS_ONLY = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTEST_ADDOPTS": "-p difftest -p xdist"}
 
+# What pytest-xdist tells the processes of a worker of the outer run. A run under test is no
+# worker of ours (it starts workers of its own with -n), and plugins read these: pytest-benchmark
+# turns itself off in an xdist worker.
+OUTER_WORKER = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID")
+
 
 class Project:
     """A project on disk plus helpers to run pytest on it with the plugin."""
@@ -109,13 +114,16 @@ class Project:
 
     def subprocess_environment(self) -> dict[str, str]:
         """The environment for a process a test starts itself, as ``run`` starts pytest."""
-        return {**os.environ, **self.environment}
+        outer = {name: value for name, value in os.environ.items() if name not in OUTER_WORKER}
+        return {**outer, **self.environment}
 
     @contextlib.contextmanager
     def in_project(self) -> Iterator[None]:
         """From the project root, in the environment its runs have."""
         with pytest.MonkeyPatch.context() as patch:
             patch.chdir(self.root)
+            for name in OUTER_WORKER:
+                patch.delenv(name, raising=False)
             for name, value in self.environment.items():
                 patch.setenv(name, value)
             yield

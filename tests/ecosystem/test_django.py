@@ -205,3 +205,88 @@ def test_a_model_method_selects_its_callers_only(site: Project) -> None:
     assert found["test_list"] == "FAILED"
     assert "test_about" not in found
     assert outcomes(site.run("-p", "no:difftest")) != {}
+
+
+# Fixture files (loaddata): Django reads one while it loads it into the test database, once,
+# and the tests after that read the rows from the database.
+PRODUCTS = '[{"model": "shop.product", "pk": 2, "fields": {"name": "pear", "price": 2}}]\n'
+
+PEAR_TESTS = {
+    "tests/test_pear.py": """
+        from shop.models import Product
+
+
+        def test_pear(db):
+            assert Product.objects.get(name="pear").price == 2
+    """,
+    "tests/test_pear_label.py": """
+        from shop.models import Product
+
+
+        def test_pear_label(db):
+            assert Product.objects.get(name="pear").label() == "pear (2)"
+    """,
+}
+
+
+@WORKERS
+def test_a_fixture_file_loaded_once_for_the_session_selects_the_tests_that_use_its_rows(
+    site: Project, workers: tuple[str, ...]
+) -> None:
+    # pytest-django's documented way to load data once per session: the first database test
+    # runs the loaddata, every later one finds the rows in the database.
+    site.write("shop/fixtures/products.json", PRODUCTS)
+    site.write(
+        "tests/conftest.py",
+        """
+        import pytest
+        from django.core.management import call_command
+
+
+        @pytest.fixture(scope="session")
+        def django_db_setup(django_db_setup, django_db_blocker):
+            with django_db_blocker.unblock():
+                call_command("loaddata", "products.json")
+        """,
+    )
+    site.write_files(PEAR_TESTS)
+    site.replace("tests/test_models.py", "objects.count()", "objects.filter(name='apple').count()")
+    site.settled(*workers)
+    site.replace("shop/fixtures/products.json", '"price": 2', '"price": 5')
+    found = selected(site, workers)
+    assert found["test_pear"] == "FAILED"
+    assert found["test_pear_label"] == "FAILED"
+    assert "test_label" not in found
+
+
+@WORKERS
+def test_a_fixture_file_of_a_test_case_selects_every_test_of_the_class(
+    site: Project, workers: tuple[str, ...]
+) -> None:
+    # django.test.TestCase loads `fixtures` once per class, in setUpClass: only the class's
+    # first test runs while the file is read.
+    site.write("shop/fixtures/products.json", PRODUCTS)
+    site.write(
+        "tests/test_catalogue.py",
+        """
+        from django.test import TestCase
+
+        from shop.models import Product
+
+
+        class CatalogueTests(TestCase):
+            fixtures = ["products.json"]
+
+            def test_pear(self):
+                self.assertEqual(Product.objects.get(name="pear").price, 2)
+
+            def test_pear_label(self):
+                self.assertEqual(Product.objects.get(name="pear").label(), "pear (2)")
+        """,
+    )
+    site.settled(*workers)
+    site.replace("shop/fixtures/products.json", '"price": 2', '"price": 5')
+    found = selected(site, workers)
+    assert found["test_pear"] == "FAILED"
+    assert found["test_pear_label"] == "FAILED"
+    assert "test_label" not in found
