@@ -123,12 +123,15 @@ def test_pytest_mock_spied_functions_are_dependencies(project: Project) -> None:
 
 def test_pytest_split_groups_together_run_the_selection(project: Project) -> None:
     pytest.importorskip("pytest_split")
-    project.settled()
+    # Each group's run must see the same order: pytest-randomly would shuffle each differently.
+    unshuffled = ("-p", "no:randomly")
+    project.settled(*unshuffled)
     project.replace("src/pkg/calc.py", "return a * b", "return b * a")
     project.replace("src/pkg/text.py", 'upper() + "!"', 'upper() + "!" * 1')
-    whole = set(summary(project.diff("-rA")))
+    whole = set(summary(project.diff("-rA", *unshuffled)))
     assert whole == {"tests/test_calc.py::test_mul", "tests/test_text.py::test_shout"}
-    groups = [set(summary(project.diff("-rA", "--splits", "2", "--group", g))) for g in "12"]
+    split = ("-rA", *unshuffled, "--splits", "2", "--group")
+    groups = [set(summary(project.diff(*split, g))) for g in "12"]
     assert groups[0] | groups[1] == whole
     assert not groups[0] & groups[1]
 
