@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from difftest_support import Project, outcomes, ran
+from difftest_support import Project, outcomes, ran, reported
 
 DATA_FILES = {
     "data/prices.json": '{"apple": 3}\n',
@@ -144,7 +144,8 @@ def test_files_in_caches_and_virtualenvs_are_not_dependencies(project: Project) 
     assert ran(project.diff()) == {"test_reads"}
 
 
-def test_python_source_read_as_text_is_data(project: Project) -> None:
+@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["one-process", "xdist"])
+def test_python_source_read_as_text_is_data(project: Project, workers: tuple[str, ...]) -> None:
     # A release test reads __version__ from the source without importing it.
     project.write("src/pkg/__init__.py", '__version__ = "1.0"\n')
     project.write(
@@ -159,9 +160,9 @@ def test_python_source_read_as_text_is_data(project: Project) -> None:
             assert re.search(r'__version__ = "(.*)"', text).group(1) == "1.0"
         """,
     )
-    project.settled()
+    project.settled(*workers)
     project.write("src/pkg/__init__.py", '__version__ = "1.1"\n')
-    assert outcomes(project.diff()) == {"test_version": "FAILED"}
+    assert reported(project.diff("-rA", *workers)) == {"test_version": "FAILED"}
 
 
 def test_declared_python_file_is_not_reported_deleted(project: Project) -> None:

@@ -149,7 +149,10 @@ def test_clean_up_that_stops_undoing_global_state(project: Project) -> None:
     assert failed(project.diff("-p", "no:randomly")) == {"test_b"}
 
 
-def test_constant_read_with_getattr_and_a_literal_name(project: Project) -> None:
+@WORKERS
+def test_constant_read_with_getattr_and_a_literal_name(
+    project: Project, workers: list[str]
+) -> None:
     project.write("src/pkg/limits.py", "MAX = 3\nMIN = 0\n")
     project.write(
         "tests/test_limits.py",
@@ -168,7 +171,8 @@ def test_constant_read_with_getattr_and_a_literal_name(project: Project) -> None
     assert outcomes(project.diff()) == {"test_max": "FAILED"}
 
 
-def test_settings_copied_from_a_module_with_dir(project: Project) -> None:
+@WORKERS
+def test_settings_copied_from_a_module_with_dir(project: Project, workers: list[str]) -> None:
     project.write("src/pkg/settings.py", "PAGE_SIZE = 20\nDEBUG = False\n")
     project.write(
         "src/pkg/appconfig.py",
@@ -200,7 +204,8 @@ def test_settings_copied_from_a_module_with_dir(project: Project) -> None:
     assert outcomes(project.diff()) == {"test_page_size": "FAILED"}
 
 
-def test_module_getattr_serving_deprecated_aliases(project: Project) -> None:
+@WORKERS
+def test_module_getattr_serving_deprecated_aliases(project: Project, workers: list[str]) -> None:
     project.write(
         "src/pkg/api.py",
         """
@@ -232,7 +237,10 @@ def test_module_getattr_serving_deprecated_aliases(project: Project) -> None:
     assert outcomes(project.diff()) == {"test_alias": "FAILED"}
 
 
-def test_name_removed_from_all_of_a_star_reexported_module(project: Project) -> None:
+@WORKERS
+def test_name_removed_from_all_of_a_star_reexported_module(
+    project: Project, workers: list[str]
+) -> None:
     project.write(
         "src/pkg/core.py",
         """

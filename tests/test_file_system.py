@@ -57,16 +57,19 @@ def write_lister(project: Project, listing: str) -> None:
     )
 
 
+@WORKERS
 @pytest.mark.parametrize("how", sorted(LISTINGS))
-def test_a_file_added_to_or_removed_from_a_listed_directory(project: Project, how: str) -> None:
+def test_a_file_added_to_or_removed_from_a_listed_directory(
+    project: Project, how: str, workers: list[str]
+) -> None:
     write_lister(project, LISTINGS[how])
-    project.settled()
+    project.settled(*workers)
     project.write("data/cases/c.txt", "c\n")
-    assert ran_and_failed(project.diff("-rA")) == ({"test_cases"}, {"test_cases"})
+    assert ran_and_failed(project.diff("-rA", *workers)) == ({"test_cases"}, {"test_cases"})
     project.delete("data/cases/c.txt")
-    project.settled()
+    project.settled(*workers)
     project.delete("data/cases/b.txt")
-    assert ran_and_failed(project.diff("-rA")) == ({"test_cases"}, {"test_cases"})
+    assert ran_and_failed(project.diff("-rA", *workers)) == ({"test_cases"}, {"test_cases"})
 
 
 @WORKERS
@@ -205,9 +208,10 @@ CHECKS = {
 }
 
 
+@WORKERS
 @pytest.mark.parametrize("how", sorted(CHECKS))
 def test_an_optional_file_created_or_deleted_selects_the_tests_that_checked_for_it(
-    project: Project, how: str
+    project: Project, how: str, workers: list[str]
 ) -> None:
     project.write("config/base.ini", "base\n")
     project.write(
@@ -231,13 +235,13 @@ def test_an_optional_file_created_or_deleted_selects_the_tests_that_checked_for_
             assert mode() == "default"
         """,
     )
-    project.settled()
+    project.settled(*workers)
     project.write("config/override.ini", "")
-    assert ran_and_failed(project.diff("-rA")) == ({"test_mode"}, {"test_mode"})
+    assert ran_and_failed(project.diff("-rA", *workers)) == ({"test_mode"}, {"test_mode"})
     project.replace("tests/test_mode.py", '"default"', '"override"')
-    project.settled()
+    project.settled(*workers)
     project.delete("config/override.ini")
-    assert ran_and_failed(project.diff("-rA")) == ({"test_mode"}, {"test_mode"})
+    assert ran_and_failed(project.diff("-rA", *workers)) == ({"test_mode"}, {"test_mode"})
 
 
 @WORKERS

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from difftest_support import Project, outcomes, ran
+from difftest_support import Project, outcomes, ran, reported
 
 
 def test_from_imported_constant(project: Project) -> None:
@@ -517,7 +517,8 @@ def test_conftest_setup_hook_helper_changes(project: Project) -> None:
     assert outcomes(project.diff())["test_add"] == "ERROR"
 
 
-def test_constant_shown_in_a_doctest(project: Project) -> None:
+@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["one-process", "xdist"])
+def test_constant_shown_in_a_doctest(project: Project, workers: tuple[str, ...]) -> None:
     project.write(
         "src/pkg/limits.py",
         '''
@@ -533,7 +534,7 @@ def test_constant_shown_in_a_doctest(project: Project) -> None:
             return "limit"
         ''',
     )
-    args = ("--doctest-modules", "src", "tests")
+    args = ("--doctest-modules", "src", "tests", *workers)
     project.settled(*args)
     project.replace("src/pkg/limits.py", "LIMIT = 3", "LIMIT = 4")
-    assert outcomes(project.diff(*args)) == {"pkg.limits.describe": "FAILED"}
+    assert reported(project.diff("-rA", *args)) == {"pkg.limits.describe": "FAILED"}

@@ -3,7 +3,9 @@ fixtures, skip conditions. Each change must select the affected tests (and they 
 
 from __future__ import annotations
 
-from difftest_support import ALL_TESTS, Project, outcomes
+import pytest
+
+from difftest_support import ALL_TESTS, Project, outcomes, reported
 
 
 def test_new_autouse_fixture_in_existing_conftest(project: Project) -> None:
@@ -172,7 +174,10 @@ def test_function_called_only_in_fixture_teardown(project: Project) -> None:
     assert outcomes(project.diff()) == {"test_with_handle": "ERROR"}
 
 
-def test_session_fixture_requested_by_name_with_getfixturevalue(project: Project) -> None:
+@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["one-process", "xdist"])
+def test_session_fixture_requested_by_name_with_getfixturevalue(
+    project: Project, workers: tuple[str, ...]
+) -> None:
     # test_b gets the session fixture test_a set up: it runs none of its code.
     project.write(
         "tests/conftest.py",
@@ -196,9 +201,9 @@ def test_session_fixture_requested_by_name_with_getfixturevalue(project: Project
             assert request.getfixturevalue("rate") * 3 == 6
         """,
     )
-    project.settled("-p", "no:randomly")
+    project.settled("-p", "no:randomly", *workers)
     project.replace("tests/conftest.py", "return 2", "return 3")
-    assert outcomes(project.diff("-p", "no:randomly")) == {
+    assert reported(project.diff("-rA", "-p", "no:randomly", *workers)) == {
         "test_a": "FAILED",
         "test_b": "FAILED",
     }
