@@ -3,6 +3,8 @@ fixtures, skip conditions. Each change must select the affected tests (and they 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from difftest_support import ALL_TESTS, Project, outcomes, reported
@@ -207,3 +209,72 @@ def test_session_fixture_requested_by_name_with_getfixturevalue(
         "test_a": "FAILED",
         "test_b": "FAILED",
     }
+
+
+@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["one-process", "xdist"])
+def test_a_test_skipped_by_a_marker_a_hook_added_is_owed(
+    project: Project, workers: tuple[str, ...]
+) -> None:
+    # pytest's documented `--runslow` conftest: slow tests are skipped unless the option is
+    # given. A baseline without it never ran them; that is no result about their code.
+    project.write(
+        "tests/conftest.py",
+        """
+        import pytest
+
+
+        def pytest_addoption(parser):
+            parser.addoption("--runslow", action="store_true", default=False)
+
+
+        def pytest_collection_modifyitems(config, items):
+            if config.getoption("--runslow"):
+                return
+            skip_slow = pytest.mark.skip(reason="need --runslow option to run")
+            for item in items:
+                if "slow" in item.keywords:
+                    item.add_marker(skip_slow)
+        """,
+    )
+    project.write(
+        "tests/test_slow.py",
+        """
+        import pytest
+
+        from pkg.calc import mul
+
+
+        @pytest.mark.slow
+        def test_slow_mul():
+            assert mul(3, 3) == 9
+
+
+        @pytest.mark.skip(reason="written in the source")
+        def test_never():
+            assert mul(3, 3) == 9
+        """,
+    )
+    project.settled(*workers)
+    project.replace("src/pkg/calc.py", "return a * b", "return a * b + 1")
+    assert verbose_outcomes(project.diff(*workers)) == {
+        "test_mul": "FAILED",
+        "test_slow_mul": "SKIPPED",
+    }
+    # The run with the option runs what the others skipped. A skip the source asks for is a
+    # result of the code: not owed.
+    assert verbose_outcomes(project.diff("--runslow", *workers)) == {
+        "test_mul": "FAILED",
+        "test_slow_mul": "FAILED",
+    }
+
+
+def verbose_outcomes(result: pytest.RunResult) -> dict[str, str]:
+    """Test name → outcome from the -v lines, with or without xdist (whose -rA summary does
+    not name skipped tests)."""
+    line = re.compile(r"(?:^|\] )(?:(\S+::\S+) )?(PASSED|FAILED|SKIPPED|ERROR)(?: (\S+::\S+))?")
+    found = {}
+    for text in result.outlines:
+        match = line.search(text)
+        if match and (match.group(1) or match.group(3)):
+            found[(match.group(1) or match.group(3)).rpartition("::")[2]] = match.group(2)
+    return found

@@ -230,10 +230,6 @@ def test_pytest_benchmark_benchmarks_the_selected_tests_only(project: Project) -
     assert set(saved) <= set((project.root / ".benchmarks").rglob("*.json"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="#16: a skip a plugin decides from its own option is recorded as the test's outcome",
-)
 def test_a_benchmark_skipped_by_benchmark_skip_is_still_owed(project: Project) -> None:
     # The usual split: `--benchmark-skip` in the test job, `--benchmark-only` in the benchmark
     # job. A baseline that skipped a benchmark because of an option has not run it against the
