@@ -30,8 +30,9 @@ pub(crate) struct ClosureInfo {
     pub(crate) shared: Vec<BlockVersion>,
     /// The files of the closure.
     pub(crate) files: FastSet<Name>,
-    /// The stateful functions of the closure by the state they write: a test that reads that
-    /// state (runs code whose references reach it) depends on them.
+    /// The stateful functions of the closure by the state they write, and those of other
+    /// loaded modules that write the closure's state (see `Engine::foreign_writers`): a test
+    /// that reads that state (runs code whose references reach it) depends on them.
     pub(crate) writers: FastMap<StateKey, Vec<Function>>,
     /// The closure's `def` and `class` statements that call project code, by the state that
     /// code writes (see `calling`).

@@ -75,6 +75,9 @@ pub struct Engine {
     pub(crate) resolved: FastMap<ResolveKey, Arc<Resolved>>,
     pub(crate) resolved_blocks: FastMap<(Name, Name), Arc<Resolved>>,
     pub(crate) memo_closures: FastMap<Function, MemoClosure>,
+    /// The stateful functions of the loaded modules that write another module's state, by
+    /// that state (see `Engine::foreign_writers`); built once the module map is known.
+    pub(crate) foreign_writers: Option<Arc<FastMap<StateKey, Vec<Function>>>>,
     /// For each stateful function that ran in this session, the functions of its memo closure
     /// that ran in the same test (or module import, or start-up): only those can have run
     /// beneath it, and only what ran beneath it can have left state for a later reader.
@@ -148,6 +151,7 @@ impl Engine {
             resolved: FastMap::default(),
             resolved_blocks: FastMap::default(),
             memo_closures: FastMap::default(),
+            foreign_writers: None,
             ran_with: FastMap::default(),
             stored_runs: StoredRuns::default(),
             stored_runs_read: false,
@@ -232,6 +236,7 @@ impl Engine {
         self.resolved.clear();
         self.resolved_blocks.clear();
         self.memo_closures.clear();
+        self.foreign_writers = None;
         self.calls_outside.clear();
         self.import_writes.clear();
     }

@@ -1132,6 +1132,80 @@ def test_seen():
     assert_eq!(project.selected(), strings(&[seen]));
 }
 
+const EVENTS: &str = "\
+_listeners = []
+
+
+def subscribe(listener):
+    _listeners.append(listener)
+
+
+def notify(event):
+    return [listener(event) for listener in _listeners]
+";
+
+#[test]
+fn function_writing_another_modules_state_is_a_dependency_of_the_tests_that_read_it() {
+    // The clean-up lives in `testing`, the state in `events`; `test_notify` imports only
+    // `events`. Storing into or mutating what a name of another module's binding reaches
+    // writes that module's state, through an imported name or an attribute of the module.
+    let test_subscribe = "\
+import events
+import testing
+
+
+def test_subscribe():
+    events.subscribe(str.upper)
+    assert events.notify('x') == ['X']
+    testing.reset()
+";
+    let test_notify = "\
+from events import notify
+
+
+def test_notify():
+    assert notify('y') == []
+";
+    for (imports, clears) in [
+        ("from events import _listeners", "_listeners.clear()"),
+        ("import events", "events._listeners.clear()"),
+        ("import events", "events._listeners = []"),
+    ] {
+        let testing =
+            format!("{imports}\n\n\ndef reset():\n    {clears}\n\n\ndef other():\n    return 0\n");
+        let project = Project::new(&[
+            ("events.py", EVENTS),
+            ("testing.py", &testing),
+            ("tests/test_a.py", test_subscribe),
+            ("tests/test_b.py", test_notify),
+            ("tests/test_other.py", TEST_OTHER),
+        ]);
+        let subscribe = "tests/test_a.py::test_subscribe";
+        let notify = "tests/test_b.py::test_notify";
+        project.baseline(&[
+            project.test(
+                subscribe,
+                &[
+                    ("events.py", "def subscribe("),
+                    ("events.py", "def notify("),
+                    ("testing.py", "def reset("),
+                ],
+            ),
+            project.test(notify, &[("events.py", "def notify(")]),
+            project.test(OTHER, &[]),
+        ]);
+        // The rest of the writer's module is nobody's dependency.
+        project.edit("testing.py", "return 0", "return 1");
+        assert!(project.selected().is_empty(), "{clears}");
+        project.edit("testing.py", clears, "pass");
+        assert_eq!(
+            project.selected(),
+            strings(&[subscribe, notify]),
+            "{clears}"
+        );
+    }
+}
+
 #[test]
 fn class_level_cache_written_through_self_is_read_by_every_caller() {
     let source = "\

@@ -37,6 +37,11 @@ impl ModuleMap {
         self.by_name.get(name).map(String::as_str)
     }
 
+    /// The files of the loaded modules, in no particular order.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.by_path.keys().map(String::as_str)
+    }
+
     /// The name of the loaded module at `path`.
     #[must_use]
     pub fn name_of(&self, path: &str) -> Option<&str> {

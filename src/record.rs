@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use crate::block::{BlockKind, DATA_BLOCK, MISSING_HASH, Name, is_pseudo};
 use crate::block_name::BlockName;
 use crate::closure::Resolved;
-use crate::closure::{BlockVersion, ClosureInfo, Function, MemoClosure};
+use crate::closure::{BlockVersion, ClosureInfo, Function, MemoClosure, StateKey};
 use crate::engine::{Beneath, Current, Engine};
 use crate::error::{Error, Result};
 use crate::facts::GLOBAL_FACTS;
@@ -622,6 +622,18 @@ impl Engine {
                 }
             }
         }
+        // State of the closure that functions of modules outside it write (a clean-up in a
+        // test-support module): a test that reads it depends on them as on the closure's own.
+        let foreign = self.foreign_writers();
+        for (key, functions) in foreign.iter() {
+            if !info.files.contains(&key.0) {
+                continue;
+            }
+            let outside = functions
+                .iter()
+                .filter(|(file, _)| !info.files.contains(file));
+            info.writers.entry(*key).or_default().extend(outside);
+        }
         info.shared = shared.into_iter().collect();
         // Each closure lists every block of every module it reaches, so keeping one per test
         // file for the whole session cost tens of MB on large suites. Tests of a file run
@@ -632,6 +644,44 @@ impl Engine {
         let info = Arc::new(info);
         self.closures.insert(roots, Arc::clone(&info));
         info
+    }
+
+    /// The stateful functions of every loaded project module that write state of another
+    /// module, by that state: a store or a mutating call through a name that resolves to
+    /// another module's binding (`from m import REGISTRY` then `REGISTRY.clear()`, or
+    /// `m.REGISTRY.clear()`) writes that module's state, and a test that reads it may see what
+    /// they left, though it never imports their module. Built once per module map.
+    pub(crate) fn foreign_writers(&mut self) -> Arc<FastMap<StateKey, Vec<Function>>> {
+        if let Some(found) = &self.foreign_writers {
+            return Arc::clone(found);
+        }
+        let mut paths: Vec<String> = self.modules.paths().map(str::to_owned).collect();
+        paths.sort_unstable();
+        self.preload(paths.iter().map(String::as_str));
+        let mut index: FastMap<StateKey, Vec<Function>> = FastMap::default();
+        for path in paths {
+            let Some(current) = self.current(&path) else {
+                continue;
+            };
+            let path = Name::intern(&path);
+            let stateful: Vec<Name> = current
+                .model
+                .blocks
+                .iter()
+                .filter(|block| block.kind == BlockKind::Function && block.stateful)
+                .map(|block| block.name)
+                .collect();
+            for function in stateful {
+                for key in self.written_keys(path, function) {
+                    if key.0 != path {
+                        index.entry(key).or_default().push((path, function));
+                    }
+                }
+            }
+        }
+        let index = Arc::new(index);
+        self.foreign_writers = Some(Arc::clone(&index));
+        index
     }
 
     fn edges_of(&mut self, file: &str) -> Vec<String> {

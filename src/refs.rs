@@ -46,6 +46,12 @@ const MUTATORS: &[&str] = &[
     "__setitem__",
 ];
 
+/// Mutating methods whose effect and result do not depend on what the container holds: a
+/// function that only calls them on a shared container writes it without reading it.
+const BLIND_MUTATORS: &[&str] = &[
+    "append", "extend", "insert", "add", "discard", "update", "clear",
+];
+
 /// Methods where assigning to `self.x` builds a new object rather than changing a shared one.
 const CONSTRUCTORS: &[&str] = &[
     "__init__",
@@ -110,6 +116,7 @@ pub(crate) fn function_refs(
         globals: &locals.declared_global,
         self_name: self_name.as_deref(),
         constructing: CONSTRUCTORS.contains(&function.name.as_str()),
+        function: true,
         found: Refs::default(),
     };
     for decorator in &function.decorator_list {
@@ -141,6 +148,7 @@ pub(crate) fn module_refs<'a>(visit: impl FnOnce(&mut dyn Visitor<'a>)) -> Refs 
         globals: &none,
         self_name: None,
         constructing: false,
+        function: false,
         found: Refs::default(),
     };
     visit(&mut collector);
@@ -247,6 +255,9 @@ struct Collector<'l> {
     self_name: Option<&'l str>,
     /// Whether the function builds a new object (`__init__`): its `self.x = ...` is no write.
     constructing: bool,
+    /// Whether this is a function's code, whose writes are resolved for the bindings they
+    /// reach (see `Engine::resolve_block`): there a blind mutation of a global is no read.
+    function: bool,
     found: Refs,
 }
 
@@ -392,7 +403,8 @@ impl Collector<'_> {
     }
 
     /// Records a store into `target` (or a mutating call on it) as a write of shared state
-    /// when `target` is shared: a global, or an attribute of the method's own object.
+    /// when `target` is shared: a global (or an attribute chain on one, which may lead into
+    /// another module), or an attribute of the method's own object.
     fn write(&mut self, target: &Expr, plain_attribute_store: bool) {
         let mut expr = target;
         loop {
@@ -403,8 +415,12 @@ impl Collector<'_> {
             };
         }
         match self.root_of(expr) {
-            Root::Global(name, _) => {
-                self.found.writes.insert(name);
+            // `events._listeners.clear()`: the binding the chain reaches, which may be another
+            // module's (the head names that module); its head's state all the same.
+            root @ Root::Global(..) => {
+                if let Some(reference) = Self::reference(&root) {
+                    self.found.writes.insert(reference);
+                }
             }
             root @ Root::Imported(..) => {
                 if let Some(reference) = Self::reference(&root) {
@@ -421,6 +437,17 @@ impl Collector<'_> {
             }
             Root::Other => {}
         }
+    }
+
+    /// Whether `expr` is a global name or an attribute chain on one (`SEEN`, `events._listeners`,
+    /// a name imported inside the function), without subscripts or calls.
+    fn names_global(&self, expr: &Expr) -> bool {
+        let mut part = expr;
+        while let Expr::Attribute(attribute) = part {
+            part = &attribute.value;
+        }
+        matches!(part, Expr::Name(_))
+            && matches!(self.root_of(expr), Root::Global(..) | Root::Imported(..))
     }
 
     fn literal_name(expr: &Expr) -> Option<&str> {
@@ -456,9 +483,13 @@ impl<'a> Visitor<'a> for Collector<'_> {
                     self.load(expr);
                 } else {
                     self.write(&attribute.value, false);
-                    if let Root::OwnObject(_) = self.root_of(&attribute.value) {
-                        // `self.x = v`: the object's own attribute.
-                        self.write(expr, true);
+                    match self.root_of(&attribute.value) {
+                        // `self.x = v`: the object's own attribute; `events.LIMIT = 3`: the
+                        // binding of another module (or a class's attribute) it reaches.
+                        Root::OwnObject(_) | Root::Global(..) | Root::Imported(..) => {
+                            self.write(expr, true);
+                        }
+                        Root::Other => {}
                     }
                     self.load(&attribute.value);
                 }
@@ -471,6 +502,17 @@ impl<'a> Visitor<'a> for Collector<'_> {
             Expr::Call(call) => {
                 let arguments = &call.arguments.args;
                 match call.func.as_ref() {
+                    Expr::Attribute(attribute)
+                        if self.function
+                            && BLIND_MUTATORS.contains(&attribute.attr.as_str())
+                            && self.names_global(&attribute.value) =>
+                    {
+                        // `_listeners.append(f)`, `events._listeners.clear()`: a write that
+                        // reads nothing the container holds, so no reference to its state.
+                        self.write(&attribute.value, false);
+                        self.visit_arguments(&call.arguments);
+                        return;
+                    }
                     Expr::Attribute(attribute) if MUTATORS.contains(&attribute.attr.as_str()) => {
                         self.write(&attribute.value, false);
                     }
@@ -586,6 +628,31 @@ mod tests {
         assert!(refs.contains(&"!SEEN".to_owned()), "{refs:?}");
         assert!(refs.contains(&"!REGISTRY".to_owned()), "{refs:?}");
         assert!(!refs.iter().any(|r| r == "!local"), "{refs:?}");
+    }
+
+    #[test]
+    fn writes_through_an_attribute_chain_name_what_it_reaches() {
+        let refs = refs_of(
+            "def reset():\n    events._listeners.clear()\n    pkg.state.SEEN[1] = 2\n    local = make()\n    local.items.clear()\n",
+            false,
+        );
+        assert!(refs.contains(&"!events._listeners".to_owned()), "{refs:?}");
+        assert!(refs.contains(&"!pkg.state.SEEN".to_owned()), "{refs:?}");
+        let rebinds = refs_of("def reset():\n    events.LIMIT = 3\n", false);
+        assert!(rebinds.contains(&"!events.LIMIT".to_owned()), "{rebinds:?}");
+        assert!(!refs.iter().any(|r| r.starts_with("!local")), "{refs:?}");
+    }
+
+    #[test]
+    fn appending_to_or_clearing_a_global_is_no_read_of_it() {
+        let refs = refs_of(
+            "def note(frame):\n    CALLS.append(frame.name)\n    events._listeners.clear()\n",
+            false,
+        );
+        assert_eq!(refs, [".name", "!CALLS", "!events._listeners"]);
+        // What a removal returns, or whether it raises, depends on what the container holds.
+        let refs = refs_of("def take():\n    return SEEN.pop()\n", false);
+        assert_eq!(refs, ["SEEN.pop", "!SEEN"]);
     }
 
     #[test]

@@ -67,6 +67,16 @@ impl Engine {
             complete &= whole;
             resolved.extend(&found);
         }
+        // The bindings a function writes into are what it depends on too (a list it appends
+        // to must still be one), though writing is no read of their state.
+        for write in block.writes() {
+            if write.as_str().starts_with("self.") {
+                continue;
+            }
+            let (found, whole) = self.resolve_ref(file, class, *write, 0);
+            complete &= whole;
+            resolved.deps.extend_from_slice(&found.deps);
+        }
         let resolved = Arc::new(resolved.settle());
         if complete {
             self.resolved_blocks.insert(key, Arc::clone(&resolved));
@@ -573,10 +583,12 @@ pub(crate) fn class_of(qualname: Name) -> Option<Name> {
     text.rsplit_once('.').map(|(class, _)| Name::intern(class))
 }
 
-/// The key of state written through a reference that resolves to no binding.
+/// The key of state written through a reference that resolves to no binding: the name it
+/// starts with (`X` of `X.items.append(x)`).
 fn own_key(file: Name, class: Option<Name>, write: &str) -> StateKey {
     match (write.strip_prefix("self."), class) {
         (Some(attr), Some(class)) => (file, Name::intern(&format!("{class}.{attr}"))),
-        _ => (file, Name::intern(write)),
+        _ if write.starts_with('^') => (file, Name::intern(write)),
+        _ => (file, Name::intern(write.split('.').next().unwrap_or(write))),
     }
 }

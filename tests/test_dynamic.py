@@ -150,6 +150,76 @@ def test_clean_up_that_stops_undoing_global_state(project: Project) -> None:
 
 
 @WORKERS
+@pytest.mark.parametrize(
+    ("imports", "clears"),
+    [
+        ("from pkg.events import _listeners", "_listeners.clear()"),
+        ("from pkg import events", "events._listeners.clear()"),
+    ],
+    ids=["imported-name", "module-attribute"],
+)
+def test_clean_up_in_another_module_that_stops_undoing_global_state(
+    project: Project, workers: list[str], imports: str, clears: str
+) -> None:
+    # As above, but the clean-up lives in another module than the state it undoes, which
+    # test_b never imports: the clean-up writes events' state all the same.
+    project.write(
+        "src/pkg/events.py",
+        """
+        _listeners = []
+
+
+        def subscribe(listener):
+            _listeners.append(listener)
+
+
+        def notify(event):
+            return [listener(event) for listener in _listeners]
+        """,
+    )
+    project.write(
+        "src/pkg/testing.py",
+        f"""
+        {imports}
+
+
+        def reset():
+            {clears}
+        """,
+    )
+    project.write(
+        "tests/test_a_subscribe.py",
+        """
+        from pkg import events
+        from pkg.testing import reset
+
+
+        def test_a():
+            events.subscribe(str.upper)
+            assert events.notify("x") == ["X"]
+            reset()
+        """,
+    )
+    project.write(
+        "tests/test_b_notify.py",
+        """
+        from pkg.events import notify
+
+
+        def test_b():
+            assert notify("y") == []
+        """,
+    )
+    project.settled("-p", "no:randomly", *workers)
+    project.replace("src/pkg/testing.py", clears, "pass")
+    result = project.diff("-rA", "-p", "no:randomly", *workers)
+    # Under xdist test_b may run in another worker than test_a, and pass there.
+    assert "test_b" in reported(result)
+    if not workers:
+        assert failed(result) == {"test_b"}
+
+
+@WORKERS
 def test_constant_read_with_getattr_and_a_literal_name(
     project: Project, workers: list[str]
 ) -> None:
