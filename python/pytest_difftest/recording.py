@@ -72,8 +72,6 @@ class Recording:
         self.startup_code: list[CodeRef] = []
         self.startup_roots: list[str] = []
         self.outcomes = Outcomes()
-        # The skip markers each test had before the collection hooks ran (by `id`).
-        self.source_skips: dict[str, set[int]] = {}
         # Data files every test depends on (see `pytest_runtest_logstart`).
         self.session_data: list[str] = []
         self.modules_seen = -1
@@ -95,10 +93,7 @@ class Recording:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        """Notes each test's skip markers before the hooks of conftests and plugins add theirs."""
-        self.source_skips = {
-            item.nodeid: skips for item in items if (skips := _skip_markers(item))
-        }
+        self.outcomes.note_source_skips(items)  # before the hooks of conftests and plugins
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection(self) -> None:
@@ -200,12 +195,7 @@ class Recording:
         assert self.recorder is not None
         executed = self.recorder.stop_test()
         self.running = None
-        outcome, duration = self.outcomes.with_teardown(teardown)
-        if outcome == "skipped" and _skip_markers(item) - self.source_skips.get(item.nodeid, set()):
-            # Skipped by a marker a hook added (`--runslow` in a conftest, pytest-benchmark's
-            # `--benchmark-skip`): the run's options decided, not the code, and the test has
-            # not run against it. It stays owed, to run where the options let it.
-            outcome = "pending"
+        outcome, duration = self.outcomes.with_teardown(teardown, item)
         test_file = test_file_of(item, self.files)
         self._refresh_modules()
         code = executed_code(executed, self.files) + static_code(item, self.files)
@@ -299,8 +289,3 @@ class Recording:
         if len(sys.modules) != self.modules_seen:
             self.modules_seen = len(sys.modules)
             self.sink.modules(self.files.module_map())
-
-
-def _skip_markers(item: pytest.Item) -> set[int]:
-    """The skip and skipif markers of `item` and the nodes above it, by identity."""
-    return {id(mark) for name in ("skip", "skipif") for mark in item.iter_markers(name)}
