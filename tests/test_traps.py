@@ -286,7 +286,8 @@ def test_class_body_attribute_change(project: Project) -> None:
     assert outcomes(project.diff()) == {"test_describe": "FAILED", "test_sides_attribute": "FAILED"}
 
 
-def test_module_first_imported_inside_a_test(project: Project) -> None:
+@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["one-process", "xdist"])
+def test_module_first_imported_inside_a_test(project: Project, workers: tuple[str, ...]) -> None:
     # pkg.lazy is imported by the first test, inside its body: build_table runs during that
     # test, and the second test only reads the result.
     project.write("src/pkg/tables.py", "def build_table():\n    return [1, 2, 3]\n")
@@ -307,9 +308,9 @@ def test_module_first_imported_inside_a_test(project: Project) -> None:
             assert lazy.TABLE[0] == 1
         """,
     )
-    project.settled()
+    project.settled(*workers)
     project.replace("src/pkg/tables.py", "[1, 2, 3]", "[0, 1, 2, 3]")
-    assert outcomes(project.diff()) == {
+    assert reported(project.diff("-rA", *workers)) == {
         "test_first_import": "FAILED",
         "test_reads_cached_module": "FAILED",
     }
