@@ -232,7 +232,11 @@ def _call_hook(
     on_module_event: Callable[[CodeType, bool], None],
 ) -> CallHook | None:
     """The native hooks, or None where the interpreter does not hand out the entry points they
-    need (they are outside the stable ABI: ctypes finds them)."""
+    need (they are outside the stable ABI: ctypes finds them). Made for 3.9-3.11's frame
+    layouts only: 3.12+ reach this recorder only when other tools hold both `sys.monitoring`
+    ids, and then record through the Python trace hook."""
+    if sys.version_info >= (3, 12):
+        return None
     try:
         import ctypes
 
@@ -250,7 +254,7 @@ def _call_hook(
             "_PyEval_EvalFrameDefault",
         )
         addresses = tuple(map(address, names))
-        internal_frames = sys.version_info >= (3, 11)
+        internal_frames = sys.version_info >= (3, 11)  # 3.11's _PyInterpreterFrame
         return CallHook(seen, executing, modules, on_module_event, addresses, internal_frames)  # type: ignore[arg-type]
     except (ImportError, AttributeError, RuntimeError):
         return None
