@@ -61,7 +61,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if settings.baseline and recorder is None and not is_controller(config):
         recorder = start_recorder(files, config.pluginmanager)
     # Our own start-up (environment facts, opening the database, selecting) runs no project
-    # code: outside the start-up window, it does not pay for the trace hook on Python < 3.12.
+    # code: outside the start-up window (Python < 3.12's fallback hooks cost all code).
     paused = recorder if recorder is not None and recorder.windowed else None
     if paused is not None:
         paused.pause()

@@ -7,10 +7,11 @@ Every recorder collects code objects by identity (see `collector`).
 
 * Python >= 3.12: `sys.monitoring` (see `MonitoringRecorder`): a discovery tool hears each code
   object once per session; project code reports its first call in each test on a second tool.
-* Python 3.9-3.11: a global `sys.settrace` function that sees only "call" events (it returns no
-  local tracer, so no line events are generated); `sys.setprofile` when another tracer
-  (coverage.py) owns `sys.settrace`. Installed only in windows where project code can run (see
-  `TraceRecorder` and `windows`), because any hook puts the interpreter in its slow mode.
+* Python 3.9-3.11: a frame-evaluation hook (PEP 523) in the Rust core, which hears every frame
+  without putting the interpreter in its slow tracing mode; a C profile hook where another tool
+  holds that one, a Python `sys.settrace` function where a profiler holds `sys.setprofile` too.
+  From the first test on, it collects only in windows where project code can run (see
+  `TraceRecorder` and `windows`).
 """
 
 from __future__ import annotations

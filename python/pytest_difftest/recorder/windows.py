@@ -1,11 +1,12 @@
-"""Where a windowed recorder (the trace hook on Python < 3.12) observes during tests.
+"""Where a windowed recorder (Python < 3.12's) observes during tests.
 
-Any installed hook puts CPython < 3.12 in its slow tracing mode, and most of a test's protocol is
-pytest's own work. These hooks open a window (`Recorder.resume`) only where the project's code
-can run and close it (`Recorder.pause`) after: the call and teardown phases (inside the other
-plugins' wrappers), each fixture's setup, and the whole setup phase only when something other
-than fixtures runs project code there. Project hook implementations and project module
-execution open windows of their own (see `_recorder`).
+Most of a test's protocol is pytest's own work, which is not the test's (and which a trace or
+profile hook, the fallbacks there, would slow into tracing mode). These hooks open a window
+(`Recorder.resume`) only where the project's code can run and close it (`Recorder.pause`)
+after: the call and teardown phases (inside the other plugins' wrappers), each fixture's
+setup, and the whole setup phase only when something other than fixtures runs project code
+there. Project hook implementations and project module execution open windows of their own
+(see `_recorder`).
 """
 
 from __future__ import annotations
