@@ -263,23 +263,45 @@ unsafe extern "C" fn evaluate(
         } else {
             (api.frame_code)(frame.cast())
         };
+        // An exception may be pending: the one thrown into a generator (`throw`, also
+        // GeneratorExit when one is closed) before its frame runs, any after. Our own work
+        // must neither see nor clear it.
+        let pending = Pending::take();
         if collect(hook, code).is_err()
             || (modules_executing(hook, py, true) && tell(hook, py, code, true).is_err())
         {
             ffi::PyErr_WriteUnraisable(code);
         }
+        pending.restore();
         let result = (api.default_eval)(thread, frame, throw);
         if modules_executing(hook, py, false) {
-            let (mut kind, mut value, mut traceback) =
-                (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
-            ffi::PyErr_Fetch(&mut kind, &mut value, &mut traceback);
+            let pending = Pending::take();
             if tell(hook, py, code, false).is_err() {
                 ffi::PyErr_WriteUnraisable(code);
             }
-            ffi::PyErr_Restore(kind, value, traceback);
+            pending.restore();
         }
         ffi::Py_DECREF(code);
         result
+    }
+}
+
+/// The exception pending in the thread, set aside while the hook works.
+struct Pending(*mut ffi::PyObject, *mut ffi::PyObject, *mut ffi::PyObject);
+
+impl Pending {
+    /// Sets the pending exception (if any) aside. GIL held.
+    unsafe fn take() -> Self {
+        let mut pending = Pending(ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
+        // SAFETY: the caller holds the GIL.
+        unsafe { ffi::PyErr_Fetch(&mut pending.0, &mut pending.1, &mut pending.2) };
+        pending
+    }
+
+    /// Makes it pending again, replacing whatever the hook's work left.
+    unsafe fn restore(self) {
+        // SAFETY: the caller holds the GIL; the references are the ones `take` fetched.
+        unsafe { ffi::PyErr_Restore(self.0, self.1, self.2) }
     }
 }
 

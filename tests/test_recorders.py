@@ -273,3 +273,31 @@ def test_code_pytest_runs_while_collecting(
         **failing,
         **({"test_case[1]": "PASSED"} if kind == "generator" else {}),
     }
+
+
+def test_a_generator_closed_while_a_module_executes(project: Project) -> None:
+    # `any()` stops early and drops its generator, which Python then closes by throwing
+    # GeneratorExit into it: the recorder must leave that pending exception alone.
+    project.write(
+        "src/pkg/flags.py",
+        """
+        def has_keyword(names):
+            return any(name == "kw" for name in names)
+
+
+        FLAG = has_keyword(["kw", "a", "b"])
+        """,
+    )
+    project.write(
+        "tests/test_flags.py",
+        """
+        from pkg.flags import FLAG
+
+
+        def test_flag():
+            assert FLAG
+        """,
+    )
+    result = project.baseline("-W", "error::pytest.PytestUnraisableExceptionWarning")
+    assert result.ret == 0, result.stdout.str()
+    assert "SystemError" not in result.stdout.str()
