@@ -104,7 +104,7 @@ class CallHook:
     def release_evaluation(self) -> None: ...
     @staticmethod
     def collect(on: bool) -> None:
-        """Whether the frames of the thread that took the frame-evaluation hook are collected."""
+        """Whether the frame-evaluation hook collects the calling thread's frames from now on."""
     def install(self) -> None:
         """Becomes the calling thread's profile function."""
     def uninstall(self) -> None: ...

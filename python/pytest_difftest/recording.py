@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Generator
 from fnmatch import fnmatchcase as fnmatch
+from pathlib import Path
 from types import CodeType
 from typing import Any
 
@@ -264,18 +265,7 @@ class Recording:
         data.update(self.module_data.get(test_file, ()))
         for definition in requested_fixtures(item):
             data.update(self.fixture_data.get(definition, ()))
-        root = self.config.rootpath
-        globs = [str(arg) for mark in item.iter_markers("diff_depends") for arg in mark.args]
-        globs += [
-            g for rule, files in self.settings.depends if fnmatch(item.nodeid, rule) for g in files
-        ]
-        for pattern in globs:
-            data.add(facts.GLOB_PREFIX + pattern)
-            data.update(facts.glob_matches(root, pattern))
-        if item.get_closest_marker("diff_always") is not None or any(
-            fnmatch(item.nodeid, pattern) for pattern in self.settings.always
-        ):
-            data.add(ALWAYS)
+        data.update(_declared(item, self.settings, self.config.rootpath))
         if self.dists is None:
             cache = self.settings.db_path.with_name("import-owners.json")
             self.dists = DistributionMap(self.files, self.machinery, cache)
@@ -289,3 +279,19 @@ class Recording:
         if len(sys.modules) != self.modules_seen:
             self.modules_seen = len(sys.modules)
             self.sink.modules(self.files.module_map())
+
+
+def _declared(item: pytest.Item, settings: Settings, root: Path) -> set[str]:
+    """What the test is declared to depend on: `diff_depends` globs (the marker's and ini's)
+    with the files they match, and ALWAYS for `diff_always`."""
+    declared: set[str] = set()
+    globs = [str(arg) for mark in item.iter_markers("diff_depends") for arg in mark.args]
+    globs += [g for rule, files in settings.depends if fnmatch(item.nodeid, rule) for g in files]
+    for pattern in globs:
+        declared.add(facts.GLOB_PREFIX + pattern)
+        declared.update(facts.glob_matches(root, pattern))
+    if item.get_closest_marker("diff_always") is not None or any(
+        fnmatch(item.nodeid, pattern) for pattern in settings.always
+    ):
+        declared.add(ALWAYS)
+    return declared
