@@ -112,6 +112,9 @@ pub enum BlockKind {
     Function,
 }
 
+/// `Block::stored` of a writer all of whose references count.
+const ALL_STORED: u8 = u8::MAX;
+
 /// One unit of change detection. Kept small: a baseline holds one for every block of the
 /// project for the whole session.
 #[derive(Clone, Debug)]
@@ -122,13 +125,13 @@ pub struct Block {
     pub name: Name,
     /// How the block takes part in selection.
     pub kind: BlockKind,
-    /// A `Function` block that keeps state between calls: a cache decorator, or writes of
-    /// module-level names, class attributes or attributes of a long-lived object (see
-    /// `writes`). A test that reads that state depends on it, and on what it runs.
-    pub stateful: bool,
     /// Where `names` splits: the binds of a `Binding` block, or the references of a
     /// `Function` block, come first.
     split: u16,
+    /// How many of a `Function` block's references (the first ones) are those of the code that
+    /// can reach the state it writes (see `flow`); `ALL_STORED`: all of them (a byte keeps the
+    /// block at 40 bytes; a writer with more is taken whole, which is only coarser).
+    stored: u8,
     /// First line (1-based, decorators included).
     pub start_line: u32,
     /// Last line (inclusive).
@@ -147,8 +150,8 @@ impl Block {
         Self {
             name,
             kind: BlockKind::Module,
-            stateful: false,
             split: 0,
+            stored: 0,
             start_line: 1,
             end_line: u32::MAX,
             checksum,
@@ -169,8 +172,8 @@ impl Block {
         Self {
             name,
             kind: BlockKind::Binding,
-            stateful: false,
             split: u16::try_from(binds.len()).unwrap_or(u16::MAX),
+            stored: 0,
             start_line: lines.0,
             end_line: lines.1,
             checksum,
@@ -178,28 +181,41 @@ impl Block {
         }
     }
 
-    /// A `Function` block over `lines` that refers to `refs` and writes `writes` (see `refs`).
+    /// A `Function` block over `lines` that refers to `refs` and writes `writes` (see `refs`);
+    /// the first `stored` references are those of the code that can reach what it writes.
     #[must_use]
     pub fn function(
         name: Name,
         lines: (u32, u32),
         checksum: i64,
-        refs: &[Name],
+        (refs, stored): (&[Name], usize),
         writes: &[Name],
-        caches: bool,
     ) -> Self {
         // A function with more references than that is generated code; the first ones do.
         let refs = &refs[..refs.len().min(usize::from(u16::MAX))];
+        let split = u16::try_from(refs.len()).unwrap_or(u16::MAX);
         Self {
             name,
             kind: BlockKind::Function,
-            stateful: caches || !writes.is_empty(),
-            split: u16::try_from(refs.len()).unwrap_or(u16::MAX),
+            split,
+            stored: u8::try_from(stored)
+                .ok()
+                .filter(|&stored| stored < ALL_STORED && u16::from(stored) < split)
+                .unwrap_or(ALL_STORED),
             start_line: lines.0,
             end_line: lines.1,
             checksum,
             names: refs.iter().chain(writes).copied().collect(),
         }
+    }
+
+    /// Whether a `Function` block keeps state between calls: a cache decorator (which writes
+    /// the function itself), or writes of module-level names, class attributes or attributes
+    /// of a long-lived object (see `writes`). A test that reads that state depends on it, and
+    /// on what it runs.
+    #[must_use]
+    pub fn stateful(&self) -> bool {
+        !self.writes().is_empty()
     }
 
     /// Names bound by a `Binding` block; empty for other kinds.
@@ -219,6 +235,17 @@ impl Block {
             BlockKind::Binding => &self.names[usize::from(self.split)..],
             BlockKind::Function => &self.names[..usize::from(self.split)],
             BlockKind::Module => &[],
+        }
+    }
+
+    /// The references of the code of a `Function` block that can reach the state it writes:
+    /// what a later caller may get from an earlier call (see `flow`).
+    #[must_use]
+    pub fn stored_refs(&self) -> &[Name] {
+        match self.kind {
+            BlockKind::Function if self.stored == ALL_STORED => self.refs(),
+            BlockKind::Function => &self.names[..usize::from(self.stored)],
+            BlockKind::Module | BlockKind::Binding => &[],
         }
     }
 
@@ -457,10 +484,11 @@ mod tests {
         assert_eq!(binding.binds(), ["a", "b"]);
         assert_eq!(binding.refs(), ["x"]);
         assert!(binding.writes().is_empty());
-        let function = Block::function(Name::intern("f"), (2, 3), 0, &names, &refs, false);
+        let function = Block::function(Name::intern("f"), (2, 3), 0, (&names, 1), &refs);
         assert_eq!(function.refs(), ["a", "b"]);
+        assert_eq!(function.stored_refs(), ["a"]);
         assert_eq!(function.writes(), ["x"]);
-        assert!(function.stateful);
+        assert!(function.stateful());
         assert!(function.binds().is_empty());
         let module = Block::module(Name::intern(MODULE_BLOCK), 0);
         assert!(module.binds().is_empty() && module.refs().is_empty());

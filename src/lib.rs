@@ -15,6 +15,7 @@ pub mod engine;
 pub mod error;
 pub mod facts;
 mod fasthash;
+mod flow;
 pub mod graph;
 pub mod inspect;
 pub mod merge;

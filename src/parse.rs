@@ -492,7 +492,7 @@ impl<'a> ModelBuilder<'a> {
         hash_tokens(&mut hasher, self.source, self.tokens, function.range, &[]);
         let caches = caches(self.source, function);
         let refs = function_refs(function, function.name.as_str(), method, caches);
-        let (refs, writes) = refs.into_names();
+        let (refs, writes, stored) = refs.into_ordered_names();
         let lines = (
             self.lines.line_of(function.start()),
             self.lines.line_of(function.end()),
@@ -501,9 +501,8 @@ impl<'a> ModelBuilder<'a> {
             Name::intern(&name),
             lines,
             hasher.finish(),
-            &refs,
+            (&refs, stored),
             &writes,
-            caches,
         ));
     }
 

@@ -288,7 +288,7 @@ impl Engine {
             if block.kind == BlockKind::Function {
                 executed.push((path, block.name));
             }
-            if block.stateful {
+            if block.stateful() {
                 stateful.push((path, block.name));
             }
             // A method's class statement holds its class attributes and its own header.
@@ -380,7 +380,7 @@ impl Engine {
         for &writer in functions {
             let stateful = self
                 .current(writer.0.as_str())
-                .and_then(|current| current.model.function(writer.1).map(|b| b.stateful));
+                .and_then(|current| current.model.function(writer.1).map(|b| b.stateful()));
             if stateful != Some(true) {
                 continue;
             }
@@ -420,7 +420,7 @@ impl Engine {
                     continue;
                 };
                 let block = &current.model.blocks[current.model.block_at_line(*line)];
-                if block.kind == BlockKind::Function && block.stateful {
+                if block.kind == BlockKind::Function && block.stateful() {
                     let read = self
                         .read_beneath
                         .entry((Name::intern(path), block.name))
@@ -465,14 +465,24 @@ impl Engine {
             if let Some(class) = class_of(name) {
                 classes.insert((path, class));
             }
+            // Of the writer itself, only the code that can reach what it stores; what that
+            // code calls may store anything it computes.
+            let root = by == (file, function);
+            let refs = if root {
+                block.stored_refs()
+            } else {
+                block.refs()
+            };
             attributes.extend(
-                block
-                    .refs()
-                    .iter()
+                refs.iter()
                     .filter_map(|r| r.as_str().strip_prefix('.'))
                     .map(Name::intern),
             );
-            let found = self.resolve_block(path, name);
+            let found = if root {
+                self.resolve_stored(path, name)
+            } else {
+                self.resolve_block(path, name)
+            };
             deps.extend(found.deps.iter().map(|version| (by, *version)));
             classes.extend(found.classes.iter().copied());
             for &callee in &found.functions {
@@ -612,7 +622,7 @@ impl Engine {
                         shared.extend(found.deps.iter().copied());
                     }
                 }
-                if block.stateful {
+                if block.stateful() {
                     for key in self.written_keys(path, block.name) {
                         info.writers
                             .entry(key)
@@ -668,7 +678,7 @@ impl Engine {
                 .model
                 .blocks
                 .iter()
-                .filter(|block| block.kind == BlockKind::Function && block.stateful)
+                .filter(|block| block.kind == BlockKind::Function && block.stateful())
                 .map(|block| block.name)
                 .collect();
             for function in stateful {

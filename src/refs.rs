@@ -25,6 +25,7 @@ use ruff_python_ast::visitor::{self, Visitor};
 use ruff_python_ast::{self as ast, Expr, Stmt};
 
 use crate::block::Name;
+use crate::flow;
 
 /// How deep an attribute chain on a global name is followed (`pkg.sub.module.function`).
 const MAX_CHAIN: usize = 3;
@@ -66,17 +67,45 @@ const CONSTRUCTORS: &[&str] = &[
 pub(crate) struct Refs {
     pub(crate) refs: HashSet<String>,
     pub(crate) writes: HashSet<String>,
+    /// Of a function that writes state, the references of the code that can reach that
+    /// state (see `flow`); `None`: all of them.
+    pub(crate) stored: Option<HashSet<String>>,
 }
 
 impl Refs {
     /// The references and the writes, each sorted and interned.
     pub(crate) fn into_names(self) -> (Vec<Name>, Vec<Name>) {
+        let (refs, writes, _) = self.into_ordered_names();
+        (refs, writes)
+    }
+
+    /// The references (those of `stored` first, each part sorted), the writes (sorted), and
+    /// how many references `stored` has.
+    pub(crate) fn into_ordered_names(self) -> (Vec<Name>, Vec<Name>, usize) {
         let sorted = |set: HashSet<String>| {
             let mut texts: Vec<String> = set.into_iter().collect();
             texts.sort_unstable();
-            texts.iter().map(|text| Name::intern(text)).collect()
+            texts
+                .iter()
+                .map(|text| Name::intern(text))
+                .collect::<Vec<Name>>()
         };
-        (sorted(self.refs), sorted(self.writes))
+        let writes = sorted(self.writes);
+        match self.stored {
+            None => {
+                let refs = sorted(self.refs);
+                let count = refs.len();
+                (refs, writes, count)
+            }
+            Some(stored) => {
+                let stored: HashSet<String> = stored.intersection(&self.refs).cloned().collect();
+                let rest: HashSet<String> = self.refs.difference(&stored).cloned().collect();
+                let mut refs = sorted(stored);
+                let count = refs.len();
+                refs.extend(sorted(rest));
+                (refs, writes, count)
+            }
+        }
     }
 }
 
@@ -127,6 +156,17 @@ pub(crate) fn function_refs(
         collector.visit_annotation(returns);
     }
     collector.visit_body(&function.body);
+    if !caches && !collector.found.writes.is_empty() {
+        // What the writes may have stored; a cache's whole result is what it stores.
+        let mut stored = collector.fresh();
+        for piece in flow::stored_pieces(&function.body, &collector) {
+            match piece {
+                flow::Piece::Stmt(stmt) => stored.visit_stmt(stmt),
+                flow::Piece::Expr(expr) => stored.visit_expr(expr),
+            }
+        }
+        collector.found.stored = Some(stored.found.refs);
+    }
     let mut found = collector.found;
     if caches {
         found.writes.insert(match qualname.rsplit_once('.') {
@@ -273,9 +313,22 @@ enum Root {
     Other,
 }
 
-impl Collector<'_> {
+impl<'l> Collector<'l> {
     fn is_local(&self, name: &str) -> bool {
         self.locals.contains(name)
+    }
+
+    /// A collector with the same context and nothing found yet.
+    fn fresh(&self) -> Collector<'l> {
+        Collector {
+            locals: self.locals,
+            imported: self.imported,
+            globals: self.globals,
+            self_name: self.self_name,
+            constructing: self.constructing,
+            function: self.function,
+            found: Refs::default(),
+        }
     }
 
     /// The root of an attribute chain, without recording anything.
@@ -567,6 +620,23 @@ impl<'a> Visitor<'a> for Collector<'_> {
     }
 }
 
+impl flow::Names for Collector<'_> {
+    fn writes_in(&self, stmt: &Stmt) -> bool {
+        let mut probe = self.fresh();
+        probe.visit_stmt(stmt);
+        !probe.found.writes.is_empty()
+    }
+
+    fn is_local(&self, name: &str) -> bool {
+        Some(name) != self.self_name && self.locals.contains(name)
+    }
+
+    fn is_state(&self, expr: &Expr) -> bool {
+        Self::reference(&self.root_of(expr))
+            .is_some_and(|reference| self.found.writes.contains(&reference))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use ruff_python_ast::PySourceType;
@@ -683,5 +753,42 @@ mod tests {
         assert!(refs.contains(&"settings.*".to_owned()), "{refs:?}");
         assert!(refs.contains(&"other.NAME".to_owned()), "{refs:?}");
         assert!(refs.contains(&"*".to_owned()), "{refs:?}");
+    }
+
+    fn stored_of(source: &str) -> Vec<String> {
+        let parsed = parse_unchecked_source(source, PySourceType::Python);
+        let Stmt::FunctionDef(function) = &parsed.syntax().body[0] else {
+            panic!("no function");
+        };
+        let found = function_refs(function, function.name.as_str(), false, false);
+        let (refs, _, stored) = found.into_ordered_names();
+        refs[..stored].iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn what_runs_after_the_last_write_and_stores_nothing_is_not_stored() {
+        let stored = stored_of(
+            "def run(cmd):\n    global RUNS\n    RUNS += count()\n    out = cmd()\n    return Result(shape(out))\n",
+        );
+        assert_eq!(stored, ["count"]);
+    }
+
+    #[test]
+    fn what_a_stored_object_is_handed_to_is_stored() {
+        let stored = stored_of(
+            "def load():\n    global REG\n    reg = make()\n    REG = reg\n    fill(reg, extra())\n    report(len(REG))\n    TABLE.update(rows())\n",
+        );
+        assert_eq!(
+            stored,
+            ["REG", "extra", "fill", "len", "make", "report", "rows"]
+        );
+    }
+
+    #[test]
+    fn a_write_in_a_handler_keeps_the_whole_try() {
+        let stored = stored_of(
+            "def load():\n    global V\n    try:\n        V = 1\n        check()\n    except E:\n        V = 2\n    after()\n",
+        );
+        assert_eq!(stored, ["E", "check"]);
     }
 }

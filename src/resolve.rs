@@ -50,11 +50,32 @@ impl Engine {
         if let Some(found) = self.resolved_blocks.get(&key) {
             return Arc::clone(found);
         }
+        let (resolved, complete) = self.resolve_picked_refs(file, name, Block::refs);
+        if complete {
+            self.resolved_blocks.insert(key, Arc::clone(&resolved));
+        }
+        resolved
+    }
+
+    /// What the references of the code of the function `name` of `file` that can reach the
+    /// state it writes reach (see `Block::stored_refs`); not cached (memo closures are).
+    pub(crate) fn resolve_stored(&mut self, file: Name, name: Name) -> Arc<Resolved> {
+        self.resolve_picked_refs(file, name, Block::stored_refs).0
+    }
+
+    /// What the references `refs` picks of the block `name` of `file` reach, and the bindings
+    /// it writes into; whether the answer is complete.
+    fn resolve_picked_refs(
+        &mut self,
+        file: Name,
+        name: Name,
+        refs: fn(&Block) -> &[Name],
+    ) -> (Arc<Resolved>, bool) {
         let Some(current) = self.current(file.as_str()) else {
-            return Arc::default();
+            return (Arc::default(), true);
         };
         let Some(block) = current.model.blocks.iter().find(|b| b.name == name) else {
-            return Arc::default();
+            return (Arc::default(), true);
         };
         let class = match block.kind {
             BlockKind::Function => class_of(name),
@@ -62,7 +83,7 @@ impl Engine {
         };
         let mut resolved = Resolved::default();
         let mut complete = true;
-        for reference in block.refs() {
+        for reference in refs(block) {
             let (found, whole) = self.resolve_ref(file, class, *reference, 0);
             complete &= whole;
             resolved.extend(&found);
@@ -77,11 +98,7 @@ impl Engine {
             complete &= whole;
             resolved.deps.extend_from_slice(&found.deps);
         }
-        let resolved = Arc::new(resolved.settle());
-        if complete {
-            self.resolved_blocks.insert(key, Arc::clone(&resolved));
-        }
-        resolved
+        (Arc::new(resolved.settle()), complete)
     }
 
     /// What the state writes of the function `name` of `file` reach: the keys it writes.

@@ -56,7 +56,7 @@ impl Engine {
         for (at, &(path, name)) in functions.iter().enumerate() {
             let stateful = self
                 .current(path.as_str())
-                .and_then(|current| current.model.function(name).map(|block| block.stateful));
+                .and_then(|current| current.model.function(name).map(|block| block.stateful()));
             if stateful == Some(true) {
                 row_of.insert(u32::try_from(at).unwrap_or(u32::MAX), writers.len());
                 writers.push((path, name));

@@ -532,3 +532,115 @@ def test_a_project_decorator_that_registers_through_a_library_object(project: Pr
     project.settled()
     project.replace("src/pkg/cli.py", '@option("--fast")', '@option("--slow")')
     assert outcomes(project.diff()) == {"test_slow_is_unknown": "FAILED"}
+
+
+# What a cache holds was computed before it was stored, or handed to code that filled it after:
+# the tests that read it depend on that code, though only the first of them ran it.
+CACHE_FILLERS = {
+    # A check that runs before the store: when it starts raising, nothing is ever cached.
+    "check-before-the-store": (
+        """
+        _SEEN = {}
+
+
+        def check():
+            return True
+
+
+        def load(key):
+            if key in _SEEN:
+                return _SEEN[key]
+            check()
+            _SEEN[key] = key.upper()
+            return _SEEN[key]
+        """,
+        "return True",
+        "raise ValueError",
+    ),
+    # The stored container, filled by a call after the store.
+    "filled-after-the-store": (
+        """
+        _TABLE = {}
+
+
+        def fill(table):
+            table["a"] = "A"
+
+
+        def load(key):
+            if not _TABLE:
+                _TABLE["ready"] = True
+                fill(_TABLE)
+            return _TABLE[key]
+        """,
+        'table["a"] = "A"',
+        'table["a"] = "B"',
+    ),
+    # A local object stored, then filled through the local.
+    "filled-through-a-local": (
+        """
+        _REGISTRY = None
+
+
+        def populate(registry):
+            registry["a"] = "A"
+
+
+        def load(key):
+            global _REGISTRY
+            if _REGISTRY is None:
+                registry = {}
+                _REGISTRY = registry
+                populate(registry)
+            return _REGISTRY[key]
+        """,
+        'registry["a"] = "A"',
+        'registry["a"] = "B"',
+    ),
+    # The value a handler stores depends on what raised in the `try` body, after a store.
+    "chosen-by-an-exception": (
+        """
+        _VALUE = None
+
+
+        def validate():
+            return True
+
+
+        def load(key):
+            global _VALUE
+            if _VALUE is None:
+                try:
+                    _VALUE = "A"
+                    validate()
+                except ValueError:
+                    _VALUE = "B"
+            return _VALUE
+        """,
+        "return True",
+        "raise ValueError",
+    ),
+}
+
+
+@WORKERS
+@pytest.mark.parametrize("case", sorted(CACHE_FILLERS))
+def test_what_a_cache_holds_depends_on_code_around_the_store(
+    project: Project, workers: list[str], case: str
+) -> None:
+    source, old, new = CACHE_FILLERS[case]
+    project.write("src/pkg/store.py", source)
+    for name in ("a", "b"):
+        project.write(
+            f"tests/test_{name}_load.py",
+            f"""
+            from pkg.store import load
+
+
+            def test_{name}():
+                assert load("a") == "A"
+            """,
+        )
+    project.settled("-p", "no:randomly", *workers)
+    project.replace("src/pkg/store.py", old, new)
+    assert failed(project.diff("-p", "no:randomly", "-rA", *workers)) == {"test_a", "test_b"}

@@ -768,3 +768,55 @@ def test_postponed_annotations_of_methods_are_no_use_of_the_annotated_class(
     # `complete` (whose own block still refers to them) uses `Item`.
     project.replace("src/pkg/items.py", 'label = "item"', 'label = "thing"')
     assert outcomes(project.diff()) == {"test_complete": "FAILED"}
+
+
+def test_what_a_writer_runs_after_its_last_write_is_no_state_it_left(project: Project) -> None:
+    # `invoke` keeps a count on its object (state), then runs a command and wraps the output.
+    # Nothing that runs after the count is stored anywhere: a later test cannot see what it
+    # computed, so a change in `Result.lower` selects the test that used it, not every test
+    # that invoked something (click's `CliRunner.invoke` made any `Result` property change
+    # select half of click's suite).
+    project.write(
+        "src/pkg/harness.py",
+        """
+        def normalize(text):
+            return text.strip()
+
+
+        class Result:
+            def __init__(self, out):
+                self.out = out
+
+            @property
+            def upper(self):
+                return self.out.upper()
+
+            @property
+            def lower(self):
+                return self.out.lower()
+
+
+        class Harness:
+            def __init__(self):
+                self.runs = 0
+
+            def invoke(self, command, arg):
+                self.runs += 1
+                out = command(arg)
+                return Result(normalize(out).lower().upper())
+        """,
+    )
+    for name, expected in (("upper", "A B"), ("lower", "a b")):
+        project.write(
+            f"tests/test_{name}.py",
+            f"""
+            from pkg.harness import Harness
+
+
+            def test_{name}():
+                assert Harness().invoke(str, " a B ").{name} == "{expected}"
+            """,
+        )
+    project.settled()
+    project.replace("src/pkg/harness.py", "self.out.lower()", "self.out.lower() + '!'")
+    assert outcomes(project.diff()) == {"test_lower": "FAILED"}
