@@ -15,9 +15,9 @@
 //! * what flows into those parts, through local names: every assignment of a local they read
 //!   (anywhere in the function: loops carry values backwards);
 //! * what may be in the stored objects: the locals a write statement mentions, what is
-//!   assigned to them, and every call that receives one of them, or the written state itself,
-//!   as an argument or receiver (`fill(table)` writes into the stored object after the store),
-//!   with what that call is handed. A local only read to decide (`if key in CACHE`) is no
+//!   assigned to them, and every call that receives one of them (as an argument or receiver),
+//!   or the written state itself as an argument or as the object of a mutating method
+//!   (`fill(table)` writes into the stored object after the store), with what it is handed. A local only read to decide (`if key in CACHE`) is no
 //!   stored object: a call it is handed after the last write changes nothing stored.
 //!
 //! The analysis is blind to types and to order within a statement: it keeps more than it needs,
@@ -27,6 +27,8 @@ use std::collections::HashSet;
 
 use ruff_python_ast::visitor::{self, Visitor};
 use ruff_python_ast::{self as ast, Expr, Stmt};
+
+use crate::refs::MUTATORS;
 
 /// A part of a function's code.
 #[derive(Clone, Copy)]
@@ -209,20 +211,32 @@ impl<'a> Sources<'a, '_> {
             return false;
         };
         let receiver = match call.func.as_ref() {
-            Expr::Attribute(attribute) => Some(attribute.value.as_ref()),
+            Expr::Attribute(attribute) => Some(attribute),
             _ => None,
         };
-        receiver
-            .into_iter()
-            .chain(call.arguments.args.iter())
-            .chain(call.arguments.keywords.iter().map(|keyword| &keyword.value))
-            .any(|argument| {
-                self.names.is_state(strip_subscripts(argument)) || {
-                    let mut found = NamesIn::default();
-                    found.visit_expr(argument);
-                    found.names.iter().any(|name| stored.contains(name))
-                }
-            })
+        // A method of the written state stores what it is handed only where it is one of
+        // those that count as writes (`TABLE.update(rows())`, not `sys.stdout.write(text)`),
+        // as for the writes themselves.
+        if receiver.is_some_and(|method| {
+            MUTATORS.contains(&method.attr.as_str())
+                && self.names.is_state(strip_subscripts(&method.value))
+        }) {
+            return true;
+        }
+        let holds_stored = |argument: &Expr| {
+            let mut found = NamesIn::default();
+            found.visit_expr(argument);
+            found.names.iter().any(|name| stored.contains(name))
+        };
+        receiver.is_some_and(|method| holds_stored(&method.value))
+            || call
+                .arguments
+                .args
+                .iter()
+                .chain(call.arguments.keywords.iter().map(|keyword| &keyword.value))
+                .any(|argument| {
+                    self.names.is_state(strip_subscripts(argument)) || holds_stored(argument)
+                })
     }
 
     fn assign(&mut self, target: &'a Expr, piece: Piece<'a>) {

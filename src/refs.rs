@@ -31,7 +31,7 @@ use crate::flow;
 const MAX_CHAIN: usize = 3;
 
 /// Method names that mutate the container they are called on.
-const MUTATORS: &[&str] = &[
+pub(crate) const MUTATORS: &[&str] = &[
     "append",
     "extend",
     "insert",
@@ -790,5 +790,13 @@ mod tests {
             "def load():\n    global V\n    try:\n        V = 1\n        check()\n    except E:\n        V = 2\n    after()\n",
         );
         assert_eq!(stored, ["E", "check"]);
+    }
+
+    #[test]
+    fn what_the_written_state_is_handed_by_a_method_that_is_no_write_is_not_stored() {
+        let stored = stored_of(
+            "def run(cmd):\n    sys.stdout.fd = 3\n    try:\n        cmd()\n    except E as e:\n        code = e.code\n        sys.stdout.write(str(code))\n",
+        );
+        assert_eq!(stored, ["sys.stdout"]);
     }
 }
