@@ -35,6 +35,10 @@ use crate::refs::MUTATORS;
 pub(crate) enum Piece<'a> {
     Stmt(&'a Stmt),
     Expr(&'a Expr),
+    /// A name (or attribute chain) stored into an object as it is (`cd["__ne__"] = __ne__`):
+    /// the object now holds what it names, which no call computed. A function stored so runs
+    /// where it is called, as it reads then; its locals still flow.
+    Named(&'a Expr),
 }
 
 /// What the analysis needs to know about names, from the reference collector.
@@ -196,7 +200,7 @@ impl<'a> Sources<'a, '_> {
         let mut found = NamesIn::default();
         match piece {
             Piece::Stmt(stmt) => found.visit_stmt(stmt),
-            Piece::Expr(expr) => found.visit_expr(expr),
+            Piece::Expr(expr) | Piece::Named(expr) => found.visit_expr(expr),
         }
         found
             .names
@@ -257,7 +261,13 @@ impl<'a> Visitor<'a> for Sources<'a, '_> {
         match stmt {
             Stmt::Assign(assign) => {
                 for target in &assign.targets {
-                    self.assign(target, Piece::Expr(&assign.value));
+                    let stores_into = matches!(target, Expr::Attribute(_) | Expr::Subscript(_));
+                    let piece = if stores_into && is_reference(&assign.value) {
+                        Piece::Named(&assign.value)
+                    } else {
+                        Piece::Expr(&assign.value)
+                    };
+                    self.assign(target, piece);
                 }
             }
             Stmt::AugAssign(assign) => self.assign(&assign.target, Piece::Expr(&assign.value)),
@@ -382,6 +392,15 @@ fn target_names(target: &Expr, out: &mut Vec<String>) {
         Expr::Attribute(attribute) => target_names(&attribute.value, out),
         Expr::Subscript(subscript) => target_names(&subscript.value, out),
         _ => {}
+    }
+}
+
+/// Whether `expr` only names something: a name, or attributes of one.
+fn is_reference(expr: &Expr) -> bool {
+    match expr {
+        Expr::Name(_) => true,
+        Expr::Attribute(attribute) => is_reference(&attribute.value),
+        _ => false,
     }
 }
 

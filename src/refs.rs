@@ -163,6 +163,7 @@ pub(crate) fn function_refs(
             match piece {
                 flow::Piece::Stmt(stmt) => stored.visit_stmt(stmt),
                 flow::Piece::Expr(expr) => stored.visit_expr(expr),
+                flow::Piece::Named(_) => {}
             }
         }
         collector.found.stored = Some(stored.found.refs);
@@ -798,5 +799,13 @@ mod tests {
             "def run(cmd):\n    sys.stdout.fd = 3\n    try:\n        cmd()\n    except E as e:\n        code = e.code\n        sys.stdout.write(str(code))\n",
         );
         assert_eq!(stored, ["sys.stdout"]);
+    }
+
+    #[test]
+    fn a_function_stored_as_it_is_is_no_code_that_computed_what_is_stored() {
+        let stored = stored_of(
+            "def add_eq():\n    cd = CLS_DICT\n    SNIPPETS.append(make())\n    cd['__ne__'] = __ne__\n    cd['key'] = keyfunc(cd)\n",
+        );
+        assert_eq!(stored, ["CLS_DICT", "keyfunc", "make"]);
     }
 }

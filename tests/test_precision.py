@@ -820,3 +820,67 @@ def test_what_a_writer_runs_after_its_last_write_is_no_state_it_left(project: Pr
     project.settled()
     project.replace("src/pkg/harness.py", "self.out.lower()", "self.out.lower() + '!'")
     assert outcomes(project.diff()) == {"test_lower": "FAILED"}
+
+
+def test_the_state_a_writer_updates_is_no_call_of_what_built_it(project: Project) -> None:
+    # `Field.__init__` counts instances in a class attribute of a class that a builder in
+    # another module rebuilt at import, installing `negate`. Reading the count is no call of
+    # the builder, so a change in `negate` selects the test that compared fields, not every
+    # test that made one (attrs' `_CountingAttr` made every test that defined an attrs class
+    # depend on its `__ne__`).
+    project.write(
+        "src/pkg/build.py",
+        """
+        def negate(self, other):
+            return not self == other
+
+
+        def add_ne(cls, names=None):
+            cls.__ne__ = negate
+            return cls
+        """,
+    )
+    project.write(
+        "src/pkg/fields.py",
+        """
+        from pkg.build import add_ne
+
+
+        class Field:
+            counter = 0
+
+            def __init__(self, name):
+                Field.counter += 1
+                self.order = Field.counter
+                self.name = name
+
+            def __eq__(self, other):
+                return self.name == other.name
+
+
+        Field = add_ne(Field, names=("name",))
+        """,
+    )
+    project.write(
+        "tests/test_order.py",
+        """
+        from pkg.fields import Field
+
+
+        def test_order():
+            assert Field("a").order >= 1
+        """,
+    )
+    project.write(
+        "tests/test_ne.py",
+        """
+        from pkg.fields import Field
+
+
+        def test_ne():
+            assert Field("a") != Field("b")
+        """,
+    )
+    project.settled()
+    project.replace("src/pkg/build.py", "not self == other", "self == other")
+    assert outcomes(project.diff()) == {"test_ne": "FAILED"}
