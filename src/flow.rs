@@ -28,8 +28,6 @@ use std::collections::HashSet;
 use ruff_python_ast::visitor::{self, Visitor};
 use ruff_python_ast::{self as ast, Expr, Stmt};
 
-use crate::refs::MUTATORS;
-
 /// A part of a function's code.
 #[derive(Clone, Copy)]
 pub(crate) enum Piece<'a> {
@@ -50,6 +48,8 @@ pub(crate) trait Names {
     fn is_local(&self, name: &str) -> bool;
     /// Whether `expr` names state the function writes (`_TABLE`, `self._cache`).
     fn is_state(&self, expr: &Expr) -> bool;
+    /// Whether calling the method `name` on state counts as writing it (`append`, `update`).
+    fn mutates(&self, name: &str) -> bool;
 }
 
 /// The parts of `body` (a function's) that can reach the state it writes (see the module
@@ -222,7 +222,7 @@ impl<'a> Sources<'a, '_> {
         // those that count as writes (`TABLE.update(rows())`, not `sys.stdout.write(text)`),
         // as for the writes themselves.
         if receiver.is_some_and(|method| {
-            MUTATORS.contains(&method.attr.as_str())
+            self.names.mutates(method.attr.as_str())
                 && self.names.is_state(strip_subscripts(&method.value))
         }) {
             return true;

@@ -31,7 +31,7 @@ use crate::flow;
 const MAX_CHAIN: usize = 3;
 
 /// Method names that mutate the container they are called on.
-pub(crate) const MUTATORS: &[&str] = &[
+const MUTATORS: &[&str] = &[
     "append",
     "extend",
     "insert",
@@ -635,6 +635,10 @@ impl flow::Names for Collector<'_> {
     fn is_state(&self, expr: &Expr) -> bool {
         Self::reference(&self.root_of(expr))
             .is_some_and(|reference| self.found.writes.contains(&reference))
+    }
+
+    fn mutates(&self, name: &str) -> bool {
+        MUTATORS.contains(&name)
     }
 }
 
