@@ -64,6 +64,9 @@ impl StoredPaths {
         if let Some(pattern) = path.strip_prefix("<glob>/") {
             return self.check_pattern(pattern, path);
         }
+        if let Some(entry) = path.strip_prefix("<snapshot>/") {
+            return self.check_snapshot(entry, path);
+        }
         Err(format!(
             "{path:?} is not a pseudo-file pytest-difftest writes"
         ))
@@ -101,6 +104,19 @@ impl StoredPaths {
             Err(format!(
                 "file path {stored:?} is outside the project's tracked directories"
             ))
+        }
+    }
+
+    /// A test's entries in a snapshot file, `FILE::NAME`: the engine never reads the file, but
+    /// Python does, to compute the value, so it is held to a file's rules.
+    fn check_snapshot(&self, entry: &str, stored: &str) -> Result<(), String> {
+        match entry.split_once("::") {
+            Some((file, name)) if !name.is_empty() && !name.contains('\0') => {
+                self.check_file(file, stored)
+            }
+            _ => Err(format!(
+                "{stored:?} is not a snapshot entry (<snapshot>/FILE::NAME)"
+            )),
         }
     }
 
@@ -181,6 +197,9 @@ mod tests {
             "<glob>/./data/*.json",
             "<glob>/data/../schema/*.sql",
             "<glob>/../lib/*.txt",
+            "<snapshot>/tests/__snapshots__/test_x.ambr::test_x",
+            "<snapshot>/tests/__snapshots__/test_x.ambr::TestA.test_x[a::b c].1",
+            "<snapshot>/../lib/__snapshots__/test_y.ambr::test_y",
         ] {
             assert_eq!(rules.check(path), Ok(()), "{path}");
         }
@@ -208,6 +227,13 @@ mod tests {
             "<glob>/../*",
             "<glob>/data/../../*",
             "<glob>/",
+            "<snapshot>/tests/x.ambr",
+            "<snapshot>/tests/x.ambr::",
+            "<snapshot>/tests/x.ambr::a\0b",
+            "<snapshot>/::test_x",
+            "<snapshot>//etc/x.ambr::test_x",
+            "<snapshot>/../x.ambr::test_x",
+            "<snapshot>/tests/../x.ambr::test_x",
             "<dist>/",
             "<dist>/a/b",
             "<data>",

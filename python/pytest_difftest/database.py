@@ -118,7 +118,7 @@ class Database:
         """The environment facts pseudo-files stand for, computed once per run."""
         found = facts.config_facts(self.config.inipath, facts.test_machinery(self.config))
         found.update(facts.distribution_facts())
-        found.update(facts.glob_facts(self.config.rootpath, engine.pseudo_files()))
+        found.update(facts.project_facts(self.config.rootpath, engine.pseudo_files()))
         return found
 
     def _select(self, engine: Engine) -> Plan:

@@ -3,9 +3,10 @@
 A pseudo-file is a path starting with ``<`` (no project path does) whose one ``<data>`` block's
 checksum is the hash of the fact's value: ``<dist>/NAME`` (an installed distribution's version
 and install location), ``<config>/ini`` (pytest's configuration section), ``<config>/plugins``
-(the installed pytest plugins), ``<python>`` (the interpreter's minor version) and
-``<glob>/PATTERN`` (the files a declared glob matches). A test that depends on one is selected
-when the value changes, through the same stale-block machinery as code.
+(the installed pytest plugins), ``<python>`` (the interpreter's minor version),
+``<glob>/PATTERN`` (the files a declared glob matches) and ``<snapshot>/FILE::NAME`` (a test's
+entries in a syrupy amber file, see `integrations.amber`). A test that depends on one is
+selected when the value changes, through the same stale-block machinery as code.
 """
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ import pytest
 
 # The pseudo-files the core knows by name are defined there (`GLOBAL_FACTS`, `ALWAYS`, ...).
 from pytest_difftest._core import CONFIG_INI, CONFIG_PLUGINS, PYTHON
+from pytest_difftest.integrations import amber
 
 DIST_PREFIX = "<dist>/"
 GLOB_PREFIX = "<glob>/"
+# The pseudo-files `project_facts` computes.
+PROJECT_PREFIXES = (GLOB_PREFIX, amber.PREFIX)
 # Our own distribution runs in every test's window, and its version is not the tests' input.
 OWN_DISTRIBUTION = "pytest-difftest"
 # `test_machinery` of a session: reading the plugins' metadata takes tens of milliseconds.
@@ -197,6 +201,15 @@ def glob_facts(root: Path, stored: list[str]) -> dict[str, str]:
         for path in stored
         if path.startswith(GLOB_PREFIX)
     }
+
+
+def project_facts(root: Path, stored: list[str]) -> dict[str, str]:
+    """The facts that stand for parts of the project's files, for the stored pseudo-files:
+    declared globs and snapshot entries. Computed wherever a selection is (a run, `status`),
+    and by a recording run for those it meets first."""
+    found = glob_facts(root, stored)
+    found.update(amber.entry_facts(root, stored))
+    return found
 
 
 def markers_help() -> list[str]:

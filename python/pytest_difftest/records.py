@@ -107,15 +107,16 @@ class DatabaseWriter:
             self._write(lambda engine: self._record(engine, batch))
 
     def _record(self, engine: Engine, batch: list[Record]) -> None:
-        # Declared globs the selection did not know: their facts are needed to record them.
+        # Declared globs and snapshot entries the selection did not know: their facts are
+        # needed to record them.
         new = {
             path
             for record in batch
             for path in record.data
-            if path.startswith(facts.GLOB_PREFIX) and path not in self.facts
+            if path.startswith(facts.PROJECT_PREFIXES) and path not in self.facts
         }
         if new:
-            self.facts.update(facts.glob_facts(self.root, sorted(new)))
+            self.facts.update(facts.project_facts(self.root, sorted(new)))
             engine.set_facts(sorted(self.facts.items()))
         engine.record(batch)
 

@@ -17,8 +17,9 @@ CREATE TABLE meta (
 --   value as Python computes it each run: '<dist>/NAME' (an installed distribution's version
 --   and direct_url.json), '<config>/ini' (pytest's configuration section), '<config>/plugins'
 --   (pytest, pluggy, plugins and their requirements, with versions), '<python>' (interpreter
---   and minor version), '<glob>/PATTERN' (the files a declared glob matches), and '<always>'
---   (tests that always run; never current). Their stat columns are 0.
+--   and minor version), '<glob>/PATTERN' (the files a declared glob matches),
+--   '<snapshot>/FILE::NAME' (a test's entries in a syrupy amber file, with the text outside
+--   entries), and '<always>' (tests that always run; never current). Their stat columns are 0.
 CREATE TABLE file (
     id           INTEGER PRIMARY KEY,
     path         TEXT NOT NULL UNIQUE,

@@ -191,7 +191,9 @@ def lines_text(block: StoredBlock | dict[str, Any]) -> str:
         where = "module-level code"
     elif name == "<data>":
         # The one block of a data file, a listed directory or a fact (paths as in schema.sql).
-        if path.startswith("<"):
+        if path.startswith("<snapshot>/"):
+            where = "snapshot entries and the file's header"
+        elif path.startswith("<"):
             where = "a fact of the environment"
         elif path.endswith("/"):
             where = "the directory's entries"

@@ -182,7 +182,7 @@ def describe_environment(project: Project, engine: Engine, plugin_options: list[
     options = [*_plugin_options(project), *plugin_options]
     facts = env.config_facts(project.inipath, env.installed_machinery(options))
     facts.update(env.distribution_facts())
-    facts.update(env.glob_facts(project.root, engine.pseudo_files()))
+    facts.update(env.project_facts(project.root, engine.pseudo_files()))
     engine.set_facts(sorted(facts.items()))
 
 
