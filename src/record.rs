@@ -451,7 +451,11 @@ impl Engine {
         let mut queue = vec![(file, function)];
         let mut classes: FastSet<(Name, Name)> = FastSet::default();
         let mut deps: BTreeSet<(Function, BlockVersion)> = BTreeSet::new();
-        let mut attributes: FastSet<Name> = FastSet::default();
+        // Making an object of a class it reaches runs the class's constructor, unnamed.
+        let mut attributes: FastSet<Name> = ["__init__", "__new__", "__post_init__"]
+            .into_iter()
+            .map(Name::intern)
+            .collect();
         seen.insert((file, function));
         while let Some((path, name)) = queue.pop() {
             let Some(current) = self.current(path.as_str()) else {

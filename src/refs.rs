@@ -146,6 +146,7 @@ pub(crate) fn function_refs(
         self_name: self_name.as_deref(),
         constructing: CONSTRUCTORS.contains(&function.name.as_str()),
         function: true,
+        loads_targets: true,
         found: Refs::default(),
     };
     for decorator in &function.decorator_list {
@@ -159,6 +160,7 @@ pub(crate) fn function_refs(
     if !caches && !collector.found.writes.is_empty() {
         // What the writes may have stored; a cache's whole result is what it stores.
         let mut stored = collector.fresh();
+        stored.loads_targets = false;
         for piece in flow::stored_pieces(&function.body, &collector) {
             match piece {
                 flow::Piece::Stmt(stmt) => stored.visit_stmt(stmt),
@@ -190,6 +192,7 @@ pub(crate) fn module_refs<'a>(visit: impl FnOnce(&mut dyn Visitor<'a>)) -> Refs 
         self_name: None,
         constructing: false,
         function: false,
+        loads_targets: true,
         found: Refs::default(),
     };
     visit(&mut collector);
@@ -299,6 +302,11 @@ struct Collector<'l> {
     /// Whether this is a function's code, whose writes are resolved for the bindings they
     /// reach (see `Engine::resolve_block`): there a blind mutation of a global is no read.
     function: bool,
+    /// Whether what a store goes into (`Field` of `Field.count += 1`, `_CACHE` of
+    /// `_CACHE[k] = v`) is a reference. Not for what a writer stores (see `flow`): the
+    /// object stored into is the state, not code that computed what is stored (attrs'
+    /// `_CountingAttr.cls_counter += 1` is no call of what rebuilt the class at import).
+    loads_targets: bool,
     found: Refs,
 }
 
@@ -328,6 +336,7 @@ impl<'l> Collector<'l> {
             self_name: self.self_name,
             constructing: self.constructing,
             function: self.function,
+            loads_targets: self.loads_targets,
             found: Refs::default(),
         }
     }
@@ -545,12 +554,16 @@ impl<'a> Visitor<'a> for Collector<'_> {
                         }
                         Root::Other => {}
                     }
-                    self.load(&attribute.value);
+                    if self.loads_targets {
+                        self.load(&attribute.value);
+                    }
                 }
             }
             Expr::Subscript(subscript) if subscript.ctx != ast::ExprContext::Load => {
                 self.write(&subscript.value, false);
-                self.load(&subscript.value);
+                if self.loads_targets {
+                    self.load(&subscript.value);
+                }
                 self.visit_expr(&subscript.slice);
             }
             Expr::Call(call) => {
@@ -802,7 +815,7 @@ mod tests {
         let stored = stored_of(
             "def run(cmd):\n    sys.stdout.fd = 3\n    try:\n        cmd()\n    except E as e:\n        code = e.code\n        sys.stdout.write(str(code))\n",
         );
-        assert_eq!(stored, ["sys.stdout"]);
+        assert_eq!(stored, Vec::<String>::new());
     }
 
     #[test]

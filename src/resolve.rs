@@ -50,7 +50,7 @@ impl Engine {
         if let Some(found) = self.resolved_blocks.get(&key) {
             return Arc::clone(found);
         }
-        let (resolved, complete) = self.resolve_picked_refs(file, name, Block::refs, false);
+        let (resolved, complete) = self.resolve_picked_refs(file, name, Block::refs);
         if complete {
             self.resolved_blocks.insert(key, Arc::clone(&resolved));
         }
@@ -58,13 +58,9 @@ impl Engine {
     }
 
     /// What the references of the code of the function `name` of `file` that can reach the
-    /// state it writes reach (see `Block::stored_refs`); not cached (memo closures are). The
-    /// state it writes, read there (`Field.count += 1`), is a value: its bindings count, not
-    /// the functions that built it at import (a class rebuilt by a decorator), which the
-    /// function never calls.
+    /// state it writes reach (see `Block::stored_refs`); not cached (memo closures are).
     pub(crate) fn resolve_stored(&mut self, file: Name, name: Name) -> Arc<Resolved> {
-        self.resolve_picked_refs(file, name, Block::stored_refs, true)
-            .0
+        self.resolve_picked_refs(file, name, Block::stored_refs).0
     }
 
     /// What the references `refs` picks of the block `name` of `file` reach, and the bindings
@@ -74,7 +70,6 @@ impl Engine {
         file: Name,
         name: Name,
         refs: fn(&Block) -> &[Name],
-        state_as_value: bool,
     ) -> (Arc<Resolved>, bool) {
         let Some(current) = self.current(file.as_str()) else {
             return (Arc::default(), true);
@@ -91,12 +86,7 @@ impl Engine {
         for reference in refs(block) {
             let (found, whole) = self.resolve_ref(file, class, *reference, 0);
             complete &= whole;
-            if state_as_value && block.writes().contains(reference) {
-                resolved.deps.extend_from_slice(&found.deps);
-                resolved.keys.extend_from_slice(&found.keys);
-            } else {
-                resolved.extend(&found);
-            }
+            resolved.extend(&found);
         }
         // The bindings a function writes into are what it depends on too (a list it appends
         // to must still be one), though writing is no read of their state.

@@ -597,6 +597,29 @@ CACHE_FILLERS = {
         'registry["a"] = "A"',
         'registry["a"] = "B"',
     ),
+    # The class whose count the function updates also builds what it stores: its constructor
+    # computed the cached instance.
+    "built-by-the-counted-class": (
+        """
+        class Item:
+            made = 0
+
+            def __init__(self, key):
+                self.value = key.upper()
+
+
+        _ITEMS = {}
+
+
+        def load(key):
+            if key not in _ITEMS:
+                Item.made += 1
+                _ITEMS[key] = Item(key)
+            return _ITEMS[key].value
+        """,
+        "key.upper()",
+        "key.lower()",
+    ),
     # The value a handler stores depends on what raised in the `try` body, after a store.
     "chosen-by-an-exception": (
         """
