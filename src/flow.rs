@@ -17,8 +17,12 @@
 //! * what may be in the stored objects: the locals a write statement mentions, what is
 //!   assigned to them, and every call that receives one of them (as an argument or receiver),
 //!   or the written state itself as an argument or as the object of a mutating method
-//!   (`fill(table)` writes into the stored object after the store), with what it is handed. A local only read to decide (`if key in CACHE`) is no
-//!   stored object: a call it is handed after the last write changes nothing stored.
+//!   (`fill(table)` writes into the stored object after the store), with what it is handed.
+//!   A local only read to decide (`if key in CACHE`) is no stored object: a call it is
+//!   handed after the last write changes nothing stored.
+//!
+//! What a store goes into (`Field` of `Field.count += 1`) is the state, not code that
+//! computed what is stored: the reference collector leaves it out of these parts.
 //!
 //! The analysis is blind to types and to order within a statement: it keeps more than it needs,
 //! never less than the syntax can tell.
