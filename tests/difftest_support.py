@@ -10,11 +10,12 @@ import os
 import re
 import socket
 import sqlite3
+import subprocess
 import sys
 import textwrap
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -391,3 +392,20 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def venv_seeing(interpreter: str, where: Path, site_dirs: Iterable[str]) -> str:
+    """A virtual environment of `interpreter` at `where`, without pip of its own, whose site
+    also holds `site_dirs` (through a ``.pth``: this environment may be a venv itself, whose
+    packages a new venv's ``--system-site-packages`` would not see); its interpreter."""
+    subprocess.run([interpreter, "-m", "venv", "--without-pip", str(where)], check=True)
+    python = str(where / ("Scripts" if os.name == "nt" else "bin") / "python")
+    purelib = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    lines = "".join(f"import site; site.addsitedir({path!r})\n" for path in site_dirs)
+    Path(purelib, "difftest_outer.pth").write_text(lines, encoding="utf-8")
+    return python

@@ -10,11 +10,10 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-from pathlib import Path
 
 import pytest
 
-from difftest_support import ALL_TESTS, Project, ran
+from difftest_support import ALL_TESTS, Project, ran, venv_seeing
 
 
 def _minor(executable: str) -> int | None:
@@ -50,19 +49,7 @@ def other_python(tmp_path_factory: pytest.TempPathFactory) -> str:
     if executable is None:
         pytest.skip("no second Python interpreter (3.11+) found")
     venv = tmp_path_factory.mktemp("other-venv")
-    subprocess.run([executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    python = str(venv / ("Scripts" if os.name == "nt" else "bin") / "python")
-    purelib = subprocess.run(
-        [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    ours = sysconfig.get_path("purelib")
-    Path(purelib, "difftest_outer.pth").write_text(
-        f"import site; site.addsitedir({ours!r})\n", encoding="utf-8"
-    )
-    return python
+    return venv_seeing(executable, venv, [sysconfig.get_path("purelib")])
 
 
 def run_with(project: Project, python: str, *args: str) -> pytest.RunResult:

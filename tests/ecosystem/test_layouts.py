@@ -5,7 +5,6 @@ tests with the right exit code; with nothing changed, ``--diff`` runs nothing.""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import sysconfig
@@ -13,7 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from difftest_support import ALL_TESTS, BASE_FILES, DB, OUR_PLUGINS_ONLY, Project, reported
+from difftest_support import (
+    ALL_TESTS,
+    BASE_FILES,
+    DB,
+    OUR_PLUGINS_ONLY,
+    Project,
+    reported,
+    venv_seeing,
+)
 
 pytest.importorskip("xdist")
 
@@ -87,17 +94,8 @@ def editable_venv(project: Project, where: Path) -> str:
     a ``.pth``: this environment may be a venv itself, whose packages a new venv's
     ``--system-site-packages`` would not see), with `project` installed into it by
     ``pip install -e``; its interpreter."""
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True)
-    python = str(where / ("Scripts" if os.name == "nt" else "bin") / "python")
-    purelib = subprocess.run(
-        [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
     outer = dict.fromkeys([sysconfig.get_path("purelib"), sysconfig.get_path("platlib")])
-    lines = "".join(f"import site; site.addsitedir({path!r})\n" for path in outer)
-    Path(purelib, "difftest_outer.pth").write_text(lines, encoding="utf-8")
+    python = venv_seeing(sys.executable, where, outer)
     install = subprocess.run(
         [
             *(python, "-m", "pip", "install", "-q", "--disable-pip-version-check"),
