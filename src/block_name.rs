@@ -136,6 +136,12 @@ pub fn def_header(name: &str) -> String {
     format!("{DEF}{name}")
 }
 
+/// The function block whose header the block `name` is (`f#2` of `def:f#2`), if it is one.
+#[must_use]
+pub fn header_function(name: &str) -> Option<&str> {
+    name.strip_prefix(DEF)
+}
+
 /// The binding block of a class statement.
 #[must_use]
 pub fn class(name: &str) -> String {

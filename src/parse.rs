@@ -65,6 +65,7 @@ fn parse_source(source: &str, content_hash: i64) -> FileModel {
         classes: Vec::new(),
         calling: Vec::new(),
         postponed_annotations: false,
+        governing: Vec::new(),
     };
     let body = &parsed.syntax().body;
     for (index, stmt) in body.iter().enumerate() {
@@ -138,6 +139,10 @@ struct ModelBuilder<'a> {
     /// `from __future__ import annotations` (PEP 563): `def` statements leave annotations as
     /// strings.
     postponed_annotations: bool,
+    /// The references of the conditions and handler types of the module-level `if` and `try`
+    /// statements around the statement being recorded: what decides whether it runs, so part
+    /// of what its block depends on.
+    governing: Vec<Name>,
 }
 
 impl<'a> ModelBuilder<'a> {
@@ -256,6 +261,7 @@ impl<'a> ModelBuilder<'a> {
                     Refs::default(),
                 );
             }
+            Stmt::If(_) | Stmt::Try(_) => self.branches(stmt),
             _ => {
                 if let Stmt::ImportFrom(import) = stmt {
                     self.star_imports
@@ -287,6 +293,101 @@ impl<'a> ModelBuilder<'a> {
                 self.effects(stmt, refs);
             }
         }
+    }
+
+    /// A module-level `if` or `try`: each statement of its branches is recorded as a top-level
+    /// one (a `def` there is a block of its own, which its users depend on, not every
+    /// importer), with the references of the conditions and handler types, which decide
+    /// whether it runs. The conditions, the handlers and where each statement stands are
+    /// module code; so are the references of the conditions when evaluating them may have
+    /// effects.
+    fn branches(&mut self, stmt: &'a Stmt) {
+        let mut tests: Vec<&'a Expr> = Vec::new();
+        let mut clauses: Vec<&'a [Stmt]> = Vec::new();
+        let mut bound = CompoundBindings::default();
+        match stmt {
+            Stmt::If(ast::StmtIf {
+                test,
+                body,
+                elif_else_clauses,
+                ..
+            }) => {
+                tests.push(test);
+                clauses.push(body);
+                for clause in elif_else_clauses {
+                    tests.extend(clause.test.as_ref());
+                    clauses.push(&clause.body);
+                }
+                for test in &tests {
+                    bound.visit_expr(test); // a walrus binds at module level
+                }
+            }
+            Stmt::Try(ast::StmtTry {
+                body,
+                handlers,
+                orelse,
+                finalbody,
+                ..
+            }) => {
+                clauses.push(body);
+                for handler in handlers {
+                    let ast::ExceptHandler::ExceptHandler(handler) = handler;
+                    tests.extend(handler.type_.as_deref());
+                    bound
+                        .names
+                        .extend(handler.name.as_ref().map(ToString::to_string));
+                    clauses.push(&handler.body);
+                }
+                clauses.push(orelse);
+                clauses.push(finalbody);
+            }
+            _ => return,
+        }
+        self.bindings
+            .extend(bound.names.iter().map(|name| (Name::intern(name), 0)));
+        let refs = module_refs(|visitor| {
+            for test in &tests {
+                visitor.visit_expr(test);
+            }
+        });
+        let (references, _) = refs.into_names();
+        // The statement's own text (conditions, handlers), then each branch, in brackets, by
+        // the keys its statements leave: which branch holds a statement is part of the shape.
+        let name = self.unique_name(block_name::STATEMENT);
+        self.shape.write(name.as_bytes());
+        self.shape.write(b"\0");
+        let holes: Vec<TextRange> = clauses
+            .iter()
+            .flat_map(|clause| clause.iter().map(Ranged::range))
+            .collect();
+        let mut hasher = Fnv64::default();
+        hash_tokens(&mut hasher, self.source, self.tokens, stmt.range(), &holes);
+        self.shape.write_u64(hasher.finish().cast_unsigned());
+        let outer = self.governing.len();
+        self.governing.extend(references.iter().copied());
+        for clause in clauses {
+            self.shape.write(b"(\0");
+            for child in clause {
+                self.top_level(child, false);
+            }
+            self.shape.write(b")\0");
+        }
+        self.governing.truncate(outer);
+        // A statement of a branch folded into `<module>` took them with its own references.
+        if tests.iter().any(|test| has_effects(test)) {
+            self.import_uses.extend(references);
+        }
+    }
+
+    /// The references of a block recorded now: its own, and those of the conditions that
+    /// decide whether its statement runs.
+    fn governed(&self, mut references: Vec<Name>) -> Vec<Name> {
+        for name in &self.governing {
+            if !references.contains(name) {
+                references.push(*name);
+            }
+        }
+        references
     }
 
     /// Records what an `import` statement binds; returns the bound names.
@@ -417,6 +518,7 @@ impl<'a> ModelBuilder<'a> {
         hash_tokens(&mut hasher, self.source, self.tokens, range, holes);
         let binds: Vec<Name> = binds.iter().map(|name| Name::intern(name)).collect();
         let (references, _) = refs.into_names();
+        let references = self.governed(references);
         if pure {
             let lines = (
                 self.lines.line_of(stmt.start()),
@@ -493,6 +595,7 @@ impl<'a> ModelBuilder<'a> {
         let caches = caches(self.source, function);
         let refs = function_refs(function, function.name.as_str(), method, caches);
         let (refs, writes, stored) = refs.into_ordered_names();
+        let refs = self.governed(refs);
         let lines = (
             self.lines.line_of(function.start()),
             self.lines.line_of(function.end()),

@@ -177,7 +177,9 @@ fn modern_fixture_block_layout() {
         ("from:TYPE_CHECKING,Protocol", Binding, 11, 11),
         ("from:RATE,rounding", Binding, 13, 13),
         ("from:registry", Binding, 14, 14),
-        // `if TYPE_CHECKING:` (16-17) and both `type` aliases (26-27): folded into `<module>`.
+        // The import under `if TYPE_CHECKING:` (16-17) is a statement of its own.
+        ("from:Iterator", Binding, 17, 17),
+        // Both `type` aliases (26-27): folded into `<module>`.
         ("=TIMEOUT", Binding, 19, 19),
         ("=RETRIES", Binding, 20, 20),
         ("=SCALE,OFFSETS", Binding, 21, 21),
@@ -349,21 +351,89 @@ LOOKUP = {k: v for k, v in PAIRS}
 }
 
 #[test]
-fn functions_inside_module_level_compound_statements_are_folded_into_module() {
+fn statements_in_module_level_branches_are_blocks_of_their_own() {
     let source = r#"import sys
 
 if sys.version_info >= (3, 11):
     def f():
         return 1
+    LIMIT = 1
+elif FAST:
+    pass
 else:
     def f():
         return 2
+    register(f)
+
+try:
+    from json import dumps
+except ImportError as error:
+    def dumps(value):
+        return repr(value)
 "#;
     let model = parse(source);
-    assert_eq!(names(&model), ["<module>", "import:sys"]);
-    assert_eq!(model.block_at_line(5), 0);
-    let after = parse(&edit(source, "return 2", "return 3"));
-    assert_changed(&model, &after, &["<module>"]);
+    assert_eq!(
+        names(&model),
+        [
+            "<module>",
+            "import:sys",
+            "f",
+            "def:f",
+            "=LIMIT",
+            "f#2",
+            "def:f#2",
+            "from:dumps",
+            "dumps",
+            "def:dumps"
+        ]
+    );
+    assert_eq!(model.block_at_line(5), model_index(&model, "f"));
+    assert_eq!(model.block_at_line(11), model_index(&model, "f#2"));
+    // Each holds what decides whether it runs: every condition of its statement.
+    let refs = |name: &str| -> Vec<&str> {
+        block(&model, name)
+            .refs()
+            .iter()
+            .map(|name| name.as_str())
+            .collect()
+    };
+    assert_eq!(refs("=LIMIT"), ["FAST", "sys.version_info"]);
+    assert_eq!(refs("def:dumps"), ["ImportError"]);
+    // The call in a branch is module code, and so is what decides whether it runs.
+    let uses = import_uses(&model);
+    for name in ["register", "f", "sys.version_info", "FAST"] {
+        assert!(uses.contains(name), "{name}: {uses:?}");
+    }
+    assert!(!uses.contains("ImportError"), "{uses:?}");
+    let mut binders: Vec<&str> = model
+        .binders(Name::intern("error"))
+        .map(|index| model.blocks[index].name.as_str())
+        .collect();
+    binders.sort_unstable();
+    assert_eq!(binders, ["<module>"], "bound by the handler");
+    let cases: &[(&str, &str, &[&str])] = &[
+        ("return 2", "return 3", &["f#2"]),
+        ("LIMIT = 1", "LIMIT = 2", &["=LIMIT"]),
+        ("return repr(value)", "return str(value)", &["dumps"]),
+        // The conditions, the handlers, the calls and where a statement stands: module code
+        // (the statement that moved keeps its text, and so its checksum).
+        ("(3, 11)", "(3, 12)", &["<module>"]),
+        ("except ImportError as", "except KeyError as", &["<module>"]),
+        ("register(f)", "register(f, 1)", &["<module>"]),
+        (
+            "        return 1\n    LIMIT = 1\n",
+            "        return 1\nLIMIT = 1\nif FAST:\n    pass\n",
+            &["<module>"],
+        ),
+        (
+            "    LIMIT = 1\nelif FAST:\n    pass\n",
+            "elif FAST:\n    LIMIT = 1\n",
+            &["<module>"],
+        ),
+    ];
+    for (old, new, expected) in cases {
+        assert_changed(&model, &parse(&edit(source, old, new)), expected);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -677,10 +747,14 @@ class F(Exception, Generic[T], typing.Protocol):
 }
 
 #[test]
-fn type_checking_block_is_folded_into_module() {
+fn an_import_under_type_checking_is_a_binding_of_its_own() {
     let model = parse(MODERN);
     assert_eq!(model.block_at_line(16), 0);
-    assert_eq!(model.block_at_line(17), 0);
+    assert_eq!(
+        model.block_at_line(17),
+        model_index(&model, "from:Iterator")
+    );
+    assert_eq!(block(&model, "from:Iterator").refs(), ["TYPE_CHECKING"]);
     assert!(
         model
             .imports
@@ -688,10 +762,10 @@ fn type_checking_block_is_folded_into_module() {
     );
     let after = parse(&edit(
         MODERN,
-        "import Iterator\n",
-        "import Iterator, Sequence\n",
+        "from collections.abc import Iterator\n",
+        "from typing import Iterator\n",
     ));
-    assert_changed(&model, &after, &["<module>"]);
+    assert_changed(&model, &after, &["from:Iterator"]);
 }
 
 #[test]
@@ -1082,7 +1156,7 @@ fn block_at_line_maps_lines_to_their_owner() {
     // An assignment of what a call returns: a statement of its own (see `calling`).
     assert_eq!(owner(29), "=CONFIG");
     // Everything else at module level.
-    for line in [0, 5, 15, 16, 17, 26, 30, 1000, u32::MAX] {
+    for line in [0, 5, 15, 16, 26, 30, 1000, u32::MAX] {
         assert_eq!(model.block_at_line(line), 0, "line {line}");
     }
     assert_eq!(model.block_at_line(42), model_index(&model, "Order.total"));
@@ -1232,8 +1306,9 @@ fn import_uses_holds_what_module_code_with_effects_refers_to() {
     // Sorted, each once: the slice stands in for a set.
     assert!(model.import_uses.windows(2).all(|pair| pair[0] < pair[1]));
     let uses = import_uses(&model);
-    // Names read by module-level code that may have effects: an `if` block's test.
-    assert!(uses.contains("TYPE_CHECKING"), "{uses:?}");
+    // An `if` block's test without effects decides what its statements bind: their blocks
+    // hold it (see `branches`), module code does not.
+    assert!(!uses.contains("TYPE_CHECKING"), "{uses:?}");
     // Decorators that may register, bases and metaclasses, calls whose result is assigned:
     // their statements have blocks, which hold them (see `calling`).
     for name in [
@@ -1338,7 +1413,7 @@ class K(Base):
         ["def:g"],
         "a decorator call: the engine decides"
     );
-    assert_eq!(binders("json"), ["<module>"]);
+    assert_eq!(binders("json"), ["import:json", "=json"]);
     assert_eq!(binders("K"), ["class:K"]);
     assert!(binders("nope").is_empty());
     let imports: Vec<(String, String, Option<String>)> = model
@@ -1378,8 +1453,8 @@ class K(Base):
     assert_eq!(
         classes,
         [
-            ("K".into(), 9, vec!["Base".into()]),
-            ("K.Inner".into(), 9, vec![])
+            ("K".into(), 11, vec!["Base".into()]),
+            ("K.Inner".into(), 11, vec![])
         ]
     );
     let pure = parse("class P:\n    class Q:\n        pass\n");

@@ -6,7 +6,7 @@ use std::sync::{Arc, PoisonError};
 use rusqlite::Connection;
 
 use crate::block::{BlockKind, DATA_BLOCK, MISSING_HASH, Name, is_pseudo};
-use crate::block_name::BlockName;
+use crate::block_name;
 use crate::closure::Resolved;
 use crate::closure::{BlockVersion, ClosureInfo, Function, MemoClosure, StateKey};
 use crate::engine::{Beneath, Current, Engine};
@@ -364,11 +364,10 @@ impl Engine {
         }
         // A `def f` header is part of the block of `f`: a test that ran `f` has it already.
         let ran: FastSet<(Name, Name)> = own.iter().map(|&(path, name, _)| (path, name)).collect();
-        own.retain(|&(path, name, _)| match BlockName::parse(name.as_str()) {
-            BlockName::DefHeader(function) => {
-                !Name::find(function).is_some_and(|function| ran.contains(&(path, function)))
-            }
-            _ => true,
+        own.retain(|&(path, name, _)| {
+            !block_name::header_function(name.as_str())
+                .and_then(Name::find)
+                .is_some_and(|function| ran.contains(&(path, function)))
         });
         (own.into_iter().collect(), info)
     }

@@ -14,7 +14,7 @@
 use std::sync::Arc;
 
 use crate::block::{Block, BlockKind, FileModel, Name};
-use crate::block_name::BlockName;
+use crate::block_name::{self, BlockName};
 use crate::closure::{Function, Resolved, StateKey};
 use crate::engine::Engine;
 use crate::fasthash::FastSet;
@@ -329,8 +329,12 @@ impl Engine {
             let block = &model.blocks[index];
             out.deps.push((file, block.name, block.checksum));
             out.keys.push((file, name));
-            if model.function(name).is_some() {
-                out.functions.push((file, name));
+            // The function a `def` made: `f#2` of the second `def f` (in another branch).
+            let function = block_name::header_function(block.name.as_str())
+                .and_then(Name::find)
+                .unwrap_or(name);
+            if model.function(function).is_some() {
+                out.functions.push((file, function));
                 denotes = Denotes::Function(file, name);
             }
             if let Some(class) = model.class(name) {

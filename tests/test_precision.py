@@ -884,3 +884,80 @@ def test_the_state_a_writer_updates_is_no_call_of_what_built_it(project: Project
     project.settled()
     project.replace("src/pkg/build.py", "not self == other", "self == other")
     assert outcomes(project.diff()) == {"test_ne": "FAILED"}
+
+
+CONDITIONAL_DEFINITIONS = {
+    "src/pkg/term.py": """
+        import contextlib
+        import sys
+
+        WIDE = sys.maxsize > 2**32
+
+        if WIDE:
+            def width():
+                return 64
+
+            @contextlib.contextmanager
+            def opened():
+                yield "wide"
+        else:
+            def width():
+                return 32
+
+            @contextlib.contextmanager
+            def opened():
+                yield "narrow"
+
+        try:
+            from json import dumps
+        except ImportError:
+            def dumps(value):
+                return repr(value)
+
+
+        def plain():
+            return "plain"
+        """,
+    "tests/test_term.py": """
+        from pkg.term import dumps, opened, plain, width
+
+
+        def test_width():
+            assert width() == (64 if WIDE_EXPECTED else 32)
+
+
+        def test_opened():
+            with opened() as name:
+                assert name in ("wide", "narrow")
+
+
+        def test_dumps():
+            assert dumps(1) == "1"
+
+
+        def test_plain():
+            assert plain() == "plain"
+
+
+        import sys
+
+        WIDE_EXPECTED = sys.maxsize > 2**32
+        """,
+}
+
+
+def test_a_function_defined_under_a_module_level_if_selects_only_its_users(
+    project: Project,
+) -> None:
+    # A `def` inside an `if` or `try` at module level is a block of its own, like one at top
+    # level: a change in its body or decorators is no change of the module's code.
+    project.write_files(CONDITIONAL_DEFINITIONS)
+    project.settled()
+    project.replace("src/pkg/term.py", "return 64", "return 65")
+    project.replace("src/pkg/term.py", "return 32", "return 33")
+    assert outcomes(project.diff()) == {"test_width": "FAILED"}
+    project.replace("src/pkg/term.py", "return 65", "return 64")
+    project.replace("src/pkg/term.py", "return 33", "return 32")
+    project.settled()
+    project.replace("src/pkg/term.py", "    @contextlib.contextmanager\n", "")
+    assert outcomes(project.diff()) == {"test_opened": "FAILED"}

@@ -539,3 +539,83 @@ def test_constant_shown_in_a_doctest(project: Project, workers: tuple[str, ...])
     project.settled(*args)
     project.replace("src/pkg/limits.py", "LIMIT = 3", "LIMIT = 4")
     assert reported(project.diff("-rA", *args)) == {"pkg.limits.describe": "FAILED"}
+
+
+CONDITIONAL = {
+    "src/pkg/cond.py": """
+        FAST = True
+        LIMIT = 0
+        REGISTRY = []
+
+        if FAST:
+            def speed():
+                return "fast"
+
+            LIMIT = 10
+        else:
+            def speed():
+                return "slow"
+
+            LIMIT = 1
+
+        try:
+            from pkg.optional import helper
+        except ImportError:
+            def helper():
+                return "fallback"
+
+        if FAST:
+            REGISTRY.append("fast")
+        """,
+    "tests/test_cond.py": """
+        from pkg.cond import LIMIT, REGISTRY, helper, speed
+
+
+        def test_speed():
+            assert speed() == "fast"
+
+
+        def test_limit():
+            assert LIMIT == 10
+
+
+        def test_helper():
+            assert helper() == "fallback"
+
+
+        def test_registry():
+            assert REGISTRY == ["fast"]
+        """,
+}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "failing"),
+    [
+        # What a branch binds depends on the condition's value...
+        ("FAST = True", "FAST = False", {"test_speed", "test_limit", "test_registry"}),
+        # ... on its text...
+        ("if FAST:", "if not FAST:", {"test_speed", "test_limit"}),
+        # ... and on which branch holds it.
+        ('        return "slow"\n\n    LIMIT = 1', '        return "slow"\n\nLIMIT = 1', {"test_limit"}),
+        ('    LIMIT = 10\nelse:', "else:", {"test_limit"}),
+        # A handler's binding depends on what the `try` body raises.
+        ("from pkg.optional import helper", "from json import dumps as helper", {"test_helper"}),
+    ],
+    ids=["condition-value", "condition-text", "out-of-a-branch", "into-another-branch", "handler"],
+)
+def test_what_a_module_level_branch_binds(
+    project: Project, old: str, new: str, failing: set[str]
+) -> None:
+    project.write_files(CONDITIONAL)
+    project.settled()
+    project.replace("src/pkg/cond.py", old, new)
+    result = project.diff()
+    assert {name for name, outcome in outcomes(result).items() if outcome != "PASSED"} == failing
+
+
+def test_a_module_a_try_imports_from_appears(project: Project) -> None:
+    project.write_files(CONDITIONAL)
+    project.settled()
+    project.write("src/pkg/optional.py", 'def helper():\n    return "real"\n')
+    assert outcomes(project.diff())["test_helper"] == "FAILED"
