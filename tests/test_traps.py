@@ -597,8 +597,12 @@ CONDITIONAL = {
         # ... on its text...
         ("if FAST:", "if not FAST:", {"test_speed", "test_limit"}),
         # ... and on which branch holds it.
-        ('        return "slow"\n\n    LIMIT = 1', '        return "slow"\n\nLIMIT = 1', {"test_limit"}),
-        ('    LIMIT = 10\nelse:', "else:", {"test_limit"}),
+        (
+            '        return "slow"\n\n    LIMIT = 1',
+            '        return "slow"\n\nLIMIT = 1',
+            {"test_limit"},
+        ),
+        ("    LIMIT = 10\nelse:", "else:", {"test_limit"}),
         # A handler's binding depends on what the `try` body raises.
         ("from pkg.optional import helper", "from json import dumps as helper", {"test_helper"}),
     ],
