@@ -134,6 +134,15 @@ def base_value() -> int:
 """
 
 
+# Importing one module of the dense shape imports its whole closure depth first, through chains
+# of hundreds of modules: deeper than Python's default recursion limit allows from 500 modules
+# up (plain pytest stops with RecursionError). The limit is raised before any test module is
+# imported, for every run alike.
+DENSE_CONFTEST = CONFTEST.replace(
+    "import pytest\n", "import sys\n\nimport pytest\n\nsys.setrecursionlimit(20_000)\n", 1
+)
+
+
 def plan(modules: int, seed: int) -> list[Module]:
     """Assigns layers and imports. Module 0 is reserved for core; the rest are spread evenly."""
     rng = random.Random(seed)
@@ -670,7 +679,7 @@ def generate(
             (path.parent / "__init__.py").write_text("")
         path.write_text(write_module(module, planned, rng))
     (out / "tests").mkdir()
-    (out / "tests" / "conftest.py").write_text(CONFTEST)
+    (out / "tests" / "conftest.py").write_text(DENSE_CONFTEST if dense else CONFTEST)
     importers: dict[str, list[str]] = {}
     items = 0
     number = 0

@@ -107,6 +107,21 @@ pub(crate) fn is_pure_decorator(expr: &Expr) -> bool {
     arguments_pure && terminal_name(expr).is_some_and(|name| PURE_DECORATORS.contains(&name))
 }
 
+/// Whether running a method's `def` can only make the method: decorators that register
+/// nothing and leave the class alone (`property`, `staticmethod`, `contextmanager`, `cache`,
+/// not `abstractmethod`, which makes the class abstract), defaults without calls. Its header
+/// then counts for the tests that run or name the method, not for every user of its class.
+pub(crate) fn acts_on_itself(function: &ast::StmtFunctionDef) -> bool {
+    function.decorator_list.iter().all(|decorator| {
+        is_pure_decorator(&decorator.expression)
+            && !terminal_name(&decorator.expression)
+                .is_some_and(|name| name.starts_with("abstract"))
+    }) && !function
+        .parameters
+        .iter_non_variadic_params()
+        .any(|parameter| parameter.default.as_deref().is_some_and(has_effects))
+}
+
 /// Whether creating the class can only bind its name: harmless decorators and bases, and a body
 /// of definitions and assignments. A bare call in the body (`signals.connect(...)`), a decorator
 /// on a method that may register it, a metaclass or a base with `__init_subclass__` may all

@@ -23,8 +23,8 @@ use crate::block::{Block, ClassInfo, FileModel, Import, ImportBinding, MODULE_BL
 use crate::block_name;
 use crate::checksum::{Fnv64, hash_bytes, hash_tokens};
 use crate::effects::{
-    caches, class_callees, def_callees, has_effects, is_pure_class, is_pure_decorator,
-    value_callees,
+    acts_on_itself, caches, class_callees, def_callees, has_effects, is_pure_class,
+    is_pure_decorator, value_callees,
 };
 use crate::refs::{Refs, function_refs, module_refs};
 
@@ -177,7 +177,7 @@ impl<'a> ModelBuilder<'a> {
                 );
             }
             Stmt::ClassDef(class) => {
-                let mut holes = Vec::new();
+                let mut holes = Holes::default();
                 let first_class = self.classes.len();
                 self.class(class, "", &mut holes);
                 let callees = if is_pure_class(class) {
@@ -282,8 +282,7 @@ impl<'a> ModelBuilder<'a> {
                             self.import_from(import);
                         }
                         Stmt::ClassDef(class) => {
-                            let mut holes = Vec::new();
-                            self.class(class, &prefix, &mut holes);
+                            self.class(class, &prefix, &mut Holes::default());
                         }
                         _ => {}
                     }
@@ -494,7 +493,7 @@ impl<'a> ModelBuilder<'a> {
         range: TextRange,
         refs: Refs,
     ) {
-        self.statement_with_holes(stmt, key, binds, pure, range, &[], refs);
+        self.statement_with_holes(stmt, key, binds, pure, range, &Holes::default(), refs);
     }
 
     /// Records one top-level statement: its key always goes into the module shape; its text goes
@@ -508,14 +507,18 @@ impl<'a> ModelBuilder<'a> {
         binds: Vec<String>,
         pure: bool,
         range: TextRange,
-        holes: &[TextRange],
+        holes: &Holes,
         refs: Refs,
     ) {
         let name = self.unique_name(key);
         self.shape.write(name.as_bytes());
         self.shape.write(b"\0");
         let mut hasher = Fnv64::default();
-        hash_tokens(&mut hasher, self.source, self.tokens, range, holes);
+        hash_tokens(&mut hasher, self.source, self.tokens, range, &holes.ranges);
+        for member in &holes.members {
+            hasher.write(member.as_bytes());
+            hasher.write(b"\0");
+        }
         let binds: Vec<Name> = binds.iter().map(|name| Name::intern(name)).collect();
         let (references, _) = refs.into_names();
         let references = self.governed(references);
@@ -541,7 +544,7 @@ impl<'a> ModelBuilder<'a> {
         }
     }
 
-    fn class(&mut self, class: &'a ast::StmtClassDef, prefix: &str, holes: &mut Vec<TextRange>) {
+    fn class(&mut self, class: &'a ast::StmtClassDef, prefix: &str, holes: &mut Holes) {
         let qualname = format!("{prefix}{}", class.name);
         let bases = module_refs(|visitor| {
             if let Some(arguments) = &class.arguments {
@@ -578,8 +581,13 @@ impl<'a> ModelBuilder<'a> {
             match stmt {
                 Stmt::FunctionDef(function) => {
                     self.function(function, &members, true);
-                    if let Some(first) = function.body.first() {
-                        holes.push(TextRange::new(first.start(), function.end()));
+                    if acts_on_itself(function) {
+                        holes.ranges.push(function.range);
+                        holes.members.push(function.name.to_string());
+                    } else if let Some(first) = function.body.first() {
+                        holes
+                            .ranges
+                            .push(TextRange::new(first.start(), function.end()));
                     }
                 }
                 Stmt::ClassDef(inner) => self.class(inner, &members, holes),
@@ -636,6 +644,14 @@ impl<'a> ModelBuilder<'a> {
             block_name::repeated(key, *count)
         }
     }
+}
+
+/// What a class statement's text leaves to the blocks of its methods: their bodies, and the
+/// whole of a method that acts on itself alone (see `acts_on_itself`), whose name stays.
+#[derive(Default)]
+struct Holes {
+    ranges: Vec<TextRange>,
+    members: Vec<String>,
 }
 
 /// Decorators and signature: what runs when the `def` statement itself runs.

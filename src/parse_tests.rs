@@ -1063,13 +1063,31 @@ fn editing_a_decorator_changes_the_function() {
         "lru_cache(maxsize=128)",
     ));
     assert_changed(&model, &after, &["def:parse_sku", "parse_sku"]);
-    // A method's decorator is part of its class statement.
+    // A method's decorator that makes only the method is the method's alone (see
+    // `acts_on_itself`); one that makes the class abstract is part of its class statement.
     let after = parse(&edit(
         MODERN,
         "    @property\n",
         "    @functools.cached_property\n",
     ));
+    assert_changed(&model, &after, &["Order.total"]);
+    let after = parse(&edit(
+        MODERN,
+        "    @property\n",
+        "    @abc.abstractmethod\n",
+    ));
     assert_changed(&model, &after, &["Order.total", "class:Order"]);
+    // Where the method was stands in its class statement: as its name.
+    let after = parse(&edit(
+        MODERN,
+        "    @property\n    def total",
+        "    @property\n    def sum",
+    ));
+    assert_changed(
+        &model,
+        &after,
+        &["Order.total", "Order.total#2", "Order.sum", "class:Order"],
+    );
 
     // Pure decorators: the function and its `def:` binding change, the module does not.
     let source = "from typing import final, overload\n\n@final\ndef f():\n    return 1\n";
@@ -1087,11 +1105,18 @@ fn editing_a_signature_changes_the_def_binding() {
         "def dispatch(command, strict=False):",
     ));
     assert_changed(&model, &after, &["def:dispatch", "dispatch"]);
-    // A method's signature is part of its class statement.
+    // A method's signature is the method's, when its decorators make only the method; a
+    // default that calls something is part of its class statement.
     let after = parse(&edit(
         MODERN,
         "def label(self) -> str:",
         "def label(self) -> object:",
+    ));
+    assert_changed(&model, &after, &["Order.Line.Meta.label"]);
+    let after = parse(&edit(
+        MODERN,
+        "def label(self) -> str:",
+        "def label(self, when=now()) -> str:",
     ));
     assert_changed(&model, &after, &["Order.Line.Meta.label", "class:Order"]);
 }

@@ -961,3 +961,66 @@ def test_a_function_defined_under_a_module_level_if_selects_only_its_users(
     project.settled()
     project.replace("src/pkg/term.py", "    @contextlib.contextmanager\n", "")
     assert outcomes(project.diff()) == {"test_opened": "FAILED"}
+
+
+SHAPES_MODULE = """
+    import abc
+    from contextlib import contextmanager
+
+
+    class Shape(abc.ABC):
+        @abc.abstractmethod
+        def area(self):
+            ...
+
+        def describe(self):
+            return f"{type(self).__name__} of area {self.area()}"
+
+
+    class Square(Shape):
+        def __init__(self, side):
+            self.side = side
+
+        def area(self):
+            return self.side * self.side
+
+        @property
+        def perimeter(self):
+            return 4 * self.side
+
+        @contextmanager
+        def scaled(self, factor):
+            yield Square(self.side * factor)
+    """
+
+SHAPES_TESTS = """
+    from pkg.shapes import Square
+
+
+    def test_describe():
+        assert Square(2).describe() == "Square of area 4"
+
+
+    def test_perimeter():
+        assert Square(2).perimeter == 8
+
+
+    def test_scaled():
+        with Square(2).scaled(3) as bigger:
+            assert bigger.side == 6
+    """
+
+
+def test_a_method_decorator_change_selects_the_users_of_that_method_not_of_its_class(
+    project: Project,
+) -> None:
+    # `property` and `contextmanager` make the method, nothing else of the class: a change in
+    # a method's decorators counts for the tests that run or name it.
+    project.write_files({"src/pkg/shapes.py": SHAPES_MODULE, "tests/test_shapes.py": SHAPES_TESTS})
+    project.settled()
+    project.replace("src/pkg/shapes.py", "    @contextmanager\n", "")
+    assert outcomes(project.diff()) == {"test_scaled": "FAILED"}
+    project.replace("src/pkg/shapes.py", "    def scaled", "    @contextmanager\n    def scaled")
+    project.settled()
+    project.replace("src/pkg/shapes.py", "    @property\n", "")
+    assert outcomes(project.diff()) == {"test_perimeter": "FAILED"}

@@ -623,3 +623,39 @@ def test_a_module_a_try_imports_from_appears(project: Project) -> None:
     project.settled()
     project.write("src/pkg/optional.py", 'def helper():\n    return "real"\n')
     assert outcomes(project.diff())["test_helper"] == "FAILED"
+
+
+def test_a_method_made_abstract_fails_every_user_of_its_class(project: Project) -> None:
+    # `abstractmethod` acts on the class: a subclass that does not define the method can no
+    # longer be instantiated, though no test runs the method.
+    project.write(
+        "src/pkg/shapes.py",
+        """
+        import abc
+
+
+        class Shape(abc.ABC):
+            def area(self):
+                return 0
+
+            def name(self):
+                return type(self).__name__
+
+
+        class Point(Shape):
+            pass
+        """,
+    )
+    project.write(
+        "tests/test_shapes.py",
+        """
+        from pkg.shapes import Point
+
+
+        def test_name():
+            assert Point().name() == "Point"
+        """,
+    )
+    project.settled()
+    project.replace("src/pkg/shapes.py", "    def area", "    @abc.abstractmethod\n    def area")
+    assert outcomes(project.diff()) == {"test_name": "FAILED"}
