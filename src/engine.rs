@@ -326,6 +326,9 @@ impl Engine {
         refs: &[(String, u32, i64)],
         data: &[String],
     ) {
+        if refs.is_empty() && data.is_empty() {
+            return; // a module that only defines things: nothing to note, no file to read
+        }
         self.preload(refs.iter().map(|(path, _, _)| path.as_str()));
         let statements = self
             .current(module)

@@ -112,10 +112,13 @@ def executed_beneath(
     codes: Mapping[int, CodeType], statements: Mapping[int, Collection[int]], files: ProjectFiles
 ) -> list[tuple[str, int, int]]:
     """`executed_code` with the lines of the module's statements each ran beneath (see
-    `Statements`; 0: not known), one entry per line."""
+    `Statements`; 0: not known), one entry per line. Modules' own code is left out: a module
+    imported meanwhile counts for its own importers (an import chain would otherwise repeat
+    every module beneath it at each level)."""
     return [
         (*where, line)
         for key, where in _project_code(codes, files)
+        if where[1] != 0
         for line in statements.get(key, (0,))
     ]
 

@@ -158,10 +158,11 @@ class Recording:
         import it rely on without running it (see `Engine.mark_module_import`)."""
         module = self.files.relative(code.co_filename)
         if module is not None:
-            self._refresh_modules()
             data = self.data.take_module_reads(module) if self.data is not None else []
             ran = executed_beneath(executed, statements, self.files)
-            self.sink.module_import(module, ran, data)
+            if ran or data:  # a module that only defines things leaves nothing to note
+                self._refresh_modules()
+                self.sink.module_import(module, ran, data)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_fixture_setup(self, fixturedef: Any) -> Generator[None, Any, Any]:

@@ -14,6 +14,7 @@ a module imported then counts whole for every test (see `Recording.pytest_collec
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -33,7 +34,10 @@ class DjangoReads:
         self.requested = False
 
     def test_begins(self) -> None:
-        if not self.connected:
+        # Connecting imports `django.test`, most of Django: only once something imported
+        # Django (pytest-django does while configuring, when the project uses it). A project
+        # that merely has pytest-django installed pays nothing.
+        if not self.connected and "django" in sys.modules:
             self.connected = True
             try:
                 from django.core.signals import request_started
