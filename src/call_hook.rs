@@ -151,6 +151,9 @@ pub struct CallHookPy {
     executing: Py<PyDict>,
     modules: Py<PyList>,
     on_module_event: Py<PyAny>,
+    /// Whether a file is the project's, by name, as `on_module_event` finds out: the starts of
+    /// code of files known not to be are not handed to it.
+    project_files: Py<PyDict>,
     interpreter: &'static Interpreter,
 }
 
@@ -162,6 +165,7 @@ impl CallHookPy {
         executing: Py<PyDict>,
         modules: Py<PyList>,
         on_module_event: Py<PyAny>,
+        project_files: Py<PyDict>,
         addresses: Addresses,
         internal_frames: bool,
     ) -> PyResult<Self> {
@@ -170,6 +174,7 @@ impl CallHookPy {
             executing,
             modules,
             on_module_event,
+            project_files,
             interpreter: interpreter(addresses, internal_frames)?,
         })
     }
@@ -268,7 +273,9 @@ unsafe extern "C" fn evaluate(
         // must neither see nor clear it.
         let pending = Pending::take();
         if collect(hook, code).is_err()
-            || (modules_executing(hook, py, true) && tell(hook, py, code, true).is_err())
+            || (modules_executing(hook, py, true)
+                && wanted(hook, py, code, true)
+                && tell(hook, py, code, true).is_err())
         {
             ffi::PyErr_WriteUnraisable(code);
         }
@@ -276,7 +283,7 @@ unsafe extern "C" fn evaluate(
         let result = (api.default_eval)(thread, frame, throw);
         if modules_executing(hook, py, false) {
             let pending = Pending::take();
-            if tell(hook, py, code, false).is_err() {
+            if wanted(hook, py, code, false) && tell(hook, py, code, false).is_err() {
                 ffi::PyErr_WriteUnraisable(code);
             }
             pending.restore();
@@ -326,7 +333,10 @@ unsafe extern "C" fn on_profile_event(
             return -1;
         }
         let mut failed = what == CALL && collect(hook, code).is_err();
-        if !failed && modules_executing(hook, py, what == CALL) {
+        if !failed
+            && modules_executing(hook, py, what == CALL)
+            && wanted(hook, py, code, what == CALL)
+        {
             failed = tell(hook, py, code, what == CALL).is_err();
         }
         ffi::Py_DECREF(code);
@@ -337,6 +347,26 @@ unsafe extern "C" fn on_profile_event(
 /// Whether modules execute, so that `on_module_event` wants to hear of a start (or an end).
 fn modules_executing(hook: &CallHookPy, py: Python<'_>, start: bool) -> bool {
     !hook.executing.bind(py).is_empty() || (start && !hook.modules.bind(py).is_empty())
+}
+
+/// Whether `on_module_event` wants to hear of this start or end of `code`'s run: the end of a
+/// module's execution it follows, the start of code not known to be outside the project.
+/// Modules execute mostly library code (a dataclass being built): a Python call for each of
+/// its frames cost more than the rest of recording them.
+unsafe fn wanted(hook: &CallHookPy, py: Python<'_>, code: *mut ffi::PyObject, start: bool) -> bool {
+    // SAFETY: `code` is a live code object, the GIL is held.
+    let code = unsafe { pyo3::Borrowed::from_ptr(py, code) };
+    if !start {
+        return hook
+            .executing
+            .bind(py)
+            .contains(code.as_ptr() as usize)
+            .unwrap_or(true);
+    }
+    let known = code
+        .getattr(pyo3::intern!(py, "co_filename"))
+        .and_then(|filename| hook.project_files.bind(py).get_item(filename));
+    !matches!(known, Ok(Some(project)) if project.is_truthy().is_ok_and(|is| !is))
 }
 
 /// Hands a start or end of `code`'s run to `on_module_event`; an error is set when it fails.

@@ -112,13 +112,14 @@ def executed_beneath(
     codes: Mapping[int, CodeType], statements: Mapping[int, Collection[int]], files: ProjectFiles
 ) -> list[tuple[str, int, int]]:
     """`executed_code` with the lines of the module's statements each ran beneath (see
-    `Statements`; 0: not known), one entry per line. Modules' own code is left out: a module
-    imported meanwhile counts for its own importers (an import chain would otherwise repeat
-    every module beneath it at each level)."""
+    `Statements`; 0: not known), one entry per line, of functions only: what a module's
+    importers rely on is the functions that ran while it executed (see
+    `Engine.mark_module_import`); a module imported meanwhile counts for its own importers, and
+    an import chain would repeat every module and class body beneath it at each level."""
     return [
         (*where, line)
         for key, where in _project_code(codes, files)
-        if where[1] != 0
+        if codes[key].co_flags & inspect.CO_NEWLOCALS
         for line in statements.get(key, (0,))
     ]
 

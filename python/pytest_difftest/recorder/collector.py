@@ -8,6 +8,7 @@ the other file's.
 
 from __future__ import annotations
 
+from inspect import CO_NEWLOCALS
 from types import CodeType, FrameType
 from typing import Callable, Protocol
 
@@ -119,7 +120,12 @@ class Collector:
         innermost one: the line each open module's frame is running is the statement it runs
         beneath (see `Statements`), once per code object and line (a helper of a decorator
         used twice runs beneath two). Code a thread runs meanwhile is taken as the innermost
-        module's: the frames are not walked, which cost a walk up pytest's deep stack."""
+        module's: the frames are not walked, which cost a walk up pytest's deep stack. Only
+        functions are placed: a class body (or a module) that runs is no function, whose
+        import-time running its importers rely on, and an import chain made each enclosing
+        module repeat every class body beneath it."""
+        if not code.co_flags & CO_NEWLOCALS:
+            return
         key = id(code)
         runs = self._open_modules
         innermost = runs[-1]

@@ -95,7 +95,7 @@ class TraceRecorder(Collector):
                 finished(code)
 
         self._trace: Callable[[FrameType, Any, object], Any] = trace
-        self._hook = _call_hook(seen, executing, open_modules, module_event)
+        self._hook = _call_hook(seen, executing, open_modules, module_event, project_files)
         self._mode = ""
         from pytest_difftest._core import AuditFilter
 
@@ -230,6 +230,7 @@ def _call_hook(
     executing: dict[int, tuple[CodeType, int]],
     modules: list[ModuleRun],
     on_module_event: Callable[[CodeType, bool], None],
+    project_files: dict[str, bool],
 ) -> CallHook | None:
     """The native hooks, or None where the interpreter does not hand out the entry points they
     need (they are outside the stable ABI: ctypes finds them). Made for 3.9-3.11's frame
@@ -255,7 +256,15 @@ def _call_hook(
         )
         addresses = tuple(map(address, names))
         internal_frames = sys.version_info >= (3, 11)  # 3.11's _PyInterpreterFrame
-        return CallHook(seen, executing, modules, on_module_event, addresses, internal_frames)  # type: ignore[arg-type]
+        return CallHook(
+            seen,
+            executing,
+            modules,
+            on_module_event,
+            project_files,
+            addresses,  # type: ignore[arg-type]
+            internal_frames,
+        )
     except (ImportError, AttributeError, RuntimeError):
         return None
 
