@@ -87,10 +87,9 @@ class CallHook:
     `on_module_event(code, is_start)`, but the ends of code not in `executing` and the starts
     of code of files `project_files` says are not the project's. `addresses`: of
     PyEval_SetProfile, PyFrame_GetCode, _PyEval_RequestCodeExtraIndex, _PyCode_GetExtra,
-    _PyCode_SetExtra,
-    _PyInterpreterState_GetEvalFrameFunc, _PyInterpreterState_SetEvalFrameFunc and
-    _PyEval_EvalFrameDefault; RuntimeError if one is missing. `internal_frames`: Python 3.11's
-    frame layout."""
+    _PyCode_SetExtra, _PyInterpreterState_GetEvalFrameFunc,
+    _PyInterpreterState_SetEvalFrameFunc and _PyEval_EvalFrameDefault; RuntimeError if one
+    is missing. `internal_frames`: Python 3.11's frame layout."""
 
     def __new__(
         cls,
