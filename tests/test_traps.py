@@ -659,3 +659,36 @@ def test_a_method_made_abstract_fails_every_user_of_its_class(project: Project) 
     project.settled()
     project.replace("src/pkg/shapes.py", "    def area", "    @abc.abstractmethod\n    def area")
     assert outcomes(project.diff()) == {"test_name": "FAILED"}
+
+
+def test_project_code_library_code_calls_while_a_module_is_imported(project: Project) -> None:
+    # `enum` calls the class's `_generate_next_value_` for each `auto()` while the class is
+    # built, at import: the library's frames in between are not the project's, the call is.
+    project.write(
+        "src/pkg/colors.py",
+        """
+        import enum
+
+
+        def label(name, start, count, last_values):
+            return name.lower()
+
+
+        class Color(enum.Enum):
+            _generate_next_value_ = label
+            RED = enum.auto()
+        """,
+    )
+    project.write(
+        "tests/test_colors.py",
+        """
+        from pkg.colors import Color
+
+
+        def test_value():
+            assert Color.RED.value == "red"
+        """,
+    )
+    project.settled()
+    project.replace("src/pkg/colors.py", "name.lower()", "name.upper()")
+    assert outcomes(project.diff()) == {"test_value": "FAILED"}
