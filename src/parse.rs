@@ -301,47 +301,21 @@ impl<'a> ModelBuilder<'a> {
     /// module code; so are the references of the conditions when evaluating them may have
     /// effects.
     fn branches(&mut self, stmt: &'a Stmt) {
-        let mut tests: Vec<&'a Expr> = Vec::new();
-        let mut clauses: Vec<&'a [Stmt]> = Vec::new();
+        let Some(Branches {
+            tests,
+            clauses,
+            handler_names,
+        }) = branches_of(stmt)
+        else {
+            return;
+        };
         let mut bound = CompoundBindings::default();
-        match stmt {
-            Stmt::If(ast::StmtIf {
-                test,
-                body,
-                elif_else_clauses,
-                ..
-            }) => {
-                tests.push(test);
-                clauses.push(body);
-                for clause in elif_else_clauses {
-                    tests.extend(clause.test.as_ref());
-                    clauses.push(&clause.body);
-                }
-                for test in &tests {
-                    bound.visit_expr(test); // a walrus binds at module level
-                }
-            }
-            Stmt::Try(ast::StmtTry {
-                body,
-                handlers,
-                orelse,
-                finalbody,
-                ..
-            }) => {
-                clauses.push(body);
-                for handler in handlers {
-                    let ast::ExceptHandler::ExceptHandler(handler) = handler;
-                    tests.extend(handler.type_.as_deref());
-                    bound
-                        .names
-                        .extend(handler.name.as_ref().map(ToString::to_string));
-                    clauses.push(&handler.body);
-                }
-                clauses.push(orelse);
-                clauses.push(finalbody);
-            }
-            _ => return,
+        for test in &tests {
+            bound.visit_expr(test); // a walrus binds at module level
         }
+        bound
+            .names
+            .extend(handler_names.iter().map(ToString::to_string));
         self.bindings
             .extend(bound.names.iter().map(|name| (Name::intern(name), 0)));
         let refs = module_refs(|visitor| {
@@ -732,23 +706,48 @@ fn visit_skipping_bodies<'a>(visitor: &mut dyn Visitor<'a>, stmt: &'a Stmt, post
     match stmt {
         Stmt::FunctionDef(function) => visit_header(visitor, function, postponed),
         Stmt::ClassDef(class) => visit_class_header(visitor, class, postponed),
+        Stmt::If(_) | Stmt::Try(_) => {
+            let Some(Branches { tests, clauses, .. }) = branches_of(stmt) else {
+                return;
+            };
+            for test in tests {
+                visitor.visit_expr(test);
+            }
+            for stmt in clauses.into_iter().flatten() {
+                visit_skipping_bodies(visitor, stmt, postponed);
+            }
+        }
+        _ => visitor.visit_stmt(stmt),
+    }
+}
+
+/// An `if` or `try` taken apart: what decides which of its statements run (an `if`'s tests, a
+/// `try`'s handler types), the names its handlers bind (`except ImportError as error`), and its
+/// branches in order.
+struct Branches<'a> {
+    tests: Vec<&'a Expr>,
+    clauses: Vec<&'a [Stmt]>,
+    handler_names: Vec<&'a str>,
+}
+
+fn branches_of(stmt: &Stmt) -> Option<Branches<'_>> {
+    let mut branches = Branches {
+        tests: Vec::new(),
+        clauses: Vec::new(),
+        handler_names: Vec::new(),
+    };
+    match stmt {
         Stmt::If(ast::StmtIf {
             test,
             body,
             elif_else_clauses,
             ..
         }) => {
-            visitor.visit_expr(test);
-            for stmt in body {
-                visit_skipping_bodies(visitor, stmt, postponed);
-            }
+            branches.tests.push(test);
+            branches.clauses.push(body);
             for clause in elif_else_clauses {
-                if let Some(test) = &clause.test {
-                    visitor.visit_expr(test);
-                }
-                for stmt in &clause.body {
-                    visit_skipping_bodies(visitor, stmt, postponed);
-                }
+                branches.tests.extend(clause.test.as_ref());
+                branches.clauses.push(&clause.body);
             }
         }
         Stmt::Try(ast::StmtTry {
@@ -758,21 +757,21 @@ fn visit_skipping_bodies<'a>(visitor: &mut dyn Visitor<'a>, stmt: &'a Stmt, post
             finalbody,
             ..
         }) => {
-            for stmt in body.iter().chain(orelse).chain(finalbody) {
-                visit_skipping_bodies(visitor, stmt, postponed);
-            }
+            branches.clauses.push(body);
             for handler in handlers {
                 let ast::ExceptHandler::ExceptHandler(handler) = handler;
-                if let Some(kind) = &handler.type_ {
-                    visitor.visit_expr(kind);
-                }
-                for stmt in &handler.body {
-                    visit_skipping_bodies(visitor, stmt, postponed);
-                }
+                branches.tests.extend(handler.type_.as_deref());
+                branches
+                    .handler_names
+                    .extend(handler.name.as_ref().map(|name| name.as_str()));
+                branches.clauses.push(&handler.body);
             }
+            branches.clauses.push(orelse);
+            branches.clauses.push(finalbody);
         }
-        _ => visitor.visit_stmt(stmt),
+        _ => return None,
     }
+    Some(branches)
 }
 
 /// The names a compound top-level statement (`if`, `try`, `with`, `for`) binds at module
