@@ -280,7 +280,7 @@ impl Engine {
             .iter()
             .filter_map(|reference| reference.as_str().split_once('.'))
             .map(|(head, _)| head)
-            .filter(|head| !head.is_empty() && *head != "self" && !head.starts_with('^'))
+            .filter(|head| !head.is_empty() && *head != "self" && !head.starts_with(['^', '&']))
             .map(Name::intern)
             .collect();
         let mut keys = Vec::new();

@@ -13,6 +13,8 @@
 //! * `^module:a.b`: a name imported inside a function (`from module import a` there, used as
 //!   `a.b`), `module` with one leading dot per level of a relative import; `^module:` for the
 //!   module itself;
+//! * `&x`, `&x.a`: a global name or chain stored as it is into another object (`d[k] = x`,
+//!   `cls.a = x`): what it binds, but no call of what it names (see `Collector::held`);
 //! * `x.*`: every binding of what `x` names, read reflectively (`dir(x)`, `vars(x)`,
 //!   `x.__dict__`, `getattr(x, name)` with a computed name); `*` alone for `globals()`.
 //!
@@ -513,6 +515,35 @@ impl<'l> Collector<'l> {
             && matches!(self.root_of(expr), Root::Global(..) | Root::Imported(..))
     }
 
+    /// The `&x` reference of a function's `d[k] = x` or `obj.a = x` where `x` is a global
+    /// name or an attribute chain on one: the object is stored as it is, which runs nothing;
+    /// what it names runs where it is called (see `resolve`). Not `self.a = x`: an object
+    /// keeps a strategy it is handed to call it (`self.parse = parse_v2`), and stays coarse.
+    fn held(&self, assign: &ast::StmtAssign) -> Option<String> {
+        let into_another = |target: &Expr| match target {
+            Expr::Subscript(_) => true,
+            Expr::Attribute(attribute) => {
+                !matches!(self.root_of(&attribute.value), Root::OwnObject(ref attrs) if attrs.is_empty())
+            }
+            _ => false,
+        };
+        if !self.function || !assign.targets.iter().all(into_another) {
+            return None;
+        }
+        let root = self.root_of(&assign.value);
+        if !matches!(root, Root::Global(..) | Root::Imported(..)) {
+            return None;
+        }
+        let mut part = assign.value.as_ref();
+        while let Expr::Attribute(attribute) = part {
+            part = &attribute.value;
+        }
+        if !matches!(part, Expr::Name(_)) {
+            return None;
+        }
+        Self::reference(&root).map(|reference| format!("&{reference}"))
+    }
+
     fn literal_name(expr: &Expr) -> Option<&str> {
         match expr {
             Expr::StringLiteral(literal) => Some(literal.value.to_str()),
@@ -528,6 +559,15 @@ impl<'a> Visitor<'a> for Collector<'_> {
             && self.globals.contains(name.id.as_str())
         {
             self.found.writes.insert(name.id.to_string());
+        }
+        if let Stmt::Assign(assign) = stmt
+            && let Some(held) = self.held(assign)
+        {
+            for target in &assign.targets {
+                self.visit_expr(target);
+            }
+            self.found.refs.insert(held);
+            return;
         }
         visitor::walk_stmt(self, stmt);
     }
@@ -824,5 +864,28 @@ mod tests {
             "def add_eq():\n    cd = CLS_DICT\n    SNIPPETS.append(make())\n    cd['__ne__'] = __ne__\n    cd['key'] = keyfunc(cd)\n",
         );
         assert_eq!(stored, ["CLS_DICT", "keyfunc", "make"]);
+    }
+
+    #[test]
+    fn a_name_stored_as_it_is_into_another_object_is_held_not_called() {
+        let refs = refs_of(
+            "def add(cls, d):\n    d['__ne__'] = __ne__\n    cls.key = mod.keyfunc\n    d['x'] = make\n    make()\n",
+            false,
+        );
+        assert_eq!(refs, ["&__ne__", "&make", "&mod.keyfunc", "make"]);
+        // A strategy an object keeps for itself is called through it: no holding.
+        let refs = refs_of(
+            "class P:\n    def use(self):\n        self.parse = parse_v2\n        d = {}\n        d[1] = parse_v1\n",
+            true,
+        );
+        assert_eq!(refs, ["parse_v2", "&parse_v1", "!self.parse"]);
+        // At module level, a store is import-time code: no holding.
+        let parsed = parse_unchecked_source("REGISTRY['a'] = f\n", PySourceType::Python);
+        let found = module_refs(|visitor| {
+            for stmt in &parsed.syntax().body {
+                visitor.visit_stmt(stmt);
+            }
+        });
+        assert!(found.refs.contains("f"));
     }
 }

@@ -139,6 +139,18 @@ impl Engine {
         if text.starts_with('.') {
             return (Arc::default(), true);
         }
+        // `&x`: `x` stored as it is. What it binds and the state it reads are the stored
+        // object; the functions and classes it names run where they are called, as they read
+        // then, so a memo closure does not follow them.
+        if let Some(held) = text.strip_prefix('&') {
+            let (found, complete) = self.resolve_ref(file, class, Name::intern(held), depth);
+            let kept = Resolved {
+                deps: found.deps.clone(),
+                keys: found.keys.clone(),
+                ..Resolved::default()
+            };
+            return (Arc::new(kept), complete);
+        }
         let context = if text.starts_with("self.") {
             class
         } else {

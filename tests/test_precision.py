@@ -886,6 +886,59 @@ def test_the_state_a_writer_updates_is_no_call_of_what_built_it(project: Project
     assert outcomes(project.diff()) == {"test_ne": "FAILED"}
 
 
+def test_a_function_a_writer_s_callee_stores_runs_only_where_it_is_called(
+    project: Project,
+) -> None:
+    # `build` keeps state on its builder and calls `add_negation`, which stores `negate` in the
+    # members as it is. One test compares what it built (runs `negate`), one only builds: the
+    # two ran in one session, but `negate` never ran beneath `build`, so a change in it cannot
+    # affect the test that only builds (attrs' `_ClassBuilder.add_eq` storing `__ne__` made
+    # every test that built a class depend on it).
+    project.write(
+        "src/pkg/builder.py",
+        """
+        def negate(self, other):
+            return self is not other
+
+
+        class Builder:
+            def __init__(self, name):
+                self.name = name
+                self.members = {}
+
+            def add_negation(self):
+                self.members["__ne__"] = negate
+
+            def build(self):
+                self.add_negation()
+                self.members["kind"] = self.name
+                return type(self.name, (), dict(self.members))
+
+
+        def make(name):
+            return Builder(name).build()
+        """,
+    )
+    project.write(
+        "tests/test_builder.py",
+        """
+        from pkg.builder import make
+
+
+        def test_compare():
+            point = make("Point")()
+            assert not (point != point)
+
+
+        def test_kind():
+            assert make("Pair").kind == "Pair"
+        """,
+    )
+    project.settled()
+    project.replace("src/pkg/builder.py", "self is not other", "self is other")
+    assert outcomes(project.diff()) == {"test_compare": "FAILED"}
+
+
 CONDITIONAL_DEFINITIONS = {
     "src/pkg/term.py": """
         import contextlib
