@@ -36,6 +36,9 @@ pub const STATEMENT: &str = "<stmt>";
 /// The shape key of an annotation without a value (`x: int`): part of `<module>` only.
 pub const ANNOTATION: &str = "<annotation>";
 
+/// What `globals().update(...)` binds: any name of its module (`=*` is its block).
+pub const NAMESPACE: &str = "*";
+
 const DEF: &str = "def:";
 const CLASS: &str = "class:";
 const IMPORT: &str = "import:";

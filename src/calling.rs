@@ -67,6 +67,7 @@ const HARMLESS_BUILTINS: &[&str] = &[
     "sum",
     "tuple",
     "type",
+    "vars",
     "zip",
 ];
 
@@ -280,7 +281,9 @@ impl Engine {
             .iter()
             .filter_map(|reference| reference.as_str().split_once('.'))
             .map(|(head, _)| head)
-            .filter(|head| !head.is_empty() && *head != "self" && !head.starts_with(['^', '&']))
+            .filter(|head| {
+                !head.is_empty() && *head != "self" && !head.starts_with(['^', '&', '@'])
+            })
             .map(Name::intern)
             .collect();
         let mut keys = Vec::new();

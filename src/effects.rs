@@ -309,6 +309,9 @@ fn calls_in(expr: &Expr, callees: &mut Vec<String>) -> Option<()> {
             match expr {
                 Expr::Call(call) => match dotted(&call.func) {
                     Some(name) => self.callees.push(name),
+                    // `vars(m).items()`: a view of what the builtin returned, which runs
+                    // nothing; the builtin is the callee.
+                    None if reads_namespace(call) => {}
                     None => self.nameless = true,
                 },
                 Expr::Await(_) | Expr::Yield(_) | Expr::YieldFrom(_) | Expr::Named(_) => {
@@ -329,6 +332,20 @@ fn calls_in(expr: &Expr, callees: &mut Vec<String>) -> Option<()> {
     };
     calls.visit_expr(expr);
     (!calls.nameless).then_some(())
+}
+
+/// `vars(x).items()`, `dict(...).keys()`: reading a dictionary a builtin made, which runs
+/// no code.
+fn reads_namespace(call: &ast::ExprCall) -> bool {
+    let Expr::Attribute(method) = call.func.as_ref() else {
+        return false;
+    };
+    let Expr::Call(made) = method.value.as_ref() else {
+        return false;
+    };
+    matches!(method.attr.as_str(), "items" | "keys" | "values")
+        && call.arguments.is_empty()
+        && matches!(made.func.as_ref(), Expr::Name(name) if matches!(name.id.as_str(), "vars" | "dict" | "globals" | "locals"))
 }
 
 /// `a`, `a.b.c`: a name and its attributes; `None` for anything else.

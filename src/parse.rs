@@ -261,6 +261,9 @@ impl<'a> ModelBuilder<'a> {
                     Refs::default(),
                 );
             }
+            Stmt::Expr(ast::StmtExpr { value, .. }) if namespace_update(value).is_some() => {
+                self.namespace_update(stmt, value);
+            }
             Stmt::If(_) | Stmt::Try(_) => self.branches(stmt),
             _ => {
                 if let Stmt::ImportFrom(import) = stmt {
@@ -443,6 +446,39 @@ impl<'a> ModelBuilder<'a> {
             }
             None => self.effects(stmt, refs),
         }
+    }
+
+    /// `globals().update(...)` (or `locals()`, the same at module level): it binds names no
+    /// statement spells out, `*` for the lookups of the module's names (see `resolve`). Where
+    /// its argument calls only named code, the engine follows those calls, as an assignment's;
+    /// otherwise it is module code.
+    fn namespace_update(&mut self, stmt: &'a Stmt, value: &'a Expr) {
+        let Some(arguments) = namespace_update(value) else {
+            return;
+        };
+        let refs = module_refs(|visitor| visitor.visit_arguments(arguments));
+        let mut callees = Some(Vec::new());
+        for argument in arguments
+            .args
+            .iter()
+            .chain(arguments.keywords.iter().map(|k| &k.value))
+        {
+            if let (Some(all), Some(found)) = (callees.as_mut(), value_callees(argument)) {
+                all.extend(found);
+            } else {
+                callees = None;
+            }
+        }
+        let Some(mut callees) = callees else {
+            self.effects(stmt, refs);
+            return;
+        };
+        callees.sort_unstable();
+        callees.dedup();
+        self.note_callees(Some(&callees));
+        let binds = vec![block_name::NAMESPACE.to_owned()];
+        let key = block_name::assign(&binds);
+        self.statement(stmt, &key, binds, true, stmt.range(), refs);
     }
 
     /// Records a top-level statement that may have effects: it is part of `<module>` (which
@@ -636,6 +672,22 @@ fn header_range(function: &ast::StmtFunctionDef) -> TextRange {
 
 /// The names an assignment target binds, or `None` when it stores into something else
 /// (`x.attr = …`, `d[k] = …`), which is a side effect.
+/// The arguments of `globals().update(...)` or `locals().update(...)`.
+fn namespace_update(value: &Expr) -> Option<&ast::Arguments> {
+    let Expr::Call(call) = value else {
+        return None;
+    };
+    let Expr::Attribute(method) = call.func.as_ref() else {
+        return None;
+    };
+    let Expr::Call(inner) = method.value.as_ref() else {
+        return None;
+    };
+    let namespace = matches!(inner.func.as_ref(), Expr::Name(name) if matches!(name.id.as_str(), "globals" | "locals"));
+    (method.attr.as_str() == "update" && namespace && inner.arguments.is_empty())
+        .then_some(&call.arguments)
+}
+
 fn bound_names(target: &Expr) -> Option<Vec<String>> {
     match target {
         Expr::Name(name) => Some(vec![name.id.to_string()]),

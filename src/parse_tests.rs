@@ -1954,3 +1954,25 @@ fn postponed_annotations_are_references_of_the_function_only() {
         .collect();
     assert!(eager_refs.contains(&"Item".to_owned()), "{eager_refs:?}");
 }
+
+#[test]
+fn a_namespace_update_binds_any_name_through_what_it_calls() {
+    let model = parse(
+        "import operator\nfrom pkg.wrap import Wrapped\n\nSKIP = {1}\nglobals().update({n: Wrapped(f) for n, f in vars(operator).items() if callable(f) and n not in SKIP})\nlocals().update(make())\nglobals().update(f()())\n",
+    );
+    let namespace = Name::intern(block_name::NAMESPACE);
+    let binders: Vec<&str> = model
+        .binders(namespace)
+        .map(|index| model.blocks[index].name.as_str())
+        .collect();
+    // The third calls a method of what a name holds: module code.
+    assert_eq!(binders, ["=*", "=*#2"]);
+    let first = model.binders(namespace).next().unwrap();
+    assert!(model.is_calling(first));
+    assert!(
+        block(&model, "=*")
+            .refs()
+            .iter()
+            .any(|r| r.as_str() == "SKIP")
+    );
+}

@@ -13,6 +13,9 @@
 //! * `^module:a.b`: a name imported inside a function (`from module import a` there, used as
 //!   `a.b`), `module` with one leading dot per level of a relative import; `^module:` for the
 //!   module itself;
+//! * `@x.add`: a blind mutator (`add`, `append`, `clear`, ...) called on a global name or chain:
+//!   a write of its state, and a reference only where `x` is a module or a class, whose
+//!   function of that name it calls;
 //! * `&x`, `&x.a`: a global name or chain stored as it is into another object (`d[k] = x`,
 //!   `cls.a = x`): what it binds, but no call of what it names (see `Collector::held`);
 //! * `x.*`: every binding of what `x` names, read reflectively (`dir(x)`, `vars(x)`,
@@ -616,7 +619,12 @@ impl<'a> Visitor<'a> for Collector<'_> {
                     {
                         // `_listeners.append(f)`, `events._listeners.clear()`: a write that
                         // reads nothing the container holds, so no reference to its state.
+                        // Unless what it is called on is a module or a class (`ops.add(2, 3)`):
+                        // then it calls the function of that name there (`@ops.add`).
                         self.write(&attribute.value, false);
+                        if let Some(call) = Self::reference(&self.root_of(&call.func)) {
+                            self.found.refs.insert(format!("@{call}"));
+                        }
                         self.visit_arguments(&call.arguments);
                         return;
                     }
@@ -777,7 +785,16 @@ mod tests {
             "def note(frame):\n    CALLS.append(frame.name)\n    events._listeners.clear()\n",
             false,
         );
-        assert_eq!(refs, [".name", "!CALLS", "!events._listeners"]);
+        assert_eq!(
+            refs,
+            [
+                ".name",
+                "@CALLS.append",
+                "@events._listeners.clear",
+                "!CALLS",
+                "!events._listeners"
+            ]
+        );
         // What a removal returns, or whether it raises, depends on what the container holds.
         let refs = refs_of("def take():\n    return SEEN.pop()\n", false);
         assert_eq!(refs, ["SEEN.pop", "!SEEN"]);
@@ -838,7 +855,16 @@ mod tests {
         );
         assert_eq!(
             stored,
-            ["REG", "extra", "fill", "len", "make", "report", "rows"]
+            [
+                "@TABLE.update",
+                "REG",
+                "extra",
+                "fill",
+                "len",
+                "make",
+                "report",
+                "rows"
+            ]
         );
     }
 
@@ -863,7 +889,13 @@ mod tests {
         let stored = stored_of(
             "def add_eq():\n    cd = CLS_DICT\n    SNIPPETS.append(make())\n    cd['__ne__'] = __ne__\n    cd['key'] = keyfunc(cd)\n",
         );
-        assert_eq!(stored, ["CLS_DICT", "keyfunc", "make"]);
+        assert_eq!(stored, ["@SNIPPETS.append", "CLS_DICT", "keyfunc", "make"]);
+    }
+
+    #[test]
+    fn a_blind_mutator_on_a_global_is_a_call_only_of_a_module_s_or_class_s_function() {
+        let refs = refs_of("def f(x):\n    SEEN.add(x)\n    ops.add(1, 2)\n", false);
+        assert_eq!(refs, ["@SEEN.add", "@ops.add", "!SEEN", "!ops"]);
     }
 
     #[test]

@@ -206,6 +206,17 @@ impl Engine {
         if text == "*" {
             return self.every_binding(file, depth, out);
         }
+        if let Some(call) = text.strip_prefix('@') {
+            // `@x.add`: a call of `x`'s `add`, where `x` is a module or a class; otherwise a
+            // blind write of the state `x` holds, which reads none of it.
+            let Some((receiver, _)) = call.rsplit_once('.') else {
+                return true;
+            };
+            if !self.holds_code(file, receiver) {
+                return true;
+            }
+            return self.resolve_text(file, class, call, depth, out);
+        }
         if let Some(imported) = text.strip_prefix('^') {
             // A name imported inside a function: `^module:attr.more`.
             let (module, attrs) = imported.split_once(':').unwrap_or((imported, ""));
@@ -325,6 +336,49 @@ impl Engine {
         out: &mut Resolved,
         complete: &mut bool,
     ) -> Denotes {
+        let denotes = self.bound_global(file, name, depth, out, complete);
+        self.namespace_update(file, name, depth, out, complete);
+        denotes
+    }
+
+    /// What `globals().update(...)` in `file` (its `=*` block) binds may be `name`, or rebind
+    /// it: its statement, what its value refers to and what its calls ran. It denotes no
+    /// function or class of a statement's.
+    fn namespace_update(
+        &mut self,
+        file: Name,
+        name: Name,
+        depth: u32,
+        out: &mut Resolved,
+        complete: &mut bool,
+    ) {
+        let namespace = Name::intern(block_name::NAMESPACE);
+        if name == namespace {
+            return; // a reflective read: `bound_global` has it
+        }
+        let Some(current) = self.current(file.as_str()) else {
+            return;
+        };
+        let model = Arc::clone(&current.model);
+        for index in model.binders(namespace) {
+            let block = &model.blocks[index];
+            out.deps.push((file, block.name, block.checksum));
+            out.keys.push((file, name));
+            self.resolve_refs_of(file, block, depth, out, complete);
+            self.ran_beneath(file, block.name, depth, out, complete);
+        }
+    }
+
+    /// The part of `global` that statements decide: what binds `name` by name, an import, or
+    /// a star import.
+    fn bound_global(
+        &mut self,
+        file: Name,
+        name: Name,
+        depth: u32,
+        out: &mut Resolved,
+        complete: &mut bool,
+    ) -> Denotes {
         if depth > MAX_DEPTH {
             self.depth_cut = true;
             *complete = false;
@@ -399,7 +453,9 @@ impl Engine {
         complete: &mut bool,
     ) -> Denotes {
         let before = out.deps.len();
-        let denotes = self.global(file, name, depth, out, complete);
+        let denotes = self.bound_global(file, name, depth, out, complete);
+        // A namespace update may bind it, or not: then the lookup calls `__getattr__`.
+        self.namespace_update(file, name, depth, out, complete);
         if out.deps.len() > before || !matches!(denotes, Denotes::Other) {
             return denotes;
         }
@@ -562,6 +618,45 @@ impl Engine {
         let mut complete = true;
         let denotes = self.global(file, name, 0, &mut scratch, &mut complete);
         matches!(denotes, Denotes::Module(_))
+    }
+
+    /// Whether the dotted name `receiver` in `file` (or `^module:attr`, imported inside a
+    /// function) denotes a module or a project class, through modules.
+    fn holds_code(&mut self, file: Name, receiver: &str) -> bool {
+        let mut scratch = Resolved::default();
+        let mut complete = true;
+        let (mut denotes, attrs) = match receiver.strip_prefix('^') {
+            Some(imported) => {
+                let (module, attrs) = imported.split_once(':').unwrap_or((imported, ""));
+                let Some(module) = self.modules.absolute(file.as_str(), module) else {
+                    return false;
+                };
+                (Denotes::Module(module), attrs)
+            }
+            None => {
+                let (head, attrs) = receiver.split_once('.').unwrap_or((receiver, ""));
+                let head = Name::intern(head);
+                let denotes = self.global(file, head, 0, &mut scratch, &mut complete);
+                (denotes, attrs)
+            }
+        };
+        for attr in attrs.split('.').filter(|attr| !attr.is_empty()) {
+            denotes = match denotes {
+                Denotes::Module(module) => {
+                    let submodule = format!("{module}.{attr}");
+                    if self.modules.path_of(&submodule).is_some() {
+                        Denotes::Module(submodule)
+                    } else {
+                        let Some(path) = self.modules.path_of(&module).map(Name::intern) else {
+                            return false;
+                        };
+                        self.global(path, Name::intern(attr), 1, &mut scratch, &mut complete)
+                    }
+                }
+                Denotes::Class(..) | Denotes::Function(..) | Denotes::Other => return false,
+            };
+        }
+        matches!(denotes, Denotes::Module(_) | Denotes::Class(..))
     }
 
     /// The project class or function `reference` (a dotted name in `file`: `register`,

@@ -657,6 +657,71 @@ def test_a_module_level_call_of_library_code_still_counts_for_every_importer(
     }
 
 
+DYNAMIC_NAMESPACE = {
+    "src/pkg/__init__.py": "from pkg import ops\n",
+    "src/pkg/wrap.py": """
+        class Wrapped:
+            def __init__(self, function):
+                self.function = function
+                self.name = function.__name__
+
+            def __call__(self, *args):
+                return self.function(*args)
+    """,
+    "src/pkg/ops.py": """
+        import operator
+
+        from pkg.wrap import Wrapped
+
+        SKIP = {"not_"}
+        globals().update(
+            {name: Wrapped(f) for name, f in vars(operator).items()
+             if callable(f) and name not in SKIP and name[:1] != "_"}
+        )
+        del SKIP
+    """,
+    "src/pkg/util.py": """
+        def double(x):
+            return 2 * x
+    """,
+    "tests/test_ops.py": """
+        from pkg import ops
+        from pkg.ops import mul
+
+
+        def test_add():
+            assert ops.add(1, 2) == 3
+
+
+        def test_mul():
+            assert mul(2, 3) == 6
+    """,
+    "tests/test_util.py": """
+        from pkg.util import double
+
+
+        def test_double():
+            assert double(2) == 4
+    """,
+}
+
+
+def test_names_a_module_binds_through_its_namespace_count_for_their_users(
+    project: Project,
+) -> None:
+    # `globals().update(...)` binds names no statement spells out (toolz's curried operators):
+    # the tests that look names up in the module depend on it and on what ran beneath it, not
+    # every test that imports the package.
+    project.write_files(DYNAMIC_NAMESPACE)
+    project.settled()
+    project.replace("src/pkg/ops.py", '{"not_"}', '{"not_", "add"}')
+    assert outcomes(project.diff()) == {"test_add": "FAILED", "test_mul": "PASSED"}
+    project.replace("src/pkg/ops.py", '{"not_", "add"}', '{"not_"}')
+    project.settled()
+    project.replace("src/pkg/wrap.py", "self.name = function.__name__", "self.name = None")
+    assert outcomes(project.diff()) == {"test_add": "PASSED", "test_mul": "PASSED"}
+
+
 def test_what_a_project_decorator_ran_at_import_counts_for_the_users_of_what_it_decorated(
     project: Project,
 ) -> None:

@@ -692,3 +692,44 @@ def test_project_code_library_code_calls_while_a_module_is_imported(project: Pro
     project.settled()
     project.replace("src/pkg/colors.py", "name.lower()", "name.upper()")
     assert outcomes(project.diff()) == {"test_value": "FAILED"}
+
+
+def test_a_module_function_called_add_through_the_module(project: Project) -> None:
+    # `ops.add(2, 3)` reads like adding to a set held in `ops`; where `ops` is a module it
+    # calls the module's `add`, and the statement that made it counts.
+    project.write(
+        "src/pkg/ops.py",
+        """
+        class Wrapped:
+            def __init__(self, function):
+                self.function = function
+
+            def __call__(self, *args):
+                return self.function(*args)
+
+
+        def _add(a, b):
+            return a + b
+
+
+        def _mul(a, b):
+            return a * b
+
+
+        add = Wrapped(_add)
+        """,
+    )
+    project.write(
+        "tests/test_ops.py",
+        """
+        from pkg import ops
+
+
+        def test_add():
+            assert ops.add(2, 3) == 5
+        """,
+    )
+    project.settled()
+    project.replace("src/pkg/ops.py", "add = Wrapped(_add)", "add = Wrapped(_mul)")
+    assert outcomes(project.diff()) == {"test_add": "FAILED"}
+
