@@ -135,19 +135,31 @@ pub(crate) fn is_pure_class(class: &ast::StmtClassDef) -> bool {
         && class.arguments.as_ref().is_none_or(|arguments| {
             arguments.keywords.is_empty() && arguments.args.iter().all(is_pure_base)
         });
-    header_pure
-        && class.body.iter().all(|stmt| match stmt {
-            Stmt::FunctionDef(function) => function
-                .decorator_list
-                .iter()
-                .all(|d| is_pure_decorator(&d.expression)),
-            Stmt::ClassDef(inner) => is_pure_class(inner),
-            Stmt::Assign(_) | Stmt::AnnAssign(_) | Stmt::AugAssign(_) | Stmt::Pass(_) => true,
-            Stmt::Expr(ast::StmtExpr { value, .. }) => {
-                value.is_string_literal_expr() || value.is_ellipsis_literal_expr()
-            }
-            _ => false,
-        })
+    header_pure && class.body.iter().all(is_pure_class_statement)
+}
+
+fn is_pure_class_statement(stmt: &Stmt) -> bool {
+    match stmt {
+        Stmt::FunctionDef(function) => function
+            .decorator_list
+            .iter()
+            .all(|d| is_pure_decorator(&d.expression)),
+        Stmt::ClassDef(inner) => is_pure_class(inner),
+        Stmt::Assign(_) | Stmt::AnnAssign(_) | Stmt::AugAssign(_) | Stmt::Pass(_) => true,
+        Stmt::Expr(ast::StmtExpr { value, .. }) => {
+            value.is_string_literal_expr() || value.is_ellipsis_literal_expr()
+        }
+        // `if sys.version_info >= (3, 14):` around definitions: which ones the class gets.
+        Stmt::If(branch) => {
+            !has_effects(&branch.test)
+                && branch.body.iter().all(is_pure_class_statement)
+                && branch.elif_else_clauses.iter().all(|clause| {
+                    clause.test.as_ref().is_none_or(|test| !has_effects(test))
+                        && clause.body.iter().all(is_pure_class_statement)
+                })
+        }
+        _ => false,
+    }
 }
 
 fn is_pure_base(expr: &Expr) -> bool {
@@ -265,19 +277,36 @@ pub(crate) fn class_callees(class: &ast::StmtClassDef) -> Option<Vec<String>> {
             calls_in(&keyword.value, &mut callees)?;
         }
     }
-    for stmt in &class.body {
+    class_body_callees(&class.body, &mut callees)?;
+    callees.sort_unstable();
+    callees.dedup();
+    Some(callees)
+}
+
+/// What the statements of a class body call while it runs (see `class_callees`), through the
+/// `if` statements around definitions.
+fn class_body_callees(body: &[Stmt], callees: &mut Vec<String>) -> Option<()> {
+    for stmt in body {
         match stmt {
             Stmt::FunctionDef(function) => callees.extend(def_callees(function)?),
             Stmt::ClassDef(inner) => callees.extend(class_callees(inner)?),
             Stmt::Assign(_) | Stmt::AnnAssign(_) | Stmt::AugAssign(_) | Stmt::Pass(_) => {}
             Stmt::Expr(ast::StmtExpr { value, .. })
                 if value.is_string_literal_expr() || value.is_ellipsis_literal_expr() => {}
+            Stmt::If(branch) => {
+                calls_in(&branch.test, callees)?;
+                class_body_callees(&branch.body, callees)?;
+                for clause in &branch.elif_else_clauses {
+                    if let Some(test) = &clause.test {
+                        calls_in(test, callees)?;
+                    }
+                    class_body_callees(&clause.body, callees)?;
+                }
+            }
             _ => return None,
         }
     }
-    callees.sort_unstable();
-    callees.dedup();
-    Some(callees)
+    Some(())
 }
 
 /// The callees of the decorators not known to be harmless. A decorator applies what it names

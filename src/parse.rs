@@ -587,10 +587,16 @@ impl<'a> ModelBuilder<'a> {
             attributes: attributes.into_boxed_slice(),
         });
         let members = block_name::class_prefix(prefix, &class.name);
-        for stmt in &class.body {
+        self.members(&class.body, &members, holes);
+    }
+
+    /// The methods and nested classes of a class body, also those under an `if` there
+    /// (`if sys.version_info >= (3, 14): def _get_annotate(self): ...`).
+    fn members(&mut self, body: &'a [Stmt], members: &str, holes: &mut Holes) {
+        for stmt in body {
             match stmt {
                 Stmt::FunctionDef(function) => {
-                    self.function(function, &members, true);
+                    self.function(function, members, true);
                     if acts_on_itself(function) {
                         holes.ranges.push(function.range);
                         holes.members.push(function.name.to_string());
@@ -600,7 +606,13 @@ impl<'a> ModelBuilder<'a> {
                             .push(TextRange::new(first.start(), function.end()));
                     }
                 }
-                Stmt::ClassDef(inner) => self.class(inner, &members, holes),
+                Stmt::ClassDef(inner) => self.class(inner, members, holes),
+                Stmt::If(branch) => {
+                    self.members(&branch.body, members, holes);
+                    for clause in &branch.elif_else_clauses {
+                        self.members(&clause.body, members, holes);
+                    }
+                }
                 _ => {}
             }
         }

@@ -1976,3 +1976,36 @@ fn a_namespace_update_binds_any_name_through_what_it_calls() {
             .any(|r| r.as_str() == "SKIP")
     );
 }
+
+#[test]
+fn methods_under_an_if_in_a_class_body_are_blocks_and_the_class_only_defines() {
+    let model = parse(
+        "import sys\n\nclass Box:\n    if sys.maxsize > 1:\n        def limit(self):\n            return LIMIT\n    else:\n        def limit(self):\n            return 0\n\nclass Odd:\n    if check():\n        x = 1\n",
+    );
+    let names = names(&model);
+    assert!(
+        names.contains(&"Box.limit") && names.contains(&"Box.limit#2"),
+        "{names:?}"
+    );
+    assert!(
+        block(&model, "Box.limit")
+            .refs()
+            .iter()
+            .any(|r| r.as_str() == "LIMIT")
+    );
+    // The condition reads `sys`; it calls nothing, so the class statement only defines.
+    assert!(names.contains(&"class:Box"));
+    assert!(
+        block(&model, "class:Box")
+            .refs()
+            .iter()
+            .any(|r| r.as_str() == "sys.maxsize")
+    );
+    // A condition that calls something runs code: the engine follows the call.
+    let odd = model
+        .blocks
+        .iter()
+        .position(|block| block.name.as_str() == "class:Odd")
+        .unwrap();
+    assert!(model.is_calling(odd));
+}

@@ -1004,6 +1004,55 @@ def test_a_function_a_writer_s_callee_stores_runs_only_where_it_is_called(
     assert outcomes(project.diff()) == {"test_compare": "FAILED"}
 
 
+def test_a_class_whose_body_has_an_if_counts_for_its_users_not_every_importer(
+    project: Project,
+) -> None:
+    # A class body that picks its methods by `if sys.version_info ...` only defines things:
+    # a change in it selects the tests that use the class (toolz's `Compose`).
+    project.write(
+        "src/pkg/shapes.py",
+        """
+        import sys
+
+
+        class Box:
+            def __init__(self, side):
+                self.side = side
+
+            if sys.version_info >= (3, 0):
+                def area(self):
+                    return self.side * self.side
+            else:
+                def area(self):
+                    return 0
+
+            kind = "box"
+        """,
+    )
+    project.write(
+        "tests/test_shapes.py",
+        """
+        from pkg.shapes import Box
+
+
+        def test_area():
+            assert Box(2).area() == 4
+
+
+        def test_kind():
+            assert Box.kind == "box"
+        """,
+    )
+    project.write("src/pkg/__init__.py", "from pkg import shapes\n")
+    project.settled()
+    project.replace("src/pkg/shapes.py", "self.side * self.side", "self.side + self.side + 1")
+    assert outcomes(project.diff()) == {"test_area": "FAILED"}
+    project.replace("src/pkg/shapes.py", "self.side + self.side + 1", "self.side * self.side")
+    project.settled()
+    project.replace("src/pkg/shapes.py", "(3, 0)", "(4, 0)")
+    assert outcomes(project.diff()) == {"test_area": "FAILED", "test_kind": "PASSED"}
+
+
 CONDITIONAL_DEFINITIONS = {
     "src/pkg/term.py": """
         import contextlib

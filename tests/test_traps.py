@@ -733,3 +733,41 @@ def test_a_module_function_called_add_through_the_module(project: Project) -> No
     project.replace("src/pkg/ops.py", "add = Wrapped(_add)", "add = Wrapped(_mul)")
     assert outcomes(project.diff()) == {"test_add": "FAILED"}
 
+
+def test_a_method_defined_under_an_if_in_its_class_body(project: Project) -> None:
+    # A method under `if` in a class body reads a module constant: a test that runs it depends
+    # on the constant, and on the condition that decides whether the class has it.
+    project.write(
+        "src/pkg/shapes.py",
+        """
+        import sys
+
+        LIMIT = 3
+
+
+        class Box:
+            if sys.maxsize > 1:
+                def limit(self):
+                    return LIMIT
+            else:
+                def limit(self):
+                    return 0
+        """,
+    )
+    project.write(
+        "tests/test_shapes.py",
+        """
+        from pkg.shapes import Box
+
+
+        def test_limit():
+            assert Box().limit() == 3
+        """,
+    )
+    project.settled()
+    project.replace("src/pkg/shapes.py", "LIMIT = 3", "LIMIT = 4")
+    assert outcomes(project.diff()) == {"test_limit": "FAILED"}
+    project.replace("src/pkg/shapes.py", "LIMIT = 4", "LIMIT = 3")
+    project.settled()
+    project.replace("src/pkg/shapes.py", "sys.maxsize > 1", "sys.maxsize < 1")
+    assert outcomes(project.diff()) == {"test_limit": "FAILED"}
