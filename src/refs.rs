@@ -144,8 +144,25 @@ pub(crate) fn function_refs(
         .flatten()
         .filter(|_| !function.decorator_list.iter().any(is_staticmethod))
         .map(|parameter| parameter.parameter.name.to_string());
+    // Defaults are evaluated where the `def` stands: module level for a function (a method's
+    // are evaluated in its class body, whose names are not globals).
+    let aliases: HashMap<String, (String, Vec<String>)> = if method {
+        HashMap::new()
+    } else {
+        function
+            .parameters
+            .iter_non_variadic_params()
+            .filter_map(|parameter| {
+                let default = parameter.default.as_deref()?;
+                let chain = global_chain(default)?;
+                Some((parameter.parameter.name.to_string(), chain))
+            })
+            .filter(|(_, (head, _))| !locals.names.contains(head))
+            .collect()
+    };
     let mut collector = Collector {
         locals: &locals.names,
+        aliases: &aliases,
         imported: &locals.imported,
         globals: &locals.declared_global,
         self_name: self_name.as_deref(),
@@ -190,8 +207,10 @@ pub(crate) fn function_refs(
 pub(crate) fn module_refs<'a>(visit: impl FnOnce(&mut dyn Visitor<'a>)) -> Refs {
     let none = HashSet::new();
     let no_imports = HashMap::new();
+    let no_aliases = HashMap::new();
     let mut collector = Collector {
         locals: &none,
+        aliases: &no_aliases,
         imported: &no_imports,
         globals: &none,
         self_name: None,
@@ -202,6 +221,19 @@ pub(crate) fn module_refs<'a>(visit: impl FnOnce(&mut dyn Visitor<'a>)) -> Refs 
     };
     visit(&mut collector);
     collector.found
+}
+
+/// `x`, `x.a.b`: a name and its attributes, as a global chain; `None` for anything else.
+fn global_chain(expr: &Expr) -> Option<(String, Vec<String>)> {
+    match expr {
+        Expr::Name(name) => Some((name.id.to_string(), Vec::new())),
+        Expr::Attribute(attribute) => {
+            let (head, mut attrs) = global_chain(&attribute.value)?;
+            attrs.push(attribute.attr.to_string());
+            Some((head, attrs))
+        }
+        _ => None,
+    }
 }
 
 fn is_staticmethod(decorator: &ast::Decorator) -> bool {
@@ -296,6 +328,9 @@ impl<'a> Visitor<'a> for Locals {
 
 struct Collector<'l> {
     locals: &'l HashSet<String>,
+    /// Parameters whose default is a global name or chain (`signatures=signatures`): called
+    /// without them, the function works on that global, which it may write.
+    aliases: &'l HashMap<String, (String, Vec<String>)>,
     /// Names imported inside the function (see `Locals::imported`).
     imported: &'l HashMap<String, String>,
     /// Names declared `global`: storing into them writes module state.
@@ -336,6 +371,7 @@ impl<'l> Collector<'l> {
     fn fresh(&self) -> Collector<'l> {
         Collector {
             locals: self.locals,
+            aliases: self.aliases,
             imported: self.imported,
             globals: self.globals,
             self_name: self.self_name,
@@ -353,6 +389,8 @@ impl<'l> Collector<'l> {
                 let id = name.id.as_str();
                 if Some(id) == self.self_name {
                     Root::OwnObject(Vec::new())
+                } else if let Some((head, attrs)) = self.aliases.get(id) {
+                    Root::Global(head.clone(), attrs.clone())
                 } else if let Some(imported) = self.imported.get(id) {
                     Root::Imported(imported.clone(), Vec::new())
                 } else if self.is_local(id) {
@@ -890,6 +928,21 @@ mod tests {
             "def add_eq():\n    cd = CLS_DICT\n    SNIPPETS.append(make())\n    cd['__ne__'] = __ne__\n    cd['key'] = keyfunc(cd)\n",
         );
         assert_eq!(stored, ["@SNIPPETS.append", "CLS_DICT", "keyfunc", "make"]);
+    }
+
+    #[test]
+    fn a_parameter_defaulting_to_a_global_writes_the_global() {
+        let refs = refs_of(
+            "def fill(info=INFO, sigs=SIGS, n=1):\n    for k in info:\n        sigs[k] = make(k)\n",
+            false,
+        );
+        assert!(refs.contains(&"!SIGS".to_owned()), "{refs:?}");
+        // A method's defaults are evaluated in its class body: no global there.
+        let refs = refs_of(
+            "class C:\n    def fill(self, sigs=SIGS):\n        sigs[1] = 2\n",
+            true,
+        );
+        assert!(!refs.iter().any(|r| r.starts_with('!')), "{refs:?}");
     }
 
     #[test]

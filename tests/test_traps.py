@@ -771,3 +771,44 @@ def test_a_method_defined_under_an_if_in_its_class_body(project: Project) -> Non
     project.settled()
     project.replace("src/pkg/shapes.py", "sys.maxsize > 1", "sys.maxsize < 1")
     assert outcomes(project.diff()) == {"test_limit": "FAILED"}
+
+
+def test_a_cache_reached_through_a_parameter_default(project: Project) -> None:
+    # `cache=_CACHE`: called without it, the function fills the module's dict. The second
+    # test gets what the first computed, without running `compute`.
+    project.write(
+        "src/pkg/memo.py",
+        """
+        _CACHE = {}
+
+
+        def compute(key):
+            return key * 2
+
+
+        def lookup(key, cache=_CACHE):
+            if key not in cache:
+                cache[key] = compute(key)
+            return cache[key]
+        """,
+    )
+    project.write(
+        "tests/test_memo.py",
+        """
+        from pkg.memo import lookup
+
+
+        def test_first():
+            assert lookup(2) == 4
+
+
+        def test_second():
+            assert lookup(2) == 4
+        """,
+    )
+    project.settled("-p", "no:randomly")
+    project.replace("src/pkg/memo.py", "key * 2", "key * 3")
+    assert outcomes(project.diff("-p", "no:randomly")) == {
+        "test_first": "FAILED",
+        "test_second": "FAILED",
+    }
