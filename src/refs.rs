@@ -169,6 +169,7 @@ pub(crate) fn function_refs(
         constructing: CONSTRUCTORS.contains(&function.name.as_str()),
         function: true,
         loads_targets: true,
+        may_hold: !calls_an_item(&function.body),
         found: Refs::default(),
     };
     for decorator in &function.decorator_list {
@@ -217,10 +218,31 @@ pub(crate) fn module_refs<'a>(visit: impl FnOnce(&mut dyn Visitor<'a>)) -> Refs 
         constructing: false,
         function: false,
         loads_targets: true,
+        may_hold: false,
         found: Refs::default(),
     };
     visit(&mut collector);
     collector.found
+}
+
+/// Whether `body` calls what an item of something holds (`handlers[kind](text)`).
+fn calls_an_item(body: &[Stmt]) -> bool {
+    struct Finder(bool);
+    impl<'a> Visitor<'a> for Finder {
+        fn visit_expr(&mut self, expr: &'a Expr) {
+            if let Expr::Call(call) = expr
+                && matches!(call.func.as_ref(), Expr::Subscript(_))
+            {
+                self.0 = true;
+            }
+            if !self.0 {
+                visitor::walk_expr(self, expr);
+            }
+        }
+    }
+    let mut finder = Finder(false);
+    finder.visit_body(body);
+    finder.0
 }
 
 /// `x`, `x.a.b`: a name and its attributes, as a global chain; `None` for anything else.
@@ -347,6 +369,9 @@ struct Collector<'l> {
     /// object stored into is the state, not code that computed what is stored (attrs'
     /// `_CountingAttr.cls_counter += 1` is no call of what rebuilt the class at import).
     loads_targets: bool,
+    /// Whether a name stored as it is may be held (see `held`): not in a function that calls
+    /// through an item (`handlers[kind](text)`), which may be what it stored.
+    may_hold: bool,
     found: Refs,
 }
 
@@ -378,6 +403,7 @@ impl<'l> Collector<'l> {
             constructing: self.constructing,
             function: self.function,
             loads_targets: self.loads_targets,
+            may_hold: self.may_hold,
             found: Refs::default(),
         }
     }
@@ -568,7 +594,7 @@ impl<'l> Collector<'l> {
             }
             _ => false,
         };
-        if !self.function || !assign.targets.iter().all(into_another) {
+        if !self.may_hold || !assign.targets.iter().all(into_another) {
             return None;
         }
         let root = self.root_of(&assign.value);
@@ -958,6 +984,12 @@ mod tests {
             false,
         );
         assert_eq!(refs, ["&__ne__", "&make", "&mod.keyfunc", "make"]);
+        // Calling through an item may call what was stored there: no holding.
+        let refs = refs_of(
+            "def parse(text):\n    d = {}\n    d['csv'] = parse_csv\n    return d['csv'](text)\n",
+            false,
+        );
+        assert_eq!(refs, ["parse_csv"]);
         // A strategy an object keeps for itself is called through it: no holding.
         let refs = refs_of(
             "class P:\n    def use(self):\n        self.parse = parse_v2\n        d = {}\n        d[1] = parse_v1\n",

@@ -812,3 +812,46 @@ def test_a_cache_reached_through_a_parameter_default(project: Project) -> None:
         "test_first": "FAILED",
         "test_second": "FAILED",
     }
+
+
+def test_a_cached_result_computed_through_a_handler_the_writer_stored(project: Project) -> None:
+    # `parse` stores `parse_csv` in a dict and calls it through the dict: what it caches is
+    # what `parse_csv` computed, though no line names it in a call.
+    project.write(
+        "src/pkg/parsing.py",
+        """
+        _CACHE = {}
+
+
+        def parse_csv(text):
+            return text.split(",")
+
+
+        def parse(text):
+            if text not in _CACHE:
+                handlers = {}
+                handlers["csv"] = parse_csv
+                _CACHE[text] = handlers["csv"](text)
+            return _CACHE[text]
+        """,
+    )
+    project.write(
+        "tests/test_parsing.py",
+        """
+        from pkg.parsing import parse
+
+
+        def test_first():
+            assert parse("a,b") == ["a", "b"]
+
+
+        def test_second():
+            assert parse("a,b") == ["a", "b"]
+        """,
+    )
+    project.settled("-p", "no:randomly")
+    project.replace("src/pkg/parsing.py", 'text.split(",")', 'text.split(";")')
+    assert outcomes(project.diff("-p", "no:randomly")) == {
+        "test_first": "FAILED",
+        "test_second": "FAILED",
+    }
