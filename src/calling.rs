@@ -25,6 +25,16 @@ const MAX_DEPTH: u32 = 8;
 /// what it learns on the class) and whose decorators only check or mark what they decorate.
 const HARMLESS_MODULES: &[&str] = &["abc", "collections.abc", "enum", "numbers", "typing"];
 
+/// Standard callables that only keep what they are given in the object they return, running
+/// none of it: `frozen = partial(define, frozen=True)` is a value built from `define`.
+const HARMLESS_CALLS: &[&str] = &[
+    "functools.partial",
+    "functools.partialmethod",
+    "operator.attrgetter",
+    "operator.itemgetter",
+    "operator.methodcaller",
+];
+
 /// Builtins that compute a value and change no state of their own: what they run of the
 /// project's (a `__len__`, a `__getattr__`) the recorders see, beneath the statement.
 const HARMLESS_BUILTINS: &[&str] = &[
@@ -179,7 +189,7 @@ impl Engine {
 
     /// Whether `callee` is imported from a standard module whose classes and decorators have
     /// no effects elsewhere when subclassed or applied (`collections.abc.MutableMapping`, an
-    /// `abc` or `typing` base, `enum.unique`). Named through its import, so a project class of
+    /// `abc` or `typing` base, `enum.unique`), or is one of `HARMLESS_CALLS`. Named through its import, so a project class of
     /// the same name is not mistaken for one.
     fn is_harmless_import(&mut self, file: Name, callee: Name) -> bool {
         let Some(current) = self.current(file.as_str()) else {
@@ -197,8 +207,10 @@ impl Engine {
                     full = format!("{full}.{part}");
                 }
             }
-            full.rsplit_once('.')
-                .is_some_and(|(module, _)| HARMLESS_MODULES.contains(&module))
+            HARMLESS_CALLS.contains(&full.as_str())
+                || full
+                    .rsplit_once('.')
+                    .is_some_and(|(module, _)| HARMLESS_MODULES.contains(&module))
         })
     }
 

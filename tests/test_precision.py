@@ -643,12 +643,13 @@ def test_a_module_level_call_of_library_code_still_counts_for_every_importer(
     project: Project,
 ) -> None:
     project.write_files(WRAPPING)
-    project.replace("src/pkg/ops.py", "mul = Wrapped(_mul)", "mul = functools.partial(_mul)")
-    project.replace("src/pkg/ops.py", "from pkg.wrap", "import functools\nfrom pkg.wrap")
+    project.replace("src/pkg/ops.py", "mul = Wrapped(_mul)", "mul = copy.copy(_mul)")
+    project.replace("src/pkg/ops.py", "from pkg.wrap", "import copy\nfrom pkg.wrap")
     project.replace("tests/test_registry.py", '["_add", "_mul"]', '["_add"]')
     project.settled()
     # What a library call does at import is unknown: every importer of pkg.ops depends on it.
-    project.replace("src/pkg/ops.py", "functools.partial(_mul)", "functools.partial(_mul, 2)")
+    # (`functools.partial` is known: it only keeps what it is given.)
+    project.replace("src/pkg/ops.py", "copy.copy(_mul)", "copy.deepcopy(_mul)")
     assert ran(project.diff()) == {
         "test_add_wrapped",
         "test_mul_wrapped",
@@ -1051,6 +1052,47 @@ def test_a_class_whose_body_has_an_if_counts_for_its_users_not_every_importer(
     project.settled()
     project.replace("src/pkg/shapes.py", "(3, 0)", "(4, 0)")
     assert outcomes(project.diff()) == {"test_area": "FAILED", "test_kind": "PASSED"}
+
+
+def test_a_partial_of_a_project_function_counts_for_its_users_not_every_importer(
+    project: Project,
+) -> None:
+    # `functools.partial` only keeps what it is given: `frozen = partial(define, ...)` is no
+    # code every importer depends on (attrs' `define` and `frozen`).
+    project.write(
+        "src/pkg/make.py",
+        """
+        from functools import partial
+
+
+        def define(cls=None, *, frozen=False, label=None):
+            return (cls, frozen, label)
+
+
+        frozen = partial(define, frozen=True)
+
+
+        def other():
+            return 1
+        """,
+    )
+    project.write(
+        "tests/test_make.py",
+        """
+        from pkg.make import frozen, other
+
+
+        def test_frozen():
+            assert frozen(int) == (int, True, None)
+
+
+        def test_other():
+            assert other() == 1
+        """,
+    )
+    project.settled()
+    project.replace("src/pkg/make.py", "label=None", "label=False")
+    assert outcomes(project.diff()) == {"test_frozen": "FAILED"}
 
 
 CONDITIONAL_DEFINITIONS = {
