@@ -189,8 +189,8 @@ impl Engine {
 
     /// Whether `callee` is imported from a standard module whose classes and decorators have
     /// no effects elsewhere when subclassed or applied (`collections.abc.MutableMapping`, an
-    /// `abc` or `typing` base, `enum.unique`), or is one of `HARMLESS_CALLS`. Named through its import, so a project class of
-    /// the same name is not mistaken for one.
+    /// `abc` or `typing` base, `enum.unique`), or is one of `HARMLESS_CALLS`. Named through
+    /// its import, so a project class of the same name is not mistaken for one.
     fn is_harmless_import(&mut self, file: Name, callee: Name) -> bool {
         let Some(current) = self.current(file.as_str()) else {
             return false;

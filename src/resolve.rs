@@ -454,9 +454,10 @@ impl Engine {
     ) -> Denotes {
         let before = out.deps.len();
         let denotes = self.bound_global(file, name, depth, out, complete);
+        let bound = out.deps.len() > before || !matches!(denotes, Denotes::Other);
         // A namespace update may bind it, or not: then the lookup calls `__getattr__`.
         self.namespace_update(file, name, depth, out, complete);
-        if out.deps.len() > before || !matches!(denotes, Denotes::Other) {
+        if bound {
             return denotes;
         }
         let getattr = module_getattr();
