@@ -621,6 +621,24 @@ impl Engine {
         matches!(denotes, Denotes::Module(_))
     }
 
+    /// The attribute `attr` of the module `module` as its own code looks it up: a submodule,
+    /// or what its global of that name denotes; `None` when the module is not the project's.
+    fn module_member(
+        &mut self,
+        module: &str,
+        attr: &str,
+        depth: u32,
+        out: &mut Resolved,
+        complete: &mut bool,
+    ) -> Option<Denotes> {
+        let submodule = format!("{module}.{attr}");
+        if self.modules.path_of(&submodule).is_some() {
+            return Some(Denotes::Module(submodule));
+        }
+        let path = Name::intern(self.modules.path_of(module)?);
+        Some(self.global(path, Name::intern(attr), depth, out, complete))
+    }
+
     /// Whether the dotted name `receiver` in `file` (or `^module:attr`, imported inside a
     /// function) denotes a module or a project class, through modules.
     fn holds_code(&mut self, file: Name, receiver: &str) -> bool {
@@ -644,15 +662,11 @@ impl Engine {
         for attr in attrs.split('.').filter(|attr| !attr.is_empty()) {
             denotes = match denotes {
                 Denotes::Module(module) => {
-                    let submodule = format!("{module}.{attr}");
-                    if self.modules.path_of(&submodule).is_some() {
-                        Denotes::Module(submodule)
-                    } else {
-                        let Some(path) = self.modules.path_of(&module).map(Name::intern) else {
-                            return false;
-                        };
-                        self.global(path, Name::intern(attr), 1, &mut scratch, &mut complete)
-                    }
+                    let member = self.module_member(&module, attr, 1, &mut scratch, &mut complete);
+                    let Some(member) = member else {
+                        return false;
+                    };
+                    member
                 }
                 Denotes::Class(..) | Denotes::Function(..) | Denotes::Other => return false,
             };
@@ -674,14 +688,7 @@ impl Engine {
         for attr in parts {
             denotes = match denotes {
                 Denotes::Module(module) => {
-                    let submodule = format!("{module}.{attr}");
-                    if self.modules.path_of(&submodule).is_some() {
-                        Denotes::Module(submodule)
-                    } else {
-                        let path = Name::intern(self.modules.path_of(&module)?);
-                        let attr = Name::intern(attr);
-                        self.global(path, attr, depth + 1, &mut scratch, &mut complete)
-                    }
+                    self.module_member(&module, attr, depth + 1, &mut scratch, &mut complete)?
                 }
                 Denotes::Class(path, qualname) => {
                     let member = Name::intern(&format!("{qualname}.{attr}"));
