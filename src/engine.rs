@@ -62,7 +62,7 @@ pub struct Engine {
     cache_size: usize,
     files: FastMap<String, Option<Current>>,
     pub(crate) modules: ModuleMap,
-    pub(crate) edges: HashMap<String, Vec<String>>,
+    pub(crate) edges: FastMap<Name, Arc<[Name]>>,
     /// (file, function name) executed during start-up and collection outside any module's
     /// import: shared by the importers of its own file.
     pub(crate) import_time: FastSet<(Name, Name)>,
@@ -144,7 +144,7 @@ impl Engine {
             cache_size: cache_size.max(1),
             files: FastMap::default(),
             modules: ModuleMap::default(),
-            edges: HashMap::new(),
+            edges: FastMap::default(),
             import_time: FastSet::default(),
             module_imports: FastMap::default(),
             closures: FastMap::default(),

@@ -7,8 +7,10 @@
 //! really loaded in this session (`sys.modules`), so only project files take part.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
-use crate::block::Import;
+use crate::block::{Import, Name};
+use crate::fasthash::FastSet;
 
 /// What Python reported from `sys.modules`: project modules and their files.
 #[derive(Default, PartialEq, Eq)]
@@ -132,18 +134,22 @@ impl ModuleMap {
     }
 }
 
-/// Every file reachable from `roots` through `edges` (roots included), sorted.
-pub fn closure(roots: &[String], mut edges: impl FnMut(&str) -> Vec<String>) -> Vec<String> {
-    let mut seen: BTreeSet<String> = roots.iter().cloned().collect();
-    let mut queue: Vec<String> = roots.to_vec();
+/// Every file reachable from `roots` through `edges` (roots included), sorted by path. Files
+/// are interned names: a dense import graph reaches hundreds of files from every test file,
+/// and walking it as strings cost half a millisecond per walk.
+pub fn closure(roots: &[Name], mut edges: impl FnMut(Name) -> Arc<[Name]>) -> Vec<Name> {
+    let mut seen: FastSet<Name> = roots.iter().copied().collect();
+    let mut queue: Vec<Name> = roots.to_vec();
     while let Some(file) = queue.pop() {
-        for next in edges(&file) {
-            if seen.insert(next.clone()) {
+        for &next in edges(file).iter() {
+            if seen.insert(next) {
                 queue.push(next);
             }
         }
     }
-    seen.into_iter().collect()
+    let mut files: Vec<Name> = seen.into_iter().collect();
+    files.sort_unstable_by_key(|file| file.as_str());
+    files
 }
 
 #[cfg(test)]
@@ -188,11 +194,14 @@ mod tests {
 
     #[test]
     fn closure_is_transitive() {
-        let edges = |file: &str| match file {
-            "a" => vec!["b".to_owned()],
-            "b" => vec!["c".to_owned(), "a".to_owned()],
-            _ => vec![],
+        let [a, b, c] = ["a", "b", "c"].map(Name::intern);
+        let edges = |file: Name| -> Arc<[Name]> {
+            match file.as_str() {
+                "a" => Arc::from([b]),
+                "b" => Arc::from([c, a]),
+                _ => Arc::from([]),
+            }
         };
-        assert_eq!(closure(&["a".to_owned()], edges), vec!["a", "b", "c"]);
+        assert_eq!(closure(&[a], edges), vec![a, b, c]);
     }
 }

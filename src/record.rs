@@ -525,13 +525,11 @@ impl Engine {
         if let Some(info) = self.closures.get(&roots) {
             return Arc::clone(info);
         }
-        let reachable = closure(&roots, |file| self.edges_of(file));
+        let starts: Vec<Name> = roots.iter().map(|root| Name::intern(root)).collect();
+        let reachable = closure(&starts, |file| self.edges_of(file));
         let models: Vec<(Name, Current)> = reachable
             .into_iter()
-            .filter_map(|file| {
-                let current = self.current(&file)?;
-                Some((Name::intern(&file), current))
-            })
+            .filter_map(|file| Some((file, self.current(file.as_str())?)))
             .collect();
         let mut info = ClosureInfo {
             files: models.iter().map(|(file, _)| *file).collect(),
@@ -697,15 +695,20 @@ impl Engine {
         index
     }
 
-    fn edges_of(&mut self, file: &str) -> Vec<String> {
-        if let Some(edges) = self.edges.get(file) {
-            return edges.clone();
+    fn edges_of(&mut self, file: Name) -> Arc<[Name]> {
+        if let Some(edges) = self.edges.get(&file) {
+            return Arc::clone(edges);
         }
-        let edges = match self.current(file) {
-            Some(current) => self.modules.edges(file, &current.model.imports),
-            None => Vec::new(),
+        let edges: Arc<[Name]> = match self.current(file.as_str()) {
+            Some(current) => self
+                .modules
+                .edges(file.as_str(), &current.model.imports)
+                .iter()
+                .map(|target| Name::intern(target))
+                .collect(),
+            None => Arc::from([]),
         };
-        self.edges.insert(file.to_owned(), edges.clone());
+        self.edges.insert(file, Arc::clone(&edges));
         edges
     }
 

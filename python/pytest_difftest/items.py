@@ -24,21 +24,33 @@ def code_of(obj: Any) -> CodeType | None:
     return code if isinstance(code, CodeType) else None
 
 
-def static_code(item: pytest.Item, files: ProjectFiles) -> list[tuple[str, int]]:
+def static_code(
+    item: pytest.Item, files: ProjectFiles, fixtures: dict[Any, tuple[str, int] | None]
+) -> list[tuple[str, int]]:
     """``(file, first line)`` of the item's own function and of every fixture it requests,
     transitively and whatever their scope: it depends on them even when they ran for another
-    test (a session fixture) or did not run at all (a skipped test)."""
+    test (a session fixture) or did not run at all (a skipped test). `fixtures` remembers the
+    answer for each fixture definition: every test requests some thirty of them (pytest's and
+    the plugins'), and unwrapping each function again cost a tenth of a second per thousand
+    tests."""
     found: list[tuple[str, int]] = []
 
-    def add(code: CodeType | None) -> None:
-        if code is not None:
-            relative = files.relative(code.co_filename)
-            if relative is not None:
-                found.append((relative, code.co_firstlineno))
+    def where(code: CodeType | None) -> tuple[str, int] | None:
+        if code is None:
+            return None
+        relative = files.relative(code.co_filename)
+        return None if relative is None else (relative, code.co_firstlineno)
 
-    add(code_of(getattr(item, "obj", None)))
+    own = where(code_of(getattr(item, "obj", None)))
+    if own is not None:
+        found.append(own)
     for definition in requested_fixtures(item):
-        add(code_of(getattr(definition, "func", None)))
+        try:
+            fixture = fixtures[definition]
+        except KeyError:
+            fixture = fixtures[definition] = where(code_of(getattr(definition, "func", None)))
+        if fixture is not None:
+            found.append(fixture)
     doctest = getattr(item, "dtest", None)
     if doctest is not None and doctest.filename and doctest.lineno is not None:
         relative = files.relative(doctest.filename)

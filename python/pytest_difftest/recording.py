@@ -69,6 +69,8 @@ class Recording:
         # What the setup of each broader-than-function fixture executed: every test that
         # requests the fixture depends on it, not only the first, which paid for the setup.
         self.fixture_code: dict[Any, list[CodeRef]] = {}
+        # Each fixture definition's own function (see `static_code`).
+        self.fixture_functions: dict[Any, CodeRef | None] = {}
         # Project code that ran while the session started, and its files (`pytest_collection`).
         self.startup_code: list[CodeRef] = []
         self.startup_roots: list[str] = []
@@ -200,7 +202,9 @@ class Recording:
         outcome, duration = self.outcomes.with_teardown(teardown, item)
         test_file = test_file_of(item, self.files)
         self._refresh_modules()
-        code = executed_code(executed, self.files) + static_code(item, self.files)
+        code = executed_code(executed, self.files) + static_code(
+            item, self.files, self.fixture_functions
+        )
         for definition in requested_fixtures(item):
             code.extend(self.fixture_code.get(definition, ()))
         roots = [test_file, *self.files.conftests_above(test_file), *self.startup_roots]
