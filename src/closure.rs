@@ -42,6 +42,18 @@ pub(crate) struct ClosureInfo {
     pub(crate) depsets: Mutex<HashMap<Vec<i64>, i64>>,
 }
 
+/// What one module brings to every import closure that reaches it: its `<module>` block,
+/// what ran and was read while it was imported and what that reaches, its `def` and `class`
+/// statements that call things, and its stateful functions by the state they write. A
+/// `ClosureInfo` is the union of its files' parts.
+#[derive(Debug, Default)]
+pub(crate) struct ClosurePart {
+    /// Sorted, without repeats.
+    pub(crate) shared: Vec<BlockVersion>,
+    pub(crate) writers: Vec<(StateKey, Function)>,
+    pub(crate) import_writers: Vec<(StateKey, BlockVersion)>,
+}
+
 /// A piece of shared state: the file and the module-level name (`SEEN`) or class attribute
 /// (`Parser._cache`) that holds it.
 pub(crate) type StateKey = (Name, Name);

@@ -8,7 +8,8 @@ use std::time::UNIX_EPOCH;
 
 use crate::block::{DATA_BLOCK, FileModel, MISSING_HASH, Name, is_pseudo, is_python};
 use crate::closure::{
-    BlockVersion, ClosureInfo, Function, MemoClosure, ResolveKey, Resolved, StateKey, StoredRuns,
+    BlockVersion, ClosureInfo, ClosurePart, Function, MemoClosure, ResolveKey, Resolved, StateKey,
+    StoredRuns,
 };
 use crate::error::Result;
 use crate::facts::ALWAYS;
@@ -70,6 +71,8 @@ pub struct Engine {
     pub(crate) module_imports: FastMap<Name, ModuleImport>,
     /// Import closures by their sorted roots; emptied when the module map changes.
     pub(crate) closures: FastMap<Vec<String>, Arc<ClosureInfo>>,
+    /// What each module brings to the closures that reach it; emptied with `closures`.
+    pub(crate) closure_parts: FastMap<Name, Arc<ClosurePart>>,
     /// What references reach (see `resolve`), what each block's references reach, the memo
     /// closure of each stateful function (see `record`); emptied when the module map changes.
     pub(crate) resolved: FastMap<ResolveKey, Arc<Resolved>>,
@@ -148,6 +151,7 @@ impl Engine {
             import_time: FastSet::default(),
             module_imports: FastMap::default(),
             closures: FastMap::default(),
+            closure_parts: FastMap::default(),
             resolved: FastMap::default(),
             resolved_blocks: FastMap::default(),
             memo_closures: FastMap::default(),
@@ -229,10 +233,17 @@ impl Engine {
         self.forget_resolutions();
     }
 
+    /// Forgets the import closures and their parts: what a module brings to them has changed
+    /// (what its import ran or read, the functions run at import time).
+    pub(crate) fn forget_closures(&mut self) {
+        self.closures.clear();
+        self.closure_parts.clear();
+    }
+
     /// Forgets every cached closure and resolution: what names reach depends on the modules
     /// loaded and on the import-time marks.
     pub(crate) fn forget_resolutions(&mut self) {
-        self.closures.clear();
+        self.forget_closures();
         self.resolved.clear();
         self.resolved_blocks.clear();
         self.memo_closures.clear();
@@ -376,7 +387,7 @@ impl Engine {
             // What the statements' names reach has grown (see `Engine::ran_beneath`).
             self.forget_resolutions();
         } else if added {
-            self.closures.clear();
+            self.forget_closures();
         }
     }
 
@@ -388,7 +399,7 @@ impl Engine {
         let import = self.module_imports.entry(Name::intern(module)).or_default();
         if !import.read_whole {
             import.read_whole = true;
-            self.closures.clear();
+            self.forget_closures();
         }
     }
 
@@ -404,7 +415,7 @@ impl Engine {
                     functions.push((Name::intern(path), block.name));
                 }
                 if self.import_time.insert((Name::intern(path), block.name)) {
-                    self.closures.clear();
+                    self.forget_closures();
                 }
             }
         }

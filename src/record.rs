@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use crate::block::{BlockKind, DATA_BLOCK, MISSING_HASH, Name, is_pseudo};
 use crate::block_name;
 use crate::closure::Resolved;
-use crate::closure::{BlockVersion, ClosureInfo, Function, MemoClosure, StateKey};
+use crate::closure::{BlockVersion, ClosureInfo, ClosurePart, Function, MemoClosure, StateKey};
 use crate::engine::{Beneath, Current, Engine};
 use crate::error::{Error, Result};
 use crate::facts::GLOBAL_FACTS;
@@ -535,104 +535,19 @@ impl Engine {
             files: models.iter().map(|(file, _)| *file).collect(),
             ..ClosureInfo::default()
         };
-        let mut shared: BTreeSet<BlockVersion> = BTreeSet::new();
+        let mut shared: Vec<BlockVersion> = Vec::new();
         for (path, current) in &models {
-            let path = *path;
-            let model = &current.model;
-            let module = &model.blocks[0];
-            shared.insert((path, module.name, module.checksum));
-            // What ran while this module was imported: every importer relies on it.
-            type Placed = (Function, Vec<Beneath>);
-            let (functions, read, whole): (Vec<Placed>, Vec<Name>, bool) = self
-                .module_imports
-                .get(&path)
-                .map(|import| {
-                    let functions = import
-                        .functions
-                        .iter()
-                        .map(|(function, at)| (*function, at.iter().copied().collect()))
-                        .collect();
-                    (
-                        functions,
-                        import.data.iter().copied().collect(),
-                        import.read_whole,
-                    )
-                })
-                .unwrap_or_default();
-            if whole {
-                let mut every = Resolved::default();
-                self.every_value(path, &mut every);
-                shared.extend(every.deps);
+            let part = self.closure_part(*path, current);
+            shared.extend(part.shared.iter().copied());
+            for &(key, function) in &part.writers {
+                info.writers.entry(key).or_default().push(function);
             }
-            for ((file, function), statements) in functions {
-                // Run beneath statements whose calls are followed only: it counts for the
-                // users of what they bound (see `Engine::ran_beneath`).
-                if self.only_beneath_followed_calls(path, &statements) {
-                    continue;
-                }
-                let Some(current) = self.current(file.as_str()) else {
-                    continue;
-                };
-                if let Some(block) = current.model.function(function) {
-                    shared.insert((file, block.name, block.checksum));
-                    // A module's `__getattr__` runs at import for the import system's probe
-                    // of `__path__` (every `from m import x` makes it), which gets nothing:
-                    // what it hands out reaches only code that looks a name up in it, and
-                    // that reference resolves through it (`module_attr`).
-                    if function != module_getattr() {
-                        let found = self.resolve_block(file, function);
-                        shared.extend(found.deps.iter().copied());
-                    }
-                }
-            }
-            // What was read while this module was imported.
-            shared.extend(read.into_iter().map(|data| self.data_version(data)));
-            // What the module's code that may have effects refers to.
-            for reference in &model.import_uses {
-                let (found, _) = self.resolve_ref(path, None, *reference, 0);
-                shared.extend(found.deps.iter().copied());
-            }
-            // The `def` and `class` statements that call things: part of the module's code
-            // when some of it is not the project's, else a writer of what their callees write.
-            for &(index, _) in &model.calling {
-                let block = &model.blocks[index as usize];
-                if self.calls_outside(path, index) {
-                    shared.insert((path, block.name, block.checksum));
-                    let found = self.resolve_block(path, block.name);
-                    shared.extend(found.deps.iter().copied());
-                } else {
-                    for &key in self.import_writes(path, index).iter() {
-                        info.import_writers.entry(key).or_default().push((
-                            path,
-                            block.name,
-                            block.checksum,
-                        ));
-                    }
-                }
-            }
-            for block in &model.blocks {
-                if block.kind != BlockKind::Function {
-                    continue;
-                }
-                // Functions that ran while modules were imported: their effects outlive the
-                // import, and every importer relies on them without running them.
-                if self.import_time.contains(&(path, block.name)) {
-                    shared.insert((path, block.name, block.checksum));
-                    if block.name != module_getattr() {
-                        let found = self.resolve_block(path, block.name);
-                        shared.extend(found.deps.iter().copied());
-                    }
-                }
-                if block.stateful() {
-                    for key in self.written_keys(path, block.name) {
-                        info.writers
-                            .entry(key)
-                            .or_default()
-                            .push((path, block.name));
-                    }
-                }
+            for &(key, statement) in &part.import_writers {
+                info.import_writers.entry(key).or_default().push(statement);
             }
         }
+        shared.sort_unstable();
+        shared.dedup();
         // State of the closure that functions of modules outside it write (a clean-up in a
         // test-support module): a test that reads it depends on them as on the closure's own.
         let foreign = self.foreign_writers();
@@ -645,7 +560,7 @@ impl Engine {
                 .filter(|(file, _)| !info.files.contains(file));
             info.writers.entry(*key).or_default().extend(outside);
         }
-        info.shared = shared.into_iter().collect();
+        info.shared = shared;
         // Each closure lists every block of every module it reaches, so keeping one per test
         // file for the whole session cost tens of MB on large suites. Tests of a file run
         // together (pytest-xdist hands out runs of them), so a few recent ones suffice.
@@ -693,6 +608,110 @@ impl Engine {
         let index = Arc::new(index);
         self.foreign_writers = Some(Arc::clone(&index));
         index
+    }
+
+    /// What the module `path` brings to every import closure that reaches it (see
+    /// `ClosurePart`), computed once until what it depends on changes (`forget_closures`): on
+    /// a dense import graph every test file's closure reaches most of the project's modules.
+    fn closure_part(&mut self, path: Name, current: &Current) -> Arc<ClosurePart> {
+        if let Some(part) = self.closure_parts.get(&path) {
+            return Arc::clone(part);
+        }
+        let mut part = ClosurePart::default();
+        let model = &current.model;
+        let module = &model.blocks[0];
+        part.shared.push((path, module.name, module.checksum));
+        // What ran while this module was imported: every importer relies on it.
+        type Placed = (Function, Vec<Beneath>);
+        let (functions, read, whole): (Vec<Placed>, Vec<Name>, bool) = self
+            .module_imports
+            .get(&path)
+            .map(|import| {
+                let functions = import
+                    .functions
+                    .iter()
+                    .map(|(function, at)| (*function, at.iter().copied().collect()))
+                    .collect();
+                (
+                    functions,
+                    import.data.iter().copied().collect(),
+                    import.read_whole,
+                )
+            })
+            .unwrap_or_default();
+        if whole {
+            let mut every = Resolved::default();
+            self.every_value(path, &mut every);
+            part.shared.extend(every.deps);
+        }
+        for ((file, function), statements) in functions {
+            // Run beneath statements whose calls are followed only: it counts for the
+            // users of what they bound (see `Engine::ran_beneath`).
+            if self.only_beneath_followed_calls(path, &statements) {
+                continue;
+            }
+            let Some(current) = self.current(file.as_str()) else {
+                continue;
+            };
+            if let Some(block) = current.model.function(function) {
+                part.shared.push((file, block.name, block.checksum));
+                // A module's `__getattr__` runs at import for the import system's probe
+                // of `__path__` (every `from m import x` makes it), which gets nothing:
+                // what it hands out reaches only code that looks a name up in it, and
+                // that reference resolves through it (`module_attr`).
+                if function != module_getattr() {
+                    let found = self.resolve_block(file, function);
+                    part.shared.extend(found.deps.iter().copied());
+                }
+            }
+        }
+        // What was read while this module was imported.
+        part.shared
+            .extend(read.into_iter().map(|data| self.data_version(data)));
+        // What the module's code that may have effects refers to.
+        for reference in &model.import_uses {
+            let (found, _) = self.resolve_ref(path, None, *reference, 0);
+            part.shared.extend(found.deps.iter().copied());
+        }
+        // The `def` and `class` statements that call things: part of the module's code
+        // when some of it is not the project's, else a writer of what their callees write.
+        for &(index, _) in &model.calling {
+            let block = &model.blocks[index as usize];
+            if self.calls_outside(path, index) {
+                part.shared.push((path, block.name, block.checksum));
+                let found = self.resolve_block(path, block.name);
+                part.shared.extend(found.deps.iter().copied());
+            } else {
+                for &key in self.import_writes(path, index).iter() {
+                    part.import_writers
+                        .push((key, (path, block.name, block.checksum)));
+                }
+            }
+        }
+        for block in &model.blocks {
+            if block.kind != BlockKind::Function {
+                continue;
+            }
+            // Functions that ran while modules were imported: their effects outlive the
+            // import, and every importer relies on them without running them.
+            if self.import_time.contains(&(path, block.name)) {
+                part.shared.push((path, block.name, block.checksum));
+                if block.name != module_getattr() {
+                    let found = self.resolve_block(path, block.name);
+                    part.shared.extend(found.deps.iter().copied());
+                }
+            }
+            if block.stateful() {
+                for key in self.written_keys(path, block.name) {
+                    part.writers.push((key, (path, block.name)));
+                }
+            }
+        }
+        part.shared.sort_unstable();
+        part.shared.dedup();
+        let part = Arc::new(part);
+        self.closure_parts.insert(path, Arc::clone(&part));
+        part
     }
 
     fn edges_of(&mut self, file: Name) -> Arc<[Name]> {
