@@ -1316,6 +1316,39 @@ fn unmarked_function_that_did_not_run_is_not_a_dependency() {
 }
 
 #[test]
+fn import_time_mark_after_a_closure_reached_the_module_counts_for_later_closures() {
+    // What a module brings to import closures is kept per module: a function marked as run at
+    // import time after one closure reached the module must count in the next one.
+    const LATE: &str = "tests/test_late.py::test_late";
+    let project = Project::new(&[
+        ("registry.py", REGISTRY),
+        (
+            "tests/test_api.py",
+            "import registry\n\n\ndef test_api():\n    assert registry.api() == 42\n",
+        ),
+        (
+            "tests/test_late.py",
+            "import registry\n\n\ndef test_late():\n    assert registry.api() == 42\n",
+        ),
+    ]);
+    let mut engine = project.engine();
+    engine
+        .record(&[project.test(API, &[("registry.py", "def api(")])])
+        .unwrap();
+    engine.mark_import_time(&[(
+        "registry.py".to_owned(),
+        project.line("registry.py", "def register("),
+    )]);
+    engine
+        .record(&[project.test(LATE, &[("registry.py", "def api(")])])
+        .unwrap();
+    engine.finish(&[]).unwrap();
+    drop(engine);
+    project.edit("registry.py", "return helper()", "return helper() + 0");
+    assert_eq!(project.selected(), strings(&[LATE]));
+}
+
+#[test]
 fn import_time_mark_of_a_missing_file_is_ignored() {
     let project = Project::new(&[("tests/test_other.py", TEST_OTHER)]);
     let mut engine = project.engine();
