@@ -665,7 +665,8 @@ impl Engine {
                 }
             }
         }
-        // What was read while this module was imported.
+        // What was read while this module was imported, as the first closure to reach the
+        // module found it: a later test that rewrites the file changes no import's reading.
         part.shared
             .extend(read.into_iter().map(|data| self.data_version(data)));
         // What the module's code that may have effects refers to.
