@@ -662,11 +662,10 @@ impl Engine {
         for attr in attrs.split('.').filter(|attr| !attr.is_empty()) {
             denotes = match denotes {
                 Denotes::Module(module) => {
-                    let member = self.module_member(&module, attr, 1, &mut scratch, &mut complete);
-                    let Some(member) = member else {
-                        return false;
-                    };
-                    member
+                    match self.module_member(&module, attr, 1, &mut scratch, &mut complete) {
+                        Some(member) => member,
+                        None => return false,
+                    }
                 }
                 Denotes::Class(..) | Denotes::Function(..) | Denotes::Other => return false,
             };

@@ -52,8 +52,7 @@ impl Engine {
         }
         // Whether each is stateful is read off its file as it reads now: parse those files on
         // all cores first, not one by one below (500 files of a dense project took 150 ms).
-        let paths: Vec<Name> = functions.iter().map(|&(path, _)| path).collect();
-        self.preload(paths.iter().map(|path| path.as_str()));
+        self.preload(functions.iter().map(|(path, _)| path.as_str()));
         // Rows of the stateful ones (as they read now), by function index.
         let mut row_of: HashMap<u32, usize> = HashMap::new();
         let mut writers: Vec<Function> = Vec::new();

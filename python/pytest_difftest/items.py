@@ -130,15 +130,13 @@ def executed_beneath(
     an import chain would repeat every module and class body beneath it at each level.
 
     Every recorder places each project function it sees start while modules execute under a
-    statement, so `statements` names all of them: `codes` also holds all the library code and
-    bodies that ran, and what the modules a chain of imports beneath executed, which made
-    passing over it quadratic in the chain's depth (a tenth of a second on a dense project)."""
+    statement, and only functions, so `statements` names exactly them: `codes` also holds all
+    the library code and bodies that ran, and what the modules a chain of imports beneath
+    executed, which made passing over it quadratic in the chain's depth (a tenth of a second on
+    a dense project)."""
     functions = {key: codes[key] for key in statements.keys() & codes.keys()}
     return [
-        (*where, line)
-        for key, where in _project_code(functions, files)
-        if functions[key].co_flags & inspect.CO_NEWLOCALS
-        for line in statements[key]
+        (*where, line) for key, where in _project_code(functions, files) for line in statements[key]
     ]
 
 
