@@ -7,7 +7,6 @@
 
 use ruff_python_ast::visitor::{self, Visitor};
 use ruff_python_ast::{self as ast, Expr, Stmt};
-use ruff_text_size::Ranged;
 
 /// Decorators that neither register the function anywhere nor keep state.
 const PURE_DECORATORS: &[&str] = &[
@@ -210,14 +209,41 @@ pub(crate) fn has_effects(expr: &Expr) -> bool {
 
 /// Whether a decorator of the function keeps its results (`functools.cache`, `lru_cache`,
 /// `cached_property`, a `memoize` of the project's own): the function is then state, which
-/// every call, hit or miss, reads.
-pub(crate) fn caches(source: &str, function: &ast::StmtFunctionDef) -> bool {
-    function.decorator_list.iter().any(|decorator| {
-        let text = source[decorator.range()].to_ascii_lowercase();
-        ["cache", "memo", "lru", "once"]
-            .iter()
-            .any(|word| text.contains(word))
-    })
+/// every call, hit or miss, reads. Read from the decorator's names (its callable, the names
+/// and keywords of its arguments), not from the text of its string arguments: a parametrize
+/// id `"no-cache"` keeps nothing.
+pub(crate) fn caches(function: &ast::StmtFunctionDef) -> bool {
+    struct Words(bool);
+    impl Words {
+        fn note(&mut self, word: &str) {
+            let word = word.to_ascii_lowercase();
+            self.0 |= ["cache", "memo", "lru", "once"]
+                .iter()
+                .any(|part| word.contains(part));
+        }
+    }
+    impl<'a> Visitor<'a> for Words {
+        fn visit_expr(&mut self, expr: &'a Expr) {
+            match expr {
+                Expr::Name(name) => self.note(name.id.as_str()),
+                Expr::Attribute(attribute) => self.note(attribute.attr.as_str()),
+                _ => {}
+            }
+            visitor::walk_expr(self, expr);
+        }
+
+        fn visit_keyword(&mut self, keyword: &'a ast::Keyword) {
+            if let Some(arg) = &keyword.arg {
+                self.note(arg.as_str());
+            }
+            visitor::walk_keyword(self, keyword);
+        }
+    }
+    let mut words = Words(false);
+    for decorator in &function.decorator_list {
+        words.visit_decorator(decorator);
+    }
+    words.0
 }
 
 /// What running a `def` statement calls that may have effects, as dotted names (`register`,

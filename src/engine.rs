@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
-use crate::block::{DATA_BLOCK, FileModel, MISSING_HASH, Name, is_pseudo, is_python};
+use crate::block::{Block, DATA_BLOCK, FileModel, MISSING_HASH, Name, is_pseudo, is_python};
 use crate::closure::{
     BlockVersion, ClosureInfo, ClosurePart, Function, MemoClosure, ResolveKey, Resolved, StateKey,
     StoredRuns,
@@ -122,6 +122,9 @@ pub struct Engine {
     pub(crate) variant: String,
     /// Which file paths the database may hold: those of this project.
     pub(crate) paths: StoredPaths,
+    /// State the test runner sets afresh before every test (`sys.stdout` under pytest's
+    /// output capture), in write form: writing it leaves nothing for a later test.
+    pub(crate) reset_state: FastSet<Name>,
 }
 
 impl Engine {
@@ -162,6 +165,7 @@ impl Engine {
             calls_outside: FastMap::default(),
             import_writes: FastMap::default(),
             read_beneath: FastMap::default(),
+            reset_state: FastSet::default(),
             resolving: FastSet::default(),
             partial: FastMap::default(),
             depth_cut: false,
@@ -263,6 +267,46 @@ impl Engine {
                 (path, hash)
             })
             .collect();
+    }
+
+    /// Sets the state the test runner sets afresh before every test (see `reset_state`).
+    pub fn set_reset_state(&mut self, names: Vec<String>) {
+        let names: FastSet<Name> = names.iter().map(|name| Name::intern(name)).collect();
+        if names != self.reset_state {
+            self.reset_state = names;
+            self.forget_resolutions();
+        }
+    }
+
+    /// The writes of `block` that a later test may read: those of state the runner does not
+    /// set afresh before every test. `sys`, written by `sys.stdout = ...`, goes with them when
+    /// every attribute of it the block writes is reset.
+    pub(crate) fn kept_writes<'a>(&'a self, block: &'a Block) -> impl Iterator<Item = Name> + 'a {
+        let writes = block.writes();
+        writes
+            .iter()
+            .copied()
+            .filter(move |&write| !self.is_reset(write, writes))
+    }
+
+    fn is_reset(&self, write: Name, writes: &[Name]) -> bool {
+        if self.reset_state.is_empty() {
+            return false;
+        }
+        if self.reset_state.contains(&write) {
+            return true;
+        }
+        let prefix = format!("{write}.");
+        let mut attributes = writes
+            .iter()
+            .filter(|other| other.as_str().starts_with(&prefix))
+            .peekable();
+        attributes.peek().is_some() && attributes.all(|other| self.reset_state.contains(other))
+    }
+
+    /// Whether `block` writes state a later test may read (see `kept_writes`).
+    pub(crate) fn keeps_state(&self, block: &Block) -> bool {
+        self.kept_writes(block).next().is_some()
     }
 
     /// Selects and records against the run variant `variant` from now on.

@@ -1989,3 +1989,72 @@ def test_nothing():
     project.edit("shapes.py", "size = 3", "size = 30");
     assert_eq!(project.selected(), strings(&[nothing, store]));
 }
+
+const REPORTING: &str = "\
+import sys
+
+from helper import compute
+
+
+def main(command):
+    try:
+        return compute(command)
+    except BrokenPipeError:
+        sys.stdout = None
+        return 1
+";
+
+const TEST_REPORTING: &str = "\
+from reporting import main
+
+
+def test_computes():
+    assert main('ab') == 2
+
+
+def test_runs():
+    main('')
+";
+
+/// `main` writes `sys.stdout` only; `compute` ran beneath it in `test_computes`.
+fn reporting_selected_after_a_change(reset: &[&str]) -> Vec<String> {
+    let project = Project::new(&[
+        ("reporting.py", REPORTING),
+        (
+            "helper.py",
+            "def compute(command):\n    return len(command)\n",
+        ),
+        ("tests/test_reporting.py", TEST_REPORTING),
+    ]);
+    let tests = [
+        project.test(
+            "tests/test_reporting.py::test_computes",
+            &[("reporting.py", "def main("), ("helper.py", "def compute(")],
+        ),
+        project.test(
+            "tests/test_reporting.py::test_runs",
+            &[("reporting.py", "def main(")],
+        ),
+    ];
+    let mut engine = project.engine();
+    engine.set_reset_state(reset.iter().map(|name| (*name).to_owned()).collect());
+    engine.record(&tests).unwrap();
+    engine.finish(&[]).unwrap();
+    project.edit("helper.py", "len(command)", "len(command) + 1");
+    project.selected()
+}
+
+#[test]
+fn a_write_of_state_the_runner_sets_afresh_before_every_test_keeps_nothing() {
+    let computes = "tests/test_reporting.py::test_computes";
+    let runs = "tests/test_reporting.py::test_runs";
+    // Kept: `test_runs` may get the stream an earlier `main` left, as `compute` made it.
+    assert_eq!(
+        reporting_selected_after_a_change(&[]),
+        strings(&[computes, runs])
+    );
+    assert_eq!(
+        reporting_selected_after_a_change(&["sys.stdin", "sys.stdout", "sys.stderr"]),
+        strings(&[computes])
+    );
+}

@@ -622,7 +622,7 @@ impl<'a> ModelBuilder<'a> {
         let name = self.unique_name(&block_name::function(prefix, &function.name));
         let mut hasher = Fnv64::default();
         hash_tokens(&mut hasher, self.source, self.tokens, function.range, &[]);
-        let caches = caches(self.source, function);
+        let caches = caches(function);
         let refs = function_refs(function, function.name.as_str(), method, caches);
         let (refs, writes, stored) = refs.into_ordered_names();
         let refs = self.governed(refs);

@@ -1567,6 +1567,18 @@ def cached():
 def lru():
     return 2
 
+@memoize(ttl=3)
+def memoized():
+    return 3
+
+@keeps(cache_size=3)
+def keyword_caches():
+    return 4
+
+@pytest.mark.parametrize("mode", ["no-cache", "memo"])
+def test_modes(mode):
+    return mode
+
 def reads_only(key):
     return _cache.get(key, _seen[0])
 
@@ -1594,6 +1606,8 @@ class Registry:
         "uses_nonlocal",
         "cached",
         "lru",
+        "memoized",
+        "keyword_caches",
         "Registry.add",
         "Registry.track",
     ];
@@ -1601,6 +1615,8 @@ class Registry:
         "appends_to_local",
         "sets_own_attribute",
         "reads_only",
+        // Words in a decorator's strings are no cache.
+        "test_modes",
         "Registry.plain",
     ];
     for name in stateful {

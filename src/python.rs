@@ -279,6 +279,10 @@ impl EnginePy {
         self.lock().set_facts(facts);
     }
 
+    fn set_reset_state(&self, names: Vec<String>) {
+        self.lock().set_reset_state(names);
+    }
+
     /// The stored pseudo-files (`<dist>/requests`, `<glob>/data/*.json`), so that Python can
     /// compute the facts they stand for.
     fn pseudo_files(&self) -> PyResult<Vec<String>> {

@@ -288,7 +288,7 @@ impl Engine {
             if block.kind == BlockKind::Function {
                 executed.push((path, block.name));
             }
-            if block.stateful() {
+            if self.keeps_state(block) {
                 stateful.push((path, block.name));
             }
             // A method's class statement holds its class attributes and its own header.
@@ -377,9 +377,12 @@ impl Engine {
     pub(crate) fn ran_together(&mut self, functions: &[Function]) {
         let executed: FastSet<Function> = functions.iter().copied().collect();
         for &writer in functions {
-            let stateful = self
-                .current(writer.0.as_str())
-                .and_then(|current| current.model.function(writer.1).map(|b| b.stateful()));
+            let stateful = self.current(writer.0.as_str()).and_then(|current| {
+                current
+                    .model
+                    .function(writer.1)
+                    .map(|b| self.keeps_state(b))
+            });
             if stateful != Some(true) {
                 continue;
             }
@@ -419,7 +422,7 @@ impl Engine {
                     continue;
                 };
                 let block = &current.model.blocks[current.model.block_at_line(*line)];
-                if block.kind == BlockKind::Function && block.stateful() {
+                if block.kind == BlockKind::Function && self.keeps_state(block) {
                     let read = self
                         .read_beneath
                         .entry((Name::intern(path), block.name))
@@ -594,7 +597,7 @@ impl Engine {
                 .model
                 .blocks
                 .iter()
-                .filter(|block| block.kind == BlockKind::Function && block.stateful())
+                .filter(|block| block.kind == BlockKind::Function && self.keeps_state(block))
                 .map(|block| block.name)
                 .collect();
             for function in stateful {
@@ -702,7 +705,7 @@ impl Engine {
                     part.shared.extend(found.deps.iter().copied());
                 }
             }
-            if block.stateful() {
+            if self.keeps_state(block) {
                 for key in self.written_keys(path, block.name) {
                     part.writers.push((key, (path, block.name)));
                 }

@@ -160,6 +160,12 @@ pub(crate) fn function_refs(
             .filter(|(_, (head, _))| !locals.names.contains(head))
             .collect()
     };
+    let may_hold = !calls_an_item(&function.body);
+    let held_functions = if may_hold {
+        held_functions(&function.body, self_name.as_deref())
+    } else {
+        HashSet::new()
+    };
     let mut collector = Collector {
         locals: &locals.names,
         aliases: &aliases,
@@ -169,7 +175,8 @@ pub(crate) fn function_refs(
         constructing: CONSTRUCTORS.contains(&function.name.as_str()),
         function: true,
         loads_targets: true,
-        may_hold: !calls_an_item(&function.body),
+        may_hold,
+        held_functions: &held_functions,
         found: Refs::default(),
     };
     for decorator in &function.decorator_list {
@@ -219,6 +226,7 @@ pub(crate) fn module_refs<'a>(visit: impl FnOnce(&mut dyn Visitor<'a>)) -> Refs 
         function: false,
         loads_targets: true,
         may_hold: false,
+        held_functions: &none,
         found: Refs::default(),
     };
     visit(&mut collector);
@@ -243,6 +251,96 @@ fn calls_an_item(body: &[Stmt]) -> bool {
     let mut finder = Finder(false);
     finder.visit_body(body);
     finder.0
+}
+
+/// The value the assignment `stmt` stores as it is into another object: `v` of `d[k] = v`
+/// and `obj.a = v`, not of `self.a = v`: an object keeps a strategy it is handed to call it
+/// (`self.parse = parse_v2`).
+fn stored_into_another<'a>(stmt: &'a Stmt, self_name: Option<&str>) -> Option<&'a Expr> {
+    let Stmt::Assign(assign) = stmt else {
+        return None;
+    };
+    let into_another = |target: &Expr| match target {
+        Expr::Subscript(_) => true,
+        Expr::Attribute(attribute) => !matches!(
+            attribute.value.as_ref(),
+            Expr::Name(name) if Some(name.id.as_str()) == self_name
+        ),
+        _ => false,
+    };
+    assign
+        .targets
+        .iter()
+        .all(into_another)
+        .then_some(assign.value.as_ref())
+}
+
+/// `v` of `d.setdefault(k, v)`, which stores it as it is.
+fn set_default_value(expr: &Expr) -> Option<&Expr> {
+    let Expr::Call(call) = expr else {
+        return None;
+    };
+    match (call.func.as_ref(), &call.arguments.args[..]) {
+        (Expr::Attribute(attribute), [_, value])
+            if attribute.attr.as_str() == "setdefault" && call.arguments.keywords.is_empty() =>
+        {
+            Some(value)
+        }
+        _ => None,
+    }
+}
+
+/// The functions nested in `body` (a function's) that it only stores as they are into
+/// another object (`d[k] = f`, `d.setdefault(k, f)`), never calls, passes, returns or uses
+/// otherwise: the function object is made beneath it, its body runs where it is called.
+fn held_functions(body: &[Stmt], self_name: Option<&str>) -> HashSet<String> {
+    #[derive(Default)]
+    struct Uses<'s> {
+        self_name: Option<&'s str>,
+        defined: HashSet<String>,
+        /// Of each name: every load, and the loads that are a stored value.
+        loads: HashMap<String, (usize, usize)>,
+    }
+    impl Uses<'_> {
+        fn stored(&mut self, value: &Expr) {
+            if let Expr::Name(name) = value {
+                self.loads.entry(name.id.to_string()).or_default().1 += 1;
+            }
+        }
+    }
+    impl<'a> Visitor<'a> for Uses<'_> {
+        fn visit_stmt(&mut self, stmt: &'a Stmt) {
+            if let Stmt::FunctionDef(function) = stmt {
+                self.defined.insert(function.name.to_string());
+            }
+            if let Some(value) = stored_into_another(stmt, self.self_name) {
+                self.stored(value);
+            }
+            visitor::walk_stmt(self, stmt);
+        }
+
+        fn visit_expr(&mut self, expr: &'a Expr) {
+            if let Expr::Name(name) = expr
+                && name.ctx == ast::ExprContext::Load
+            {
+                self.loads.entry(name.id.to_string()).or_default().0 += 1;
+            }
+            if let Some(value) = set_default_value(expr) {
+                self.stored(value);
+            }
+            visitor::walk_expr(self, expr);
+        }
+    }
+    let mut uses = Uses {
+        self_name,
+        ..Uses::default()
+    };
+    uses.visit_body(body);
+    let Uses { defined, loads, .. } = uses;
+    defined
+        .into_iter()
+        .filter(|name| loads.get(name).is_none_or(|(all, stored)| all == stored))
+        .collect()
 }
 
 /// `x`, `x.a.b`: a name and its attributes, as a global chain; `None` for anything else.
@@ -372,6 +470,9 @@ struct Collector<'l> {
     /// Whether a name stored as it is may be held (see `held`): not in a function that calls
     /// through an item (`handlers[kind](text)`), which may be what it stored.
     may_hold: bool,
+    /// Functions nested in this one that it only stores as they are (see `held_functions`):
+    /// their bodies run where they are called, not beneath this function.
+    held_functions: &'l HashSet<String>,
     found: Refs,
 }
 
@@ -404,6 +505,7 @@ impl<'l> Collector<'l> {
             function: self.function,
             loads_targets: self.loads_targets,
             may_hold: self.may_hold,
+            held_functions: self.held_functions,
             found: Refs::default(),
         }
     }
@@ -582,26 +684,19 @@ impl<'l> Collector<'l> {
             && matches!(self.root_of(expr), Root::Global(..) | Root::Imported(..))
     }
 
-    /// The `&x` reference of a function's `d[k] = x` or `obj.a = x` where `x` is a global
-    /// name or an attribute chain on one: the object is stored as it is, which runs nothing;
-    /// what it names runs where it is called (see `resolve`). Not `self.a = x`: an object
-    /// keeps a strategy it is handed to call it (`self.parse = parse_v2`), and stays coarse.
-    fn held(&self, assign: &ast::StmtAssign) -> Option<String> {
-        let into_another = |target: &Expr| match target {
-            Expr::Subscript(_) => true,
-            Expr::Attribute(attribute) => {
-                !matches!(self.root_of(&attribute.value), Root::OwnObject(ref attrs) if attrs.is_empty())
-            }
-            _ => false,
-        };
-        if !self.may_hold || !assign.targets.iter().all(into_another) {
+    /// The `&x` reference of a function's `d[k] = x`, `obj.a = x` or `d.setdefault(k, x)`
+    /// (`value`, see `stored_into_another`) where `x` is a global name or an attribute chain on
+    /// one: the object is stored as it is, which runs nothing; what it names runs where it is
+    /// called (see `resolve`).
+    fn held(&self, value: &Expr) -> Option<String> {
+        if !self.may_hold {
             return None;
         }
-        let root = self.root_of(&assign.value);
+        let root = self.root_of(value);
         if !matches!(root, Root::Global(..) | Root::Imported(..)) {
             return None;
         }
-        let mut part = assign.value.as_ref();
+        let mut part = value;
         while let Expr::Attribute(attribute) = part {
             part = &attribute.value;
         }
@@ -609,6 +704,31 @@ impl<'l> Collector<'l> {
             return None;
         }
         Self::reference(&root).map(|reference| format!("&{reference}"))
+    }
+
+    /// A nested function that is only stored (see `held_functions`): its decorators, defaults
+    /// and annotations run here; its body's references are what a held name's are (`&x`):
+    /// what they bind and the state they read, no call of what they name, no method a call
+    /// may reach.
+    fn held_function(&mut self, function: &ast::StmtFunctionDef) {
+        for decorator in &function.decorator_list {
+            self.visit_decorator(decorator);
+        }
+        self.visit_parameters(&function.parameters);
+        if let Some(returns) = &function.returns {
+            self.visit_annotation(returns);
+        }
+        let mut body = self.fresh();
+        body.visit_body(&function.body);
+        let Refs { refs, writes, .. } = body.found;
+        self.found.writes.extend(writes);
+        for reference in refs {
+            if reference.starts_with('&') {
+                self.found.refs.insert(reference);
+            } else if !reference.starts_with('.') {
+                self.found.refs.insert(format!("&{reference}"));
+            }
+        }
     }
 
     fn literal_name(expr: &Expr) -> Option<&str> {
@@ -627,8 +747,15 @@ impl<'a> Visitor<'a> for Collector<'_> {
         {
             self.found.writes.insert(name.id.to_string());
         }
+        if let Stmt::FunctionDef(function) = stmt
+            && self.held_functions.contains(function.name.as_str())
+        {
+            self.held_function(function);
+            return;
+        }
         if let Stmt::Assign(assign) = stmt
-            && let Some(held) = self.held(assign)
+            && let Some(held) =
+                stored_into_another(stmt, self.self_name).and_then(|value| self.held(value))
         {
             for target in &assign.targets {
                 self.visit_expr(target);
@@ -675,6 +802,16 @@ impl<'a> Visitor<'a> for Collector<'_> {
             }
             Expr::Call(call) => {
                 let arguments = &call.arguments.args;
+                if let Some(held) = set_default_value(expr).and_then(|value| self.held(value))
+                    && let Expr::Attribute(attribute) = call.func.as_ref()
+                {
+                    // A write of the container all the same (`_HANDLERS.setdefault(k, f)`).
+                    self.write(&attribute.value, false);
+                    self.visit_expr(&call.func);
+                    self.visit_expr(&arguments[0]);
+                    self.found.refs.insert(held);
+                    return;
+                }
                 match call.func.as_ref() {
                     Expr::Attribute(attribute)
                         if self.function
@@ -1004,5 +1141,48 @@ mod tests {
             }
         });
         assert!(found.refs.contains("f"));
+    }
+    #[test]
+    fn set_default_stores_a_name_as_it_is() {
+        let refs = refs_of(
+            "def add(d):\n    d.setdefault('cb', handler)\n    HANDLERS.setdefault('x', mod.run)\n",
+            false,
+        );
+        assert_eq!(
+            refs,
+            [
+                "&handler",
+                "&mod.run",
+                ".setdefault",
+                "HANDLERS.setdefault",
+                "!HANDLERS"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_nested_function_only_stored_is_held_with_what_its_body_names() {
+        // `show` is only put into `kwargs`: its body runs where it is called. Its names are
+        // held; the method it calls on an unknown object (`.get_help`) is no call from here.
+        let source = "def help_option(**kwargs):\n    def show(ctx):\n        echo(ctx.get_help())\n        SEEN.append(1)\n    kwargs.setdefault('callback', show)\n    return option(**kwargs)\n";
+        assert_eq!(
+            refs_of(source, false),
+            ["&@SEEN.append", "&echo", ".setdefault", "option", "!SEEN"]
+        );
+        // Called, returned or handed to a call: its body may run beneath the function.
+        for use_of_it in ["show(None)", "return show", "option(callback=show)"] {
+            let source = format!(
+                "def f(kwargs):\n    def show(ctx):\n        echo(ctx.get_help())\n    kwargs['callback'] = show\n    {use_of_it}\n"
+            );
+            let refs = refs_of(&source, false);
+            assert!(refs.contains(&"echo".to_owned()), "{use_of_it}: {refs:?}");
+            assert!(
+                refs.contains(&".get_help".to_owned()),
+                "{use_of_it}: {refs:?}"
+            );
+        }
+        // A function that calls through an item may call what it stored: no holding.
+        let source = "def f(kwargs):\n    def show(ctx):\n        echo(ctx)\n    kwargs['cb'] = show\n    kwargs['cb'](1)\n";
+        assert!(refs_of(source, false).contains(&"echo".to_owned()));
     }
 }

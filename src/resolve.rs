@@ -111,7 +111,8 @@ impl Engine {
         };
         let class = class_of(name);
         let mut keys = Vec::new();
-        for write in block.writes() {
+        let writes: Vec<Name> = self.kept_writes(block).collect();
+        for write in &writes {
             let (found, _) = self.resolve_ref(file, class, *write, 0);
             if found.keys.is_empty() {
                 // Written but bound nowhere statically (`global X` only ever assigned inside

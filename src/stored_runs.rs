@@ -57,9 +57,12 @@ impl Engine {
         let mut row_of: HashMap<u32, usize> = HashMap::new();
         let mut writers: Vec<Function> = Vec::new();
         for (at, &(path, name)) in functions.iter().enumerate() {
-            let stateful = self
-                .current(path.as_str())
-                .and_then(|current| current.model.function(name).map(|block| block.stateful()));
+            let stateful = self.current(path.as_str()).and_then(|current| {
+                current
+                    .model
+                    .function(name)
+                    .map(|block| self.keeps_state(block))
+            });
             if stateful == Some(true) {
                 row_of.insert(u32::try_from(at).unwrap_or(u32::MAX), writers.len());
                 writers.push((path, name));

@@ -1233,3 +1233,138 @@ def test_a_method_decorator_change_selects_the_users_of_that_method_not_of_its_c
     project.settled()
     project.replace("src/pkg/shapes.py", "    @property\n", "")
     assert outcomes(project.diff()) == {"test_perimeter": "FAILED"}
+
+
+def test_a_word_in_a_decorator_argument_does_not_make_the_function_a_cache(
+    project: Project,
+) -> None:
+    # "cache" in a parametrize id is text, not a caching decorator: `test_mul` keeps no state
+    # that `test_add`, which reads `pytest` after it, could get.
+    project.write(
+        "tests/test_calc.py",
+        """
+        import pytest
+
+        from pkg.calc import add, mul
+
+
+        @pytest.mark.parametrize("mode", ["no-cache", "cache"])
+        def test_mul(mode):
+            assert mul(2, 3) == 6
+
+
+        def test_add():
+            with pytest.raises(TypeError):
+                add(2, None)
+        """,
+    )
+    project.settled()
+    project.replace("src/pkg/calc.py", "return a * b", "return a * b + 1")
+    assert outcomes(project.diff()) == {"test_mul[no-cache]": "FAILED", "test_mul[cache]": "FAILED"}
+
+
+CLI_MODULE = """
+    import os
+    import sys
+
+    from pkg.calc import add, mul
+
+
+    def main(command):
+        try:
+            return add(2, 3) if command == "add" else mul(2, 3)
+        except BrokenPipeError:
+            sys.stdout = open(os.devnull, "w")
+            return 1
+    """
+
+CLI_TESTS = """
+    from pkg.cli import main
+
+
+    def test_main_mul():
+        assert main("mul") == 6
+
+
+    def test_main_add():
+        assert main("add") == 5
+    """
+
+
+@pytest.mark.parametrize(
+    ("capture", "selected"),
+    [
+        ((), {"test_main_mul": "FAILED"}),
+        (("-s",), {"test_main_mul": "FAILED", "test_main_add": "PASSED"}),
+    ],
+    ids=["captured", "not-captured"],
+)
+def test_setting_sys_stdout_keeps_nothing_for_later_tests_under_capture(
+    project: Project, capture: tuple[str, ...], selected: dict[str, str]
+) -> None:
+    # pytest's capture sets `sys.stdout` afresh before every test: what `main` stored there
+    # cannot reach `test_main_add`, so `mul`, which ran beneath `main` in an earlier test, is
+    # nothing it depends on. Under `-s` the stream stays as the earlier test left it.
+    project.write_files({"src/pkg/cli.py": CLI_MODULE, "tests/test_cli.py": CLI_TESTS})
+    project.settled(*capture)
+    project.replace("src/pkg/calc.py", "return a * b", "return a * b + 1")
+    found = outcomes(project.diff(*capture))
+    assert {name: found[name] for name in found if name.startswith("test_main")} == selected
+
+
+OPTIONS_MODULE = """
+    from pkg.calc import mul
+
+
+    class Option:
+        def __init__(self, callback):
+            self.callback = callback
+
+        def run(self, value):
+            return self.callback(value)
+
+
+    def make_option():
+        def show(value):
+            return mul(value, 2)
+
+        settings = {}
+        settings.setdefault("callback", show)
+        return Option(**settings)
+
+
+    class Command:
+        def __init__(self):
+            self._option = None
+
+        def option(self):
+            if self._option is None:
+                self._option = make_option()
+            return self._option
+    """
+
+OPTIONS_TESTS = """
+    from pkg.options import Command
+
+
+    def test_runs_the_callback():
+        assert Command().option().run(3) == 6
+
+
+    def test_only_gets_the_option():
+        assert Command().option().callback is not None
+    """
+
+
+def test_a_nested_function_the_memo_only_stores_did_not_run_beneath_it(project: Project) -> None:
+    # `Command.option` keeps what `make_option` made; `show` is only stored in it, and runs
+    # where the option is run. `mul` ran beneath `show` in the first test, in the same test as
+    # `Command.option`, but never beneath it: the second test, which only gets the option,
+    # does not depend on it.
+    project.write_files({"src/pkg/options.py": OPTIONS_MODULE, "tests/test_options.py": OPTIONS_TESTS})
+    project.settled()
+    project.replace("src/pkg/calc.py", "return a * b", "return a * b + 1")
+    found = outcomes(project.diff())
+    assert {name: found[name] for name in found if "option" in name or "callback" in name} == {
+        "test_runs_the_callback": "FAILED"
+    }

@@ -855,3 +855,60 @@ def test_a_cached_result_computed_through_a_handler_the_writer_stored(project: P
         "test_first": "FAILED",
         "test_second": "FAILED",
     }
+
+
+def test_a_nested_function_a_memo_hands_to_a_call_that_runs_it(project: Project) -> None:
+    # `make_option` hands `show` to `Option`, which runs it: what `show` calls ran beneath the
+    # memo `option`, and the shared command hands its result to the second test.
+    project.write(
+        "src/pkg/options.py",
+        """
+        from pkg.calc import mul
+
+
+        class Option:
+            def __init__(self, callback):
+                self.default = callback(1)
+
+
+        def make_option():
+            def show(value):
+                return mul(value, 2)
+
+            return Option(callback=show)
+
+
+        class Command:
+            def __init__(self):
+                self._option = None
+
+            def option(self):
+                if self._option is None:
+                    self._option = make_option()
+                return self._option
+
+
+        COMMAND = Command()
+        """,
+    )
+    project.write(
+        "tests/test_options.py",
+        """
+        from pkg.options import COMMAND
+
+
+        def test_first():
+            assert COMMAND.option().default == 2
+
+
+        def test_second():
+            assert COMMAND.option().default == 2
+        """,
+    )
+    project.settled("-p", "no:randomly")
+    project.replace("src/pkg/calc.py", "return a * b", "return a * b + 1")
+    found = outcomes(project.diff("-p", "no:randomly"))
+    assert {name: found[name] for name in found if name in ("test_first", "test_second")} == {
+        "test_first": "FAILED",
+        "test_second": "FAILED",
+    }

@@ -247,6 +247,10 @@ class Engine:
     def set_facts(self, facts: list[tuple[str, str]]) -> None:
         """Facts about the environment by pseudo-file path (``<dist>/requests``): a test that
         depends on a pseudo-file is selected when the hash of its value changes."""
+    def set_reset_state(self, names: list[str]) -> None:
+        """State the test runner sets afresh before every test, as module attributes
+        (``sys.stdout``): a function that writes only such state keeps nothing a later test
+        reads."""
     def pseudo_files(self) -> list[str]:
         """The stored pseudo-file paths."""
     def mark_import_time(self, code: list[tuple[str, int]]) -> None:

@@ -24,6 +24,9 @@ from pytest_difftest.errors import DifftestError, RemoteError, SchemaVersionErro
 from pytest_difftest.selecting import Plan, Selecting
 from pytest_difftest.settings import Settings
 
+# The streams pytest's output capture sets afresh before every test (and restores after).
+_CAPTURED_STREAMS = ["sys.stdin", "sys.stdout", "sys.stderr"]
+
 # What a database operation may raise that means "stop using the database".
 _DATABASE_ERRORS = (DifftestError, OSError)
 
@@ -53,6 +56,7 @@ class Database:
         try:
             engine = self.engine = self._open()
             engine.set_variant(settings.variant)
+            engine.set_reset_state(_reset_before_each_test(self.config))
             self.facts = self._facts(engine)
             engine.set_facts(sorted(self.facts.items()))
             if settings.remote_url is not None:
@@ -302,3 +306,10 @@ def _not_an_ancestor(commit: str, root: Path) -> bool:
         return False
     # 0: an ancestor; 1: not one; anything else: git cannot tell.
     return result.returncode == 1
+
+
+def _reset_before_each_test(config: pytest.Config) -> list[str]:
+    """The state pytest sets afresh before every test: the standard streams while it captures
+    output (not under ``-s``), so a test that replaces one leaves nothing for the next."""
+    capturing = config.getoption("capture", "no") != "no"
+    return list(_CAPTURED_STREAMS) if capturing else []
