@@ -290,9 +290,10 @@ fn set_default_value(expr: &Expr) -> Option<&Expr> {
     }
 }
 
-/// The functions nested in `body` (a function's) that it only stores as they are into
-/// another object (`d[k] = f`, `d.setdefault(k, f)`), never calls, passes, returns or uses
-/// otherwise: the function object is made beneath it, its body runs where it is called.
+/// The functions nested in `body` (a function's), undecorated, that it only stores as they
+/// are into another object (`d[k] = f`, `d.setdefault(k, f)`), never calls, passes, returns
+/// or uses otherwise: the function object is made beneath it, its body runs where it is
+/// called.
 fn held_functions(body: &[Stmt], self_name: Option<&str>) -> HashSet<String> {
     #[derive(Default)]
     struct Uses<'s> {
@@ -310,7 +311,10 @@ fn held_functions(body: &[Stmt], self_name: Option<&str>) -> HashSet<String> {
     }
     impl<'a> Visitor<'a> for Uses<'_> {
         fn visit_stmt(&mut self, stmt: &'a Stmt) {
-            if let Stmt::FunctionDef(function) = stmt {
+            // A decorator is handed the function, and may call it.
+            if let Stmt::FunctionDef(function) = stmt
+                && function.decorator_list.is_empty()
+            {
                 self.defined.insert(function.name.to_string());
             }
             if let Some(value) = stored_into_another(stmt, self.self_name) {
@@ -1181,6 +1185,9 @@ mod tests {
                 "{use_of_it}: {refs:?}"
             );
         }
+        // A decorator is handed it, and may call it.
+        let source = "def f(kwargs):\n    @wrap\n    def show(ctx):\n        echo(ctx)\n    kwargs['cb'] = show\n";
+        assert!(refs_of(source, false).contains(&"echo".to_owned()));
         // A function that calls through an item may call what it stored: no holding.
         let source = "def f(kwargs):\n    def show(ctx):\n        echo(ctx)\n    kwargs['cb'] = show\n    kwargs['cb'](1)\n";
         assert!(refs_of(source, false).contains(&"echo".to_owned()));

@@ -1361,7 +1361,9 @@ def test_a_nested_function_the_memo_only_stores_did_not_run_beneath_it(project: 
     # where the option is run. `mul` ran beneath `show` in the first test, in the same test as
     # `Command.option`, but never beneath it: the second test, which only gets the option,
     # does not depend on it.
-    project.write_files({"src/pkg/options.py": OPTIONS_MODULE, "tests/test_options.py": OPTIONS_TESTS})
+    project.write_files(
+        {"src/pkg/options.py": OPTIONS_MODULE, "tests/test_options.py": OPTIONS_TESTS}
+    )
     project.settled()
     project.replace("src/pkg/calc.py", "return a * b", "return a * b + 1")
     found = outcomes(project.diff())
