@@ -2,7 +2,7 @@
 
     python benches/run.py --size small [--shape layered|dense|calls] [--rounds 3]
                           [--out benches/results/RESULTS.md] [--python /path/to/python]
-                          [--seed 1] [--keep]
+                          [--seed 1] [--keep] [--modules N --tests N]
 
 Every scenario runs in pairs, plugin run (A) then plain `pytest -q` (B),
 A B A B ..., and reports the median of the per-pair ratios A/B, so that load from other
@@ -223,6 +223,7 @@ def report(
     tests = int(str(manifest["tests"]))
     lines = [
         f"# pytest-difftest benchmark: {args.size}"
+        + (" resized" if args.modules or args.tests else "")
         + (f", {args.shape} shape" if args.shape != "layered" else ""),
         "",
         f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
@@ -279,6 +280,8 @@ def main() -> None:
         "--out", type=Path, help="default: benches/results/RESULTS-<size>[-<shape>].md"
     )
     parser.add_argument("--keep", action="store_true", help="keep the generated project")
+    parser.add_argument("--modules", type=int, help="override the size's module count")
+    parser.add_argument("--tests", type=int, help="override the size's test count")
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
@@ -291,6 +294,7 @@ def main() -> None:
     try:
         project = work / "project"
         modules, tests = SIZES[args.size]
+        modules, tests = args.modules or modules, args.tests or tests
         manifest = generate(project, modules, tests, args.seed, shape=args.shape)
         print(
             f"generated {project}: {manifest['modules']} modules, {manifest['tests']} tests",
