@@ -1146,6 +1146,7 @@ mod tests {
         });
         assert!(found.refs.contains("f"));
     }
+
     #[test]
     fn set_default_stores_a_name_as_it_is() {
         let refs = refs_of(
