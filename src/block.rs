@@ -211,8 +211,9 @@ impl Block {
 
     /// Whether a `Function` block keeps state between calls: a cache decorator (which writes
     /// the function itself), or writes of module-level names, class attributes or attributes
-    /// of a long-lived object (see `writes`). A test that reads that state depends on it, and
-    /// on what it runs.
+    /// of a long-lived object (see `writes`), as the syntax tells. Recording asks
+    /// `Engine::keeps_state`, which leaves out state the test runner sets afresh before every
+    /// test (`sys.stdout` under pytest's capture).
     #[must_use]
     pub fn stateful(&self) -> bool {
         !self.writes().is_empty()
