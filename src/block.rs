@@ -307,6 +307,9 @@ pub struct ClassInfo {
     pub block: u32,
     /// Its bases, as references (see `refs`).
     pub bases: Box<[Name]>,
+    /// The references that only its decorators make (sorted): code that ran when the class
+    /// statement ran, not when the class is used (see `resolve`).
+    pub decorators: Box<[Name]>,
     /// The names its body's assignments bind: class attributes, as opposed to the attributes
     /// each instance gets (see `Engine::import_writes`).
     pub attributes: Box<[Name]>,

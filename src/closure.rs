@@ -68,6 +68,9 @@ pub(crate) struct Resolved {
     pub(crate) deps: Vec<BlockVersion>,
     /// The functions and methods they name: `(file, qualified name)`.
     pub(crate) functions: Vec<(Name, Name)>,
+    /// The functions that ran defining a class they name (its decorators): their code made
+    /// the class, but using it does not run them.
+    pub(crate) defining: Vec<(Name, Name)>,
     /// The classes they name: `(file, qualified name)`.
     pub(crate) classes: Vec<(Name, Name)>,
     /// The state they read.
@@ -78,12 +81,18 @@ impl Resolved {
     pub(crate) fn extend(&mut self, other: &Self) {
         self.deps.extend_from_slice(&other.deps);
         self.functions.extend_from_slice(&other.functions);
+        self.defining.extend_from_slice(&other.defining);
         self.classes.extend_from_slice(&other.classes);
         self.keys.extend_from_slice(&other.keys);
     }
 
     pub(crate) fn settle(mut self) -> Self {
-        for list in [&mut self.functions, &mut self.classes, &mut self.keys] {
+        for list in [
+            &mut self.functions,
+            &mut self.defining,
+            &mut self.classes,
+            &mut self.keys,
+        ] {
             list.sort_unstable();
             list.dedup();
         }

@@ -2058,3 +2058,135 @@ fn a_write_of_state_the_runner_sets_afresh_before_every_test_keeps_nothing() {
         strings(&[computes])
     );
 }
+
+const TAGGED: &str = "\
+from calc import mul
+
+
+def describe(cls):
+    return mul(2, 2)
+
+
+def tagged(cls):
+    cls.tag = describe(cls) if cls.__doc__ else cls.__name__
+    return cls
+
+
+@tagged
+class Square:
+    pass
+
+
+SQUARES = {}
+
+
+def square(side):
+    if side not in SQUARES:
+        SQUARES[side] = Square()
+    return SQUARES[side]
+";
+
+const AREAS: &str = "\
+from calc import mul
+
+
+def with_area(cls):
+    def area(self):
+        return mul(self.side, self.side)
+
+    cls.area = area
+    return cls
+
+
+@with_area
+class Square:
+    def __init__(self, side):
+        self.side = side
+
+
+AREAS = {}
+
+
+def cached_area(side):
+    if side not in AREAS:
+        AREAS[side] = Square(side).area()
+    return AREAS[side]
+";
+
+/// `tests/test_shapes.py` reads the memo of `module`, in `test_first` running `code` too,
+/// in `test_second` only reading it; then `edit` changes a file.
+fn shapes_selected_after(
+    module: &str,
+    memo: &str,
+    code: &[(&str, &str)],
+    edit: (&str, &str, &str),
+) -> Vec<String> {
+    let project = Project::new(&[
+        ("shapes.py", module),
+        ("calc.py", "def mul(a, b):\n    return a * b\n"),
+        (
+            "tests/test_shapes.py",
+            &format!(
+                "from shapes import {memo}\n\n\ndef test_first():\n    {memo}(3)\n\n\n\
+                 def test_second():\n    {memo}(3)\n"
+            ),
+        ),
+    ]);
+    let memo_def = format!("def {memo}(");
+    let mut first = vec![("shapes.py", memo_def.as_str())];
+    first.extend_from_slice(code);
+    let tests = [
+        project.test("tests/test_shapes.py::test_first", &first),
+        project.test(
+            "tests/test_shapes.py::test_second",
+            &[("shapes.py", memo_def.as_str())],
+        ),
+    ];
+    let mut engine = project.engine();
+    engine.record(&tests).unwrap();
+    engine.finish(&[]).unwrap();
+    let (path, from, to) = edit;
+    project.edit(path, from, to);
+    project.selected()
+}
+
+#[test]
+fn what_a_class_decorator_calls_ran_defining_the_class_not_using_it() {
+    let first = "tests/test_shapes.py::test_first";
+    // `mul` ran in the same test as the memo `square`, but `describe` only ran (if ever)
+    // when `Square` was defined: making a square does not run it.
+    assert_eq!(
+        shapes_selected_after(
+            TAGGED,
+            "square",
+            &[("calc.py", "def mul(")],
+            ("calc.py", "a * b", "a * b + 1")
+        ),
+        strings(&[first])
+    );
+}
+
+#[test]
+fn what_a_class_decorator_stores_in_the_class_runs_where_the_class_is_used() {
+    let both = strings(&[
+        "tests/test_shapes.py::test_first",
+        "tests/test_shapes.py::test_second",
+    ]);
+    // `area`, which `with_area` installed, ran beneath the memo `cached_area`: so did `mul`.
+    let ran = [("shapes.py", "def area("), ("calc.py", "def mul(")];
+    let edits = [
+        ("calc.py", "a * b", "a * b + 1"),
+        (
+            "shapes.py",
+            "self.side, self.side)",
+            "self.side, self.side) + 1",
+        ),
+    ];
+    for edit in edits {
+        assert_eq!(
+            shapes_selected_after(AREAS, "cached_area", &ran, edit),
+            both,
+            "{edit:?}"
+        );
+    }
+}

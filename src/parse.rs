@@ -580,14 +580,44 @@ impl<'a> ModelBuilder<'a> {
             .collect();
         attributes.sort_unstable();
         attributes.dedup();
+        let decorators = self.decorator_only_refs(class);
         self.classes.push(ClassInfo {
             qualname: Name::intern(&qualname),
             block: 0,
             bases: bases.into_names().0.into_boxed_slice(),
+            decorators,
             attributes: attributes.into_boxed_slice(),
         });
         let members = block_name::class_prefix(prefix, &class.name);
         self.members(&class.body, &members, holes);
+    }
+
+    /// The references of `class`'s decorators that the rest of its statement (bases, body)
+    /// does not make too.
+    fn decorator_only_refs(&self, class: &'a ast::StmtClassDef) -> Box<[Name]> {
+        if class.decorator_list.is_empty() {
+            return Box::default();
+        }
+        let (decorators, _) = module_refs(|visitor| {
+            for decorator in &class.decorator_list {
+                visitor.visit_decorator(decorator);
+            }
+        })
+        .into_names();
+        let postponed = self.postponed_annotations;
+        let (rest, _) = module_refs(|visitor| {
+            if let Some(arguments) = &class.arguments {
+                visitor.visit_arguments(arguments);
+            }
+            for stmt in &class.body {
+                visit_skipping_bodies(visitor, stmt, postponed);
+            }
+        })
+        .into_names();
+        decorators
+            .into_iter()
+            .filter(|name| !rest.contains(name))
+            .collect()
     }
 
     /// The methods and nested classes of a class body, also those under an `if` there

@@ -2025,3 +2025,26 @@ fn methods_under_an_if_in_a_class_body_are_blocks_and_the_class_only_defines() {
         .unwrap();
     assert!(model.is_calling(odd));
 }
+
+#[test]
+fn a_class_keeps_apart_the_references_only_its_decorators_make() {
+    let model = parse(
+        "\
+@registry.add(Base, kind=KIND)
+@frozen
+class C(Base):
+    size = KIND
+
+
+class D:
+    pass
+",
+    );
+    let decorators = |qualname: &str| -> Vec<&str> {
+        let class = model.class(Name::intern(qualname)).unwrap();
+        class.decorators.iter().map(|name| name.as_str()).collect()
+    };
+    // `Base` and `KIND` are also the base and a class attribute's value: not only decorators'.
+    assert_eq!(decorators("C"), ["frozen", "registry.add"]);
+    assert!(decorators("D").is_empty());
+}

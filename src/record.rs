@@ -490,6 +490,16 @@ impl Engine {
                 self.resolve_block(path, name)
             };
             deps.extend(found.deps.iter().map(|version| (by, *version)));
+            // The decorators that made a class it uses: the class may hold their code (a
+            // method one installed), which counts where they may have run beneath the writer.
+            for &(path, function) in &found.defining {
+                let Some(current) = self.current(path.as_str()) else {
+                    continue;
+                };
+                if let Some(block) = current.model.function(function) {
+                    deps.insert(((path, function), (path, block.name, block.checksum)));
+                }
+            }
             classes.extend(found.classes.iter().copied());
             for &callee in &found.functions {
                 if seen.insert(callee) {

@@ -404,13 +404,21 @@ impl Engine {
                 out.functions.push((file, function));
                 denotes = Denotes::Function(file, name);
             }
-            if let Some(class) = model.class(name) {
+            let class = model.class(name);
+            if let Some(class) = class {
                 out.classes.push((file, class.qualname));
                 denotes = Denotes::Class(file, class.qualname);
             }
             // What the binding's value refers to (a constant built from others, a class's
-            // bases and attributes, a def's decorators and defaults), and what its calls ran.
-            self.resolve_refs_of(file, block, depth, out, complete);
+            // bases, decorators and attributes, a def's decorators and defaults), and what its
+            // calls ran.
+            match class.filter(|class| class.block as usize == index) {
+                Some(class) if !class.decorators.is_empty() => {
+                    let decorators = class.decorators.clone();
+                    self.resolve_class_statement(file, block, &decorators, depth, out, complete);
+                }
+                _ => self.resolve_refs_of(file, block, depth, out, complete),
+            }
             self.ran_beneath(file, block.name, depth, out, complete);
         }
         for import in model
@@ -492,9 +500,92 @@ impl Engine {
         }
     }
 
+    /// Adds what the references of the class statement `block` of `file` reach, those only
+    /// its `decorators` make as code that ran when the statement ran (see `class_decorator`).
+    fn resolve_class_statement(
+        &mut self,
+        file: Name,
+        block: &Block,
+        decorators: &[Name],
+        depth: u32,
+        out: &mut Resolved,
+        complete: &mut bool,
+    ) {
+        for reference in block.refs() {
+            if decorators.binary_search(reference).is_ok() {
+                self.class_decorator(file, *reference, depth + 1, out, complete);
+                continue;
+            }
+            let (found, whole) = self.resolve_ref(file, None, *reference, depth + 1);
+            *complete &= whole;
+            out.extend(&found);
+        }
+    }
+
+    /// A class decorator `reference` of `file`: the class's users depend on it as on code that
+    /// ran defining the class (see `ran_defining`). What ran then, and what that read, was
+    /// recorded beneath the statement (see `ran_beneath`) if the import was observed; a memo
+    /// closure takes the decorator's code too, where it may have run (see `defining`).
+    fn class_decorator(
+        &mut self,
+        file: Name,
+        reference: Name,
+        depth: u32,
+        out: &mut Resolved,
+        complete: &mut bool,
+    ) {
+        let (found, whole) = self.resolve_ref(file, None, reference, depth);
+        *complete &= whole;
+        out.deps.extend_from_slice(&found.deps);
+        out.classes.extend_from_slice(&found.classes);
+        out.keys.extend_from_slice(&found.keys);
+        for &function in &found.functions {
+            out.defining.push(function);
+            self.ran_defining(function, false, depth, out, complete);
+        }
+    }
+
+    /// What `function`, which ran defining a class (a decorator, a base's
+    /// `__init_subclass__`), holds. What it called ran then: it is not code that using the
+    /// class runs. What it stored as it is (`cls.area = area`, a nested function or another)
+    /// is: the class holds it. So the class's users call only what it holds, and depend on
+    /// what it `reads` where that stands for what ran.
+    fn ran_defining(
+        &mut self,
+        (path, function): Function,
+        reads: bool,
+        depth: u32,
+        out: &mut Resolved,
+        complete: &mut bool,
+    ) {
+        let Some(current) = self.current(path.as_str()) else {
+            return;
+        };
+        let model = Arc::clone(&current.model);
+        let Some(body) = model.function(function) else {
+            return;
+        };
+        for reference in body.refs() {
+            let held = reference.as_str().strip_prefix('&');
+            if held.is_none() && !reads {
+                continue;
+            }
+            let followed = held.map_or(*reference, Name::intern);
+            let (found, whole) = self.resolve_ref(path, class_of(function), followed, depth + 1);
+            *complete &= whole;
+            if held.is_some() {
+                out.extend(&found);
+            } else {
+                out.deps.extend_from_slice(&found.deps);
+                out.keys.extend_from_slice(&found.keys);
+            }
+        }
+    }
+
     /// The functions that ran beneath the top-level statement `statement` of `file` while
     /// `file` was imported, and what they refer to: what the statement bound is what they
     /// made (`add = Wrapped(_add)` ran `Wrapped.__init__`), so its users depend on them.
+    /// Beneath a class statement they ran defining the class (see `ran_defining`).
     pub(crate) fn ran_beneath(
         &mut self,
         file: Name,
@@ -512,6 +603,7 @@ impl Engine {
         };
         let mut functions: Vec<Function> = functions.iter().copied().collect();
         functions.sort_unstable();
+        let defined = matches!(BlockName::parse(statement.as_str()), BlockName::Class(_));
         for (path, function) in functions {
             let Some(current) = self.current(path.as_str()) else {
                 continue;
@@ -521,6 +613,10 @@ impl Engine {
                 continue;
             };
             out.deps.push((path, block.name, block.checksum));
+            if defined {
+                self.ran_defining((path, function), true, depth, out, complete);
+                continue;
+            }
             for reference in block.refs() {
                 let (found, whole) =
                     self.resolve_ref(path, class_of(function), *reference, depth + 1);

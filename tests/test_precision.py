@@ -1370,3 +1370,62 @@ def test_a_nested_function_the_memo_only_stores_did_not_run_beneath_it(project: 
     assert {name: found[name] for name in found if "option" in name or "callback" in name} == {
         "test_runs_the_callback": "FAILED"
     }
+
+
+TAGGED_MODULE = """
+    from pkg.calc import mul
+
+
+    def describe(cls):
+        return f"{cls.__name__} of {mul(2, 2)} sides"
+
+
+    def tagged(cls=None, *, verbose=False):
+        def wrap(cls):
+            cls.tag = describe(cls) if verbose else cls.__name__
+            return cls
+
+        return wrap if cls is None else wrap(cls)
+
+
+    @tagged(verbose=False)
+    class Square:
+        def __init__(self, side):
+            self.side = side
+
+
+    _squares = {}
+
+
+    def square(side):
+        if side not in _squares:
+            _squares[side] = Square(side)
+        return _squares[side]
+    """
+
+TAGGED_TESTS = """
+    from pkg.calc import mul
+    from pkg.tagged import square
+
+
+    def test_square_and_mul():
+        assert square(3).side == 3 and mul(2, 3) == 6
+
+
+    def test_square():
+        assert square(3).tag == "Square"
+    """
+
+
+def test_what_a_class_decorator_calls_ran_when_the_class_was_defined(project: Project) -> None:
+    # `tagged` ran when `Square` was defined; what it calls (`describe`, which calls `mul`)
+    # does not run when a square is made beneath the memo `square`. `mul` ran in the same test
+    # as `square`, but never beneath it: the test that only reads the memo does not depend on
+    # it.
+    project.write_files({"src/pkg/tagged.py": TAGGED_MODULE, "tests/test_tagged.py": TAGGED_TESTS})
+    project.settled("-p", "no:randomly")
+    project.replace("src/pkg/calc.py", "return a * b", "return a * b + 1")
+    found = outcomes(project.diff("-p", "no:randomly"))
+    assert {name: found[name] for name in found if "square" in name} == {
+        "test_square_and_mul": "FAILED"
+    }

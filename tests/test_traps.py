@@ -912,3 +912,64 @@ def test_a_nested_function_a_memo_hands_to_a_call_that_runs_it(project: Project)
         "test_first": "FAILED",
         "test_second": "FAILED",
     }
+
+
+def test_a_method_a_class_decorator_installs_runs_beneath_a_memo(project: Project) -> None:
+    # `with_area` ran when `Square` was defined, but the `area` it stored in the class runs
+    # wherever a square's area is asked for: here beneath the memo `cached_area`, which hands
+    # its result to the second test.
+    project.write(
+        "src/pkg/shapes.py",
+        """
+        from pkg.calc import mul
+
+
+        def with_area(cls):
+            def area(self):
+                return mul(self.side, self.side)
+
+            cls.area = area
+            return cls
+
+
+        @with_area
+        class Square:
+            def __init__(self, side):
+                self.side = side
+
+
+        _areas = {}
+
+
+        def cached_area(side):
+            if side not in _areas:
+                _areas[side] = Square(side).area()
+            return _areas[side]
+        """,
+    )
+    project.write(
+        "tests/test_shapes.py",
+        """
+        from pkg.shapes import cached_area
+
+
+        def test_first():
+            assert cached_area(3) == 9
+
+
+        def test_second():
+            assert cached_area(3) == 9
+        """,
+    )
+    for module, code, changed in [
+        ("src/pkg/calc.py", "return a * b", "return a * b + 1"),
+        ("src/pkg/shapes.py", "self.side, self.side)", "self.side, self.side) + 1"),
+    ]:
+        project.settled("-p", "no:randomly")
+        project.replace(module, code, changed)
+        found = outcomes(project.diff("-p", "no:randomly"))
+        assert {name: found[name] for name in found if name in ("test_first", "test_second")} == {
+            "test_first": "FAILED",
+            "test_second": "FAILED",
+        }
+        project.replace(module, changed, code)
