@@ -86,6 +86,79 @@ thread_local! {
     static TELLING: Cell<bool> = const { Cell::new(false) };
 }
 
+/// The reserve at the bottom of the C stack of the thread that took the frame-evaluation hook
+/// (the one that runs the tests), as `(lowest address, lowest a frame may start at)`; zero
+/// where not known. Kept outside thread-local storage, which costs a call per frame in a
+/// shared library: other threads' stacks lie elsewhere, and are left alone.
+static STACK_LOW: AtomicUsize = AtomicUsize::new(0);
+static STACK_FLOOR: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether the C stack of the thread that records is nearly out. Under a frame-evaluation hook
+/// the interpreter (3.11; 3.9 and 3.10 never do) does not inline Python-to-Python calls:
+/// every call costs C stack, so code that recurses without end under a raised recursion limit
+/// (hypothesis raises it by 2,000 while a test runs) ran the stack out, a segmentation fault,
+/// where plain Python raises `RecursionError`. The last quarter of the stack (at most 1 MiB)
+/// is kept for the C code a frame runs.
+fn stack_nearly_out() -> bool {
+    let marker = 0u8;
+    let here = std::hint::black_box(ptr::addr_of!(marker)) as usize;
+    STACK_LOW.load(Ordering::Relaxed) <= here && here < STACK_FLOOR.load(Ordering::Relaxed)
+}
+
+/// Notes the calling thread's stack reserve for `stack_nearly_out`.
+fn note_stack_reserve() {
+    let (low, floor) = stack_reserve().unwrap_or((0, 0));
+    STACK_LOW.store(low, Ordering::Relaxed);
+    STACK_FLOOR.store(floor, Ordering::Relaxed);
+}
+
+/// See `stack_nearly_out`; `None` where the thread's stack is not known.
+#[cfg(target_os = "linux")]
+fn stack_reserve() -> Option<(usize, usize)> {
+    // SAFETY: `attr` is initialised by `pthread_getattr_np` before it is read, and destroyed.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+        if libc::pthread_getattr_np(libc::pthread_self(), &raw mut attr) != 0 {
+            return None;
+        }
+        let mut low: *mut c_void = ptr::null_mut();
+        let mut size: libc::size_t = 0;
+        let found = libc::pthread_attr_getstack(&raw const attr, &raw mut low, &raw mut size);
+        libc::pthread_attr_destroy(&raw mut attr);
+        let low = low as usize;
+        (found == 0 && size > 0).then(|| (low, low + (size / 4).min(1 << 20)))
+    }
+}
+
+#[cfg(target_os = "macos")]
+fn stack_reserve() -> Option<(usize, usize)> {
+    // SAFETY: plain queries about the calling thread.
+    unsafe {
+        let thread = libc::pthread_self();
+        let high = libc::pthread_get_stackaddr_np(thread) as usize;
+        let size = libc::pthread_get_stacksize_np(thread);
+        let low = high.checked_sub(size)?;
+        (size > 0).then(|| (low, low + (size / 4).min(1 << 20)))
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+fn stack_reserve() -> Option<(usize, usize)> {
+    None
+}
+
+/// Refuses to run a frame, as the interpreter does past its recursion limit.
+fn refuse_frame() -> *mut ffi::PyObject {
+    // SAFETY: called with the GIL held, from the frame-evaluation function.
+    unsafe {
+        ffi::PyErr_SetString(
+            ffi::PyExc_RecursionError,
+            c"maximum recursion depth exceeded: the C stack is nearly out".as_ptr(),
+        );
+    }
+    ptr::null_mut()
+}
+
 // The `what` of a profile event (CPython's PyTrace_CALL and PyTrace_RETURN).
 const CALL: c_int = 0;
 const RETURN: c_int = 3;
@@ -196,6 +269,7 @@ impl CallHookPy {
             if !old.is_null() {
                 ffi::Py_DECREF(old);
             }
+            note_stack_reserve();
             (api.set_eval)(interp, evaluate);
         }
         true
@@ -250,6 +324,9 @@ unsafe extern "C" fn evaluate(
 ) -> *mut ffi::PyObject {
     // SAFETY: set before this function is installed, never unset.
     let api = unsafe { INTERPRETER.get().unwrap_unchecked() };
+    if stack_nearly_out() {
+        return refuse_frame();
+    }
     let hook = EVALUATING.load(Ordering::Acquire);
     if hook.is_null() || !COLLECTS.get() || TELLING.get() {
         // SAFETY: what the interpreter would have called.

@@ -301,3 +301,37 @@ def test_a_generator_closed_while_a_module_executes(project: Project) -> None:
     result = project.baseline("-W", "error::pytest.PytestUnraisableExceptionWarning")
     assert result.ret == 0, result.stdout.str()
     assert "SystemError" not in result.stdout.str()
+
+
+def test_endless_recursion_under_a_raised_limit_fails_the_test_not_the_run(
+    project: Project,
+) -> None:
+    # Plain Python raises RecursionError at the limit. On 3.9-3.11 the recorder's
+    # frame-evaluation hook makes every call a C call: the C stack must not run out first.
+    project.write(
+        "tests/test_deep.py",
+        """
+        import sys
+
+
+        def down(n):
+            return down(n + 1) + 1
+
+
+        def test_deep():
+            sys.setrecursionlimit(100_000)
+            down(0)
+
+
+        def test_after():
+            assert True
+        """,
+    )
+    result = project.baseline()
+    assert result.ret == 1, result.stdout.str() + result.stderr.str()
+    found = reported(result)
+    assert {name: found.get(name) for name in ("test_deep", "test_after")} == {
+        "test_deep": "FAILED",
+        "test_after": "PASSED",
+    }
+    result.stdout.fnmatch_lines(["*RecursionError*"])
