@@ -303,15 +303,17 @@ def test_a_generator_closed_while_a_module_executes(project: Project) -> None:
     assert "SystemError" not in result.stdout.str()
 
 
-def test_endless_recursion_under_a_raised_limit_fails_the_test_not_the_run(
-    project: Project,
-) -> None:
+def test_endless_recursion_under_a_raised_limit_raises_recursion_error(project: Project) -> None:
     # Plain Python raises RecursionError at the limit. On 3.9-3.11 the recorder's
-    # frame-evaluation hook makes every call a C call: the C stack must not run out first.
+    # frame-evaluation hook makes every call a C call: the C stack must not run out first
+    # (it did, a segmentation fault, at a limit of 20,000). The test passes so that pytest
+    # does not format 100,000 frames.
     project.write(
         "tests/test_deep.py",
         """
         import sys
+
+        import pytest
 
 
         def down(n):
@@ -320,18 +322,17 @@ def test_endless_recursion_under_a_raised_limit_fails_the_test_not_the_run(
 
         def test_deep():
             sys.setrecursionlimit(100_000)
-            down(0)
+            with pytest.raises(RecursionError):
+                down(0)
 
 
         def test_after():
             assert True
         """,
     )
-    result = project.baseline()
-    assert result.ret == 1, result.stdout.str() + result.stderr.str()
+    result = project.settled()
     found = reported(result)
     assert {name: found.get(name) for name in ("test_deep", "test_after")} == {
-        "test_deep": "FAILED",
+        "test_deep": "PASSED",
         "test_after": "PASSED",
     }
-    result.stdout.fnmatch_lines(["*RecursionError*"])
