@@ -539,13 +539,19 @@ impl Engine {
         out.deps.extend_from_slice(&found.deps);
         out.classes.extend_from_slice(&found.classes);
         out.keys.extend_from_slice(&found.keys);
-        for &function in &found.functions {
-            out.defining.push(function);
-            self.ran_defining(function, false, depth, out, complete);
+        for &(path, function) in &found.functions {
+            out.defining.push((path, function));
+            let Some(current) = self.current(path.as_str()) else {
+                continue;
+            };
+            let model = Arc::clone(&current.model);
+            if let Some(body) = model.function(function) {
+                self.ran_defining((path, function), body, false, depth, out, complete);
+            }
         }
     }
 
-    /// What `function`, which ran defining a class (a decorator, a base's
+    /// What `function` (its block `body`), which ran defining a class (a decorator, a base's
     /// `__init_subclass__`), holds. What it called ran then: it is not code that using the
     /// class runs. What it stored as it is (`cls.area = area`, a nested function or another)
     /// is: the class holds it. So the class's users call only what it holds, and depend on
@@ -553,18 +559,12 @@ impl Engine {
     fn ran_defining(
         &mut self,
         (path, function): Function,
+        body: &Block,
         reads: bool,
         depth: u32,
         out: &mut Resolved,
         complete: &mut bool,
     ) {
-        let Some(current) = self.current(path.as_str()) else {
-            return;
-        };
-        let model = Arc::clone(&current.model);
-        let Some(body) = model.function(function) else {
-            return;
-        };
         for reference in body.refs() {
             let held = reference.as_str().strip_prefix('&');
             if held.is_none() && !reads {
@@ -614,7 +614,7 @@ impl Engine {
             };
             out.deps.push((path, block.name, block.checksum));
             if defined {
-                self.ran_defining((path, function), true, depth, out, complete);
+                self.ran_defining((path, function), block, true, depth, out, complete);
                 continue;
             }
             for reference in block.refs() {
