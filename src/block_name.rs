@@ -17,10 +17,12 @@
 //!            | "from:" NAMES             `from m import x, y as z` binds `x,z`
 //!            | "=" NAMES                 an assignment without calls: `TIMEOUT = 5` is
 //!                                        `=TIMEOUT`; a module docstring is `=__doc__`
+//!            | "call:" NAMES             a bare call of named code: `reg.fill(x)` is
+//!                                        `call:reg.fill`; it binds nothing
 //! NAMES     := NAME ("," NAME)*          the names bound, in order
 //! ```
 //!
-//! Statements that are not bindings (calls, `if` blocks, annotations without a value) have no
+//! Other statements (calls of what has no name, `if` blocks, annotations without a value) have no
 //! block: their keys (`<stmt>`, `<annotation>`) only enter the `<module>` shape.
 
 /// The block of a module's import-time shape.
@@ -44,6 +46,7 @@ const CLASS: &str = "class:";
 const IMPORT: &str = "import:";
 const FROM: &str = "from:";
 const ASSIGN: &str = "=";
+const CALL: &str = "call:";
 
 /// What a block name says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +65,8 @@ pub enum BlockName<'a> {
     From(&'a str),
     /// An assignment (the names it binds, comma-separated).
     Assign(&'a str),
+    /// A bare call (what it calls, comma-separated).
+    Call(&'a str),
     /// A shape key (`<stmt>`, `<annotation>`) or a name this version does not write.
     Other(&'a str),
 }
@@ -85,6 +90,8 @@ impl<'a> BlockName<'a> {
             Self::From(rest)
         } else if let Some(rest) = name.strip_prefix(ASSIGN) {
             Self::Assign(rest)
+        } else if let Some(rest) = name.strip_prefix(CALL) {
+            Self::Call(rest)
         } else if name.starts_with('<') || name.is_empty() {
             Self::Other(name)
         } else {
@@ -104,7 +111,8 @@ impl<'a> BlockName<'a> {
             | Self::Class(_)
             | Self::Import(_)
             | Self::From(_)
-            | Self::Assign(_) => "binding",
+            | Self::Assign(_)
+            | Self::Call(_) => "binding",
             Self::Other(_) => "other",
         }
     }
@@ -169,6 +177,12 @@ pub fn assign(binds: &[String]) -> String {
     format!("{ASSIGN}{}", binds.join(","))
 }
 
+/// The block of a bare call of `callees`.
+#[must_use]
+pub fn call(callees: &[String]) -> String {
+    format!("{CALL}{}", callees.join(","))
+}
+
 /// The `count`th (from 2) statement or function whose name would be `name`: names stay unique
 /// within a file, and stable while the order of equal names does not change.
 #[must_use]
@@ -194,6 +208,7 @@ mod tests {
             BlockName::From("a,b")
         );
         assert_eq!(BlockName::parse(&assign(&binds)), BlockName::Assign("a,b"));
+        assert_eq!(BlockName::parse(&call(&binds)), BlockName::Call("a,b"));
         let method = function(&class_prefix(&class_prefix("", "Outer"), "Inner"), "run");
         assert_eq!(
             BlockName::parse(&method),

@@ -35,6 +35,37 @@ const HARMLESS_CALLS: &[&str] = &[
     "operator.methodcaller",
 ];
 
+/// Standard callables whose only effect is importing a module: what that import runs of the
+/// project's is recorded as that module's import.
+const IMPORTING_CALLS: &[&str] = &["importlib.import_module"];
+
+/// Standard modules whose functions and classes compute values and keep no state that code
+/// elsewhere reads (`inspect.signature`, `itertools.chain`, `re.compile`'s cache aside): a
+/// project function that calls them at import changes nothing outside the project.
+const COMPUTING_MODULES: &[&str] = &[
+    "abc",
+    "bisect",
+    "collections",
+    "collections.abc",
+    "copy",
+    "dataclasses",
+    "enum",
+    "functools",
+    "heapq",
+    "inspect",
+    "itertools",
+    "json",
+    "keyword",
+    "math",
+    "numbers",
+    "operator",
+    "re",
+    "string",
+    "textwrap",
+    "types",
+    "typing",
+];
+
 /// Builtins that compute a value and change no state of their own: what they run of the
 /// project's (a `__len__`, a `__getattr__`) the recorders see, beneath the statement.
 const HARMLESS_BUILTINS: &[&str] = &[
@@ -80,6 +111,11 @@ const HARMLESS_BUILTINS: &[&str] = &[
     "vars",
     "zip",
 ];
+
+/// Builtin types whose methods a class calls on its own instances, or on its own descriptors
+/// (`super().__init__()`, `object.__setattr__(self, ...)`, `property.__get__`): what they run
+/// of the project's, the recorders see.
+const INSTANCE_BUILTINS: &[&str] = &["classmethod", "object", "property", "staticmethod", "super"];
 
 /// The methods that calling a class, or subclassing it, runs.
 const CLASS_HOOKS: &[&str] = &[
@@ -161,6 +197,9 @@ impl Engine {
                 break;
             }
         }
+        if !outside && let Some(statement) = self.bare_call(file, index) {
+            outside = self.ran_with_unknown_effects(file, statement);
+        }
         self.calls_outside.insert((file, index), outside);
         outside
     }
@@ -185,6 +224,142 @@ impl Engine {
             Some((_, 0)) | None => true,
             Some((path, index)) => self.calls_outside_at(path, index, depth + 1),
         }
+    }
+
+    /// The name of block `index` of `file`, if it is a bare call (`call:...`).
+    fn bare_call(&mut self, file: Name, index: u32) -> Option<Name> {
+        let current = self.current(file.as_str())?;
+        let name = current.model.blocks.get(index as usize)?.name;
+        matches!(BlockName::parse(name.as_str()), BlockName::Call(_)).then_some(name)
+    }
+
+    /// Whether project code that ran beneath the bare call `statement` of `file` while `file`
+    /// was imported may have changed state other than the project's: it refers to library
+    /// code other than builtins that only compute and standard callables that only keep what
+    /// they are given or import a module, to a builtin that may act (`setattr`, `open`), or to
+    /// an object that library code built. A statement that binds nothing is there for its
+    /// effects: where some are unknown, no reader is known, and every importer depends on it.
+    fn ran_with_unknown_effects(&mut self, file: Name, statement: Name) -> bool {
+        // What it hands its callees (`configure(logging.root)`) is theirs to change.
+        let own = self.current(file.as_str()).and_then(|current| {
+            let block = current.model.blocks.iter().find(|b| b.name == statement)?;
+            Some(block.refs().to_vec())
+        });
+        for reference in own.unwrap_or_default() {
+            if self.may_act_outside(file, reference) {
+                return true;
+            }
+        }
+        let functions: Vec<Function> = self
+            .module_imports
+            .get(&file)
+            .and_then(|import| import.beneath.get(&statement))
+            .map(|functions| functions.iter().copied().collect())
+            .unwrap_or_default();
+        for (path, function) in functions {
+            let Some(current) = self.current(path.as_str()) else {
+                return true;
+            };
+            let model = Arc::clone(&current.model);
+            let Some(block) = model.function(function) else {
+                return true;
+            };
+            for reference in block.refs() {
+                if self.may_act_outside(path, *reference) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// Whether the reference `reference` in `file` may reach code or objects whose effects are
+    /// not the project's (see `ran_with_unknown_effects`).
+    fn may_act_outside(&mut self, file: Name, reference: Name) -> bool {
+        let text = reference.as_str().trim_start_matches(['&', '@']);
+        // An attribute of a local, a reflective read of everything, the instance's own.
+        if text.starts_with('.') || text == "*" || text.starts_with("self.") {
+            return false;
+        }
+        if let Some(imported) = text.strip_prefix('^') {
+            let (module, attrs) = imported.split_once(':').unwrap_or((imported, ""));
+            let Some(module) = self.modules.absolute(file.as_str(), module) else {
+                return true;
+            };
+            return self.library_member(&module, attrs);
+        }
+        let text = text.strip_suffix(".*").unwrap_or(text);
+        let (head, rest) = text.split_once('.').unwrap_or((text, ""));
+        let Some(current) = self.current(file.as_str()) else {
+            return true;
+        };
+        let model = Arc::clone(&current.model);
+        let head = Name::intern(head);
+        for import in model.import_bindings.iter().filter(|i| i.bound == head) {
+            let Some(module) = self.modules.absolute(file.as_str(), import.module.as_str()) else {
+                return true;
+            };
+            let imported = match import.attr {
+                Some(attr) if rest.is_empty() => attr.as_str().to_owned(),
+                Some(attr) => format!("{attr}.{rest}"),
+                None => rest.to_owned(),
+            };
+            if self.library_member(&module, &imported) {
+                return true;
+            }
+        }
+        let bound = model.binders(head).next().is_some()
+            || model.import_bindings.iter().any(|i| i.bound == head);
+        if !bound && !self.names_module(file, head) {
+            // A builtin (the capitalized ones are exceptions, warnings and constants), or a
+            // name a star import of a project module brings.
+            let capitalized = head.as_str().starts_with(|c: char| c.is_ascii_uppercase());
+            if capitalized
+                || HARMLESS_BUILTINS.contains(&head.as_str())
+                || INSTANCE_BUILTINS.contains(&head.as_str())
+            {
+                return false;
+            }
+            let (found, _) = self.resolve_ref(file, None, head, 0);
+            return found.keys.is_empty();
+        }
+        // An object module-level code built, used through its attributes: a library's, when
+        // that code is not known to be the project's.
+        if rest.is_empty() {
+            return false;
+        }
+        let (found, _) = self.resolve_ref(file, None, Name::intern(text), 0);
+        for &(path, name) in &found.keys {
+            let Some(current) = self.current(path.as_str()) else {
+                continue;
+            };
+            let model = Arc::clone(&current.model);
+            if model.function(name).is_some() || model.class(name).is_some() {
+                continue;
+            }
+            for index in model.binders(name).collect::<Vec<_>>() {
+                let built_outside = index == 0
+                    || (model.is_calling(index)
+                        && u32::try_from(index).is_ok_and(|index| self.calls_outside(path, index)));
+                if built_outside {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// Whether `attrs` (`a.b`, or empty for the module itself) of the module `module` is a
+    /// library's member that may act: not a project module's, nor a standard callable that
+    /// only keeps what it is given or imports a module, nor a member of a standard module
+    /// that only computes (see `COMPUTING_MODULES`).
+    fn library_member(&self, module: &str, attrs: &str) -> bool {
+        let first = attrs.split('.').next().unwrap_or_default();
+        let member = format!("{module}.{first}");
+        if self.modules.path_of(module).is_some() || self.modules.path_of(&member).is_some() {
+            return false;
+        }
+        !is_harmless_standard(&member) && !COMPUTING_MODULES.contains(&module)
     }
 
     /// Whether `callee` is imported from a standard module whose classes and decorators have
@@ -260,6 +435,22 @@ impl Engine {
         functions.sort_unstable();
         functions.dedup();
         let mut keys = Vec::new();
+        // What a bare call hands its callees (`configure(SETTINGS)`) they may change: it is
+        // there for its effects.
+        if self.bare_call(file, index).is_some() {
+            let references = self
+                .current(file.as_str())
+                .and_then(|current| Some(current.model.blocks.get(index as usize)?.refs().to_vec()))
+                .unwrap_or_default();
+            for reference in references.iter().filter(|r| !callees.contains(r)) {
+                let (found, _) = self.resolve_ref(file, None, *reference, 0);
+                for &key in &found.keys {
+                    if self.is_shared_state(key) {
+                        keys.push(key);
+                    }
+                }
+            }
+        }
         for (path, function) in functions {
             let mut written = self.written_keys(path, function);
             written.extend(self.objects_used(path, function));
@@ -381,4 +572,10 @@ impl Engine {
                 .iter()
                 .any(|bound| bound.as_str() == attribute)
     }
+}
+
+/// Whether the dotted name `full` (`importlib.import_module`) is a standard callable that only
+/// keeps what it is given or only imports a module.
+fn is_harmless_standard(full: &str) -> bool {
+    HARMLESS_CALLS.contains(&full) || IMPORTING_CALLS.contains(&full)
 }

@@ -264,6 +264,9 @@ impl<'a> ModelBuilder<'a> {
             Stmt::Expr(ast::StmtExpr { value, .. }) if namespace_update(value).is_some() => {
                 self.namespace_update(stmt, value);
             }
+            Stmt::Expr(ast::StmtExpr { value, .. }) if value.is_call_expr() => {
+                self.bare_call(stmt, value);
+            }
             Stmt::If(_) | Stmt::Try(_) => self.branches(stmt),
             _ => {
                 if let Stmt::ImportFrom(import) = stmt {
@@ -479,6 +482,21 @@ impl<'a> ModelBuilder<'a> {
         let binds = vec![block_name::NAMESPACE.to_owned()];
         let key = block_name::assign(&binds);
         self.statement(stmt, &key, binds, true, stmt.range(), refs);
+    }
+
+    /// A bare call (toolz's `functoolz._sigs.create_signature_registry()`): where it calls only
+    /// named code, a statement of its own that binds nothing, whose callees the engine follows
+    /// (see `FileModel::calling`); otherwise module code.
+    fn bare_call(&mut self, stmt: &'a Stmt, value: &'a Expr) {
+        let refs = module_refs(|visitor| visitor.visit_expr(value));
+        match value_callees(value) {
+            Some(callees) if !callees.is_empty() => {
+                self.note_callees(Some(&callees));
+                let key = block_name::call(&callees);
+                self.statement(stmt, &key, Vec::new(), true, stmt.range(), refs);
+            }
+            _ => self.effects(stmt, refs),
+        }
     }
 
     /// Records a top-level statement that may have effects: it is part of `<module>` (which

@@ -382,6 +382,7 @@ except ImportError as error:
             "=LIMIT",
             "f#2",
             "def:f#2",
+            "call:register",
             "from:dumps",
             "dumps",
             "def:dumps"
@@ -399,11 +400,13 @@ except ImportError as error:
     };
     assert_eq!(refs("=LIMIT"), ["FAST", "sys.version_info"]);
     assert_eq!(refs("def:dumps"), ["ImportError"]);
-    // The call in a branch is module code, and so is what decides whether it runs.
+    // The call in a branch is a statement of its own (a bare call), and what decides whether
+    // it runs is part of it.
+    let mut call = refs("call:register");
+    call.sort_unstable();
+    assert_eq!(call, ["FAST", "f", "register", "sys.version_info"]);
+    assert_eq!(callees(&model, "call:register"), ["register"]);
     let uses = import_uses(&model);
-    for name in ["register", "f", "sys.version_info", "FAST"] {
-        assert!(uses.contains(name), "{name}: {uses:?}");
-    }
     assert!(!uses.contains("ImportError"), "{uses:?}");
     let mut binders: Vec<&str> = model
         .binders(Name::intern("error"))
@@ -415,11 +418,17 @@ except ImportError as error:
         ("return 2", "return 3", &["f#2"]),
         ("LIMIT = 1", "LIMIT = 2", &["=LIMIT"]),
         ("return repr(value)", "return str(value)", &["dumps"]),
-        // The conditions, the handlers, the calls and where a statement stands: module code
+        // The conditions, the handlers, what a call calls and where a statement stands:
+        // module code
         // (the statement that moved keeps its text, and so its checksum).
         ("(3, 11)", "(3, 12)", &["<module>"]),
         ("except ImportError as", "except KeyError as", &["<module>"]),
-        ("register(f)", "register(f, 1)", &["<module>"]),
+        ("register(f)", "register(f, 1)", &["call:register"]),
+        (
+            "register(f)",
+            "enroll(f)",
+            &["<module>", "call:enroll", "call:register"],
+        ),
         (
             "        return 1\n    LIMIT = 1\n",
             "        return 1\nLIMIT = 1\nif FAST:\n    pass\n",
@@ -646,7 +655,7 @@ from x import *
 CONFIG = load()
 d['k'] = 1
 obj.attr = 2
-print('hi')
+print('hi')(0)
 for i in range(3):
     pass
 WAIT = (n := 3)
@@ -897,7 +906,11 @@ fn inserting_code_above_keeps_names_and_checksums_of_existing_blocks() {
         "from ..shared import registry\n",
         "from ..shared import registry\nimport sys\nEXTRA = {'a': 1}\nsys.path.insert(0, '')\n",
     ));
-    assert_changed(&model, &after, &["<module>", "import:sys", "=EXTRA"]);
+    assert_changed(
+        &model,
+        &after,
+        &["<module>", "import:sys", "=EXTRA", "call:sys.path.insert"],
+    );
     assert_eq!(
         block(&after, "Order.total").start_line,
         block(&model, "Order.total").start_line + 3
@@ -1374,7 +1387,7 @@ fn import_uses_holds_what_module_code_with_effects_refers_to() {
     }
 
     let small = parse(
-        "from m import NAME\nOTHER = 1\nX = OTHER + 1\nY = make(OTHER)\nprint(NAME)\nimport pkg.mod\n",
+        "from m import NAME\nOTHER = 1\nX = OTHER + 1\nY = make(OTHER)\nfor n in NAME:\n    print(n)\nimport pkg.mod\n",
     );
     assert!(
         import_uses(&small).contains("print") && import_uses(&small).contains("NAME"),
@@ -1926,7 +1939,7 @@ W = t.TypeVar("W", bound=make_bound())
 #[test]
 fn statement_at_line_is_the_top_level_statement_a_line_runs_in() {
     let model = parse(
-        "import os\n\n\n@register('x')\ndef f(a=make()):\n    return a\n\n\nclass C(Base):\n    @hook\n    def m(self):\n        pass\n\n\nX = build(\n    1,\n)\nprint(X)\n",
+        "import os\n\n\n@register('x')\ndef f(a=make()):\n    return a\n\n\nclass C(Base):\n    @hook\n    def m(self):\n        pass\n\n\nX = build(\n    1,\n)\nprint(X)\nfor x in X:\n    pass\n",
     );
     let at = |line: u32| model.blocks[model.statement_at_line(line)].name.as_str();
     assert_eq!(at(1), "import:os");
@@ -1938,8 +1951,9 @@ fn statement_at_line_is_the_top_level_statement_a_line_runs_in() {
     assert_eq!(at(10), "class:C");
     assert_eq!(at(15), "=X");
     assert_eq!(at(16), "=X");
+    assert_eq!(at(18), "call:print");
     // Module code, and lines between statements.
-    assert_eq!(at(18), "<module>");
+    assert_eq!(at(20), "<module>");
     assert_eq!(at(2), "<module>");
 }
 
@@ -2047,4 +2061,16 @@ class D:
     // `Base` and `KIND` are also the base and a class attribute's value: not only decorators'.
     assert_eq!(decorators("C"), ["frozen", "registry.add"]);
     assert!(decorators("D").is_empty());
+}
+
+#[test]
+fn a_bare_call_of_named_code_is_a_statement_that_binds_nothing() {
+    let model = parse("TABLE = {}\nreg.fill(TABLE, key=KEY)\nmake()(1)\n");
+    let call = block(&model, "call:reg.fill");
+    assert!(call.binds().is_empty());
+    assert_eq!(call.refs(), ["KEY", "TABLE", "reg.fill"]);
+    assert_eq!(callees(&model, "call:reg.fill"), ["reg.fill"]);
+    // A call of what a call returns has no name to follow: module code.
+    assert_eq!(model.block_at_line(3), 0);
+    assert!(import_uses(&model).contains("make"));
 }

@@ -352,6 +352,16 @@ impl Engine {
         for (file, name, checksum) in statements {
             own.insert((file, name, checksum));
             own.extend(self.resolve_block(file, name).deps.iter().copied());
+            // A bare call binds nothing: its readers are the only ones what ran beneath it
+            // counts for (a statement that binds counts it for its users, see `ran_beneath`).
+            if matches!(
+                block_name::BlockName::parse(name.as_str()),
+                block_name::BlockName::Call(_)
+            ) {
+                let mut beneath = Resolved::default();
+                self.ran_beneath(file, name, 0, &mut beneath, &mut true);
+                own.extend(beneath.deps);
+            }
         }
         for writer in writers {
             let closure = self.memo_closure(writer.0, writer.1);

@@ -157,7 +157,6 @@ pub(crate) fn function_refs(
                 let chain = global_chain(default)?;
                 Some((parameter.parameter.name.to_string(), chain))
             })
-            .filter(|(_, (head, _))| !locals.names.contains(head))
             .collect()
     };
     let may_hold = !calls_an_item(&function.body);
@@ -1104,6 +1103,13 @@ mod tests {
             false,
         );
         assert!(refs.contains(&"!SIGS".to_owned()), "{refs:?}");
+        // The default is evaluated where the `def` stands: the parameter of the same name is
+        // no global there (toolz's `create_signature_registry(signatures=signatures)`).
+        let refs = refs_of(
+            "def fill(info=info, sigs=sigs):\n    for k in info:\n        sigs[k] = make(k)\n",
+            false,
+        );
+        assert!(refs.contains(&"!sigs".to_owned()), "{refs:?}");
         // A method's defaults are evaluated in its class body: no global there.
         let refs = refs_of(
             "class C:\n    def fill(self, sigs=SIGS):\n        sigs[1] = 2\n",

@@ -447,7 +447,27 @@ impl Engine {
         if !bound {
             denotes = self.through_star_imports(file, &model, name, depth, out, complete);
         }
+        if matches!(denotes, Denotes::Other) && !bound {
+            // Importing `pkg.sub` binds `sub` in `pkg`'s namespace: a package's `__init__.py`
+            // that imports `from .sub import *` names the submodule `sub` after it.
+            if let Some(submodule) = self.own_submodule(file, name) {
+                denotes = Denotes::Module(submodule);
+            }
+        }
         denotes
+    }
+
+    /// The project module `name` names inside the package whose `__init__.py` is `file`.
+    fn own_submodule(&self, file: Name, name: Name) -> Option<String> {
+        let package = file
+            .as_str()
+            .ends_with("__init__.py")
+            .then(|| self.modules.name_of(file.as_str()))??;
+        let submodule = format!("{package}.{name}");
+        self.modules
+            .path_of(&submodule)
+            .is_some()
+            .then_some(submodule)
     }
 
     /// The attribute `name` of the module `file`, looked up from outside it: its binding, or,

@@ -1429,3 +1429,61 @@ def test_what_a_class_decorator_calls_ran_when_the_class_was_defined(project: Pr
     assert {name: found[name] for name in found if "square" in name} == {
         "test_square_and_mul": "FAILED"
     }
+
+
+SIGNATURE_REGISTRY = {
+    "src/pkg/__init__.py": """
+        from pkg.core import *
+        from pkg.other import other
+
+        core._sigs.fill()
+    """,
+    "src/pkg/sigs.py": """
+        TABLE = {"len": 1, "max": 2}
+
+        REGISTRY = {}
+
+
+        def fill(table=TABLE, registry=REGISTRY):
+            for name, count in table.items():
+                registry[name] = count
+    """,
+    "src/pkg/core.py": """
+        def arity(name):
+            return _sigs.REGISTRY[name]
+
+
+        from pkg import sigs as _sigs
+    """,
+    "src/pkg/other.py": """
+        def other():
+            return 1
+    """,
+    "tests/test_core.py": """
+        from pkg import arity, other
+
+
+        def test_arity():
+            assert arity("len") == 1
+
+
+        def test_other():
+            assert other() == 1
+    """,
+}
+
+
+def test_what_a_bare_module_level_call_writes_counts_for_its_readers_not_every_importer(
+    project: Project,
+) -> None:
+    # toolz's `__init__.py` ends with `functoolz._sigs.create_signature_registry()`: a call of
+    # project code whose effects are the registry it fills. The tests that read the registry
+    # depend on it and on what it ran; the other importers of the package do not.
+    project.write_files(SIGNATURE_REGISTRY)
+    project.settled()
+    project.replace("src/pkg/sigs.py", '"len": 1', '"len": 3')
+    assert outcomes(project.diff()) == {"test_arity": "FAILED"}
+    project.replace("src/pkg/sigs.py", '"len": 3', '"len": 1')
+    project.settled()
+    project.replace("src/pkg/sigs.py", "registry[name] = count", "registry[name] = -count")
+    assert outcomes(project.diff()) == {"test_arity": "FAILED"}

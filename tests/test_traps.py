@@ -973,3 +973,67 @@ def test_a_method_a_class_decorator_installs_runs_beneath_a_memo(project: Projec
             "test_second": "FAILED",
         }
         project.replace(module, changed, code)
+
+
+LOGGING_SETUP = {
+    "src/pkg/__init__.py": """
+        from pkg.boot import setup, SETTINGS, configure
+
+        setup()
+        configure(SETTINGS)
+    """,
+    "src/pkg/boot.py": """
+        import logging
+
+        LEVEL = 10
+
+        SETTINGS = {}
+
+
+        def setup():
+            logging.getLogger("pkg").setLevel(LEVEL)
+
+
+        def configure(settings):
+            settings["debug"] = LEVEL < 20
+    """,
+    "src/pkg/level.py": """
+        import logging
+
+
+        def level():
+            return logging.getLogger("pkg").level
+    """,
+    "tests/test_level.py": """
+        from pkg import SETTINGS
+        from pkg.level import level
+
+
+        def test_level():
+            assert level() == 10
+
+
+        def test_debug():
+            assert SETTINGS["debug"]
+    """,
+}
+
+
+def test_a_bare_module_level_call_that_changes_library_state_counts_for_every_importer(
+    project: Project,
+) -> None:
+    # `setup()` changes a library's state (a logger's level): nothing tells who reads it, so
+    # every importer of the package depends on what the call ran. `configure(SETTINGS)` hands
+    # a module's state to the code it calls, which writes it there: its readers depend on it.
+    project.write_files(LOGGING_SETUP)
+    project.settled()
+    project.replace("src/pkg/boot.py", "LEVEL = 10", "LEVEL = 30")
+    found = outcomes(project.diff())
+    assert {name: found.get(name) for name in ("test_level", "test_debug")} == {
+        "test_level": "FAILED",
+        "test_debug": "FAILED",
+    }
+    project.replace("src/pkg/boot.py", "LEVEL = 30", "LEVEL = 10")
+    project.settled()
+    project.replace("src/pkg/boot.py", "LEVEL < 20", "LEVEL > 20")
+    assert outcomes(project.diff()).get("test_debug") == "FAILED"
