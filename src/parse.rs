@@ -59,6 +59,7 @@ fn parse_source(source: &str, content_hash: i64) -> FileModel {
         shape: Fnv64::default(),
         import_uses: HashSet::new(),
         seen_names: HashMap::new(),
+        containers: HashSet::new(),
         bindings: Vec::new(),
         import_bindings: Vec::new(),
         star_imports: Vec::new(),
@@ -129,6 +130,9 @@ struct ModelBuilder<'a> {
     /// How often a block name was used, to give repeated names (`@property` / `@x.setter`) a
     /// stable `#2` suffix.
     seen_names: HashMap<String, u32>,
+    /// The module-level names whose last binding is a container display (`{}`, `[...]`, a
+    /// comprehension): what a later store into one changes is the project's own object.
+    containers: HashSet<String>,
     /// See the fields of `FileModel` of the same names. Block indexes count `<module>`, which
     /// is added in front at the end.
     bindings: Vec<(Name, u32)>,
@@ -225,9 +229,30 @@ impl<'a> ModelBuilder<'a> {
                 let key = block_name::from_import(&binds);
                 self.statement(stmt, &key, binds, true, stmt.range(), Refs::default());
             }
+            Stmt::Assign(ast::StmtAssign { targets, value, .. })
+                if let [target] = targets.as_slice()
+                    && let Some(root) = self.stored_container(target) =>
+            {
+                self.mutation(stmt, root, &[target, value]);
+            }
+            Stmt::AugAssign(ast::StmtAugAssign { target, value, .. })
+                if let Some(root) = self.stored_container(target) =>
+            {
+                self.mutation(stmt, root, &[target, value]);
+            }
+            Stmt::Expr(ast::StmtExpr { value, .. })
+                if let Some((root, parts)) = self.container_method_call(value) =>
+            {
+                self.mutation(stmt, root, &parts);
+            }
             Stmt::Assign(ast::StmtAssign { targets, value, .. }) => {
                 let binds = targets.iter().map(bound_names).collect::<Option<Vec<_>>>();
-                self.assignment(stmt, binds.map(|names| names.concat()), value, None);
+                let single = matches!(targets.as_slice(), [Expr::Name(_)]);
+                self.assignment(stmt, binds.clone().map(|names| names.concat()), value, None);
+                if single && is_container_display(value) {
+                    self.containers
+                        .extend(binds.into_iter().flatten().flatten());
+                }
             }
             Stmt::AnnAssign(ast::StmtAnnAssign {
                 target,
@@ -277,6 +302,9 @@ impl<'a> ModelBuilder<'a> {
                 // the module's code: by `<module>`.
                 let mut bound = CompoundBindings::default();
                 bound.visit_stmt(stmt);
+                for name in &bound.names {
+                    self.containers.remove(name);
+                }
                 self.bindings
                     .extend(bound.names.iter().map(|name| (Name::intern(name), 0)));
                 for (statement, prefix) in bound.imports {
@@ -484,6 +512,65 @@ impl<'a> ModelBuilder<'a> {
         self.statement(stmt, &key, binds, true, stmt.range(), refs);
     }
 
+    /// The container a store into `target` changes (`TABLE` of `TABLE[k] = v`,
+    /// `TABLE[k]["x"] = v`), if the module built it from a display.
+    fn stored_container(&self, target: &Expr) -> Option<String> {
+        let Expr::Subscript(subscript) = target else {
+            return None;
+        };
+        let root = subscript_root(&subscript.value)?;
+        self.containers.contains(root).then(|| root.to_owned())
+    }
+
+    /// The container a container method call changes (`TABLE.update(...)`,
+    /// `TABLE[k].append(x)`), if the module built it from a display, with the parts of the
+    /// statement that run: the receiver and the arguments.
+    fn container_method_call(&self, value: &'a Expr) -> Option<(String, Vec<&'a Expr>)> {
+        let Expr::Call(call) = value else {
+            return None;
+        };
+        let Expr::Attribute(method) = call.func.as_ref() else {
+            return None;
+        };
+        if !CONTAINER_MUTATORS.contains(&method.attr.as_str()) {
+            return None;
+        }
+        let root = subscript_root(&method.value)?;
+        if !self.containers.contains(root) {
+            return None;
+        }
+        let mut parts: Vec<&Expr> = vec![&method.value];
+        parts.extend(call.arguments.args.iter());
+        parts.extend(call.arguments.keywords.iter().map(|keyword| &keyword.value));
+        Some((root.to_owned(), parts))
+    }
+
+    /// A statement that changes a container the module built (`module_info[builtins] =
+    /// dict(...)` in toolz): one more statement binding its name, which the container's readers
+    /// depend on, and not module code every importer does. Where what it runs calls only named
+    /// code, a calling statement (see `FileModel::calling`); otherwise module code.
+    fn mutation(&mut self, stmt: &'a Stmt, root: String, parts: &[&'a Expr]) {
+        let refs = module_refs(|visitor| {
+            for part in parts {
+                visitor.visit_expr(part);
+            }
+        });
+        let mut callees = Vec::new();
+        for part in parts {
+            let Some(found) = value_callees(part) else {
+                self.effects(stmt, refs);
+                return;
+            };
+            callees.extend(found);
+        }
+        callees.sort_unstable();
+        callees.dedup();
+        let key = block_name::assign(std::slice::from_ref(&root));
+        self.note_callees(Some(&callees));
+        self.statement(stmt, &key, vec![root.clone()], true, stmt.range(), refs);
+        self.containers.insert(root);
+    }
+
     /// A bare call (toolz's `functoolz._sigs.create_signature_registry()`): where it calls only
     /// named code, a statement of its own that binds nothing, whose callees the engine follows
     /// (see `FileModel::calling`); otherwise module code.
@@ -546,6 +633,9 @@ impl<'a> ModelBuilder<'a> {
         for member in &holes.members {
             hasher.write(member.as_bytes());
             hasher.write(b"\0");
+        }
+        for bind in &binds {
+            self.containers.remove(bind);
         }
         let binds: Vec<Name> = binds.iter().map(|name| Name::intern(name)).collect();
         let (references, _) = refs.into_names();
@@ -759,6 +849,44 @@ fn bound_names(target: &Expr) -> Option<Vec<String>> {
         Expr::Starred(ast::ExprStarred { value, .. }) => bound_names(value),
         _ => None,
     }
+}
+
+/// Methods of the builtin containers that change the container they are called on.
+const CONTAINER_MUTATORS: &[&str] = &[
+    "append",
+    "clear",
+    "discard",
+    "extend",
+    "insert",
+    "pop",
+    "popitem",
+    "remove",
+    "reverse",
+    "setdefault",
+    "sort",
+    "update",
+];
+
+/// The name a chain of subscripts starts from (`TABLE` of `TABLE[a][b]`).
+fn subscript_root(expr: &Expr) -> Option<&str> {
+    match expr {
+        Expr::Name(name) => Some(name.id.as_str()),
+        Expr::Subscript(subscript) => subscript_root(&subscript.value),
+        _ => None,
+    }
+}
+
+/// Whether `value` builds a builtin container (`{}`, `[1, 2]`, `{k: v for ...}`).
+fn is_container_display(value: &Expr) -> bool {
+    matches!(
+        value,
+        Expr::Dict(_)
+            | Expr::List(_)
+            | Expr::Set(_)
+            | Expr::DictComp(_)
+            | Expr::ListComp(_)
+            | Expr::SetComp(_)
+    )
 }
 
 /// The module of a `from` import, with a leading dot per level (`..pkg`).

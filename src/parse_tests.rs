@@ -2074,3 +2074,31 @@ fn a_bare_call_of_named_code_is_a_statement_that_binds_nothing() {
     assert_eq!(model.block_at_line(3), 0);
     assert!(import_uses(&model).contains("make"));
 }
+
+#[test]
+fn a_store_into_a_container_the_module_built_binds_its_name() {
+    let source = "TABLE = {}\nTABLE['a'] = dict(n=1)\nTABLE['a']['b'] = 2\nTABLE.update(x=make())\nTABLE['a'].append(3)\nTABLE += [1]\nOTHER = load()\nOTHER['a'] = 1\nTABLE = load()\nTABLE['c'] = 3\nos.environ['X'] = '1'\n";
+    let model = parse(source);
+    assert_eq!(
+        names(&model),
+        [
+            "<module>", "=TABLE", "=TABLE#2", "=TABLE#3", "=TABLE#4", "=TABLE#5", "=TABLE#6",
+            "=OTHER", "=TABLE#7",
+        ]
+    );
+    assert_eq!(callees(&model, "=TABLE#2"), ["dict"]);
+    assert_eq!(callees(&model, "=TABLE#4"), ["make"]);
+    let mut refs: Vec<&str> = block(&model, "=TABLE#4")
+        .refs()
+        .iter()
+        .map(|name| name.as_str())
+        .collect();
+    refs.sort_unstable();
+    assert_eq!(refs, ["TABLE", "make"]);
+    // `TABLE += [1]` rebinds the name; `TABLE['a'].append(3)` changes it: both bind it.
+    // Stores into what a call built (`OTHER`, the second `TABLE`) or a library's object are
+    // module code.
+    for line in [8, 10, 11] {
+        assert_eq!(model.block_at_line(line), 0, "line {line}");
+    }
+}

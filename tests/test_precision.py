@@ -1487,3 +1487,50 @@ def test_what_a_bare_module_level_call_writes_counts_for_its_readers_not_every_i
     project.settled()
     project.replace("src/pkg/sigs.py", "registry[name] = count", "registry[name] = -count")
     assert outcomes(project.diff()) == {"test_arity": "FAILED"}
+
+
+FILLED_CONTAINERS = {
+    "src/pkg/names.py": """
+        COLORS = {}
+        COLORS["red"] = dict(code=1)
+        COLORS["blue"] = dict(code=2)
+        COLORS.update(green=dict(code=3))
+
+        SIZES = [1, 2]
+        SIZES.append(3)
+
+
+        def code(name):
+            return COLORS[name]["code"]
+
+
+        def largest():
+            return max(SIZES)
+    """,
+    "tests/test_names.py": """
+        from pkg.names import code, largest
+
+
+        def test_code():
+            assert code("red") == 1
+
+
+        def test_largest():
+            assert largest() == 3
+    """,
+}
+
+
+def test_what_module_code_stores_into_a_container_it_built_counts_for_its_readers(
+    project: Project,
+) -> None:
+    # toolz fills `module_info = {}` with `module_info[builtins] = dict(...)` statements: each
+    # changes what the name holds, for the code that reads it, not for every importer.
+    project.write_files(FILLED_CONTAINERS)
+    project.settled()
+    project.replace("src/pkg/names.py", "dict(code=1)", "dict(code=5)")
+    assert outcomes(project.diff()) == {"test_code": "FAILED"}
+    project.replace("src/pkg/names.py", "dict(code=5)", "dict(code=1)")
+    project.settled()
+    project.replace("src/pkg/names.py", "SIZES.append(3)", "SIZES.append(4)")
+    assert outcomes(project.diff()) == {"test_largest": "FAILED"}
