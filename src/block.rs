@@ -336,6 +336,9 @@ pub struct FileModel {
     pub import_bindings: Box<[ImportBinding]>,
     /// The modules of top-level `from module import *` statements.
     pub star_imports: Box<[Name]>,
+    /// The line of each of those statements (they are module code, with no block of their
+    /// own: what a star import binds is known only when it runs).
+    pub star_import_lines: Box<[u32]>,
     /// Every class, nested ones included.
     pub classes: Box<[ClassInfo]>,
     /// The `def`, `class` and assignment statements that call what may have effects (a
@@ -374,6 +377,7 @@ impl FileModel {
             bindings: Box::default(),
             import_bindings: Box::default(),
             star_imports: Box::default(),
+            star_import_lines: Box::default(),
             classes: Box::default(),
             calling: Box::default(),
             parse_error,

@@ -155,10 +155,7 @@ impl Engine {
         for place in places {
             let followed = match *place {
                 Beneath::Module => false,
-                Beneath::Import(statement) => matches!(
-                    BlockName::parse(statement.as_str()),
-                    BlockName::Import(_) | BlockName::From(_)
-                ),
+                Beneath::Import => true,
                 Beneath::Statement(statement) => {
                     let index = self.current(file.as_str()).and_then(|current| {
                         let index = current

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use crate::block::{Block, DATA_BLOCK, FileModel, MISSING_HASH, Name, is_pseudo, is_python};
+use crate::block_name::BlockName;
 use crate::closure::{
     BlockVersion, ClosureInfo, ClosurePart, Function, MemoClosure, ResolveKey, Resolved, StateKey,
     StoredRuns,
@@ -393,13 +394,25 @@ impl Engine {
             if let Some(current) = self.current(path) {
                 let block = &current.model.blocks[current.model.block_at_line(*line)];
                 if block.kind == crate::block::BlockKind::Function {
+                    let line = u32::try_from(at.abs()).unwrap_or(0);
                     let statement = statements.as_ref().and_then(|model| {
-                        let index = model.statement_at_line(u32::try_from(at.abs()).ok()?);
+                        let index = model.statement_at_line(line);
                         (index > 0).then(|| (model.blocks[index].name, model.is_calling(index)))
                     });
+                    // A star import is module code: only its line tells it apart.
+                    let star = statements
+                        .as_ref()
+                        .is_some_and(|model| model.star_import_lines.contains(&line));
+                    let imports = |statement: Name| {
+                        matches!(
+                            BlockName::parse(statement.as_str()),
+                            BlockName::Import(_) | BlockName::From(_)
+                        )
+                    };
                     let beneath = match statement {
                         Some((statement, true)) if *at > 0 => Beneath::Statement(statement),
-                        Some((statement, _)) if *at < 0 => Beneath::Import(statement),
+                        Some((statement, _)) if *at < 0 && imports(statement) => Beneath::Import,
+                        None if *at < 0 && star => Beneath::Import,
                         _ => Beneath::Module,
                     };
                     functions.push(((Name::intern(path), block.name), beneath));
@@ -490,9 +503,9 @@ pub(crate) enum Beneath {
     Module,
     /// Beneath the calling statement of that block (see `FileModel::calling`).
     Statement(Name),
-    /// Inside the execution of another project module, which the statement of that block
-    /// imported: that module's own record has it.
-    Import(Name),
+    /// Inside the execution of another project module, which an import statement of the
+    /// module (a star import included) imported: that module's own record has it.
+    Import,
 }
 
 /// The checksum of the pseudo-file `path` given `facts`: `MISSING_HASH` without a fact, and

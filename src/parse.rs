@@ -63,6 +63,7 @@ fn parse_source(source: &str, content_hash: i64) -> FileModel {
         bindings: Vec::new(),
         import_bindings: Vec::new(),
         star_imports: Vec::new(),
+        star_import_lines: Vec::new(),
         classes: Vec::new(),
         calling: Vec::new(),
         postponed_annotations: false,
@@ -91,6 +92,7 @@ fn parse_source(source: &str, content_hash: i64) -> FileModel {
         bindings: bindings.into_boxed_slice(),
         import_bindings: builder.import_bindings.into_boxed_slice(),
         star_imports: builder.star_imports.into_boxed_slice(),
+        star_import_lines: builder.star_import_lines.into_boxed_slice(),
         classes: builder.classes.into_boxed_slice(),
         calling: builder.calling.into_boxed_slice(),
         parse_error: None,
@@ -138,6 +140,7 @@ struct ModelBuilder<'a> {
     bindings: Vec<(Name, u32)>,
     import_bindings: Vec<ImportBinding>,
     star_imports: Vec<Name>,
+    star_import_lines: Vec<u32>,
     classes: Vec<ClassInfo>,
     calling: Vec<(u32, Box<[Name]>)>,
     /// `from __future__ import annotations` (PEP 563): `def` statements leave annotations as
@@ -297,6 +300,8 @@ impl<'a> ModelBuilder<'a> {
                 if let Stmt::ImportFrom(import) = stmt {
                     self.star_imports
                         .push(Name::intern(&relative_module(import)));
+                    self.star_import_lines
+                        .push(self.lines.line_of(import.start()));
                 }
                 // Whatever it binds (`try: import json` / `except: json = None`) is bound by
                 // the module's code: by `<module>`.

@@ -1477,6 +1477,7 @@ class K(Base):
             .collect::<Vec<_>>(),
         ["..star"]
     );
+    assert_eq!(*model.star_import_lines, [3]);
     let classes: Vec<(String, u32, Vec<String>)> = model
         .classes
         .iter()

@@ -1534,3 +1534,41 @@ def test_what_module_code_stores_into_a_container_it_built_counts_for_its_reader
     project.settled()
     project.replace("src/pkg/names.py", "SIZES.append(3)", "SIZES.append(4)")
     assert outcomes(project.diff()) == {"test_largest": "FAILED"}
+
+
+def test_what_ran_importing_a_module_a_star_import_names_counts_for_that_module_only(
+    project: Project,
+) -> None:
+    # `from .functoolz import *` in toolz's `__init__.py`: what ran while functoolz was
+    # imported is functoolz's own record (`make_table` ran beneath `TABLE = ...`, for the users
+    # of TABLE), not code every importer of the package relies on.
+    project.write_files(
+        {
+            "src/pkg/__init__.py": "from pkg.core import *\n",
+            "src/pkg/core.py": """
+                def make_table():
+                    return {"a": 1}
+
+
+                TABLE = make_table()
+
+
+                def other():
+                    return 2
+            """,
+            "tests/test_core.py": """
+                from pkg import TABLE, other
+
+
+                def test_table():
+                    assert TABLE["a"] == 1
+
+
+                def test_other():
+                    assert other() == 2
+            """,
+        }
+    )
+    project.settled()
+    project.replace("src/pkg/core.py", '{"a": 1}', '{"a": 3}')
+    assert outcomes(project.diff()) == {"test_table": "FAILED"}
