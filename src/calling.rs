@@ -308,8 +308,7 @@ impl Engine {
         let bound = model.binders(head).next().is_some()
             || model.import_bindings.iter().any(|i| i.bound == head);
         if !bound && !self.names_module(file, head) {
-            // A builtin (the capitalized ones are exceptions, warnings and constants), or a
-            // name a star import of a project module brings.
+            // A builtin (the capitalized ones are exceptions, warnings and constants).
             let capitalized = head.as_str().starts_with(|c: char| c.is_ascii_uppercase());
             if capitalized
                 || HARMLESS_BUILTINS.contains(&head.as_str())
@@ -317,21 +316,45 @@ impl Engine {
             {
                 return false;
             }
-            let (found, _) = self.resolve_ref(file, None, head, 0);
-            return found.keys.is_empty();
         }
-        // An object module-level code built, used through its attributes: a library's, when
-        // that code is not known to be the project's.
-        if rest.is_empty() {
-            return false;
-        }
+        // Where the name leads, through imports and star imports: nowhere (another builtin,
+        // a library's star import), to a library's name that a project module imports, or
+        // to an object module-level code built that is used through its attributes, built by
+        // code not known to be the project's.
         let (found, _) = self.resolve_ref(file, None, Name::intern(text), 0);
+        if !bound && found.keys.is_empty() && !self.names_module(file, head) {
+            return true;
+        }
+        // The bindings the name itself goes through, not what their values read in turn.
+        let parts: Vec<&str> = text.split('.').collect();
         for &(path, name) in &found.keys {
+            if !parts.contains(&name.as_str()) {
+                continue;
+            }
             let Some(current) = self.current(path.as_str()) else {
                 continue;
             };
             let model = Arc::clone(&current.model);
             if model.function(name).is_some() || model.class(name).is_some() {
+                continue;
+            }
+            // This file's own import of the head was read above, with the attributes used.
+            let own = (path, name) == (file, head);
+            for import in model
+                .import_bindings
+                .iter()
+                .filter(|i| i.bound == name && !own)
+            {
+                let Some(module) = self.modules.absolute(path.as_str(), import.module.as_str())
+                else {
+                    return true;
+                };
+                let attr = import.attr.map_or(String::new(), |attr| attr.to_string());
+                if self.library_member(&module, &attr) {
+                    return true;
+                }
+            }
+            if rest.is_empty() {
                 continue;
             }
             for index in model.binders(name).collect::<Vec<_>>() {

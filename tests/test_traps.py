@@ -1037,3 +1037,17 @@ def test_a_bare_module_level_call_that_changes_library_state_counts_for_every_im
     project.settled()
     project.replace("src/pkg/boot.py", "LEVEL < 20", "LEVEL > 20")
     assert outcomes(project.diff()).get("test_debug") == "FAILED"
+
+
+def test_a_library_function_a_project_module_re_exports_is_a_library_s_at_import(
+    project: Project,
+) -> None:
+    # `from pkg.compat import getLogger`, where compat imports it from `logging`: the bare call
+    # `setup()` still changes a library's state, for every importer.
+    project.write_files(LOGGING_SETUP)
+    project.write("src/pkg/compat.py", "from logging import getLogger\n")
+    project.replace("src/pkg/boot.py", "import logging\n", "from pkg.compat import getLogger\n")
+    project.replace("src/pkg/boot.py", "logging.getLogger", "getLogger")
+    project.settled()
+    project.replace("src/pkg/boot.py", "LEVEL = 10", "LEVEL = 30")
+    assert outcomes(project.diff()).get("test_level") == "FAILED"
