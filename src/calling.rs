@@ -273,7 +273,8 @@ impl Engine {
     /// Whether the reference `reference` in `file` may reach code or objects whose effects are
     /// not the project's (see `ran_with_unknown_effects`).
     fn may_act_outside(&mut self, file: Name, reference: Name) -> bool {
-        let text = reference.as_str().trim_start_matches(['&', '@']);
+        // A returned nested function's (`~`) too: a decorator factory's runs at once.
+        let text = reference.as_str().trim_start_matches(['~', '&', '@']);
         // An attribute of a local, a reflective read of everything, the instance's own.
         if text.starts_with('.') || text == "*" || text.starts_with("self.") {
             return false;
@@ -502,7 +503,8 @@ impl Engine {
         let heads: Vec<Name> = block
             .refs()
             .iter()
-            .filter_map(|reference| reference.as_str().split_once('.'))
+            // A returned nested function's (`~`) too: a decorator factory's runs at once.
+            .filter_map(|reference| reference.as_str().trim_start_matches('~').split_once('.'))
             .map(|(head, _)| head)
             .filter(|head| {
                 !head.is_empty() && *head != "self" && !head.starts_with(['^', '&', '@'])

@@ -491,7 +491,7 @@ impl Engine {
             };
             attributes.extend(
                 refs.iter()
-                    .filter_map(|r| r.as_str().strip_prefix('.'))
+                    .filter_map(|r| r.as_str().trim_start_matches('~').strip_prefix('.'))
                     .map(Name::intern),
             );
             let found = if root {

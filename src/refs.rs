@@ -18,6 +18,9 @@
 //!   function of that name it calls;
 //! * `&x`, `&x.a`: a global name or chain stored as it is into another object (`d[k] = x`,
 //!   `cls.a = x`): what it binds, but no call of what it names (see `Collector::held`);
+//! * `~r`: the reference `r` of a nested function the function only returns
+//!   (`def make(): def get(): ...; return get`): it runs where the returned function is
+//!   called, not when the function runs (see `returned_functions`);
 //! * `x.*`: every binding of what `x` names, read reflectively (`dir(x)`, `vars(x)`,
 //!   `x.__dict__`, `getattr(x, name)` with a computed name); `*` alone for `globals()`.
 //!
@@ -165,6 +168,7 @@ pub(crate) fn function_refs(
     } else {
         HashSet::new()
     };
+    let returned_functions = returned_functions(&function.body);
     let mut collector = Collector {
         locals: &locals.names,
         aliases: &aliases,
@@ -176,6 +180,7 @@ pub(crate) fn function_refs(
         loads_targets: true,
         may_hold,
         held_functions: &held_functions,
+        returned_functions: &returned_functions,
         found: Refs::default(),
     };
     for decorator in &function.decorator_list {
@@ -226,6 +231,7 @@ pub(crate) fn module_refs<'a>(visit: impl FnOnce(&mut dyn Visitor<'a>)) -> Refs 
         loads_targets: true,
         may_hold: false,
         held_functions: &none,
+        returned_functions: &none,
         found: Refs::default(),
     };
     visit(&mut collector);
@@ -287,6 +293,55 @@ fn set_default_value(expr: &Expr) -> Option<&Expr> {
         }
         _ => None,
     }
+}
+
+/// The functions nested in `body` (a function's), undecorated, that it only returns
+/// (`return get`): a factory's product, whose body runs where it is called, not beneath the
+/// factory. One the factory calls, passes or stores runs, or may run, beneath it.
+fn returned_functions(body: &[Stmt]) -> HashSet<String> {
+    #[derive(Default)]
+    struct Uses {
+        defined: HashSet<String>,
+        /// Of each name: every load, and the loads that are a returned value.
+        loads: HashMap<String, (usize, usize)>,
+    }
+    impl<'a> Visitor<'a> for Uses {
+        fn visit_stmt(&mut self, stmt: &'a Stmt) {
+            if let Stmt::FunctionDef(function) = stmt
+                && function.decorator_list.is_empty()
+            {
+                self.defined.insert(function.name.to_string());
+            }
+            if let Stmt::Return(ast::StmtReturn {
+                value: Some(value), ..
+            }) = stmt
+                && let Expr::Name(name) = value.as_ref()
+            {
+                self.loads.entry(name.id.to_string()).or_default().1 += 1;
+            }
+            visitor::walk_stmt(self, stmt);
+        }
+
+        fn visit_expr(&mut self, expr: &'a Expr) {
+            if let Expr::Name(name) = expr
+                && name.ctx == ast::ExprContext::Load
+            {
+                self.loads.entry(name.id.to_string()).or_default().0 += 1;
+            }
+            visitor::walk_expr(self, expr);
+        }
+    }
+    let mut uses = Uses::default();
+    uses.visit_body(body);
+    let Uses { defined, loads } = uses;
+    defined
+        .into_iter()
+        .filter(|name| {
+            loads
+                .get(name)
+                .is_some_and(|(all, returned)| all == returned)
+        })
+        .collect()
 }
 
 /// The functions nested in `body` (a function's), undecorated, that it only stores as they
@@ -476,6 +531,9 @@ struct Collector<'l> {
     /// Functions nested in this one that it only stores as they are (see `held_functions`):
     /// their bodies run where they are called, not beneath this function.
     held_functions: &'l HashSet<String>,
+    /// Functions nested in this one that it only returns (see `returned_functions`): their
+    /// bodies run where the returned function is called.
+    returned_functions: &'l HashSet<String>,
     found: Refs,
 }
 
@@ -509,6 +567,7 @@ impl<'l> Collector<'l> {
             loads_targets: self.loads_targets,
             may_hold: self.may_hold,
             held_functions: self.held_functions,
+            returned_functions: self.returned_functions,
             found: Refs::default(),
         }
     }
@@ -734,6 +793,26 @@ impl<'l> Collector<'l> {
         }
     }
 
+    /// A nested function that is only returned (see `returned_functions`): its defaults and
+    /// annotations run here; its body's references are `~` ones, which run where it is called.
+    fn returned_function(&mut self, function: &ast::StmtFunctionDef) {
+        self.visit_parameters(&function.parameters);
+        if let Some(returns) = &function.returns {
+            self.visit_annotation(returns);
+        }
+        let mut body = self.fresh();
+        body.visit_body(&function.body);
+        let Refs { refs, writes, .. } = body.found;
+        self.found.writes.extend(writes);
+        for reference in refs {
+            if reference.starts_with('~') {
+                self.found.refs.insert(reference);
+            } else {
+                self.found.refs.insert(format!("~{reference}"));
+            }
+        }
+    }
+
     fn literal_name(expr: &Expr) -> Option<&str> {
         match expr {
             Expr::StringLiteral(literal) => Some(literal.value.to_str()),
@@ -754,6 +833,12 @@ impl<'a> Visitor<'a> for Collector<'_> {
             && self.held_functions.contains(function.name.as_str())
         {
             self.held_function(function);
+            return;
+        }
+        if let Stmt::FunctionDef(function) = stmt
+            && self.returned_functions.contains(function.name.as_str())
+        {
+            self.returned_function(function);
             return;
         }
         if let Stmt::Assign(assign) = stmt
@@ -1116,6 +1201,26 @@ mod tests {
             true,
         );
         assert!(!refs.iter().any(|r| r.starts_with('!')), "{refs:?}");
+    }
+
+    #[test]
+    fn a_nested_function_only_returned_runs_where_it_is_called() {
+        let refs = refs_of(
+            "def make(name, x=DEFAULT):\n    def get(key):\n        return helper(key, name)\n    return get\n",
+            false,
+        );
+        assert_eq!(refs, ["DEFAULT", "~helper"]);
+        // Called, passed or decorated: it runs, or may run, beneath the factory.
+        for source in [
+            "def make():\n    def get():\n        return helper()\n    get()\n    return get\n",
+            "def make():\n    def get():\n        return helper()\n    return run(get)\n",
+            "def make():\n    @wrap\n    def get():\n        return helper()\n    return get\n",
+        ] {
+            assert!(
+                refs_of(source, false).contains(&"helper".to_owned()),
+                "{source}"
+            );
+        }
     }
 
     #[test]

@@ -136,6 +136,11 @@ impl Engine {
         depth: u32,
     ) -> (Arc<Resolved>, bool) {
         let text = reference.as_str();
+        // `~r`: what a returned nested function refers to: the function's block holds that
+        // code, and a test recorded running it may have run either.
+        if let Some(deferred) = text.strip_prefix('~') {
+            return self.resolve_ref(file, class, Name::intern(deferred), depth);
+        }
         // `.attr` of an unknown object reaches nothing by itself.
         if text.starts_with('.') {
             return (Arc::default(), true);
@@ -586,7 +591,12 @@ impl Engine {
         complete: &mut bool,
     ) {
         for reference in body.refs() {
-            let held = reference.as_str().strip_prefix('&');
+            // What it stored as it is, or returned in place of the class (a nested function:
+            // `~` references), is called where the class is used.
+            let held = reference
+                .as_str()
+                .strip_prefix('&')
+                .or_else(|| reference.as_str().strip_prefix('~'));
             if held.is_none() && !reads {
                 continue;
             }

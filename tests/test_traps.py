@@ -1051,3 +1051,62 @@ def test_a_library_function_a_project_module_re_exports_is_a_library_s_at_import
     project.settled()
     project.replace("src/pkg/boot.py", "LEVEL = 10", "LEVEL = 30")
     assert outcomes(project.diff()).get("test_level") == "FAILED"
+
+
+SINGLETON = """
+    from pkg.calc import mul
+
+
+    def singleton(cls):
+        made = []
+
+        def get():
+            if not made:
+                made.append(cls(mul(2, 3)))
+            return made[0]
+
+        return get
+
+
+    @singleton
+    class Area:
+        def __init__(self, value):
+            self.value = value
+
+
+    _cache = {}
+
+
+    def area():
+        if "a" not in _cache:
+            _cache["a"] = Area()
+        return _cache["a"]
+    """
+
+SINGLETON_TESTS = """
+    from pkg.single import area
+
+
+    def test_area_first():
+        assert area().value == 6
+
+
+    def test_area_again():
+        assert area().value == 6
+    """
+
+
+def test_what_a_function_a_class_decorator_returns_calls_runs_beneath_a_memo(
+    project: Project,
+) -> None:
+    # `@singleton` returns the nested `get` in place of the class: making an `Area` beneath
+    # the memo `area` runs `get`, which calls `mul`. The test that only gets the cached area
+    # depends on `mul` too.
+    project.write_files({"src/pkg/single.py": SINGLETON, "tests/test_single.py": SINGLETON_TESTS})
+    project.settled("-p", "no:randomly")
+    project.replace("src/pkg/calc.py", "return a * b", "return a * b + 1")
+    found = outcomes(project.diff("-p", "no:randomly"))
+    assert {name: found.get(name) for name in ("test_area_first", "test_area_again")} == {
+        "test_area_first": "FAILED",
+        "test_area_again": "FAILED",
+    }
