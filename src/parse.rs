@@ -59,7 +59,7 @@ fn parse_source(source: &str, content_hash: i64) -> FileModel {
         shape: Fnv64::default(),
         import_uses: HashSet::new(),
         seen_names: HashMap::new(),
-        containers: HashSet::new(),
+        containers: container_names(&parsed.syntax().body),
         bindings: Vec::new(),
         import_bindings: Vec::new(),
         star_imports: Vec::new(),
@@ -132,8 +132,8 @@ struct ModelBuilder<'a> {
     /// How often a block name was used, to give repeated names (`@property` / `@x.setter`) a
     /// stable `#2` suffix.
     seen_names: HashMap<String, u32>,
-    /// The module-level names whose last binding is a container display (`{}`, `[...]`, a
-    /// comprehension): what a later store into one changes is the project's own object.
+    /// The module-level names that only assignments of a container display bind (see
+    /// `container_names`): what a store into one changes is the project's own object.
     containers: HashSet<String>,
     /// See the fields of `FileModel` of the same names. Block indexes count `<module>`, which
     /// is added in front at the end.
@@ -250,12 +250,7 @@ impl<'a> ModelBuilder<'a> {
             }
             Stmt::Assign(ast::StmtAssign { targets, value, .. }) => {
                 let binds = targets.iter().map(bound_names).collect::<Option<Vec<_>>>();
-                let single = matches!(targets.as_slice(), [Expr::Name(_)]);
-                self.assignment(stmt, binds.clone().map(|names| names.concat()), value, None);
-                if single && is_container_display(value) {
-                    self.containers
-                        .extend(binds.into_iter().flatten().flatten());
-                }
+                self.assignment(stmt, binds.map(|names| names.concat()), value, None);
             }
             Stmt::AnnAssign(ast::StmtAnnAssign {
                 target,
@@ -307,9 +302,6 @@ impl<'a> ModelBuilder<'a> {
                 // the module's code: by `<module>`.
                 let mut bound = CompoundBindings::default();
                 bound.visit_stmt(stmt);
-                for name in &bound.names {
-                    self.containers.remove(name);
-                }
                 self.bindings
                     .extend(bound.names.iter().map(|name| (Name::intern(name), 0)));
                 for (statement, prefix) in bound.imports {
@@ -572,8 +564,7 @@ impl<'a> ModelBuilder<'a> {
         callees.dedup();
         let key = block_name::assign(std::slice::from_ref(&root));
         self.note_callees(Some(&callees));
-        self.statement(stmt, &key, vec![root.clone()], true, stmt.range(), refs);
-        self.containers.insert(root);
+        self.statement(stmt, &key, vec![root], true, stmt.range(), refs);
     }
 
     /// A bare call (toolz's `functoolz._sigs.create_signature_registry()`): where it calls only
@@ -638,9 +629,6 @@ impl<'a> ModelBuilder<'a> {
         for member in &holes.members {
             hasher.write(member.as_bytes());
             hasher.write(b"\0");
-        }
-        for bind in &binds {
-            self.containers.remove(bind);
         }
         let binds: Vec<Name> = binds.iter().map(|name| Name::intern(name)).collect();
         let (references, _) = refs.into_names();
@@ -879,6 +867,51 @@ fn subscript_root(expr: &Expr) -> Option<&str> {
         Expr::Subscript(subscript) => subscript_root(&subscript.value),
         _ => None,
     }
+}
+
+/// The module-level names that only assignments of a container display bind (`TABLE = {}`),
+/// in any top-level statement or module-level `if` or `try` branch: a store into one at module
+/// level changes the project's own object, whichever branch ran. A name anything else binds
+/// (a call's result, an import, a `def`, a loop target) may be another object.
+fn container_names(body: &[Stmt]) -> HashSet<String> {
+    fn visit<'a>(
+        body: &'a [Stmt],
+        displays: &mut HashSet<String>,
+        others: &mut CompoundBindings<'a>,
+    ) {
+        for stmt in body {
+            match stmt {
+                Stmt::Assign(ast::StmtAssign { targets, value, .. })
+                    if let [Expr::Name(name)] = targets.as_slice()
+                        && is_container_display(value) =>
+                {
+                    displays.insert(name.id.to_string());
+                    others.visit_expr(value); // a walrus in it binds too
+                }
+                Stmt::If(_) | Stmt::Try(_) => {
+                    if let Some(branches) = branches_of(stmt) {
+                        for test in branches.tests {
+                            others.visit_expr(test);
+                        }
+                        others
+                            .names
+                            .extend(branches.handler_names.iter().map(ToString::to_string));
+                        for clause in branches.clauses {
+                            visit(clause, displays, others);
+                        }
+                    }
+                }
+                _ => others.visit_stmt(stmt),
+            }
+        }
+    }
+    let mut displays = HashSet::new();
+    let mut others = CompoundBindings::default();
+    visit(body, &mut displays, &mut others);
+    for name in &others.names {
+        displays.remove(name);
+    }
+    displays
 }
 
 /// Whether `value` builds a builtin container (`{}`, `[1, 2]`, `{k: v for ...}`).

@@ -2078,13 +2078,22 @@ fn a_bare_call_of_named_code_is_a_statement_that_binds_nothing() {
 
 #[test]
 fn a_store_into_a_container_the_module_built_binds_its_name() {
-    let source = "TABLE = {}\nTABLE['a'] = dict(n=1)\nTABLE['a']['b'] = 2\nTABLE.update(x=make())\nTABLE['a'].append(3)\nTABLE += [1]\nOTHER = load()\nOTHER['a'] = 1\nTABLE = load()\nTABLE['c'] = 3\nos.environ['X'] = '1'\n";
+    let source = "TABLE = {}\nTABLE['a'] = dict(n=1)\nTABLE['a']['b'] = 2\nTABLE.update(x=make())\nTABLE['a'].append(3)\nif WIDE:\n    TABLE['w'] += 1\nOTHER = load()\nOTHER['a'] = 1\nMIXED = []\nMIXED.append(1)\nMIXED = load()\nos.environ['X'] = '1'\n";
     let model = parse(source);
     assert_eq!(
         names(&model),
         [
-            "<module>", "=TABLE", "=TABLE#2", "=TABLE#3", "=TABLE#4", "=TABLE#5", "=TABLE#6",
-            "=OTHER", "=TABLE#7",
+            "<module>",
+            "=TABLE",
+            "=TABLE#2",
+            "=TABLE#3",
+            "=TABLE#4",
+            "=TABLE#5",
+            "=TABLE#6",
+            "=OTHER",
+            "=MIXED",
+            "call:MIXED.append",
+            "=MIXED#2",
         ]
     );
     assert_eq!(callees(&model, "=TABLE#2"), ["dict"]);
@@ -2096,10 +2105,11 @@ fn a_store_into_a_container_the_module_built_binds_its_name() {
         .collect();
     refs.sort_unstable();
     assert_eq!(refs, ["TABLE", "make"]);
-    // `TABLE += [1]` rebinds the name; `TABLE['a'].append(3)` changes it: both bind it.
-    // Stores into what a call built (`OTHER`, the second `TABLE`) or a library's object are
-    // module code.
-    for line in [8, 10, 11] {
+    // Stores into what a call built (`OTHER`) or into a library's object: module code. A name
+    // something else binds too (`MIXED`, whichever binding came first) is no container: its
+    // `append` is a call of what the engine cannot follow.
+    for line in [9, 13] {
         assert_eq!(model.block_at_line(line), 0, "line {line}");
     }
+    assert_eq!(callees(&model, "call:MIXED.append"), ["MIXED.append"]);
 }
