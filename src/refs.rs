@@ -768,11 +768,35 @@ impl<'l> Collector<'l> {
         Self::reference(&root).map(|reference| format!("&{reference}"))
     }
 
-    /// A nested function that is only stored (see `held_functions`): its decorators, defaults
-    /// and annotations run here; its body's references are what a held name's are (`&x`):
-    /// what they bind and the state they read, no call of what they name, no method a call
-    /// may reach.
+    /// A nested function that is only stored (see `held_functions`): its body's references
+    /// are what a held name's are (`&x`): what they bind and the state they read, no call of
+    /// what they name, no method a call may reach.
     fn held_function(&mut self, function: &ast::StmtFunctionDef) {
+        for reference in self.body_run_elsewhere(function) {
+            if reference.starts_with('&') {
+                self.found.refs.insert(reference);
+            } else if !reference.starts_with('.') {
+                self.found.refs.insert(format!("&{reference}"));
+            }
+        }
+    }
+
+    /// A nested function that is only returned (see `returned_functions`): its body's
+    /// references are `~` ones, which run where it is called.
+    fn returned_function(&mut self, function: &ast::StmtFunctionDef) {
+        for reference in self.body_run_elsewhere(function) {
+            if reference.starts_with('~') {
+                self.found.refs.insert(reference);
+            } else {
+                self.found.refs.insert(format!("~{reference}"));
+            }
+        }
+    }
+
+    /// A nested function whose body runs elsewhere than here: its decorators, defaults and
+    /// annotations run here; its body's writes are this function's; returns its body's
+    /// references, for the caller to mark.
+    fn body_run_elsewhere(&mut self, function: &ast::StmtFunctionDef) -> HashSet<String> {
         for decorator in &function.decorator_list {
             self.visit_decorator(decorator);
         }
@@ -784,33 +808,7 @@ impl<'l> Collector<'l> {
         body.visit_body(&function.body);
         let Refs { refs, writes, .. } = body.found;
         self.found.writes.extend(writes);
-        for reference in refs {
-            if reference.starts_with('&') {
-                self.found.refs.insert(reference);
-            } else if !reference.starts_with('.') {
-                self.found.refs.insert(format!("&{reference}"));
-            }
-        }
-    }
-
-    /// A nested function that is only returned (see `returned_functions`): its defaults and
-    /// annotations run here; its body's references are `~` ones, which run where it is called.
-    fn returned_function(&mut self, function: &ast::StmtFunctionDef) {
-        self.visit_parameters(&function.parameters);
-        if let Some(returns) = &function.returns {
-            self.visit_annotation(returns);
-        }
-        let mut body = self.fresh();
-        body.visit_body(&function.body);
-        let Refs { refs, writes, .. } = body.found;
-        self.found.writes.extend(writes);
-        for reference in refs {
-            if reference.starts_with('~') {
-                self.found.refs.insert(reference);
-            } else {
-                self.found.refs.insert(format!("~{reference}"));
-            }
-        }
+        refs
     }
 
     fn literal_name(expr: &Expr) -> Option<&str> {
