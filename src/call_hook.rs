@@ -105,11 +105,35 @@ fn stack_nearly_out() -> bool {
     STACK_LOW.load(Ordering::Relaxed) <= here && here < STACK_FLOOR.load(Ordering::Relaxed)
 }
 
-/// Notes the calling thread's stack reserve for `stack_nearly_out`.
+/// The thread whose reserve `STACK_LOW` and `STACK_FLOOR` hold (0: none yet).
+static STACK_THREAD: AtomicUsize = AtomicUsize::new(0);
+
+/// Notes the calling thread's stack reserve for `stack_nearly_out`. Once per thread: the hook
+/// is taken again for every test and every project module imported, and glibc finds the main
+/// thread's stack by reading `/proc/self/maps` (a third of the dense benchmark's baseline time
+/// when it was asked each time).
 fn note_stack_reserve() {
+    let thread = current_thread();
+    if thread != 0 && STACK_THREAD.load(Ordering::Relaxed) == thread {
+        return;
+    }
     let (low, floor) = stack_reserve().unwrap_or((0, 0));
     STACK_LOW.store(low, Ordering::Relaxed);
     STACK_FLOOR.store(floor, Ordering::Relaxed);
+    STACK_THREAD.store(thread, Ordering::Relaxed);
+}
+
+/// The calling thread's `pthread_t` (its stack's, as glibc and macOS place a thread's
+/// descriptor in its stack); 0 where there is none.
+#[cfg(unix)]
+fn current_thread() -> usize {
+    // SAFETY: a plain query about the calling thread.
+    unsafe { libc::pthread_self() as usize }
+}
+
+#[cfg(not(unix))]
+fn current_thread() -> usize {
+    0
 }
 
 /// See `stack_nearly_out`; `None` where the thread's stack is not known.
