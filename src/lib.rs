@@ -8,6 +8,7 @@ pub mod block;
 pub mod block_name;
 mod call_hook;
 mod calling;
+mod cells;
 pub mod checksum;
 mod closure;
 mod effects;

@@ -33,6 +33,7 @@ use ruff_python_ast::visitor::{self, Visitor};
 use ruff_python_ast::{self as ast, Expr, Stmt};
 
 use crate::block::Name;
+use crate::cells;
 use crate::flow;
 
 /// How deep an attribute chain on a global name is followed (`pkg.sub.module.function`).
@@ -132,7 +133,13 @@ pub(crate) fn function_refs(
         locals.names.insert(parameter.name().to_string());
     }
     locals.visit_body(&function.body);
-    for name in &locals.declared_global {
+    // A name declared `nonlocal` anywhere in it is written like a global. A container in a
+    // variable that a nested function kept after the call changes (see `cells`) is state too:
+    // the memo a decorator keeps for the function it wraps.
+    let kept = cells::kept_variables(function, MUTATORS);
+    let mut globals = locals.declared_global.clone();
+    globals.extend(locals.declared_nonlocal.iter().cloned());
+    for name in &globals {
         locals.names.remove(name);
     }
     let self_name = method
@@ -173,7 +180,8 @@ pub(crate) fn function_refs(
         locals: &locals.names,
         aliases: &aliases,
         imported: &locals.imported,
-        globals: &locals.declared_global,
+        globals: &globals,
+        cells: &kept,
         self_name: self_name.as_deref(),
         constructing: CONSTRUCTORS.contains(&function.name.as_str()),
         function: true,
@@ -225,6 +233,7 @@ pub(crate) fn module_refs<'a>(visit: impl FnOnce(&mut dyn Visitor<'a>)) -> Refs 
         aliases: &no_aliases,
         imported: &no_imports,
         globals: &none,
+        cells: &none,
         self_name: None,
         constructing: false,
         function: false,
@@ -426,6 +435,8 @@ fn is_staticmethod(decorator: &ast::Decorator) -> bool {
 struct Locals {
     names: HashSet<String>,
     declared_global: HashSet<String>,
+    /// Names declared `nonlocal` in a nested function.
+    declared_nonlocal: HashSet<String>,
     /// Names bound by imports inside the function, and what they stand for (`^module:attr`).
     imported: HashMap<String, String>,
 }
@@ -433,9 +444,12 @@ struct Locals {
 impl<'a> Visitor<'a> for Locals {
     fn visit_stmt(&mut self, stmt: &'a Stmt) {
         match stmt {
-            Stmt::Global(ast::StmtGlobal { names, .. })
-            | Stmt::Nonlocal(ast::StmtNonlocal { names, .. }) => {
+            Stmt::Global(ast::StmtGlobal { names, .. }) => {
                 self.declared_global
+                    .extend(names.iter().map(ToString::to_string));
+            }
+            Stmt::Nonlocal(ast::StmtNonlocal { names, .. }) => {
+                self.declared_nonlocal
                     .extend(names.iter().map(ToString::to_string));
             }
             Stmt::FunctionDef(function) => {
@@ -513,6 +527,9 @@ struct Collector<'l> {
     imported: &'l HashMap<String, String>,
     /// Names declared `global`: storing into them writes module state.
     globals: &'l HashSet<String>,
+    /// Variables of the function that functions nested in it keep after the call (see
+    /// `cells`): changing what one holds writes state.
+    cells: &'l HashSet<String>,
     /// The method's first parameter (`self`, `cls`), if it is a method.
     self_name: Option<&'l str>,
     /// Whether the function builds a new object (`__init__`): its `self.x = ...` is no write.
@@ -561,6 +578,7 @@ impl<'l> Collector<'l> {
             aliases: self.aliases,
             imported: self.imported,
             globals: self.globals,
+            cells: self.cells,
             self_name: self.self_name,
             constructing: self.constructing,
             function: self.function,
@@ -709,6 +727,17 @@ impl<'l> Collector<'l> {
                 Expr::Call(call) => &call.func,
                 _ => break,
             };
+        }
+        let mut base = expr;
+        while let Expr::Attribute(attribute) = base {
+            base = &attribute.value;
+        }
+        if let Expr::Name(name) = base
+            && self.cells.contains(name.id.as_str())
+            && self.is_local(name.id.as_str())
+        {
+            self.found.writes.insert(name.id.to_string());
+            return;
         }
         match self.root_of(expr) {
             // `events._listeners.clear()`: the binding the chain reaches, which may be another
@@ -1051,6 +1080,17 @@ mod tests {
         assert!(refs.contains(&"!SEEN".to_owned()), "{refs:?}");
         assert!(refs.contains(&"!REGISTRY".to_owned()), "{refs:?}");
         assert!(!refs.iter().any(|r| r == "!local"), "{refs:?}");
+    }
+
+    #[test]
+    fn a_container_a_kept_nested_function_changes_is_written() {
+        let memo = "def memoize(f):\n    cache = {}\n    def wrapper(*a):\n        if a not in cache:\n            cache[a] = f(*a)\n        return cache[a]\n    return wrapper\n";
+        let refs = refs_of(memo, false);
+        assert!(refs.contains(&"!cache".to_owned()), "{refs:?}");
+        // Only called where it is made: the list ends with the call.
+        let visit = "def collect(items):\n    out = []\n    def visit(x):\n        out.append(x)\n    for item in items:\n        visit(item)\n    return out\n";
+        let refs = refs_of(visit, false);
+        assert!(!refs.iter().any(|r| r.starts_with('!')), "{refs:?}");
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import pytest
 
 from difftest_support import Project, outcomes, ran, reported
@@ -851,6 +853,71 @@ def test_a_cached_result_computed_through_a_handler_the_writer_stored(project: P
     )
     project.settled("-p", "no:randomly")
     project.replace("src/pkg/parsing.py", 'text.split(",")', 'text.split(";")')
+    assert outcomes(project.diff("-p", "no:randomly")) == {
+        "test_first": "FAILED",
+        "test_second": "FAILED",
+    }
+
+
+@pytest.mark.parametrize(
+    "getter",
+    [
+        # the cell rebound through `nonlocal`
+        """
+        def make_cached():
+            value = None
+
+            def get():
+                nonlocal value
+                if value is None:
+                    value = compute()
+                return value
+
+            return get
+        """,
+        # a container the enclosing call made, filled by the nested function
+        """
+        def make_cached():
+            found = {}
+
+            def get():
+                if "value" not in found:
+                    found["value"] = compute()
+                return found["value"]
+
+            return get
+        """,
+    ],
+    ids=["nonlocal", "container"],
+)
+def test_a_memo_kept_in_the_cells_of_a_closure_made_at_import(
+    project: Project, getter: str
+) -> None:
+    # `cached` keeps its value in the cells of one call of `make_cached`, made at import:
+    # the second test gets what the first computed without running `compute`. No module-level
+    # name holds the state, so only running the writer says the test reads it.
+    project.write(
+        "src/pkg/cells.py",
+        "def compute():\n    return 10\n\n\n"
+        + textwrap.dedent(getter).strip()
+        + "\n\n\ncached = make_cached()\n",
+    )
+    project.write(
+        "tests/test_cells.py",
+        """
+        from pkg.cells import cached
+
+
+        def test_first():
+            assert cached() == 10
+
+
+        def test_second():
+            assert cached() == 10
+        """,
+    )
+    project.settled("-p", "no:randomly")
+    project.replace("src/pkg/cells.py", "return 10", "return 11")
     assert outcomes(project.diff("-p", "no:randomly")) == {
         "test_first": "FAILED",
         "test_second": "FAILED",
