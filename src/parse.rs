@@ -807,9 +807,18 @@ struct Holes {
     members: Vec<String>,
 }
 
-/// Decorators and signature: what runs when the `def` statement itself runs.
+/// Decorators, signature and docstring: what runs when the `def` statement itself runs, and
+/// what it hands its decorators besides code (a command's help is its function's `__doc__`,
+/// read when the command is made).
 fn header_range(function: &ast::StmtFunctionDef) -> TextRange {
-    let end = function.body.first().map_or(function.end(), Ranged::start);
+    let docstring = function.body.first().is_some_and(|first| {
+        matches!(first, Stmt::Expr(ast::StmtExpr { value, .. }) if value.is_string_literal_expr())
+    });
+    let rest = if docstring { 1 } else { 0 };
+    let end = function
+        .body
+        .get(rest)
+        .map_or(function.end(), Ranged::start);
     TextRange::new(function.start(), end)
 }
 

@@ -324,6 +324,17 @@ fn functions_nested_in_functions_belong_to_the_outer_function() {
 }
 
 #[test]
+fn a_decorated_def_statement_hands_its_decorator_the_docstring_not_the_body() {
+    let source = "@command\ndef run(x):\n    'Runs it.'\n    return x + 1\n";
+    let model = parse(source);
+    assert_eq!(names(&model), ["<module>", "run", "def:run"]);
+    let after = parse(&edit(source, "Runs it.", "Runs it all."));
+    assert_changed(&model, &after, &["def:run", "run"]);
+    let after = parse(&edit(source, "x + 1", "x + 2"));
+    assert_changed(&model, &after, &["run"]);
+}
+
+#[test]
 fn lambdas_and_comprehensions() {
     let model = parse(
         r#"key = lambda item: item[1]

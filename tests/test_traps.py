@@ -363,6 +363,51 @@ def test_handler_registered_and_run_at_import_time(project: Project) -> None:
     assert outcomes(project.diff()) == {"test_values": "FAILED"}
 
 
+@pytest.mark.parametrize(
+    "plugin",
+    [
+        # the decorator stores what it reads of the function itself
+        """
+        def plugin(function):
+            NAMES[function.__name__] = function.__doc__
+            PLUGINS.append(function)
+            return function
+        """,
+        # a function it calls does, after its own last write
+        """
+        def note(function):
+            NAMES[function.__name__] = function.__doc__
+
+
+        def plugin(function):
+            PLUGINS.append(function)
+            note(function)
+            return function
+        """,
+    ],
+    ids=["itself", "through-a-callee"],
+)
+def test_what_a_decorator_stores_of_the_function_it_decorates(
+    project: Project, plugin: str
+) -> None:
+    # `@plugin def alpha` stored alpha's docstring in NAMES at import: a test that reads NAMES
+    # depends on what the statement handed the decorator, alpha's code, though alpha never ran.
+    project.write(
+        "src/pkg/plugins.py",
+        "PLUGINS = []\nNAMES = {}\n\n\n"
+        + textwrap.dedent(plugin).strip()
+        + "\n\n\n@plugin\ndef alpha():\n    'first'\n",
+    )
+    project.write(
+        "tests/test_names.py",
+        "from pkg.plugins import NAMES\n\n\ndef test_names():\n"
+        "    assert NAMES == {'alpha': 'first'}\n",
+    )
+    project.settled()
+    project.replace("src/pkg/plugins.py", "'first'", "'second'")
+    assert outcomes(project.diff()) == {"test_names": "FAILED"}
+
+
 def test_conftest_report_hook_helper_changes(project: Project) -> None:
     # The helper runs only inside a conftest hook that pytest calls while making reports.
     project.write(
