@@ -814,10 +814,9 @@ fn header_range(function: &ast::StmtFunctionDef) -> TextRange {
     let docstring = function.body.first().is_some_and(|first| {
         matches!(first, Stmt::Expr(ast::StmtExpr { value, .. }) if value.is_string_literal_expr())
     });
-    let rest = if docstring { 1 } else { 0 };
     let end = function
         .body
-        .get(rest)
+        .get(usize::from(docstring))
         .map_or(function.end(), Ranged::start);
     TextRange::new(function.start(), end)
 }

@@ -133,15 +133,12 @@ pub(crate) fn function_refs(
         locals.names.insert(parameter.name().to_string());
     }
     locals.visit_body(&function.body);
-    // A name declared `nonlocal` anywhere in it is written like a global. A container in a
-    // variable that a nested function kept after the call changes (see `cells`) is state too:
-    // the memo a decorator keeps for the function it wraps.
-    let kept = cells::kept_variables(function, MUTATORS);
-    let mut globals = locals.declared_global.clone();
-    globals.extend(locals.declared_nonlocal.iter().cloned());
-    for name in &globals {
+    for name in &locals.declared_global {
         locals.names.remove(name);
     }
+    // A container in a variable that a nested function kept after the call changes (see
+    // `cells`) is state, as a global is: the memo a decorator keeps for the function it wraps.
+    let kept = cells::kept_variables(function, MUTATORS);
     let self_name = method
         .then(|| {
             function
@@ -180,7 +177,7 @@ pub(crate) fn function_refs(
         locals: &locals.names,
         aliases: &aliases,
         imported: &locals.imported,
-        globals: &globals,
+        globals: &locals.declared_global,
         cells: &kept,
         self_name: self_name.as_deref(),
         constructing: CONSTRUCTORS.contains(&function.name.as_str()),
@@ -435,8 +432,6 @@ fn is_staticmethod(decorator: &ast::Decorator) -> bool {
 struct Locals {
     names: HashSet<String>,
     declared_global: HashSet<String>,
-    /// Names declared `nonlocal` in a nested function.
-    declared_nonlocal: HashSet<String>,
     /// Names bound by imports inside the function, and what they stand for (`^module:attr`).
     imported: HashMap<String, String>,
 }
@@ -444,12 +439,9 @@ struct Locals {
 impl<'a> Visitor<'a> for Locals {
     fn visit_stmt(&mut self, stmt: &'a Stmt) {
         match stmt {
-            Stmt::Global(ast::StmtGlobal { names, .. }) => {
+            Stmt::Global(ast::StmtGlobal { names, .. })
+            | Stmt::Nonlocal(ast::StmtNonlocal { names, .. }) => {
                 self.declared_global
-                    .extend(names.iter().map(ToString::to_string));
-            }
-            Stmt::Nonlocal(ast::StmtNonlocal { names, .. }) => {
-                self.declared_nonlocal
                     .extend(names.iter().map(ToString::to_string));
             }
             Stmt::FunctionDef(function) => {
@@ -728,6 +720,7 @@ impl<'l> Collector<'l> {
                 _ => break,
             };
         }
+        // `cache[key] = value` in a nested function that outlives the call: its closure's state.
         let mut base = expr;
         while let Expr::Attribute(attribute) = base {
             base = &attribute.value;
