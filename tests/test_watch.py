@@ -24,7 +24,12 @@ class Watcher:
     """`pytest-difftest watch` in a subprocess, its output read line by line."""
 
     def __init__(self, project: Project, *args: str) -> None:
-        env = {**project.subprocess_environment(), "PYTHONUNBUFFERED": "1"}
+        # faulthandler: a watcher that does not stop is made to say where it hangs (`stop`).
+        env = {
+            **project.subprocess_environment(),
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONFAULTHANDLER": "1",
+        }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "pytest_difftest", "watch", *args],
             cwd=project.root,
@@ -57,7 +62,15 @@ class Watcher:
 
     def stop(self) -> int:
         self.process.send_signal(signal.SIGINT)
-        code = self.process.wait(timeout=GUARD_SECONDS)
+        try:
+            code = self.process.wait(timeout=GUARD_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.process.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack
+            self.process.wait(timeout=GUARD_SECONDS)
+            rest = []
+            while (line := self.lines.get(timeout=GUARD_SECONDS)) is not None:
+                rest.append(line)
+            pytest.fail("watch did not stop on SIGINT:\n" + "\n".join([*self.seen, *rest]))
         assert self.process.stdout is not None
         self.process.stdout.close()
         return code
