@@ -8,6 +8,8 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,21 +25,27 @@ GUARD_SECONDS = 120
 class Watcher:
     """`pytest-difftest watch` in a subprocess, its output read line by line."""
 
-    def __init__(self, project: Project, *args: str) -> None:
+    def __init__(self, project: Project, *args: str, deaf: bool = False) -> None:
         # faulthandler: a watcher that does not stop is made to say where it hangs (`stop`).
         env = {
             **project.subprocess_environment(),
             "PYTHONUNBUFFERED": "1",
             "PYTHONFAULTHANDLER": "1",
         }
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "pytest_difftest", "watch", *args],
-            cwd=project.root,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-        )
+        # `deaf`: started as by a parent that ignores and blocks SIGINT, which a child inherits.
+        deafened = _deafen() if deaf else None
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "pytest_difftest", "watch", *args],
+                cwd=project.root,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=env,
+            )
+        finally:
+            if deafened is not None:
+                _hear(*deafened)
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.seen: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
@@ -65,15 +73,31 @@ class Watcher:
         try:
             code = self.process.wait(timeout=GUARD_SECONDS)
         except subprocess.TimeoutExpired:
+            status = Path(f"/proc/{self.process.pid}/status")  # Linux: its signal masks
+            masks = [
+                line
+                for line in (status.read_text().splitlines() if status.exists() else [])
+                if line.startswith(("Sig", "ShdPnd"))
+            ]
             self.process.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack
             self.process.wait(timeout=GUARD_SECONDS)
             rest = []
             while (line := self.lines.get(timeout=GUARD_SECONDS)) is not None:
                 rest.append(line)
-            pytest.fail("watch did not stop on SIGINT:\n" + "\n".join([*self.seen, *rest]))
+            pytest.fail("watch did not stop on SIGINT:\n" + "\n".join([*masks, *self.seen, *rest]))
         assert self.process.stdout is not None
         self.process.stdout.close()
         return code
+
+
+def _deafen() -> tuple[Any, set[signal.Signals]]:
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return handler, signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+
+def _hear(handler: Any, mask: set[signal.Signals]) -> None:
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    signal.signal(signal.SIGINT, handler)
 
 
 @pytest.fixture
@@ -106,6 +130,18 @@ def test_reruns_after_a_write_and_stops_on_ctrl_c(project: Project, watcher: lis
     rest = list(iter(watch.lines.get, None))
     assert "pytest-difftest: stopped watching" in rest
     assert not any("Traceback" in line for line in watch.seen + rest)
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="POSIX signal masks")
+def test_stops_on_ctrl_c_when_started_with_sigint_ignored_and_blocked(
+    project: Project, watcher: list[Watcher]
+) -> None:
+    # Ctrl-C is the documented way to stop it: whatever the parent left SIGINT as.
+    project.settled()
+    watch = Watcher(project, "-p", "no:cacheprovider", "-q", deaf=True)
+    watcher.append(watch)
+    watch.wait_for("difftest: 0 of 5 tests selected")
+    assert watch.stop() == 0
 
 
 def test_one_line_error_without_watchfiles(project: Project) -> None:

@@ -9,6 +9,7 @@ rerun), and changes made while pytest runs are kept for the next rerun. Needs th
 from __future__ import annotations
 
 import argparse
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -88,6 +89,11 @@ def run(args: argparse.Namespace) -> int:
     if root is not None and not root.is_dir():
         raise CliError(f"--root {args.root}: no such directory")
     project = find_project(Path.cwd(), root)
+    # Ctrl-C is how watching stops, whatever the parent left SIGINT as: a parent that ignores
+    # or blocks it (some process managers and tools do) hands that on to its children.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     pytest_args = list(args.pytest_args)
     if pytest_args[:1] == ["--"]:
         pytest_args = pytest_args[1:]
