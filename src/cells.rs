@@ -80,6 +80,16 @@ impl<'k> Scope<'k> {
         }
     }
 
+    /// Default values are evaluated where the function is made, in this scope.
+    fn visit_defaults(&mut self, parameters: &ast::Parameters) {
+        for default in parameters
+            .iter_non_variadic_params()
+            .filter_map(|p| p.default.as_deref())
+        {
+            self.visit_expr(default);
+        }
+    }
+
     /// Walks a nested function in a scope of its own, and notes it.
     fn nest(
         &mut self,
@@ -93,7 +103,7 @@ impl<'k> Scope<'k> {
             inner.bind_parameters(parameters);
         }
         walk(&mut inner);
-        let mentions = inner.mentions.clone();
+        let mentions = std::mem::take(&mut inner.mentions);
         let changes = inner.finish();
         self.mentions.extend(mentions.iter().cloned());
         self.nested.push(Nested {
@@ -181,13 +191,7 @@ impl<'a> Visitor<'a> for Scope<'_> {
                 for decorator in &function.decorator_list {
                     self.visit_decorator(decorator);
                 }
-                for default in function
-                    .parameters
-                    .iter_non_variadic_params()
-                    .filter_map(|p| p.default.as_deref())
-                {
-                    self.visit_expr(default);
-                }
+                self.visit_defaults(&function.parameters);
                 self.bound.insert(function.name.to_string());
                 self.nest(
                     Some(function.name.to_string()),
@@ -288,12 +292,7 @@ impl<'a> Visitor<'a> for Scope<'_> {
             }
             Expr::Lambda(lambda) => {
                 if let Some(parameters) = &lambda.parameters {
-                    for default in parameters
-                        .iter_non_variadic_params()
-                        .filter_map(|p| p.default.as_deref())
-                    {
-                        self.visit_expr(default);
-                    }
+                    self.visit_defaults(parameters);
                 }
                 self.nest(None, false, lambda.parameters.as_deref(), |inner| {
                     inner.visit_expr(&lambda.body);

@@ -138,7 +138,12 @@ pub(crate) fn function_refs(
     }
     // A container in a variable that a nested function kept after the call changes (see
     // `cells`) is state, as a global is: the memo a decorator keeps for the function it wraps.
-    let kept = cells::kept_variables(function, MUTATORS);
+    // Only a function with something nested in it has such variables (most have not: no walk).
+    let kept = if locals.nests {
+        cells::kept_variables(function, MUTATORS)
+    } else {
+        HashSet::new()
+    };
     let self_name = method
         .then(|| {
             function
@@ -432,6 +437,8 @@ fn is_staticmethod(decorator: &ast::Decorator) -> bool {
 struct Locals {
     names: HashSet<String>,
     declared_global: HashSet<String>,
+    /// Whether a function or lambda is nested in it.
+    nests: bool,
     /// Names bound by imports inside the function, and what they stand for (`^module:attr`).
     imported: HashMap<String, String>,
 }
@@ -445,6 +452,7 @@ impl<'a> Visitor<'a> for Locals {
                     .extend(names.iter().map(ToString::to_string));
             }
             Stmt::FunctionDef(function) => {
+                self.nests = true;
                 self.names.insert(function.name.to_string());
                 for parameter in function.parameters.iter() {
                     self.names.insert(parameter.name().to_string());
@@ -498,6 +506,7 @@ impl<'a> Visitor<'a> for Locals {
                 self.names.insert(name.id.to_string());
             }
             Expr::Lambda(lambda) => {
+                self.nests = true;
                 if let Some(parameters) = &lambda.parameters {
                     for parameter in parameters.iter() {
                         self.names.insert(parameter.name().to_string());
