@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from types import CodeType
 from typing import Any
 
+from pytest_difftest import own_checks
 from pytest_difftest.paths import ProjectFiles
 from pytest_difftest.readers import IMPORT_LISTINGS, IMPORT_SYSTEM, who_reads
 from pytest_difftest.recorder.collector import Executed
@@ -23,7 +24,8 @@ from pytest_difftest.recorder.collector import Executed
 _WRITE_MODES = frozenset("wax")
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | getattr(os, "O_DIRECTORY", 0)
 # Source and bytecode are tracked as code (or are the interpreter's business), not as data.
-_CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".pth")
+_BYTECODE_SUFFIXES = (".pyc", ".pyo")
+_CODE_SUFFIXES = (".py", ".pth", *_BYTECODE_SUFFIXES)
 # Directories whose files are never a test's input: caches (hypothesis rewrites its example
 # database on every run), VCS metadata, tool environments.
 _SKIPPED_PARTS = frozenset(
@@ -177,6 +179,8 @@ class DataWatcher:
         path = _absolute(path)
         if path is None:
             return  # a file descriptor: whatever opened it was seen then
+        if path.endswith(_BYTECODE_SUFFIXES):
+            return  # never a data file (see `_data_file`): the import system loading a module
         if self._note((path,), IMPORT_SYSTEM) == "project" and path.endswith(".py"):
             self._sources.add(path)
 
@@ -184,10 +188,16 @@ class DataWatcher:
         """``os.stat`` or ``os.lstat`` was called on `path`: whether the file is there may
         decide the outcome (an optional override file), so it is a data file of the test,
         missing or not."""
+        if own_checks.ours():
+            return
         path = _absolute(path)
         # Checks are many (every library asks whether its files exist): outside the tracked
         # directories, as given, one is not worth a look at the stack.
-        if path is None or not path.startswith(self.files.tracked):
+        if (
+            path is None
+            or not path.startswith(self.files.tracked)
+            or path.endswith(_BYTECODE_SUFFIXES)
+        ):
             return
         self._note((path,), IMPORT_SYSTEM)
 

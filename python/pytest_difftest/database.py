@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_difftest import facts
+from pytest_difftest import facts, own_checks
 from pytest_difftest._core import CONFIG_INI, CONFIG_PLUGINS, PYTHON, Engine
 from pytest_difftest.dbfile import ForeignFileError, set_aside
 from pytest_difftest.errors import DifftestError, RemoteError, SchemaVersionError
@@ -172,16 +172,17 @@ class Database:
         root = self.config.rootpath
         exists: dict[str, bool] = {}
         gone = []
-        for nodeid in known_tests:
-            if nodeid in collected:
-                continue
-            file = nodeid.partition("::")[0]
-            if file not in collected_files:
-                if file not in exists:
-                    exists[file] = (root / file).exists()
-                if exists[file]:
+        with own_checks.checking():
+            for nodeid in known_tests:
+                if nodeid in collected:
                     continue
-            gone.append(nodeid)
+                file = nodeid.partition("::")[0]
+                if file not in collected_files:
+                    if file not in exists:
+                        exists[file] = (root / file).exists()
+                    if exists[file]:
+                        continue
+                gone.append(nodeid)
         return gone
 
     def add_pending(self, nodeids: list[str], known_tests: set[str]) -> None:

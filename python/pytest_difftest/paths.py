@@ -9,6 +9,8 @@ import sysconfig
 from pathlib import Path
 from types import CodeType
 
+from pytest_difftest import own_checks
+
 
 class ProjectFiles:
     """Maps absolute file names to root-relative, ``/``-separated paths, or None for files
@@ -84,6 +86,10 @@ class ProjectFiles:
     def _realpath(self, filename: str) -> str:
         """`os.path.realpath`, resolving each directory once: a session asks for thousands of
         files in a few hundred directories, and resolving a path costs a system call per part."""
+        with own_checks.checking():
+            return self._resolve(filename)
+
+    def _resolve(self, filename: str) -> str:
         directory, _, name = filename.rpartition(os.sep)
         if not directory or not os.path.isabs(filename) or name in ("", ".", ".."):
             return os.path.realpath(filename)
@@ -106,7 +112,8 @@ class ProjectFiles:
 
     def conftests_above(self, relative_file: str) -> list[str]:
         """The ``conftest.py`` files in the directories from the root down to `relative_file`."""
-        return self._conftests_in(relative_file.rpartition("/")[0])
+        with own_checks.checking():
+            return self._conftests_in(relative_file.rpartition("/")[0])
 
     def _conftests_in(self, directory: str) -> list[str]:
         found = self._conftests.get(directory)
