@@ -63,6 +63,8 @@ pub struct Engine {
     pub(crate) store: Store,
     cache_size: usize,
     files: FastMap<String, Option<Current>>,
+    /// The files being read in the background (see `prefetch`).
+    prefetching: Option<Prefetch>,
     pub(crate) modules: ModuleMap,
     pub(crate) edges: FastMap<Name, Arc<[Name]>>,
     /// (file, function name) executed during start-up and collection outside any module's
@@ -150,6 +152,7 @@ impl Engine {
             store,
             cache_size: cache_size.max(1),
             files: FastMap::default(),
+            prefetching: None,
             modules: ModuleMap::default(),
             edges: FastMap::default(),
             import_time: FastSet::default(),
@@ -192,6 +195,16 @@ impl Engine {
         if let Some(found) = self.files.get(path) {
             return found.clone();
         }
+        if self
+            .prefetching
+            .as_ref()
+            .is_some_and(|prefetch| prefetch.worker.is_finished())
+        {
+            self.take_prefetched();
+            if let Some(found) = self.files.get(path) {
+                return found.clone();
+            }
+        }
         if self.files.len() >= self.cache_size {
             self.files.clear();
         }
@@ -201,8 +214,71 @@ impl Engine {
         found
     }
 
+    /// Starts reading and parsing the Python files the database knows, on one thread in the
+    /// background: a baseline's first record needs most of them (which functions keep state,
+    /// import closures), and meanwhile pytest collects, running Python on one core. What it
+    /// read joins the cache when it is done or when a record needs many files (`preload`),
+    /// which stops it and reads the rest on all cores.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn prefetch(&mut self) -> Result<()> {
+        if self.prefetching.is_some() {
+            return Ok(());
+        }
+        let paths: Vec<String> = self
+            .store
+            .files()?
+            .into_iter()
+            .map(|row| row.path)
+            .filter(|path| is_python(path) && !is_pseudo(path) && !self.files.contains_key(path))
+            .take(self.cache_size.saturating_sub(self.files.len()))
+            .collect();
+        if paths.is_empty() {
+            return Ok(());
+        }
+        let root = self.root.clone();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let worker = std::thread::Builder::new()
+            .stack_size(PARSER_STACK)
+            .spawn(move || {
+                let mut found = Vec::with_capacity(paths.len());
+                for path in paths {
+                    if stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    let current = read_current(&root, &path);
+                    found.push((path, current));
+                }
+                found
+            });
+        // A thread that cannot start: the files are read when needed, as without it.
+        self.prefetching = worker.ok().map(|worker| Prefetch { worker, stop });
+        Ok(())
+    }
+
+    /// Stops the background reading and puts what it read into the cache, beside what was
+    /// read since (which stays: it is as recent).
+    fn take_prefetched(&mut self) {
+        let Some(prefetch) = self.prefetching.take() else {
+            return;
+        };
+        prefetch
+            .stop
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        // A panicked worker read nothing usable: the files are read when needed.
+        for (path, current) in prefetch.worker.join().unwrap_or_default() {
+            if self.files.len() >= self.cache_size {
+                break;
+            }
+            self.files.entry(path).or_insert(current);
+        }
+    }
+
     /// Reads and parses, on all cores, the files of `paths` not cached yet.
     pub(crate) fn preload<'p>(&mut self, paths: impl Iterator<Item = &'p str>) {
+        self.take_prefetched();
         let mut missing: Vec<&str> = paths
             .filter(|path| !self.files.contains_key(*path))
             .collect();
@@ -515,6 +591,12 @@ pub(crate) fn fact_in(facts: &HashMap<String, i64>, path: &str) -> i64 {
         return MISSING_HASH;
     }
     facts.get(path).copied().unwrap_or(MISSING_HASH)
+}
+
+/// The background reading of `Engine::prefetch`.
+struct Prefetch {
+    worker: std::thread::JoinHandle<Vec<(String, Option<Current>)>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Reads, hashes and parses one file on the calling thread, which must have a large stack

@@ -342,6 +342,52 @@ fn empty_database_knows_no_tests() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
+fn a_baseline_that_prefetches_records_what_one_reading_on_demand_does() {
+    for prefetch in [false, true] {
+        let project = calc_project();
+        project.edit("calc.py", "return x * 2", "return x + x");
+        let mut engine = project.engine();
+        assert_eq!(
+            sorted(engine.select(&[]).unwrap().selected),
+            strings(&[DOUBLE])
+        );
+        if prefetch {
+            engine.prefetch().unwrap();
+            // Done before the record asks, as when pytest collects meanwhile.
+            while !engine.prefetching.as_ref().unwrap().worker.is_finished() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        let rerun = project.test(DOUBLE, &[("calc.py", "def double(")]);
+        engine.record(&[rerun]).unwrap();
+        engine.finish(&[]).unwrap();
+        drop(engine);
+        assert!(project.selected().is_empty(), "prefetch: {prefetch}");
+        project.edit("calc.py", "return x * FACTOR", "return x * FACTOR * 1");
+        assert_eq!(
+            project.selected(),
+            strings(&[TRIPLE]),
+            "prefetch: {prefetch}"
+        );
+        project.edit("calc.py", "return x + x", "return 2 * x");
+        assert_eq!(
+            project.selected(),
+            strings(&[DOUBLE, TRIPLE]),
+            "prefetch: {prefetch}"
+        );
+        project.edit("calc.py", "return 2 * x", "return x + x");
+        project.edit("calc.py", "return x * FACTOR * 1", "return x * FACTOR");
+        // The test's own file was unchanged, so read by the prefetch, if any.
+        project.edit("tests/test_calc.py", "double(2) == 4", "double(3) == 6");
+        assert_eq!(
+            project.selected(),
+            strings(&[DOUBLE]),
+            "prefetch: {prefetch}"
+        );
+    }
+}
+
+#[test]
 fn unchanged_project_selects_nothing() {
     let project = calc_project();
     let selection = project.select();

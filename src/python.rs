@@ -267,6 +267,10 @@ impl EnginePy {
         SelectionPy::new(py, selection)
     }
 
+    fn prefetch(&self, py: Python<'_>) -> PyResult<()> {
+        Ok(py.detach(|| self.lock().prefetch())?)
+    }
+
     fn set_modules(&self, modules: Vec<(String, String)>) {
         self.lock().set_modules(modules);
     }

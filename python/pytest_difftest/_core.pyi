@@ -240,6 +240,9 @@ class Engine:
     def select(self, skip_dirs: list[str]) -> Selection:
         """Compare the project on disk with the database (`skip_dirs`: pytest's
         ``norecursedirs``)."""
+    def prefetch(self) -> None:
+        """Start reading and parsing the Python files the database knows, in the background:
+        a baseline's first record needs most of them."""
     def set_modules(self, modules: list[tuple[str, str]]) -> None:
         """Tell the engine which module names map to which project files (from `sys.modules`)."""
     def set_variant(self, variant: str) -> None:

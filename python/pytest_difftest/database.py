@@ -130,6 +130,7 @@ class Database:
         selection = engine.select(skip_dirs)
         if self.settings.baseline:
             engine.adopt_new_files()
+            engine.prefetch()  # while pytest collects
         plan = Plan.from_selection(selection)
         if not plan.known_tests:
             return plan
