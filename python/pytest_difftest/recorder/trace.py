@@ -208,10 +208,9 @@ class TraceRecorder(Collector):
         elif self._mode == "trace" and sys.gettrace() is self._trace:
             sys.settrace(None)
 
-    def _take(self) -> Executed:
-        taken = super()._take()
+    def _clear(self) -> None:
+        super()._clear()
         CallHook.forget()  # the native hooks add each code object again
-        return taken
 
     def close(self) -> None:
         self._executing_modules.clear()
