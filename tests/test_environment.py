@@ -143,6 +143,28 @@ def test_upgraded_pytest_plugin_selects_everything(
     result.stdout.fnmatch_lines(["difftest: the installed pytest plugins changed: every test*"])
 
 
+def test_upgraded_requirement_of_a_pytest_plugin_selects_everything(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What the plugins require is kept between sessions (reading it parses their metadata):
+    # upgrading a requirement, the plugin unchanged, must still be seen.
+    write_distribution(project, "fake_requirement", "1.0")
+    write_distribution(project, "pytest_fake", "1.0")
+    info = f"{SITE}/pytest_fake-1.0.dist-info"
+    project.write(f"{info}/entry_points.txt", "[pytest11]\nfake = pytest_fake\n")
+    metadata = project.read(f"{info}/METADATA")
+    project.write(f"{info}/METADATA", metadata + "Requires-Dist: fake_requirement\n")
+    project.load_installed_plugins()
+    monkeypatch.setenv("PYTHONPATH", str(project.root / SITE))
+    project.settled()
+    assert (project.root / ".pytest_cache/pytest-difftest/machinery.json").is_file()
+    assert ran(project.diff()) == set()
+    write_distribution(project, "fake_requirement", "1.1")
+    result = project.diff()
+    assert ran(result) == ALL_TESTS
+    result.stdout.fnmatch_lines(["difftest: the installed pytest plugins changed: every test*"])
+
+
 def test_distribution_installed_after_a_baseline_is_known_to_the_next(
     dist_project: Project,
 ) -> None:

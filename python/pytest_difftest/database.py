@@ -120,8 +120,12 @@ class Database:
 
     def _facts(self, engine: Engine) -> dict[str, str]:
         """The environment facts pseudo-files stand for, computed once per run."""
-        found = facts.config_facts(self.config.inipath, facts.test_machinery(self.config))
-        found.update(facts.distribution_facts())
+        installed = facts.distribution_facts()
+        machinery = facts.test_machinery(
+            self.config, self.settings.cache_file("machinery.json"), installed
+        )
+        found = facts.config_facts(self.config.inipath, machinery)
+        found.update(installed)
         found.update(facts.project_facts(self.config.rootpath, engine.pseudo_files()))
         return found
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 from collections.abc import Iterable, Mapping
@@ -12,7 +11,7 @@ from pathlib import Path
 from types import CodeType, ModuleType
 from typing import Any
 
-from pytest_difftest.facts import OWN_DISTRIBUTION, normalize
+from pytest_difftest.facts import OWN_DISTRIBUTION, cached, normalize
 from pytest_difftest.paths import ProjectFiles
 
 
@@ -145,20 +144,12 @@ def _cached_import_owners(files: ProjectFiles, cache: Path | None) -> Mapping[st
             continue  # the project's own directories: a new test file is no new distribution
         with contextlib.suppress(OSError):
             key.append(f"{entry}:{os.stat(entry or '.').st_mtime_ns}")
-    if cache is not None:
-        with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
-            stored = json.loads(cache.read_text(encoding="utf-8"))
-            if stored["key"] == key:
-                return {
-                    str(top): [str(n) for n in names] for top, names in stored["owners"].items()
-                }
-    owners = _import_owners()
-    if cache is not None:
-        with contextlib.suppress(OSError):
-            partial = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
-            partial.write_text(json.dumps({"key": key, "owners": owners}), encoding="utf-8")
-            os.replace(partial, cache)
-    return owners
+    return cached(
+        cache,
+        key,
+        lambda: dict(_import_owners()),
+        lambda stored: {str(top): [str(n) for n in names] for top, names in stored.items()},
+    )
 
 
 def _import_owners() -> Mapping[str, list[str]]:

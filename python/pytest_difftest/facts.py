@@ -14,13 +14,15 @@ from __future__ import annotations
 import configparser
 import contextlib
 import glob
+import hashlib
 import json
 import os
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from importlib import metadata
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
@@ -85,19 +87,58 @@ def _distribution_fact(item: os.DirEntry[str]) -> tuple[str, str] | None:
     return DIST_PREFIX + normalize(project), value
 
 
-def test_machinery(config: pytest.Config) -> dict[str, str]:
+def test_machinery(
+    config: pytest.Config, cache: Path | None, installed: dict[str, str] | None
+) -> dict[str, str]:
     """Distributions that run around every test rather than in it: pytest, pluggy, the
     installed pytest plugins and what they require (xdist's execnet, pytest-cov's coverage),
     with their versions. Every test depends on all of them at once (``<config>/plugins``), so
     that a test's own distributions are the same with and without a plugin that runs code
-    during tests, such as xdist. Computed once per session."""
+    during tests, such as xdist. Computed once per session, and kept in `cache` while the same
+    plugins are loaded and no distribution changed (`installed`: `distribution_facts`):
+    reading the plugins' metadata took 20 ms of every run."""
     found = config.stash.get(_MACHINERY, None)
     if found is None:
-        found = config.stash[_MACHINERY] = _machinery(
-            (str(dist.project_name or ""), str(dist.version), getattr(dist, "requires", None))
-            for _, dist in config.pluginmanager.list_plugin_distinfo()
+        plugins = config.pluginmanager.list_plugin_distinfo()
+        identity = json.dumps(sorted((installed or distribution_facts()).items()))
+        key = [
+            sys.version,
+            *sorted(getattr(plugin, "__name__", type(plugin).__name__) for plugin, _ in plugins),
+            hashlib.sha256(identity.encode()).hexdigest(),
+        ]
+        found = config.stash[_MACHINERY] = cached(
+            cache,
+            key,
+            lambda: _machinery(
+                (str(dist.project_name or ""), str(dist.version), getattr(dist, "requires", None))
+                for _, dist in plugins
+            ),
+            lambda stored: {str(name): str(version) for name, version in stored.items()},
         )
     return found
+
+
+_Value = TypeVar("_Value")
+
+
+def cached(
+    cache: Path | None, key: list[str], compute: Callable[[], _Value], load: Callable[[Any], _Value]
+) -> _Value:
+    """`compute()`, read back from the JSON file `cache` (`load` turning what was stored into
+    the value, raising on anything else) while it was written under the same `key`, and
+    written there when it was not. A missing, unreadable or foreign file means computing."""
+    if cache is not None:
+        with contextlib.suppress(OSError, ValueError, TypeError, KeyError, AttributeError):
+            stored = json.loads(cache.read_text(encoding="utf-8"))
+            if stored["key"] == key:
+                return load(stored["value"])
+    value = compute()
+    if cache is not None:
+        with contextlib.suppress(OSError):
+            partial = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+            partial.write_text(json.dumps({"key": key, "value": value}), encoding="utf-8")
+            os.replace(partial, cache)
+    return value
 
 
 def installed_machinery(plugin_options: Iterable[str] = ()) -> dict[str, str]:

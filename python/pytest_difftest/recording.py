@@ -53,7 +53,7 @@ class Recording:
         self.files = files
         self.recorder: Recorder | None = recorder
         self.sink = sink
-        self.machinery = facts.test_machinery(config)
+        self.machinery = facts.test_machinery(config, settings.cache_file("machinery.json"), None)
         self.data: DataWatcher | None = DataWatcher(files)
         self.integrations = integrations.active(config)
         # Project modules an integration said were read whole (see `RecordSink.read_whole`).
@@ -272,7 +272,7 @@ class Recording:
             data.update(self.fixture_data.get(definition, ()))
         data.update(_declared(item, self.settings, self.config.rootpath))
         if self.dists is None:
-            cache = self.settings.db_path.with_name("import-owners.json")
+            cache = self.settings.cache_file("import-owners.json")
             self.dists = DistributionMap(self.files, self.machinery, cache)
         module = getattr(item, "module", None)
         dists = self.dists.of_code(executed.values()) | set(self.dists.of_module(module))

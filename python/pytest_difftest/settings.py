@@ -155,6 +155,11 @@ class Settings:
     # The run variant (ini diff_env's value); "" by default.
     variant: str = ""
 
+    def cache_file(self, name: str) -> Path:
+        """A file beside the database keeping what is slow to compute and rarely changes
+        (what the installed distributions say), with the key it is valid for."""
+        return self.db_path.with_name(name)
+
     @property
     def option(self) -> str:
         """The option that made this run: ``--diff-baseline`` or ``--diff``."""
