@@ -15,6 +15,8 @@ use std::collections::{HashMap, HashSet};
 use ruff_python_ast::visitor::{self, Visitor};
 use ruff_python_ast::{self as ast, Expr, Stmt};
 
+use crate::flow::imported_name;
+
 /// The names bound in `function`, or in a function nested in it, that a nested function may
 /// change after the call that bound them has returned (see the module documentation).
 pub(crate) fn kept_variables(
@@ -218,17 +220,12 @@ impl<'a> Visitor<'a> for Scope<'_> {
             }
             Stmt::Import(import) => {
                 for alias in &import.names {
-                    let bound = alias.asname.as_ref().map_or_else(
-                        || alias.name.split('.').next().unwrap_or_default().to_owned(),
-                        ToString::to_string,
-                    );
-                    self.bound.insert(bound);
+                    self.bound.insert(imported_name(alias, false).to_owned());
                 }
             }
             Stmt::ImportFrom(import) => {
                 for alias in &import.names {
-                    self.bound
-                        .insert(alias.asname.as_ref().unwrap_or(&alias.name).to_string());
+                    self.bound.insert(imported_name(alias, true).to_owned());
                 }
             }
             Stmt::Delete(delete) => {

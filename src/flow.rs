@@ -56,6 +56,26 @@ pub(crate) trait Names {
     fn mutates(&self, name: &str) -> bool;
 }
 
+/// The name an import binds for `alias`: `import a.b` binds `a`, `import a.b as c` binds `c`,
+/// `from m import x` binds `x`, `from m import x as y` binds `y` (`from`: a `from` import).
+pub(crate) fn imported_name(alias: &ast::Alias, from: bool) -> &str {
+    match &alias.asname {
+        Some(asname) => asname.as_str(),
+        None if from => alias.name.as_str(),
+        None => alias.name.split('.').next().unwrap_or_default(),
+    }
+}
+
+/// The module an `import` (not `from`) statement binds for `alias`: `import a.b as c` binds
+/// module `a.b` to `c`, `import a.b` binds `a`, the top package, to `a`.
+pub(crate) fn imported_module(alias: &ast::Alias) -> &str {
+    if alias.asname.is_some() {
+        alias.name.as_str()
+    } else {
+        imported_name(alias, false)
+    }
+}
+
 /// The parts of `body` (a function's) that can reach the state it writes (see the module
 /// documentation).
 pub(crate) fn stored_pieces<'a>(body: &'a [Stmt], names: &dyn Names) -> Vec<Piece<'a>> {
@@ -328,12 +348,7 @@ impl<'a> Visitor<'a> for Sources<'a, '_> {
                 let names = import
                     .names
                     .iter()
-                    .map(|alias| {
-                        alias.asname.as_ref().map_or_else(
-                            || alias.name.split('.').next().unwrap_or_default().to_owned(),
-                            ToString::to_string,
-                        )
-                    })
+                    .map(|alias| imported_name(alias, false).to_owned())
                     .collect();
                 self.assigns.push(Assign {
                     names,
@@ -344,7 +359,7 @@ impl<'a> Visitor<'a> for Sources<'a, '_> {
                 let names = import
                     .names
                     .iter()
-                    .map(|alias| alias.asname.as_ref().unwrap_or(&alias.name).to_string())
+                    .map(|alias| imported_name(alias, true).to_owned())
                     .collect();
                 self.assigns.push(Assign {
                     names,

@@ -26,6 +26,7 @@ use crate::effects::{
     acts_on_itself, caches, class_callees, def_callees, has_effects, is_pure_class,
     is_pure_decorator, value_callees,
 };
+use crate::flow::{imported_module, imported_name};
 use crate::refs::{Refs, function_refs, module_refs};
 
 /// Parses `bytes` (a file's contents) into a model. Never panics: a file that is not UTF-8, does
@@ -400,20 +401,13 @@ impl<'a> ModelBuilder<'a> {
             .names
             .iter()
             .map(|alias| {
-                let (bound, module) = match &alias.asname {
-                    Some(asname) => (asname.to_string(), alias.name.to_string()),
-                    // `import a.b.c` binds `a`, the top package.
-                    None => {
-                        let top = alias.name.split('.').next().unwrap_or_default().to_owned();
-                        (top.clone(), top)
-                    }
-                };
+                let bound = imported_name(alias, false);
                 self.import_bindings.push(ImportBinding {
-                    bound: Name::intern(&bound),
-                    module: Name::intern(&module),
+                    bound: Name::intern(bound),
+                    module: Name::intern(imported_module(alias)),
                     attr: None,
                 });
-                bound
+                bound.to_owned()
             })
             .collect()
     }
@@ -426,7 +420,7 @@ impl<'a> ModelBuilder<'a> {
             .iter()
             .filter(|alias| &alias.name != "*")
             .map(|alias| {
-                let bound = alias.asname.as_ref().unwrap_or(&alias.name).to_string();
+                let bound = imported_name(alias, true).to_owned();
                 self.import_bindings.push(ImportBinding {
                     bound: Name::intern(&bound),
                     module,
@@ -1078,10 +1072,7 @@ impl<'a> Visitor<'a> for CompoundBindings<'a> {
             }
             Stmt::Import(import) => {
                 for alias in &import.names {
-                    self.names.push(alias.asname.as_ref().map_or_else(
-                        || alias.name.split('.').next().unwrap_or_default().to_owned(),
-                        ToString::to_string,
-                    ));
+                    self.names.push(imported_name(alias, false).to_owned());
                 }
                 self.imports.push((stmt, String::new()));
             }
@@ -1091,7 +1082,7 @@ impl<'a> Visitor<'a> for CompoundBindings<'a> {
                         .names
                         .iter()
                         .filter(|alias| &alias.name != "*")
-                        .map(|alias| alias.asname.as_ref().unwrap_or(&alias.name).to_string()),
+                        .map(|alias| imported_name(alias, true).to_owned()),
                 );
                 self.imports.push((stmt, String::new()));
             }

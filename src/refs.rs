@@ -463,15 +463,11 @@ impl<'a> Visitor<'a> for Locals {
             }
             Stmt::Import(import) => {
                 for alias in &import.names {
-                    let (bound, module) = match &alias.asname {
-                        Some(asname) => (asname.to_string(), alias.name.to_string()),
-                        None => {
-                            let top = alias.name.split('.').next().unwrap_or_default();
-                            (top.to_owned(), top.to_owned())
-                        }
-                    };
-                    self.imported.insert(bound.clone(), format!("^{module}:"));
-                    self.names.insert(bound);
+                    let bound = flow::imported_name(alias, false);
+                    let module = flow::imported_module(alias);
+                    self.imported
+                        .insert(bound.to_owned(), format!("^{module}:"));
+                    self.names.insert(bound.to_owned());
                 }
             }
             Stmt::ImportFrom(import) => {
@@ -481,7 +477,7 @@ impl<'a> Visitor<'a> for Locals {
                     import.module.as_ref().map_or("", |module| module.as_str())
                 );
                 for alias in &import.names {
-                    let bound = alias.asname.as_ref().unwrap_or(&alias.name).to_string();
+                    let bound = flow::imported_name(alias, true).to_owned();
                     self.imported
                         .insert(bound.clone(), format!("^{module}:{}", alias.name));
                     self.names.insert(bound);
