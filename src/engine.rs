@@ -195,15 +195,10 @@ impl Engine {
         if let Some(found) = self.files.get(path) {
             return found.clone();
         }
-        if self
-            .prefetching
-            .as_ref()
-            .is_some_and(|prefetch| prefetch.worker.is_finished())
+        if self.take_prefetched_if_done()
+            && let Some(found) = self.files.get(path)
         {
-            self.take_prefetched();
-            if let Some(found) = self.files.get(path) {
-                return found.clone();
-            }
+            return found.clone();
         }
         if self.files.len() >= self.cache_size {
             self.files.clear();
@@ -254,8 +249,24 @@ impl Engine {
                 found
             });
         // A thread that cannot start: the files are read when needed, as without it.
-        self.prefetching = worker.ok().map(|worker| Prefetch { worker, stop });
+        self.prefetching = worker.ok().map(|worker| Prefetch {
+            worker,
+            stop,
+            pid: std::process::id(),
+        });
         Ok(())
+    }
+
+    /// `take_prefetched` once the background reading is done; whether it was.
+    fn take_prefetched_if_done(&mut self) -> bool {
+        let done = self
+            .prefetching
+            .as_ref()
+            .is_some_and(|prefetch| prefetch.worker.is_finished());
+        if done {
+            self.take_prefetched();
+        }
+        done
     }
 
     /// Stops the background reading and puts what it read into the cache, beside what was
@@ -264,6 +275,12 @@ impl Engine {
         let Some(prefetch) = self.prefetching.take() else {
             return;
         };
+        if prefetch.pid != std::process::id() {
+            // A forked child (a test's `multiprocessing` worker importing a project module):
+            // the thread is the parent's, and joining it here would wait forever.
+            std::mem::forget(prefetch);
+            return;
+        }
         prefetch
             .stop
             .store(true, std::sync::atomic::Ordering::Relaxed);
@@ -278,14 +295,20 @@ impl Engine {
 
     /// Reads and parses, on all cores, the files of `paths` not cached yet.
     pub(crate) fn preload<'p>(&mut self, paths: impl Iterator<Item = &'p str>) {
-        self.take_prefetched();
+        self.take_prefetched_if_done();
         let mut missing: Vec<&str> = paths
             .filter(|path| !self.files.contains_key(*path))
             .collect();
         missing.sort_unstable();
         missing.dedup();
         if missing.len() < 2 {
-            return;
+            return; // a module's import noted while pytest collects: the reading goes on
+        }
+        if self.prefetching.is_some() {
+            // Many files at once (a record): what the background reading has not reached yet
+            // is read here, on all cores.
+            self.take_prefetched();
+            missing.retain(|path| !self.files.contains_key(*path));
         }
         let root = &self.root;
         let found = parallel_map(&missing, |path| read_current(root, path));
@@ -597,6 +620,8 @@ pub(crate) fn fact_in(facts: &HashMap<String, i64>, path: &str) -> i64 {
 struct Prefetch {
     worker: std::thread::JoinHandle<Vec<(String, Option<Current>)>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
+    /// The process that started it: a forked child has no such thread.
+    pid: u32,
 }
 
 /// Reads, hashes and parses one file on the calling thread, which must have a large stack
