@@ -66,6 +66,15 @@ pub(crate) fn imported_name(alias: &ast::Alias, from: bool) -> &str {
     }
 }
 
+/// The module of a `from` import, with a leading dot per level (`..pkg`).
+pub(crate) fn relative_module(import: &ast::StmtImportFrom) -> String {
+    let dots = ".".repeat(import.level as usize);
+    format!(
+        "{dots}{}",
+        import.module.as_ref().map_or("", |module| module.as_str())
+    )
+}
+
 /// The module an `import` (not `from`) statement binds for `alias`: `import a.b as c` binds
 /// module `a.b` to `c`, `import a.b` binds `a`, the top package, to `a`.
 pub(crate) fn imported_module(alias: &ast::Alias) -> &str {

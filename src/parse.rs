@@ -26,7 +26,7 @@ use crate::effects::{
     acts_on_itself, caches, class_callees, def_callees, has_effects, is_pure_class,
     is_pure_decorator, value_callees,
 };
-use crate::flow::{imported_module, imported_name};
+use crate::flow::{imported_module, imported_name, relative_module};
 use crate::refs::{Refs, function_refs, module_refs};
 
 /// Parses `bytes` (a file's contents) into a model. Never panics: a file that is not UTF-8, does
@@ -926,15 +926,6 @@ fn is_container_display(value: &Expr) -> bool {
             | Expr::DictComp(_)
             | Expr::ListComp(_)
             | Expr::SetComp(_)
-    )
-}
-
-/// The module of a `from` import, with a leading dot per level (`..pkg`).
-fn relative_module(import: &ast::StmtImportFrom) -> String {
-    let dots = ".".repeat(import.level as usize);
-    format!(
-        "{dots}{}",
-        import.module.as_ref().map_or("", |module| module.as_str())
     )
 }
 

@@ -471,11 +471,7 @@ impl<'a> Visitor<'a> for Locals {
                 }
             }
             Stmt::ImportFrom(import) => {
-                let module = format!(
-                    "{}{}",
-                    ".".repeat(import.level as usize),
-                    import.module.as_ref().map_or("", |module| module.as_str())
-                );
+                let module = flow::relative_module(import);
                 for alias in &import.names {
                     let bound = flow::imported_name(alias, true).to_owned();
                     self.imported
