@@ -74,7 +74,7 @@ def _reporting(real: Callable[..., os.stat_result]) -> Callable[..., os.stat_res
     @functools.wraps(real)
     def stat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
         watcher = _Hook.watcher
-        if watcher is None or isinstance(path, int) or watcher.busy:
+        if watcher is None or isinstance(path, int) or own_checks.ours():
             return real(path, *args, **kwargs)
         try:
             found = real(path, *args, **kwargs)
@@ -109,7 +109,7 @@ class _LastFinder:
     @staticmethod
     def find_spec(name: str, path: Sequence[str] | None, target: object = None) -> None:
         watcher = _Hook.watcher
-        if watcher is not None and not watcher.busy:
+        if watcher is not None and not own_checks.ours():
             watcher.import_failed(name, path)
 
 
@@ -154,9 +154,6 @@ class DataWatcher:
         # Files library code read, by the innermost project function that called it (held by
         # id with the code object, which keeps the id from being reused): see `_note`.
         self._library_reads: dict[int, tuple[CodeType, set[str]]] = {}
-        # While the watcher works out what a path is, its own existence checks are not the
-        # test's.
-        self.busy = False
         if not _Hook.installed:
             from pytest_difftest._core import AuditFilter
 
@@ -188,8 +185,6 @@ class DataWatcher:
         """``os.stat`` or ``os.lstat`` was called on `path`: whether the file is there may
         decide the outcome (an optional override file), so it is a data file of the test,
         missing or not."""
-        if own_checks.ours():
-            return
         path = _absolute(path)
         # Checks are many (every library asks whether its files exist): outside the tracked
         # directories, as given, one is not worth a look at the stack.
@@ -216,11 +211,8 @@ class DataWatcher:
     ) -> str | None:
         """Notes that `paths` were read, with who read them (see `who_reads`), and returns
         what read them; a read by the import system is not noted unless `imports`."""
-        busy, self.busy = self.busy, True
-        try:
+        with own_checks.checking():  # working out who reads is no read
             openers, opener, module, caller = who_reads(self.files.relative, import_system)
-        finally:
-            self.busy = busy
         if opener == "import" and not imports:
             return opener
         # Library code may keep what it read (a template engine's cache): the project function
@@ -322,11 +314,8 @@ class DataWatcher:
         """The project data file at absolute `path`, relative to the root, or None; for a
         listed directory (`path` ends with a separator), the directory relative to the root
         with a trailing ``/``."""
-        busy, self.busy = self.busy, True
-        try:
+        with own_checks.checking():  # working out what a path is is no read
             return self._data_file(path)
-        finally:
-            self.busy = busy
 
     def _data_file(self, path: str) -> str | None:
         listing = path.endswith(os.sep)

@@ -1,6 +1,7 @@
 """The plugin's own looks at the file system (resolving a path, asking whether a stored test's
-file is still there), which the data watcher must not take for a test's reads: a test depends
-on the files it checks, not on those the plugin checks while it runs (see `DataWatcher`)."""
+file is still there, the data watcher working out who reads a file), which the data watcher
+must not take for a test's reads: a test depends on the files it checks, not on those the
+plugin checks while it runs (see `DataWatcher`)."""
 
 from __future__ import annotations
 
